@@ -1,0 +1,133 @@
+//! Configuration of a [`Store`] before it is built.
+
+use std::hash::BuildHasher;
+use std::marker::PhantomData;
+
+use crate::store::{DefaultHashBuilder, Store};
+use crate::version::{Counter, VersionScheme};
+
+/// The most shards a store will use; more would only cost memory.
+const MAX_SHARDS: usize = 1 << 16;
+
+/// Carries the store's key, value and scheme types without owning any.
+type TypesMarker<K, V, S> = PhantomData<fn() -> (K, V, S)>;
+
+/// Builds a [`Store`] with a chosen shard count, capacity, hasher and version scheme.
+///
+/// # Examples
+///
+/// ```
+/// use verkv::{Store, UuidV4};
+///
+/// let store: Store<String, Vec<u8>, UuidV4> = Store::builder()
+///     .shards(16)
+///     .capacity(10_000)
+///     .versions::<UuidV4>()
+///     .build();
+/// assert_eq!(store.shard_count(), 16);
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct StoreBuilder<K, V, S = Counter, H = DefaultHashBuilder> {
+    shards: Option<usize>,
+    capacity: usize,
+    hasher: H,
+    types: TypesMarker<K, V, S>,
+}
+
+impl<K, V> StoreBuilder<K, V> {
+    /// A builder with the defaults: shards from the core count, no pre-allocation,
+    /// [`Counter`] versions and the [`DefaultHashBuilder`].
+    pub fn new() -> Self {
+        StoreBuilder {
+            shards: None,
+            capacity: 0,
+            hasher: DefaultHashBuilder::default(),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<K, V> Default for StoreBuilder<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V, S, H> StoreBuilder<K, V, S, H> {
+    /// Sets the number of shards (independently locked parts of the store).
+    ///
+    /// Rounded up to a power of two and capped at 65,536; `0` is taken as `1`. By default
+    /// it is four per available core, rounded up to a power of two, and at least 8: enough
+    /// that two threads rarely want the same lock.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// Reserves room for `capacity` records in total, spread evenly over the shards, so
+    /// that filling the store up to it does not rehash.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Uses `hasher` to hash keys, e.g. [`std::hash::RandomState`] (SipHash) where keys
+    /// come from untrusted clients and hash flooding must be ruled out.
+    pub fn hasher<H2: BuildHasher>(self, hasher: H2) -> StoreBuilder<K, V, S, H2> {
+        StoreBuilder {
+            shards: self.shards,
+            capacity: self.capacity,
+            hasher,
+            types: PhantomData,
+        }
+    }
+
+    /// Uses version scheme `S2`, e.g. [`UuidV4`](crate::UuidV4) for unguessable versions.
+    pub fn versions<S2: VersionScheme>(self) -> StoreBuilder<K, V, S2, H> {
+        StoreBuilder {
+            shards: self.shards,
+            capacity: self.capacity,
+            hasher: self.hasher,
+            types: PhantomData,
+        }
+    }
+}
+
+impl<K, V, S: VersionScheme, H> StoreBuilder<K, V, S, H> {
+    /// Builds the store.
+    pub fn build(self) -> Store<K, V, S, H> {
+        let shards = self
+            .shards
+            .unwrap_or_else(default_shard_count)
+            .clamp(1, MAX_SHARDS)
+            .next_power_of_two();
+        Store::from_parts(shards, self.capacity.div_ceil(shards), self.hasher)
+    }
+}
+
+fn default_shard_count() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (cores * 4).max(8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_count_is_a_power_of_two_within_bounds() {
+        let count = |n| {
+            StoreBuilder::<u8, u8>::new()
+                .shards(n)
+                .build()
+                .shard_count()
+        };
+        assert_eq!(count(0), 1);
+        assert_eq!(count(1), 1);
+        assert_eq!(count(3), 4);
+        assert_eq!(count(64), 64);
+        assert_eq!(count(usize::MAX), MAX_SHARDS);
+        let default = StoreBuilder::<u8, u8>::new().build().shard_count();
+        assert!(default.is_power_of_two() && default >= 8);
+    }
+}

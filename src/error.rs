@@ -1,0 +1,217 @@
+//! Why an operation did not take effect.
+//!
+//! [`Error`] is the one list of reasons; operations that take a value hand it back inside
+//! [`Rejected`], and [`update_with`](crate::Store::update_with) adds the closure's own
+//! error in [`UpdateWithError`]. Messages are short, lowercase, and carry the versions
+//! involved.
+
+use std::fmt;
+
+/// Why a conditional operation was refused. The store is unchanged when one is returned.
+///
+/// `Ver` is the version type of the store's [`VersionScheme`](crate::VersionScheme).
+///
+/// # Examples
+///
+/// ```
+/// use verkv::{Error, Store};
+///
+/// let store: Store<&str, u32> = Store::new();
+/// let v1 = store.insert("a", 1).unwrap();
+/// store.update(&"a", &v1, 2).unwrap();
+///
+/// let err = store.update(&"a", &v1, 3).unwrap_err();
+/// assert_eq!(err.error, Error::Stale { expected: 1, current: 2 });
+/// assert_eq!(err.to_string(), "stale version: expected 1, current 2");
+/// assert_eq!(err.value, 3); // the rejected value comes back
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error<Ver> {
+    /// The key has no record (it was never written, or it was removed).
+    NotFound,
+    /// The record exists but is at another version than the caller read: somebody else
+    /// wrote it in between. Re-read, re-apply, and try again with `current`.
+    Stale {
+        /// The version the caller said it read.
+        expected: Ver,
+        /// The record's version now.
+        current: Ver,
+    },
+    /// A create-only write found the key already present (`If-None-Match: *` failed).
+    Exists {
+        /// The version of the record that is already there.
+        current: Ver,
+    },
+}
+
+impl<Ver> Error<Ver> {
+    /// The record's current version, where the error knows it (`Stale`, `Exists`).
+    pub fn current(&self) -> Option<&Ver> {
+        match self {
+            Error::NotFound => None,
+            Error::Stale { current, .. } | Error::Exists { current } => Some(current),
+        }
+    }
+}
+
+impl<Ver: fmt::Display> fmt::Display for Error<Ver> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotFound => f.write_str("key not found"),
+            Error::Stale { expected, current } => {
+                write!(f, "stale version: expected {expected}, current {current}")
+            }
+            Error::Exists { current } => write!(f, "key already exists at version {current}"),
+        }
+    }
+}
+
+impl<Ver: fmt::Debug + fmt::Display> std::error::Error for Error<Ver> {}
+
+/// A write that was refused, with the value it would have written handed back.
+///
+/// Its `Debug` output leaves the value out, so `V` needs no `Debug` (and a large value is
+/// not printed by `unwrap`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rejected<V, Ver> {
+    /// Why the write was refused.
+    pub error: Error<Ver>,
+    /// The value the caller passed, unchanged.
+    pub value: V,
+}
+
+impl<V, Ver: fmt::Debug> fmt::Debug for Rejected<V, Ver> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejected")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V, Ver: fmt::Display> fmt::Display for Rejected<V, Ver> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<V, Ver: fmt::Debug + fmt::Display + 'static> std::error::Error for Rejected<V, Ver> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<V, Ver> From<Rejected<V, Ver>> for Error<Ver> {
+    fn from(rejected: Rejected<V, Ver>) -> Self {
+        rejected.error
+    }
+}
+
+/// Why [`update_with`](crate::Store::update_with) did not write: the store refused, or the
+/// closure did. Either way the record and its version are untouched.
+///
+/// # Examples
+///
+/// ```
+/// use verkv::{Store, UpdateWithError};
+///
+/// let store: Store<&str, i32> = Store::new();
+/// let v1 = store.insert("stock", 1).unwrap();
+/// let err = store
+///     .update_with(&"stock", &v1, |n| if *n >= 2 { Ok(n - 2) } else { Err("out of stock") })
+///     .unwrap_err();
+/// assert_eq!(err, UpdateWithError::Closure("out of stock"));
+/// assert_eq!(store.get(&"stock").unwrap().version, v1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateWithError<Ver, E> {
+    /// The store refused before the closure ran (not found, stale).
+    Store(Error<Ver>),
+    /// The closure returned this error; nothing was written.
+    Closure(E),
+}
+
+impl<Ver: fmt::Display, E: fmt::Display> fmt::Display for UpdateWithError<Ver, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpdateWithError::Store(error) => error.fmt(f),
+            UpdateWithError::Closure(error) => write!(f, "update refused: {error}"),
+        }
+    }
+}
+
+impl<Ver, E> std::error::Error for UpdateWithError<Ver, E>
+where
+    Ver: fmt::Debug + fmt::Display + 'static,
+    E: std::error::Error + 'static,
+{
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            UpdateWithError::Store(error) => Some(error),
+            UpdateWithError::Closure(error) => Some(error),
+        }
+    }
+}
+
+impl<Ver, E> From<Error<Ver>> for UpdateWithError<Ver, E> {
+    fn from(error: Error<Ver>) -> Self {
+        UpdateWithError::Store(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_lowercase_and_carry_versions() {
+        assert_eq!(Error::<u64>::NotFound.to_string(), "key not found");
+        assert_eq!(
+            Error::Stale {
+                expected: 3,
+                current: 5
+            }
+            .to_string(),
+            "stale version: expected 3, current 5"
+        );
+        assert_eq!(
+            Error::Exists { current: 9 }.to_string(),
+            "key already exists at version 9"
+        );
+        let closure: UpdateWithError<u64, &str> = UpdateWithError::Closure("title is empty");
+        assert_eq!(closure.to_string(), "update refused: title is empty");
+    }
+
+    #[test]
+    fn rejected_debug_hides_the_value() {
+        struct NotDebug;
+        let r = Rejected {
+            error: Error::<u64>::NotFound,
+            value: NotDebug,
+        };
+        assert_eq!(format!("{r:?}"), "Rejected { error: NotFound, .. }");
+    }
+
+    #[test]
+    fn current_version_is_exposed_where_known() {
+        assert_eq!(Error::<u64>::NotFound.current(), None);
+        assert_eq!(
+            Error::Stale {
+                expected: 1,
+                current: 2
+            }
+            .current(),
+            Some(&2)
+        );
+        assert_eq!(Error::Exists { current: 4 }.current(), Some(&4));
+    }
+
+    #[test]
+    fn hot_error_types_stay_small() {
+        // Errors travel on the hot path of every conditional write: keep them in registers
+        // or one cache line. Grow them knowingly.
+        assert_eq!(std::mem::size_of::<Error<u64>>(), 24);
+        assert_eq!(std::mem::size_of::<Rejected<u64, u64>>(), 32);
+        assert_eq!(std::mem::size_of::<Error<uuid::Uuid>>(), 33);
+    }
+}

@@ -1,0 +1,54 @@
+//! Iteration over owned snapshots, one shard at a time.
+
+use std::fmt;
+
+use crate::record::Versioned;
+use crate::store::Store;
+use crate::version::VersionScheme;
+
+/// Iterator over owned `(key, Versioned)` snapshots of a [`Store`]'s records, made by
+/// [`Store::iter`] (which explains its consistency).
+pub struct Iter<'a, K, V, S: VersionScheme, H> {
+    store: &'a Store<K, V, S, H>,
+    next_shard: usize,
+    copied: std::vec::IntoIter<(K, Versioned<V, S::Version>)>,
+}
+
+impl<'a, K: Clone, V: Clone, S: VersionScheme, H> Iter<'a, K, V, S, H> {
+    pub(crate) fn new(store: &'a Store<K, V, S, H>) -> Self {
+        Iter {
+            store,
+            next_shard: 0,
+            copied: Vec::new().into_iter(),
+        }
+    }
+}
+
+impl<K: Clone, V: Clone, S: VersionScheme, H> Iterator for Iter<'_, K, V, S, H> {
+    type Item = (K, Versioned<V, S::Version>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.copied.next() {
+                return Some(item);
+            }
+            let shard = self.store.shards().get(self.next_shard)?;
+            self.next_shard += 1;
+            // Copy the whole shard and let go of its lock before handing anything out.
+            let copied: Vec<_> = shard
+                .read()
+                .iter()
+                .map(|(key, record)| (key.clone(), record.snapshot()))
+                .collect();
+            self.copied = copied.into_iter();
+        }
+    }
+}
+
+impl<K, V, S: VersionScheme, H> fmt::Debug for Iter<'_, K, V, S, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter")
+            .field("next_shard", &self.next_shard)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,122 @@
+//! An embedded, in-memory, versioned key-value store with optimistic concurrency control.
+//!
+//! # Overview
+//!
+//! Every record in a [`Store`] carries a version. A writer says which version it read,
+//! and a write based on a version that is no longer current is **rejected** instead of
+//! silently overwriting somebody else's change. This is what web APIs do with
+//! `If-Match` (answering `412 Precondition Failed`) and SQL with
+//! `UPDATE … SET …, version = version + 1 WHERE id = $1 AND version = $2 RETURNING version`
+//! — as an in-process data structure, with errors that tell *not found* from *stale* and
+//! say what the current version is.
+//!
+//! | operation | does | refuses with |
+//! |---|---|---|
+//! | [`get`](Store::get) | reads value and version together | — |
+//! | [`insert`](Store::insert) | creates, only if absent (`If-None-Match: *`) | [`Error::Exists`] |
+//! | [`update`](Store::update) | compare-and-swap on the version | [`Error::NotFound`], [`Error::Stale`] |
+//! | [`update_with`](Store::update_with) | read-modify-write under the version check | the same, or the closure's error |
+//! | [`remove`](Store::remove) | deletes, only if still at the version | [`Error::NotFound`], [`Error::Stale`] |
+//! | [`put`](Store::put) | blind write: overwrites whatever is there | — |
+//!
+//! # Example
+//!
+//! ```
+//! use verkv::{Error, Store};
+//!
+//! let store: Store<&str, u32> = Store::new();
+//! store.insert("likes", 0).unwrap();
+//!
+//! // Alice and Bob both read version 1.
+//! let alice = store.get(&"likes").unwrap();
+//! let bob = store.get(&"likes").unwrap();
+//!
+//! // Alice writes first and gets version 2.
+//! let v2 = store.update(&"likes", &alice.version, alice.value + 1).unwrap();
+//!
+//! // Bob's write is based on version 1: refused, not silently applied.
+//! let refused = store.update(&"likes", &bob.version, bob.value + 1).unwrap_err();
+//! assert_eq!(refused.error, Error::Stale { expected: 1, current: v2 });
+//!
+//! // Bob re-reads and re-applies: both likes count.
+//! let fresh = store.get(&"likes").unwrap();
+//! store.update(&"likes", &fresh.version, fresh.value + 1).unwrap();
+//! assert_eq!(store.get(&"likes").unwrap().value, 2);
+//! ```
+//!
+//! # Consistency guarantees
+//!
+//! - **Per record, everything is linearizable.** Each operation on a key takes effect
+//!   atomically at one instant between its call and its return. A read never sees a
+//!   value with another write's version (no torn pairs).
+//! - **One winner per version.** Of several writers that read the same version, exactly
+//!   one `update` (or `update_with`, or `remove`) succeeds; the others get
+//!   [`Error::Stale`] with the winner's version and change nothing.
+//! - **A refused operation has no effect**: no value, no version changes, and any value
+//!   passed in is handed back ([`Rejected::value`]).
+//! - **Versions of a key never repeat**, even across removal and re-creation, so a client
+//!   holding an old version is never accepted again (see [`VersionScheme`]).
+//! - **Across keys there are no transactions.** [`len`](Store::len), [`clear`](Store::clear)
+//!   and [`iter`](Store::iter) work shard by shard and are not snapshots of one instant.
+//!
+//! # Closures
+//!
+//! [`update_with`](Store::update_with) runs its closure under the key's shard lock, after
+//! the version check passed, at most once. The closure may read its argument, compute,
+//! and return `Ok(new value)` or `Err(reason)`; an error (or a panic) leaves the record
+//! untouched. It must not call back into the same store: such a call panics with a clear
+//! message rather than deadlocking. Keep it short; it holds up its shard.
+//!
+//! No lock guard ever leaves the API: reads return owned copies ([`Versioned`]), so
+//! holding a result can never block a writer. For large values, store an
+//! [`Arc`](std::sync::Arc) to make those copies cheap.
+//!
+//! # Version kinds
+//!
+//! | scheme | version type | for |
+//! |---|---|---|
+//! | [`Counter`] (default) | `u64`, `1, 2, 3…` per key | cheap; clients echo versions back |
+//! | [`UuidV4`] | random [`uuid::Uuid`] | versions shown to clients that must not be guessable |
+//!
+//! ```
+//! use verkv::{Store, UuidV4};
+//!
+//! let store: Store<u64, String, UuidV4> = Store::builder().versions::<UuidV4>().build();
+//! let version = store.insert(1, "x".into()).unwrap();
+//! assert_eq!(verkv::etag::EntityTag::from_version(&version).to_string(), format!("\"{version}\""));
+//! ```
+//!
+//! # Entity tags
+//!
+//! The [`etag`] module turns versions into strong HTTP entity tags and parses `If-Match`,
+//! `If-None-Match` and bare `X-Expected-Version` values, with clear errors for malformed
+//! input.
+//!
+//! # Errors
+//!
+//! [`Error`] lists why a conditional operation was refused; [`Rejected`] adds the value
+//! that was not written; [`UpdateWithError`] adds the closure's own error. Messages are
+//! lowercase and carry the versions: `stale version: expected 3, current 5`.
+
+mod builder;
+mod error;
+pub mod etag;
+mod iter;
+mod record;
+mod reentry;
+mod shard;
+mod store;
+mod sync;
+mod version;
+
+pub use builder::StoreBuilder;
+pub use error::{Error, Rejected, UpdateWithError};
+pub use iter::Iter;
+pub use record::Versioned;
+pub use store::{DefaultHashBuilder, Store, VersionOf};
+pub use version::{Counter, UuidV4, VersionScheme};
+
+/// The README's examples, compiled and run as doctests so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

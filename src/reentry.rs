@@ -1,0 +1,49 @@
+//! Detects a closure that calls back into the store that is running it.
+//!
+//! Closures passed to the store run while it holds a shard's write lock. A call back into
+//! the same store from inside would wait for that lock forever (same shard) or risk a
+//! lock-order deadlock with another thread (other shard), so it is refused with a panic
+//! that names the mistake, before any lock is taken.
+
+use std::cell::RefCell;
+
+thread_local! {
+    /// The stores (by address) whose closures this thread is running, innermost last.
+    static RUNNING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks a store's closure as running on this thread until dropped (also on unwind).
+pub(crate) struct ClosureScope {
+    store: usize,
+}
+
+impl ClosureScope {
+    pub(crate) fn enter(store: usize) -> Self {
+        RUNNING.with(|running| running.borrow_mut().push(store));
+        ClosureScope { store }
+    }
+}
+
+impl Drop for ClosureScope {
+    fn drop(&mut self) {
+        RUNNING.with(|running| {
+            let popped = running.borrow_mut().pop();
+            debug_assert_eq!(
+                popped,
+                Some(self.store),
+                "closure scopes end in reverse order"
+            );
+        });
+    }
+}
+
+/// Panics if this thread is inside a closure run by `store`.
+pub(crate) fn forbid_reentry(store: usize) {
+    let inside = RUNNING.with(|running| running.borrow().contains(&store));
+    assert!(
+        !inside,
+        "verkv: a closure passed to the store called back into the same store; \
+         this would deadlock on the shard lock the closure runs under \
+         (read what you need before the call, or write after it returns)"
+    );
+}

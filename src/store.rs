@@ -1,0 +1,520 @@
+//! The concurrent store: hash the key, pick its shard, lock it, delegate to the shard.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+
+use crate::builder::StoreBuilder;
+use crate::error::{Error, Rejected, UpdateWithError};
+use crate::iter::Iter;
+use crate::record::Versioned;
+use crate::reentry::{forbid_reentry, ClosureScope};
+use crate::shard::Shard;
+use crate::sync::{CachePadded, ShardLock};
+use crate::version::{Counter, VersionScheme};
+
+/// The hasher a store uses unless told otherwise: [foldhash]'s fast variant.
+///
+/// Chosen for speed on the keys a cache sees most (integers, short strings): it is among
+/// the fastest general-purpose hashers and, unlike FxHash, it is seeded at random for
+/// every store, so nobody can work out colliding keys ahead of time.
+///
+/// **Hash flooding.** foldhash makes no cryptographic claim. An attacker who can choose
+/// many keys *and* study the running process for long enough to learn its seed could
+/// send keys that collide, turning lookups in one shard from constant time into a scan.
+/// Where keys come straight from untrusted clients and that risk matters more than
+/// speed, build the store with [`std::hash::RandomState`] (SipHash-1-3, keyed per store):
+///
+/// ```
+/// use verkv::{Store, StoreBuilder};
+///
+/// let store: Store<String, u32, verkv::Counter, std::hash::RandomState> =
+///     StoreBuilder::new().hasher(std::hash::RandomState::new()).build();
+/// store.insert("client-chosen key".to_string(), 1).unwrap();
+/// ```
+///
+/// [foldhash]: https://docs.rs/foldhash
+pub type DefaultHashBuilder = foldhash::fast::RandomState;
+
+/// The version type of a store with version scheme `S`.
+pub type VersionOf<S> = <S as VersionScheme>::Version;
+
+/// One shard behind its own lock, on its own cache lines.
+pub(crate) type LockedShard<K, V, S> = CachePadded<ShardLock<Shard<K, V, S>>>;
+
+/// A concurrent map from keys to versioned records.
+///
+/// `S` chooses the [version scheme](VersionScheme) ([`Counter`] or
+/// [`UuidV4`](crate::UuidV4)), `H` the hasher. See the [crate documentation](crate) for
+/// an overview and the consistency guarantees.
+///
+/// # Locking behaviour
+///
+/// The store is split into shards, each behind a reader-writer lock. Every method locks
+/// at most one shard at a time and never hands a lock guard out: reads return owned
+/// copies. Reads share a shard's lock; writes take it exclusively and hold it only for
+/// the write itself (and for the closure of [`update_with`](Store::update_with)).
+pub struct Store<K, V, S: VersionScheme = Counter, H = DefaultHashBuilder> {
+    shards: Box<[LockedShard<K, V, S>]>,
+    /// `64 - log2(shard count)`: how far to shift a hash to get its shard index.
+    shard_shift: u32,
+    hasher: H,
+}
+
+impl<K, V> Store<K, V> {
+    /// An empty store with the default settings ([`Counter`] versions, shards from the
+    /// core count).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<u64, String> = verkv::Store::new();
+    /// assert!(store.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        StoreBuilder::new().build()
+    }
+
+    /// A builder to choose the shard count, capacity, hasher or version scheme.
+    pub fn builder() -> StoreBuilder<K, V> {
+        StoreBuilder::new()
+    }
+}
+
+impl<K, V> Default for Store<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V, S: VersionScheme, H> fmt::Debug for Store<K, V, S, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
+    pub(crate) fn from_parts(shard_count: usize, capacity_per_shard: usize, hasher: H) -> Self {
+        debug_assert!(shard_count.is_power_of_two());
+        let shards = (0..shard_count)
+            .map(|_| CachePadded(ShardLock::new(Shard::with_capacity(capacity_per_shard))))
+            .collect();
+        Store {
+            shards,
+            shard_shift: 64 - shard_count.trailing_zeros(),
+            hasher,
+        }
+    }
+
+    /// The number of shards (independently locked parts) the store has.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Identifies this store while it is alive, for the re-entry check.
+    fn id(&self) -> usize {
+        self.shards.as_ptr() as usize
+    }
+
+    pub(crate) fn shards(&self) -> &[LockedShard<K, V, S>] {
+        &self.shards
+    }
+}
+
+impl<K, V, S, H> Store<K, V, S, H>
+where
+    K: Hash + Eq,
+    S: VersionScheme,
+    H: BuildHasher,
+{
+    /// Hashes `key` once, for both the shard and the bucket inside it.
+    fn locate<Q: Hash + ?Sized>(&self, key: &Q) -> (u64, &ShardLock<Shard<K, V, S>>) {
+        forbid_reentry(self.id());
+        let hash = self.hasher.hash_one(key);
+        // The top 7 bits pick a slot inside a shard's table (its control bytes), and the
+        // low bits pick its bucket; the shard comes from the bits in between, so keys that
+        // share a shard still spread over its table.
+        let index = (hash << 7).checked_shr(self.shard_shift).unwrap_or(0) as usize;
+        (hash, &self.shards[index])
+    }
+
+    /// The value and version of `key`, read together: one consistent snapshot.
+    ///
+    /// # Locking behaviour
+    ///
+    /// Shares the key's shard lock with other readers; waits while a writer holds it.
+    ///
+    /// # Panics
+    ///
+    /// If called from inside a closure this store is running
+    /// ([`update_with`](Store::update_with)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<&str, u32> = verkv::Store::new();
+    /// assert_eq!(store.get(&"a"), None);
+    /// let version = store.insert("a", 7).unwrap();
+    /// let read = store.get(&"a").unwrap();
+    /// assert_eq!((read.value, read.version), (7, version));
+    /// ```
+    pub fn get<Q>(&self, key: &Q) -> Option<Versioned<V, S::Version>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let (hash, shard) = self.locate(key);
+        shard.read().get(hash, key).map(|record| record.snapshot())
+    }
+
+    /// The current version of `key`, without copying its value.
+    ///
+    /// # Locking behaviour
+    ///
+    /// As [`get`](Store::get).
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Store::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<&str, u32> = verkv::Store::new();
+    /// assert_eq!(store.version(&"a"), None);
+    /// store.insert("a", 7).unwrap();
+    /// assert_eq!(store.version(&"a"), Some(1));
+    /// ```
+    pub fn version<Q>(&self, key: &Q) -> Option<S::Version>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (hash, shard) = self.locate(key);
+        shard
+            .read()
+            .get(hash, key)
+            .map(|record| record.version.clone())
+    }
+
+    /// Whether `key` has a record.
+    ///
+    /// # Locking behaviour
+    ///
+    /// As [`get`](Store::get).
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Store::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<&str, u32> = verkv::Store::new();
+    /// store.insert("a", 7).unwrap();
+    /// assert!(store.contains_key(&"a"));
+    /// assert!(!store.contains_key(&"b"));
+    /// ```
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (hash, shard) = self.locate(key);
+        shard.read().get(hash, key).is_some()
+    }
+
+    /// Creates a record for `key`, only if it has none (the `If-None-Match: *` case).
+    /// Returns the new record's version.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Exists`] with the current version if `key` already has a record; `value`
+    /// is handed back in the [`Rejected`].
+    ///
+    /// # Locking behaviour
+    ///
+    /// Takes the key's shard lock exclusively for the insertion.
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Store::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{Error, Store};
+    ///
+    /// let store: Store<&str, u32> = Store::new();
+    /// assert_eq!(store.insert("a", 1), Ok(1));
+    /// let err = store.insert("a", 2).unwrap_err();
+    /// assert_eq!(err.error, Error::Exists { current: 1 });
+    /// assert_eq!(err.value, 2);
+    /// ```
+    pub fn insert(&self, key: K, value: V) -> Result<S::Version, Rejected<V, S::Version>> {
+        let (hash, shard) = self.locate(&key);
+        shard
+            .write()
+            .insert(hash, key, value, |k| self.hasher.hash_one(k))
+    }
+
+    /// Writes `value` for `key` whatever its current version, creating the record if
+    /// there is none. Returns the new version.
+    ///
+    /// This is the *blind* write: it overwrites a change made since the caller last read
+    /// the record without noticing it, which is how read-modify-write cycles lose
+    /// updates. Use [`update`](Store::update) when the new value was derived from a read.
+    ///
+    /// # Locking behaviour
+    ///
+    /// As [`insert`](Store::insert).
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Store::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<&str, u32> = verkv::Store::new();
+    /// assert_eq!(store.put("a", 1), 1);
+    /// assert_eq!(store.put("a", 2), 2);
+    /// ```
+    pub fn put(&self, key: K, value: V) -> S::Version {
+        let (hash, shard) = self.locate(&key);
+        shard
+            .write()
+            .put(hash, key, value, |k| self.hasher.hash_one(k))
+    }
+
+    /// Replaces the value of `key` if its record is still at version `expected`
+    /// (compare-and-swap). Returns the new version, like SQL's `RETURNING version`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if `key` has no record, [`Error::Stale`] (with the current
+    /// version) if it is at another version than `expected`. Either way nothing is
+    /// written and `value` is handed back in the [`Rejected`].
+    ///
+    /// # Locking behaviour
+    ///
+    /// As [`insert`](Store::insert).
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Store::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{Error, Store};
+    ///
+    /// let store: Store<&str, u32> = Store::new();
+    /// let v1 = store.insert("a", 1).unwrap();
+    /// let v2 = store.update(&"a", &v1, 2).unwrap();
+    /// // A second writer that also read v1 is refused, and told the current version.
+    /// let err = store.update(&"a", &v1, 3).unwrap_err();
+    /// assert_eq!(err.error, Error::Stale { expected: v1, current: v2 });
+    /// assert_eq!(store.update(&"b", &v1, 4).unwrap_err().error, Error::NotFound);
+    /// ```
+    pub fn update<Q>(
+        &self,
+        key: &Q,
+        expected: &S::Version,
+        value: V,
+    ) -> Result<S::Version, Rejected<V, S::Version>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (hash, shard) = self.locate(key);
+        shard.write().update(hash, key, expected, value)
+    }
+
+    /// Computes a new value from the current one if the record is still at version
+    /// `expected`, and writes it; returns the new version.
+    ///
+    /// `compute` runs at most once, under the shard's write lock, and only after the
+    /// version check passed. If it returns `Err`, nothing is written, the version stays,
+    /// and the error reaches the caller. If it panics, the record is left as it was.
+    ///
+    /// `compute` should be short: it holds up every other operation on the shard. It must
+    /// not call back into this store (that panics, see below); other stores are fine.
+    ///
+    /// # Errors
+    ///
+    /// [`UpdateWithError::Store`] with [`Error::NotFound`] or [`Error::Stale`] (before
+    /// `compute` runs), or [`UpdateWithError::Closure`] with the closure's error.
+    ///
+    /// # Locking behaviour
+    ///
+    /// Takes the key's shard lock exclusively for the check, `compute` and the write.
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Store::get); and if `compute` calls any method of this store, that call
+    /// panics (instead of deadlocking on the lock `compute` runs under).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<&str, Vec<&str>> = verkv::Store::new();
+    /// let v1 = store.insert("tags", vec!["a"]).unwrap();
+    /// let v2 = store
+    ///     .update_with(&"tags", &v1, |tags| {
+    ///         let mut tags = tags.clone();
+    ///         tags.push("b");
+    ///         Ok::<_, std::convert::Infallible>(tags)
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(store.get(&"tags").unwrap().value, ["a", "b"]);
+    /// assert_eq!(v2, 2);
+    /// ```
+    pub fn update_with<Q, E>(
+        &self,
+        key: &Q,
+        expected: &S::Version,
+        compute: impl FnOnce(&V) -> Result<V, E>,
+    ) -> Result<S::Version, UpdateWithError<S::Version, E>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (hash, shard) = self.locate(key);
+        let mut shard = shard.write();
+        shard.update_with(hash, key, expected, |current| {
+            let _scope = ClosureScope::enter(self.id());
+            compute(current)
+        })
+    }
+
+    /// Removes the record of `key` if it is still at version `expected`, returning its
+    /// value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] or [`Error::Stale`], as for [`update`](Store::update); nothing
+    /// is removed.
+    ///
+    /// # Locking behaviour
+    ///
+    /// As [`insert`](Store::insert).
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Store::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{Error, Store};
+    ///
+    /// let store: Store<&str, u32> = Store::new();
+    /// let v1 = store.insert("a", 1).unwrap();
+    /// store.update(&"a", &v1, 2).unwrap();
+    /// assert!(matches!(store.remove(&"a", &v1), Err(Error::Stale { .. })));
+    /// assert_eq!(store.remove(&"a", &2), Ok(2));
+    /// assert_eq!(store.remove(&"a", &2), Err(Error::NotFound));
+    /// ```
+    pub fn remove<Q>(&self, key: &Q, expected: &S::Version) -> Result<V, Error<S::Version>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (hash, shard) = self.locate(key);
+        shard.write().remove(hash, key, expected)
+    }
+}
+
+impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
+    /// The number of records.
+    ///
+    /// Counts shard by shard, so while other threads write it is a recent count, not a
+    /// snapshot of one instant.
+    ///
+    /// # Locking behaviour
+    ///
+    /// Shares each shard's lock in turn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<u32, u32> = verkv::Store::new();
+    /// store.insert(1, 1).unwrap();
+    /// store.insert(2, 2).unwrap();
+    /// assert_eq!(store.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        forbid_reentry(self.id());
+        self.shards.iter().map(|shard| shard.read().len()).sum()
+    }
+
+    /// Whether the store has no records (with the same caveat as [`len`](Store::len)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<u32, u32> = verkv::Store::new();
+    /// assert!(store.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every record.
+    ///
+    /// Shard by shard: a record written into an already-cleared shard while this runs
+    /// survives. Versions are not reused afterwards (see [`VersionScheme::retire`]).
+    ///
+    /// # Locking behaviour
+    ///
+    /// Takes each shard's lock exclusively in turn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<u32, u32> = verkv::Store::new();
+    /// store.insert(1, 1).unwrap();
+    /// store.clear();
+    /// assert!(store.is_empty());
+    /// assert_eq!(store.insert(1, 1), Ok(2)); // not 1 again
+    /// ```
+    pub fn clear(&self) {
+        forbid_reentry(self.id());
+        for shard in self.shards.iter() {
+            shard.write().clear();
+        }
+    }
+
+    /// Iterates over owned snapshots of all records, as `(key, Versioned)` pairs.
+    ///
+    /// # Consistency
+    ///
+    /// Each item is one consistent (value, version) pair, and each key appears at most
+    /// once. The iteration copies one shard at a time under its read lock, so it is not a
+    /// snapshot of the whole store at one instant: a record written while it runs may be
+    /// seen before or after that write, and one created or removed meanwhile may or may
+    /// not appear. No lock is held between items, so the loop body may use the store.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<u32, &str> = verkv::Store::new();
+    /// store.insert(1, "one").unwrap();
+    /// store.insert(2, "two").unwrap();
+    /// let mut all: Vec<_> = store.iter().map(|(k, r)| (k, r.value, r.version)).collect();
+    /// all.sort();
+    /// assert_eq!(all, [(1, "one", 1), (2, "two", 1)]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, K, V, S, H>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        forbid_reentry(self.id());
+        Iter::new(self)
+    }
+}
