@@ -1,0 +1,270 @@
+//! Which comparisons are run: for each workload, its scenarios and its contenders.
+//!
+//! The criterion benches and the ratio report both run exactly this plan, so their
+//! numbers describe the same work.
+
+use std::time::Duration;
+
+use crate::common::keys::Dist;
+use crate::common::payload::{Bytes256, Payload};
+use crate::common::subjects::{
+    DashMapCas, DashMapRaw, Floor, Moka, Papaya, RwLockMap, Subject, Verkv,
+};
+use crate::common::workload::{Bench, Scenario, Workload};
+
+/// Set to `1` for the long run: every key count up to 1e7, both distributions, both
+/// value sizes, for every workload.
+pub(crate) const LONG_RUN_VARIABLE: &str = "VERKV_BENCH_LONG";
+
+/// Whether the long run was asked for.
+pub(crate) fn long_run() -> bool {
+    std::env::var(LONG_RUN_VARIABLE).is_ok_and(|value| value == "1")
+}
+
+/// A bench with its contender's type erased, so that one list can hold them all.
+pub(crate) trait Slice {
+    /// Runs `units` units of the workload; the time it took.
+    fn run(&mut self, units: u64) -> Duration;
+}
+
+/// A contender that is `Sync`: runs on the scenario's threads.
+struct Shared<S, V>(Bench<S, V>);
+
+impl<S: Subject<V> + Sync, V: Payload> Slice for Shared<S, V> {
+    fn run(&mut self, units: u64) -> Duration {
+        self.0.run(units)
+    }
+}
+
+/// A single-threaded contender (the floor).
+struct Local<S, V>(Bench<S, V>);
+
+impl<S: Subject<V>, V: Payload> Slice for Local<S, V> {
+    fn run(&mut self, units: u64) -> Duration {
+        self.0.run_local(units)
+    }
+}
+
+/// Builds a contender's bench on demand, so that only the maps being measured are alive.
+type Maker = Box<dyn Fn() -> Box<dyn Slice>>;
+
+/// One contender of a comparison.
+pub(crate) struct Contender {
+    /// How reports name it.
+    pub(crate) name: &'static str,
+    /// Builds and prepares its bench (populating the map: may take a while).
+    pub(crate) make: Maker,
+}
+
+/// Ours against its peers on one workload and scenario. The first contender is ours.
+pub(crate) struct Comparison {
+    /// What is measured.
+    pub(crate) workload: Workload,
+    /// With which keys and threads.
+    pub(crate) scenario: Scenario,
+    /// The value size, as benchmark ids name it.
+    pub(crate) value: &'static str,
+    /// Ours first, then the peers.
+    pub(crate) contenders: Vec<Contender>,
+}
+
+impl Comparison {
+    /// The id shared by the criterion group and the report line.
+    pub(crate) fn id(&self) -> String {
+        format!("{}/{}/{}", self.workload, self.scenario, self.value)
+    }
+
+    /// Operations per unit of [`Slice::run`], over all threads.
+    pub(crate) fn ops_per_unit(&self) -> u64 {
+        self.workload.ops_per_unit(self.scenario) * self.scenario.threads as u64
+    }
+}
+
+fn shared<S: Subject<V> + Sync + 'static, V: Payload>(
+    name: &'static str,
+    workload: Workload,
+    scenario: Scenario,
+) -> Contender {
+    Contender {
+        name,
+        make: Box::new(move || Box::new(Shared(Bench::<S, V>::new(workload, scenario)))),
+    }
+}
+
+fn local<S: Subject<V> + 'static, V: Payload>(
+    name: &'static str,
+    workload: Workload,
+    scenario: Scenario,
+) -> Contender {
+    Contender {
+        name,
+        make: Box::new(move || Box::new(Local(Bench::<S, V>::new(workload, scenario)))),
+    }
+}
+
+/// Name of our store in reports.
+pub(crate) const OURS: &str = "verkv";
+
+/// The peers each workload is compared with, ours first.
+fn contenders<V: Payload>(workload: Workload, scenario: Scenario) -> Vec<Contender> {
+    let w = workload;
+    let s = scenario;
+    let mut list = vec![shared::<Verkv<V>, V>(OURS, w, s)];
+    match w {
+        Workload::GetHit | Workload::GetMiss => list.extend([
+            shared::<DashMapRaw<V>, V>("dashmap", w, s),
+            shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
+            shared::<Papaya<V>, V>("papaya", w, s),
+            shared::<Moka<V>, V>("moka", w, s),
+        ]),
+        Workload::Update | Workload::UpdateWith => list.extend([
+            shared::<DashMapRaw<V>, V>("dashmap", w, s),
+            shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
+            shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
+            shared::<Papaya<V>, V>("papaya", w, s),
+            shared::<Moka<V>, V>("moka", w, s),
+        ]),
+        Workload::UpdateStale => list.extend([
+            shared::<Verkv<V>, V>("verkv-get", Workload::GetHit, s),
+            shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
+            shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
+            shared::<Papaya<V>, V>("papaya", w, s),
+        ]),
+        Workload::InsertPresized | Workload::InsertGrowing => list.extend([
+            shared::<DashMapRaw<V>, V>("dashmap", w, s),
+            shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
+            shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
+            shared::<Papaya<V>, V>("papaya", w, s),
+            shared::<Moka<V>, V>("moka", w, s),
+        ]),
+        Workload::Remove => list.extend([
+            shared::<DashMapRaw<V>, V>("dashmap", w, s),
+            shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
+            shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
+            shared::<Papaya<V>, V>("papaya", w, s),
+        ]),
+        Workload::ReadMostly | Workload::Churn => list.extend([
+            shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
+            shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
+            shared::<Papaya<V>, V>("papaya", w, s),
+        ]),
+    }
+    if s.threads == 1 {
+        list.push(local::<Floor<V>, V>("hashmap-floor", w, s));
+    }
+    list
+}
+
+/// Every workload, in report order.
+const WORKLOADS: [Workload; 10] = [
+    Workload::GetHit,
+    Workload::GetMiss,
+    Workload::Update,
+    Workload::UpdateStale,
+    Workload::UpdateWith,
+    Workload::InsertPresized,
+    Workload::InsertGrowing,
+    Workload::Remove,
+    Workload::ReadMostly,
+    Workload::Churn,
+];
+
+/// The value sizes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Value {
+    Small,
+    Large,
+}
+
+fn comparison(workload: Workload, scenario: Scenario, value: Value) -> Comparison {
+    let (value, contenders) = match value {
+        Value::Small => (u64::NAME, contenders::<u64>(workload, scenario)),
+        Value::Large => (Bytes256::NAME, contenders::<Bytes256>(workload, scenario)),
+    };
+    Comparison {
+        workload,
+        scenario,
+        value,
+        contenders,
+    }
+}
+
+/// The scenarios of the default run: the key-count curve for `get` hits, and for every
+/// workload 1e5 keys at 1 and 2 threads, with Zipfian and 256-byte variants where the
+/// targets are about them.
+fn default_scenarios(workload: Workload) -> Vec<(Scenario, Value)> {
+    let at = |keys, dist, threads, value| {
+        (
+            Scenario {
+                keys,
+                dist,
+                threads,
+            },
+            value,
+        )
+    };
+    let mut list = Vec::new();
+    if workload == Workload::GetHit {
+        for keys in [1_000, 100_000, 1_000_000] {
+            for threads in [1, 2] {
+                list.push(at(keys, Dist::Uniform, threads, Value::Small));
+            }
+        }
+    } else {
+        for threads in [1, 2] {
+            list.push(at(100_000, Dist::Uniform, threads, Value::Small));
+        }
+    }
+    if matches!(
+        workload,
+        Workload::GetHit | Workload::Update | Workload::ReadMostly | Workload::Churn
+    ) {
+        list.push(at(100_000, Dist::Zipf, 1, Value::Small));
+        list.push(at(100_000, Dist::Zipf, 2, Value::Small));
+    }
+    if matches!(workload, Workload::GetHit | Workload::Update) {
+        list.push(at(100_000, Dist::Uniform, 1, Value::Large));
+    }
+    list
+}
+
+/// The scenarios of the long run: every combination, except 256-byte values at 1e7
+/// keys (several gigabytes per contender).
+fn long_scenarios() -> Vec<(Scenario, Value)> {
+    let mut list = Vec::new();
+    for keys in [1_000, 100_000, 1_000_000, 10_000_000] {
+        for dist in [Dist::Uniform, Dist::Zipf] {
+            for threads in [1, 2] {
+                for value in [Value::Small, Value::Large] {
+                    if keys == 10_000_000 && value == Value::Large {
+                        continue;
+                    }
+                    let scenario = Scenario {
+                        keys,
+                        dist,
+                        threads,
+                    };
+                    list.push((scenario, value));
+                }
+            }
+        }
+    }
+    list
+}
+
+/// The whole plan: every comparison of the default run, or of the long run if `long`.
+pub(crate) fn comparisons(long: bool) -> Vec<Comparison> {
+    WORKLOADS
+        .into_iter()
+        .flat_map(|workload| {
+            let scenarios = if long {
+                long_scenarios()
+            } else {
+                default_scenarios(workload)
+            };
+            scenarios
+                .into_iter()
+                .map(move |(scenario, value)| comparison(workload, scenario, value))
+        })
+        .collect()
+}

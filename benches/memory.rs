@@ -1,0 +1,96 @@
+//! Heap bytes per record at 1e6 records: ours (both version kinds) against dashmap,
+//! counted by an instrumented global allocator.
+//!
+//! `cargo bench --bench memory` prints a Markdown table; `-- --test` counts 1e4 records
+//! instead, as a quick check. The count is the bytes requested from the allocator and
+//! still held once the map is built (allocator overhead per block not included); each
+//! map grows from empty, as it does when no capacity is given.
+
+use std::alloc::System;
+
+use dashmap::DashMap;
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use uuid::Uuid;
+use verkv::{Counter, DefaultHashBuilder, Store, UuidV4, VersionScheme};
+
+#[global_allocator]
+static COUNTING: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// The target: ours with `u64` versions may use at most this many bytes per record more
+/// than dashmap holding the same keys and values.
+const TARGET_EXTRA_BYTES: f64 = 16.0;
+
+/// Heap bytes per record held by the map that `fill` builds with `records` records.
+fn bytes_per_record<M>(records: u64, fill: impl FnOnce(u64) -> M) -> f64 {
+    let region = Region::new(COUNTING);
+    let map = fill(records);
+    let change = region.change();
+    let held = change.bytes_allocated as f64 - change.bytes_deallocated as f64
+        + change.bytes_reallocated as f64;
+    drop(map);
+    held / records as f64
+}
+
+fn verkv<S: VersionScheme>(records: u64) -> Store<u64, u64, S, DefaultHashBuilder> {
+    let store = Store::builder()
+        .versions::<S>()
+        .hasher(DefaultHashBuilder::default())
+        .build();
+    for key in 0..records {
+        store.insert(key, key).expect("keys are fresh");
+    }
+    store
+}
+
+fn dashmap<V>(records: u64, value: impl Fn(u64) -> V) -> DashMap<u64, V, DefaultHashBuilder> {
+    let map = DashMap::with_hasher(DefaultHashBuilder::default());
+    for key in 0..records {
+        map.insert(key, value(key));
+    }
+    map
+}
+
+fn main() {
+    let quick = std::env::args().any(|arg| arg == "--test");
+    let records = if quick { 10_000 } else { 1_000_000 };
+    let dashmap_plain = bytes_per_record(records, |n| dashmap(n, |key| key));
+    let rows = [
+        (
+            "verkv, `Counter` (u64) versions",
+            bytes_per_record(records, verkv::<Counter>),
+        ),
+        (
+            "verkv, `UuidV4` versions",
+            bytes_per_record(records, verkv::<UuidV4>),
+        ),
+        ("dashmap, u64 values", dashmap_plain),
+        (
+            "dashmap, (u64 value, u64 version)",
+            bytes_per_record(records, |n| dashmap(n, |key| (key, key))),
+        ),
+        (
+            "dashmap, (u64 value, Uuid version)",
+            bytes_per_record(records, |n| {
+                dashmap(n, |key| (key, Uuid::from_u64_pair(key, key)))
+            }),
+        ),
+    ];
+    println!("heap bytes per record, {records} records, u64 keys, u64 values, grown from empty");
+    println!();
+    println!("| map | bytes/record |");
+    println!("|---|---:|");
+    for (name, bytes) in rows {
+        println!("| {name} | {bytes:.1} |");
+    }
+    let ours = rows[0].1;
+    let limit = dashmap_plain + TARGET_EXTRA_BYTES;
+    println!();
+    if ours <= limit {
+        println!("target met: {ours:.1} <= dashmap {dashmap_plain:.1} + {TARGET_EXTRA_BYTES}");
+    } else {
+        println!(
+            "target missed by {:.1} bytes: {ours:.1} > dashmap {dashmap_plain:.1} + {TARGET_EXTRA_BYTES}",
+            ours - limit
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! The performance targets, as ratios ours/peer that the median must not exceed.
+
+use crate::common::keys::Dist;
+use crate::common::workload::{Scenario, Workload};
+
+/// The highest acceptable median ratio ours/`peer` for `workload` in `scenario`, with
+/// the target's wording; `None` where no target applies.
+pub(crate) fn target(
+    workload: Workload,
+    scenario: Scenario,
+    peer: &str,
+) -> Option<(f64, &'static str)> {
+    let threads = scenario.threads;
+    match (workload, peer) {
+        (Workload::GetHit, "dashmap") if threads == 1 => Some((1.0, "<= 1.0 vs dashmap, 1 thread")),
+        (Workload::GetHit, "dashmap") if threads == 2 && scenario.dist == Dist::Uniform => {
+            Some((0.7, "<= 0.7 vs dashmap, 2 threads, uniform"))
+        }
+        (Workload::GetHit, "papaya") if threads == 2 => Some((1.3, "<= 1.3 vs papaya, 2 threads")),
+        (Workload::GetHit, "moka") => Some((0.2, ">= 5x moka's throughput")),
+        (Workload::Update, "dashmap") => Some((1.1, "<= 1.1 vs dashmap insert (overwrite)")),
+        (Workload::Update, "papaya") => Some((1.0 / 3.0, ">= 3x faster than papaya compute")),
+        (Workload::UpdateStale, "verkv-get") => Some((1.1, "<= 1.1 vs our own get")),
+        _ => None,
+    }
+}
