@@ -256,7 +256,7 @@ impl<S: Subject<V>, V: Payload> Bench<S, V> {
             "this contender is single-threaded"
         );
         self.run_with(units, |subject, lanes, pass| {
-            run_pass(subject, &mut lanes[0], pass)
+            run_pass(subject, &mut lanes[0], pass).1
         })
     }
 
@@ -288,25 +288,26 @@ impl<S: Subject<V>, V: Payload> Bench<S, V> {
 }
 
 impl<S: Subject<V> + Sync, V: Payload> Bench<S, V> {
-    /// Runs `units` units of the workload on the scenario's threads and returns the
-    /// longest time any thread took.
+    /// Runs `units` units of the workload on the scenario's threads and returns the time
+    /// from the first thread's start to the last one's end.
     pub(crate) fn run(&mut self, units: u64) -> Duration {
         self.run_with(units, in_parallel)
     }
 }
 
-/// Runs `pass` on every lane at once, one thread each, all released together; the
-/// slowest thread's time.
+/// Runs `pass` on every lane at once, one thread each, all released together; the time
+/// from the first thread's start to the last thread's end (so threads that did not
+/// actually run at the same time show as slower, not as faster).
 fn in_parallel<S: Subject<V> + Sync, V: Payload>(
     subject: &S,
     lanes: &mut [Lane],
     pass: Pass,
 ) -> Duration {
     if let [lane] = lanes {
-        return run_pass(subject, lane, pass);
+        return run_pass(subject, lane, pass).1;
     }
     let start_line = Barrier::new(lanes.len());
-    thread::scope(|scope| {
+    let spans: Vec<(Instant, Duration)> = thread::scope(|scope| {
         let workers: Vec<_> = lanes
             .iter_mut()
             .map(|lane| {
@@ -320,15 +321,25 @@ fn in_parallel<S: Subject<V> + Sync, V: Payload>(
         workers
             .into_iter()
             .map(|worker| worker.join().expect("a benchmark thread panicked"))
-            .max()
-            .unwrap_or_default()
-    })
+            .collect()
+    });
+    let first_start = spans.iter().map(|span| span.0).min();
+    let last_end = spans.iter().map(|(start, took)| *start + *took).max();
+    match (first_start, last_end) {
+        (Some(start), Some(end)) => end - start,
+        _ => Duration::ZERO,
+    }
 }
 
 /// One thread's timed pass. Every operation's outcome is checked against what the lane
 /// knows must happen, and the pass panics if any differs: a benchmark of operations that
-/// silently did something else would measure nothing.
-fn run_pass<S: Subject<V>, V: Payload>(subject: &S, lane: &mut Lane, pass: Pass) -> Duration {
+/// silently did something else would measure nothing. Returns when it started and how
+/// long it took.
+fn run_pass<S: Subject<V>, V: Payload>(
+    subject: &S,
+    lane: &mut Lane,
+    pass: Pass,
+) -> (Instant, Duration) {
     let start = Instant::now();
     let surprises = match pass.workload {
         Workload::GetHit => reads(subject, lane, pass.ops, 0, true),
@@ -346,7 +357,7 @@ fn run_pass<S: Subject<V>, V: Payload>(subject: &S, lane: &mut Lane, pass: Pass)
         "{}: {surprises} operations had an unexpected outcome",
         pass.workload
     );
-    elapsed
+    (start, elapsed)
 }
 
 /// `get`s of keys `offset + index`; counts reads whose hit or miss was not `expect_hit`.

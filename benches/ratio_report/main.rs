@@ -5,13 +5,15 @@
 //! ```text
 //! cargo bench --bench ratio_report            # the default plan, a few minutes
 //! VERKV_BENCH_LONG=1 cargo bench --bench ratio_report   # every key count up to 1e7
+//! cargo bench --bench ratio_report -- get_hit # only comparisons whose id contains this
 //! cargo bench --bench ratio_report -- --test  # one short round of everything (CI)
 //! ```
 //!
 //! Why interleaved: shared machines drift in speed by tens of percent between runs, and
-//! even within one. Running every contender for a few milliseconds in turn, round after
-//! round, exposes them all to the same drift; each round gives one ratio per peer, and the
-//! median over rounds discards the rounds a burst of outside load disturbed.
+//! even within one. Running ours and a peer for a millisecond or two each, back to back,
+//! round after round, exposes both to the same drift; each round gives one ratio
+//! per peer, and the median over rounds discards the rounds a burst of outside load
+//! disturbed.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -24,10 +26,14 @@ use std::time::{Duration, Instant};
 use common::plan::{self, Comparison, Slice};
 
 /// Rounds per comparison: each gives one ratio per peer.
-const ROUNDS: usize = 21;
+const ROUNDS: usize = 31;
 
-/// Roughly how long one contender runs per round.
-const SLICE: Duration = Duration::from_millis(8);
+/// Roughly how long one timed run lasts (at least one unit: a whole pass for inserts and
+/// removes).
+const RUN: Duration = Duration::from_micros(300);
+
+/// Timed runs per slice; the slice's speed is that of its fastest run.
+const RUNS_PER_SLICE: usize = 5;
 
 /// How many units of `slice` take about `target`, found by doubling from one unit.
 fn calibrate(slice: &mut dyn Slice, target: Duration) -> u64 {
@@ -54,35 +60,63 @@ fn spread(values: &mut [f64]) -> (f64, f64, f64) {
     (median, values[0], values[n - 1])
 }
 
+/// Nanoseconds per operation per thread in one slice: the fastest of its runs of `units`
+/// units each.
+///
+/// On a loaded machine a run is sometimes descheduled part-way, which adds milliseconds
+/// that have nothing to do with the contender; runs this short mostly escape that, and
+/// the fastest of a few almost surely did.
+fn nanos_per_op(slice: &mut dyn Slice, units: u64, ops_per_unit: f64, runs: usize) -> f64 {
+    (0..runs)
+        .map(|_| slice.run(units))
+        .min()
+        .expect("a slice has at least one run")
+        .as_secs_f64()
+        * 1e9
+        / (units as f64 * ops_per_unit)
+}
+
 /// Measures one comparison; its table rows.
-fn measure(comparison: &Comparison, rounds: usize, slice_time: Duration) -> String {
+///
+/// Each round runs ours and each peer back to back, in pairs: a pair's ratio compares two
+/// slices taken moments apart, so drift and outside load affect both alike. The order
+/// within a pair alternates and the order of the peers rotates from round to round.
+fn measure(comparison: &Comparison, rounds: usize, run_time: Duration, runs: usize) -> String {
     let mut slices: Vec<Box<dyn Slice>> = comparison
         .contenders
         .iter()
         .map(|contender| (contender.make)())
         .collect();
-    let units = calibrate(slices[0].as_mut(), slice_time);
-    let ops = (units * comparison.ops_per_unit()) as f64 / comparison.scenario.threads as f64;
-    // Nanoseconds per operation per thread, per contender, one entry per round.
-    let mut nanos = vec![Vec::with_capacity(rounds); slices.len()];
+    let units = calibrate(slices[0].as_mut(), run_time);
+    let ops_per_unit = comparison.ops_per_unit() as f64 / comparison.scenario.threads as f64;
+    let peers = slices.len() - 1;
+    // Per peer, per round: ours' time, the peer's time (ns per operation per thread).
+    let mut pairs = vec![Vec::with_capacity(rounds); peers];
     for round in 0..rounds {
-        // Rotate who goes first, so that no contender always follows the same one.
-        for turn in 0..slices.len() {
-            let index = (round + turn) % slices.len();
-            let took = slices[index].run(units);
-            nanos[index].push(took.as_secs_f64() * 1e9 / ops);
+        for turn in 0..peers {
+            let peer = 1 + (round + turn) % peers;
+            let (ours, theirs) = slices.split_at_mut(peer);
+            let (ours, theirs) = (ours[0].as_mut(), theirs[0].as_mut());
+            let pair = if round % 2 == 0 {
+                let ours = nanos_per_op(ours, units, ops_per_unit, runs);
+                (ours, nanos_per_op(theirs, units, ops_per_unit, runs))
+            } else {
+                let theirs = nanos_per_op(theirs, units, ops_per_unit, runs);
+                (nanos_per_op(ours, units, ops_per_unit, runs), theirs)
+            };
+            pairs[peer - 1].push(pair);
         }
     }
     let mut rows = String::new();
-    let (ours_median, _, _) = spread(&mut nanos[0].clone());
-    for (index, contender) in comparison.contenders.iter().enumerate().skip(1) {
-        let mut ratios: Vec<f64> = nanos[0]
-            .iter()
-            .zip(&nanos[index])
-            .map(|(ours, peer)| ours / peer)
-            .collect();
-        let (median, min, max) = spread(&mut ratios);
-        let (peer_median, _, _) = spread(&mut nanos[index].clone());
+    for (contender, pairs) in comparison.contenders[1..].iter().zip(&pairs) {
+        let (ours_median, _, _) = spread(&mut pairs.iter().map(|pair| pair.0).collect::<Vec<_>>());
+        let (peer_median, _, _) = spread(&mut pairs.iter().map(|pair| pair.1).collect::<Vec<_>>());
+        let (median, min, max) = spread(
+            &mut pairs
+                .iter()
+                .map(|(ours, peer)| ours / peer)
+                .collect::<Vec<_>>(),
+        );
         let verdict =
             match targets::target(comparison.workload, comparison.scenario, contender.name) {
                 Some((limit, wording)) if median <= limit => format!("met ({wording})"),
@@ -133,12 +167,21 @@ fn cpu_model() -> String {
 }
 
 fn main() {
-    let quick = std::env::args().any(|arg| arg == "--test");
+    let mut quick = false;
+    let mut filter = None;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--test" => quick = true,
+            // Passed by `cargo bench` to every bench target.
+            "--bench" => {}
+            _ => filter = Some(arg),
+        }
+    }
     let long = plan::long_run();
-    let (rounds, slice_time) = if quick {
-        (1, Duration::from_micros(200))
+    let (rounds, run_time, runs) = if quick {
+        (1, Duration::from_micros(50), 1)
     } else {
-        (ROUNDS, SLICE)
+        (ROUNDS, RUN, RUNS_PER_SLICE)
     };
     let started = Instant::now();
     println!(
@@ -148,14 +191,19 @@ fn main() {
         rustc_version()
     );
     println!(
-        "plan: {}; {rounds} rounds of ~{slice_time:?} slices per contender",
+        "plan: {}; {rounds} rounds; per contender and round the fastest of {runs} runs of ~{run_time:?}",
         if long { "long" } else { "default" }
     );
     println!();
     println!("| workload/keys/dist/threads/value | peer | ours ns/op | peer ns/op | ours/peer median (min–max) | target |");
     println!("|---|---|---:|---:|---|---|");
-    for comparison in plan::comparisons(long) {
-        print!("{}", measure(&comparison, rounds, slice_time));
+    let selected = plan::comparisons(long).into_iter().filter(|comparison| {
+        filter
+            .as_ref()
+            .is_none_or(|part| comparison.id().contains(part.as_str()))
+    });
+    for comparison in selected {
+        print!("{}", measure(&comparison, rounds, run_time, runs));
     }
     println!();
     println!("total time: {:.0?}", started.elapsed());
