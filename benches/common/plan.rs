@@ -113,6 +113,7 @@ fn contenders<V: Payload>(workload: Workload, scenario: Scenario) -> Vec<Contend
     match w {
         Workload::GetHit | Workload::GetMiss => list.extend([
             shared::<DashMapRaw<V>, V>("dashmap", w, s),
+            shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
             shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
             shared::<Papaya<V>, V>("papaya", w, s),
             shared::<Moka<V>, V>("moka", w, s),
