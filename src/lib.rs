@@ -71,6 +71,36 @@
 //! holding a result can never block a writer. For large values, store an
 //! [`Arc`](std::sync::Arc) to make those copies cheap.
 //!
+//! # Deadlines, cancellation and retries
+//!
+//! Plain methods wait for a shard lock as long as it takes, like `Mutex::lock`. A
+//! [`Bounded`] view gives every operation a deadline that also covers the time spent
+//! **queued** behind other writers (Go's `context.WithTimeout`):
+//! [`within(Duration)`](Store::within) per operation, [`until(Instant)`](Store::until)
+//! shared by several, or [`bounded()`](Store::bounded) with the builder's
+//! [`default_timeout`](StoreBuilder::default_timeout). A [`CancelToken`] stops them from
+//! another thread. **An operation that times out or is cancelled has had no effect**,
+//! and its error ([`TimedOut`]) says whether it was queued or retrying, and for how long.
+//!
+//! [`retry_update`](Store::retry_update) is the optimistic loop (read, compute, compare-
+//! and-swap, re-read on a stale version) with backoff, reporting how many attempts it
+//! took. [`wait_for_change`](Store::wait_for_change) blocks until a record's version moves
+//! on (a blocking query), and [`changed`](Store::changed) is the same as a future for any
+//! async runtime.
+//!
+//! ```
+//! use std::time::Duration;
+//! use verkv::{Error, Store};
+//!
+//! let store: Store<&str, u64> = Store::new();
+//! store.insert("visits", 0).unwrap();
+//! let request = store.within(Duration::from_millis(100));
+//! match request.retry_update(&"visits", |n| Ok::<_, std::convert::Infallible>(n + 1)) {
+//!     Ok(done) => assert_eq!(done.attempts, 1),
+//!     Err(err) => panic!("{err}"), // e.g. "timed out after 100ms queued for the shard lock; …"
+//! }
+//! ```
+//!
 //! # Version kinds
 //!
 //! | scheme | version type | for |
@@ -98,21 +128,30 @@
 //! that was not written; [`UpdateWithError`] adds the closure's own error. Messages are
 //! lowercase and carry the versions: `stale version: expected 3, current 5`.
 
+mod bounded;
 mod builder;
+mod cancel;
+mod deadline;
 mod error;
 pub mod etag;
 mod iter;
 mod record;
 mod reentry;
+mod retry;
 mod shard;
 mod store;
 mod sync;
 mod version;
+mod watch;
 
+pub use bounded::Bounded;
 pub use builder::StoreBuilder;
+pub use cancel::CancelToken;
+pub use deadline::{Interrupted, Phase, TimedOut};
 pub use error::{Error, Rejected, UpdateWithError};
 pub use iter::Iter;
 pub use record::Versioned;
+pub use retry::Retried;
 pub use store::{DefaultHashBuilder, Store, VersionOf};
 pub use version::{Counter, UuidV4, VersionScheme};
 
