@@ -95,49 +95,113 @@ mod lock {
 
 #[cfg(verkv_loom)]
 mod lock {
-    use super::Instant;
+    //! Loom blocks a thread's `try_read`/`try_write` until the lock is free, so it never
+    //! explores their failure. This lock records its holders in atomics, which loom does
+    //! interleave, and fails a `try_*` while they say the lock is held.
 
-    pub(crate) type ReadGuard<'a, T> = loom::sync::RwLockReadGuard<'a, T>;
-    pub(crate) type WriteGuard<'a, T> = loom::sync::RwLockWriteGuard<'a, T>;
+    use std::ops::{Deref, DerefMut};
+
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use super::Instant;
 
     /// A reader-writer lock around one shard (loom's, for model checking).
     pub(crate) struct ShardLock<T> {
         lock: loom::sync::RwLock<T>,
+        writing: AtomicBool,
+        readers: AtomicUsize,
+    }
+
+    pub(crate) struct ReadGuard<'a, T> {
+        guard: loom::sync::RwLockReadGuard<'a, T>,
+        readers: &'a AtomicUsize,
+    }
+
+    pub(crate) struct WriteGuard<'a, T> {
+        guard: loom::sync::RwLockWriteGuard<'a, T>,
+        writing: &'a AtomicBool,
     }
 
     impl<T> ShardLock<T> {
         pub(crate) fn new(value: T) -> Self {
             ShardLock {
                 lock: loom::sync::RwLock::new(value),
+                writing: AtomicBool::new(false),
+                readers: AtomicUsize::new(0),
             }
         }
 
         pub(crate) fn read(&self) -> ReadGuard<'_, T> {
-            self.lock.read().expect("loom lock poisoned")
+            let guard = self.lock.read().expect("loom lock poisoned");
+            self.readers.fetch_add(1, Ordering::SeqCst);
+            ReadGuard {
+                guard,
+                readers: &self.readers,
+            }
         }
 
         pub(crate) fn write(&self) -> WriteGuard<'_, T> {
-            self.lock.write().expect("loom lock poisoned")
+            let guard = self.lock.write().expect("loom lock poisoned");
+            self.writing.store(true, Ordering::SeqCst);
+            WriteGuard {
+                guard,
+                writing: &self.writing,
+            }
         }
 
         pub(crate) fn try_read(&self) -> Option<ReadGuard<'_, T>> {
-            self.lock.try_read().ok()
+            (!self.writing.load(Ordering::SeqCst)).then(|| self.read())
         }
 
         pub(crate) fn try_write(&self) -> Option<WriteGuard<'_, T>> {
-            self.lock.try_write().ok()
+            let free =
+                !self.writing.load(Ordering::SeqCst) && self.readers.load(Ordering::SeqCst) == 0;
+            free.then(|| self.write())
         }
 
-        /// Loom has no clock: a bounded wait is one attempt.
+        /// Loom has no clock: a bounded wait is one more attempt, which fails whenever
+        /// another thread holds the lock at that moment, so the timeout path is explored.
         pub(crate) fn read_until(&self, _deadline: Instant) -> Option<ReadGuard<'_, T>> {
-            loom::thread::yield_now();
             self.try_read()
         }
 
-        /// Loom has no clock: a bounded wait is one attempt.
+        /// As [`read_until`](ShardLock::read_until).
         pub(crate) fn write_until(&self, _deadline: Instant) -> Option<WriteGuard<'_, T>> {
-            loom::thread::yield_now();
             self.try_write()
+        }
+    }
+
+    impl<T> Deref for ReadGuard<'_, T> {
+        type Target = T;
+
+        fn deref(&self) -> &T {
+            &self.guard
+        }
+    }
+
+    impl<T> Drop for ReadGuard<'_, T> {
+        fn drop(&mut self) {
+            self.readers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    impl<T> Deref for WriteGuard<'_, T> {
+        type Target = T;
+
+        fn deref(&self) -> &T {
+            &self.guard
+        }
+    }
+
+    impl<T> DerefMut for WriteGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            &mut self.guard
+        }
+    }
+
+    impl<T> Drop for WriteGuard<'_, T> {
+        fn drop(&mut self) {
+            self.writing.store(false, Ordering::SeqCst);
         }
     }
 }
