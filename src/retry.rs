@@ -110,7 +110,8 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let wait = wait.fixed();
-        let started = Instant::now();
+        // Read the clock only once an attempt fails: the common uncontended call needs none.
+        let mut started = None;
         let mut backoff = Backoff { step: 0 };
         let mut attempts = 0;
         loop {
@@ -143,6 +144,7 @@ where
                     )))
                 }
             }
+            let started = *started.get_or_insert_with(Instant::now);
             wait.between_attempts(started, attempts)
                 .map_err(|error| UpdateWithError::Store(error.into()))?;
             backoff.snooze();
