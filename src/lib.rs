@@ -134,6 +134,8 @@ mod cancel;
 mod deadline;
 mod error;
 pub mod etag;
+#[cfg(feature = "http")]
+pub mod http;
 mod iter;
 mod record;
 mod reentry;
@@ -155,7 +157,8 @@ pub use retry::Retried;
 pub use store::{DefaultHashBuilder, Store, VersionOf};
 pub use version::{Counter, UuidV4, VersionScheme};
 
-/// The README's examples, compiled and run as doctests so it stays true.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doctests so it stays true (they use
+/// every feature).
+#[cfg(all(doctest, feature = "http"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
