@@ -101,7 +101,9 @@
 //! version. A patch that leaves the record equal to what it was keeps the version too.
 //!
 //! Typed patches are structs of [`Field`]s, which tell *absent* (not sent) from *null*
-//! (sent as `null`) from a value (`""` and `0` included).
+//! (sent as `null`) from a value (`""` and `0` included). JSON records take RFC 7396
+//! merge patches and RFC 6902 JSON Patches (the `json` module, with the `json`
+//! feature).
 //!
 //! ```
 //! use verkv::{PatchError, Store};
@@ -132,6 +134,7 @@
 //! | feature | adds |
 //! |---|---|
 //! | `serde` | `Deserialize` for [`Field`]: a missing key is absent, `null` is null |
+//! | `json` | the `json` module: JSON Merge Patch and JSON Patch for JSON records |
 //!
 //! # Errors
 //!
@@ -145,6 +148,8 @@ mod error;
 pub mod etag;
 mod field;
 mod iter;
+#[cfg(feature = "json")]
+pub mod json;
 mod patch;
 mod record;
 mod reentry;
