@@ -22,7 +22,8 @@ use axum::{Json, Router};
 use axum_extra::TypedHeader;
 use serde_json::{json, Value};
 use verkv::http::{etag, Decision, Intent, Preconditions, RETRY_AFTER_SECONDS};
-use verkv::{Bounded, Counter, Error, Store, UpdateWithError, Versioned};
+use verkv::json::MergePatch;
+use verkv::{Bounded, Counter, Error, Patch, PatchError, Store, Versioned};
 
 /// The store behind the API: movie id → JSON object.
 pub(crate) type Movies = Store<String, Value>;
@@ -186,29 +187,28 @@ async fn patch(
             return refuse(decision.status(), decision.message());
         };
         // Applied and validated under the version check: a patch that fails validation
-        // changes nothing.
+        // changes nothing, and one that changes nothing keeps the version.
         let mut patched = None;
         let written = request
             .movies
-            .update_with(&request.id, &found.version, |movie| {
-                let mut movie = movie.clone();
-                json_patch::merge(&mut movie, &merge_patch);
-                validate(&movie)?;
+            .patch(&request.id, &found.version, |movie: &mut Value| {
+                MergePatch::new(merge_patch)
+                    .apply(movie)
+                    .unwrap_or_else(|never| match never {});
+                validate(movie)?;
                 patched = Some(movie.clone());
-                Ok::<_, String>(movie)
+                Ok::<_, String>(())
             });
         match written {
             Ok(version) => record(
                 StatusCode::OK,
                 Versioned {
-                    value: patched.expect("set by the successful update"),
+                    value: patched.expect("set by the applied patch"),
                     version,
                 },
             ),
-            Err(UpdateWithError::Closure(problem)) => {
-                refuse(StatusCode::UNPROCESSABLE_ENTITY, problem)
-            }
-            Err(UpdateWithError::Store(error)) => refused(&request.preconditions, &error),
+            Err(PatchError::Patch(problem)) => refuse(StatusCode::UNPROCESSABLE_ENTITY, problem),
+            Err(PatchError::Store(error)) => refused(&request.preconditions, &error),
         }
     })
     .await
