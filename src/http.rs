@@ -189,16 +189,21 @@ impl<Ver> Default for Preconditions<Ver> {
     }
 }
 
-/// The values of every `name` header joined into one list (RFC 9110 §5.3), if any.
-fn joined(headers: &HeaderMap, name: &'static str) -> Result<Option<String>, BadHeader> {
+/// The `header` of a request, all its lines joined into one list (RFC 9110 §5.3) and
+/// read with `parse`; `None` if absent.
+fn parsed<T>(
+    headers: &HeaderMap,
+    header: &'static str,
+    parse: impl Fn(&str) -> Result<T, EtagError>,
+) -> Result<Option<T>, BadHeader> {
+    let bad = |error| BadHeader { header, error };
     let mut joined: Option<String> = None;
-    for value in headers.get_all(name) {
-        let text = value.to_str().map_err(|_| BadHeader {
-            header: name,
-            error: EtagError::Malformed {
+    for value in headers.get_all(header) {
+        let text = value.to_str().map_err(|_| {
+            bad(EtagError::Malformed {
                 at: 0,
                 expected: "visible ASCII characters",
-            },
+            })
         })?;
         match &mut joined {
             Some(list) => {
@@ -208,7 +213,7 @@ fn joined(headers: &HeaderMap, name: &'static str) -> Result<Option<String>, Bad
             None => joined = Some(text.to_owned()),
         }
     }
-    Ok(joined)
+    joined.map(|value| parse(&value).map_err(bad)).transpose()
 }
 
 impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
@@ -221,34 +226,10 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
     pub fn from_headers<S: VersionScheme<Version = Ver>>(
         headers: &HeaderMap,
     ) -> Result<Self, BadHeader> {
-        let if_match = joined(headers, "if-match")?
-            .map(|value| {
-                IfMatch::parse(&value).map_err(|error| BadHeader {
-                    header: "If-Match",
-                    error,
-                })
-            })
-            .transpose()?;
-        let if_none_match = joined(headers, "if-none-match")?
-            .map(|value| {
-                IfNoneMatch::parse(&value).map_err(|error| BadHeader {
-                    header: "If-None-Match",
-                    error,
-                })
-            })
-            .transpose()?;
-        let expected_version = joined(headers, "x-expected-version")?
-            .map(|value| {
-                etag::parse_version::<S>(&value).map_err(|error| BadHeader {
-                    header: "X-Expected-Version",
-                    error,
-                })
-            })
-            .transpose()?;
         Ok(Preconditions {
-            if_match,
-            if_none_match,
-            expected_version,
+            if_match: parsed(headers, "If-Match", IfMatch::parse)?,
+            if_none_match: parsed(headers, "If-None-Match", IfNoneMatch::parse)?,
+            expected_version: parsed(headers, "X-Expected-Version", etag::parse_version::<S>)?,
         })
     }
 
