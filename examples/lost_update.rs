@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use verkv::{Error, Store};
+use std::convert::Infallible;
+
+use verkv::Store;
 
 #[derive(Debug, Clone, PartialEq)]
 struct Movie {
@@ -166,20 +168,10 @@ fn contention_run(options: &Options) -> u64 {
         0
     });
     let versioned = run(options, |store, key| {
-        let mut conflicts = 0;
-        loop {
-            let read = store.get(&key).unwrap();
-            match store.update(&key, &read.version, read.value + 1) {
-                Ok(_) => return conflicts,
-                Err(refused) => {
-                    assert!(
-                        matches!(refused.error, Error::Stale { .. }),
-                        "keys are never removed"
-                    );
-                    conflicts += 1;
-                }
-            }
-        }
+        let done = store
+            .retry_update(&key, |n| Ok::<_, Infallible>(n + 1))
+            .expect("keys are never removed");
+        u64::from(done.attempts - 1)
     });
     println!(
         "{:<34} {:>12} {:>12} {:>12} {:>12} {:>14}",
@@ -187,7 +179,7 @@ fn contention_run(options: &Options) -> u64 {
     );
     for (name, tally) in [
         ("blind read-modify-write (put)", &blind),
-        ("versioned, retry on stale (update)", &versioned),
+        ("versioned, retry on stale", &versioned),
     ] {
         println!(
             "{:<34} {:>12} {:>12} {:>12} {:>12} {:>14.0}",

@@ -2,6 +2,7 @@
 
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use crate::store::{DefaultHashBuilder, Store};
 use crate::version::{Counter, VersionScheme};
@@ -30,6 +31,7 @@ type TypesMarker<K, V, S> = PhantomData<fn() -> (K, V, S)>;
 pub struct StoreBuilder<K, V, S = Counter, H = DefaultHashBuilder> {
     shards: Option<usize>,
     capacity: usize,
+    default_timeout: Option<Duration>,
     hasher: H,
     types: TypesMarker<K, V, S>,
 }
@@ -41,6 +43,7 @@ impl<K, V> StoreBuilder<K, V> {
         StoreBuilder {
             shards: None,
             capacity: 0,
+            default_timeout: None,
             hasher: DefaultHashBuilder::default(),
             types: PhantomData,
         }
@@ -71,12 +74,22 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
         self
     }
 
+    /// Sets the timeout of the store's [`bounded`](Store::bounded) views, like a
+    /// database's `statement_timeout`: every operation made through one gives up (with
+    /// no effect) once it has waited this long. A `Duration` too large to add to the
+    /// current time means no limit. Plain methods of the store are not affected.
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = Some(timeout);
+        self
+    }
+
     /// Uses `hasher` to hash keys, e.g. [`std::hash::RandomState`] (SipHash) where keys
     /// come from untrusted clients and hash flooding must be ruled out.
     pub fn hasher<H2: BuildHasher>(self, hasher: H2) -> StoreBuilder<K, V, S, H2> {
         StoreBuilder {
             shards: self.shards,
             capacity: self.capacity,
+            default_timeout: self.default_timeout,
             hasher,
             types: PhantomData,
         }
@@ -87,6 +100,7 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
         StoreBuilder {
             shards: self.shards,
             capacity: self.capacity,
+            default_timeout: self.default_timeout,
             hasher: self.hasher,
             types: PhantomData,
         }
@@ -101,7 +115,12 @@ impl<K, V, S: VersionScheme, H> StoreBuilder<K, V, S, H> {
             .unwrap_or_else(default_shard_count)
             .clamp(1, MAX_SHARDS)
             .next_power_of_two();
-        Store::from_parts(shards, self.capacity.div_ceil(shards), self.hasher)
+        Store::from_parts(
+            shards,
+            self.capacity.div_ceil(shards),
+            self.hasher,
+            self.default_timeout,
+        )
     }
 }
 

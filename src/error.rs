@@ -5,7 +5,10 @@
 //! error in [`UpdateWithError`]. Messages are short, lowercase, and carry the versions
 //! involved.
 
+use std::convert::Infallible;
 use std::fmt;
+
+use crate::deadline::{Interrupted, TimedOut};
 
 /// Why a conditional operation was refused. The store is unchanged when one is returned.
 ///
@@ -43,13 +46,18 @@ pub enum Error<Ver> {
         /// The version of the record that is already there.
         current: Ver,
     },
+    /// A bounded operation's deadline passed before it could take effect.
+    TimedOut(TimedOut),
+    /// A bounded operation's [`CancelToken`](crate::CancelToken) was cancelled before it
+    /// could take effect.
+    Cancelled,
 }
 
 impl<Ver> Error<Ver> {
     /// The record's current version, where the error knows it (`Stale`, `Exists`).
     pub fn current(&self) -> Option<&Ver> {
         match self {
-            Error::NotFound => None,
+            Error::NotFound | Error::TimedOut(_) | Error::Cancelled => None,
             Error::Stale { current, .. } | Error::Exists { current } => Some(current),
         }
     }
@@ -63,11 +71,29 @@ impl<Ver: fmt::Display> fmt::Display for Error<Ver> {
                 write!(f, "stale version: expected {expected}, current {current}")
             }
             Error::Exists { current } => write!(f, "key already exists at version {current}"),
+            Error::TimedOut(timed_out) => timed_out.fmt(f),
+            Error::Cancelled => Interrupted::Cancelled.fmt(f),
         }
     }
 }
 
 impl<Ver: fmt::Debug + fmt::Display> std::error::Error for Error<Ver> {}
+
+impl<Ver> From<Interrupted> for Error<Ver> {
+    fn from(interrupted: Interrupted) -> Self {
+        match interrupted {
+            Interrupted::TimedOut(timed_out) => Error::TimedOut(timed_out),
+            Interrupted::Cancelled => Error::Cancelled,
+        }
+    }
+}
+
+/// Lets code that is generic over how it waits use `?` when waiting cannot fail.
+impl<Ver> From<Infallible> for Error<Ver> {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}
 
 /// A write that was refused, with the value it would have written handed back.
 ///
@@ -159,6 +185,18 @@ impl<Ver, E> From<Error<Ver>> for UpdateWithError<Ver, E> {
     }
 }
 
+impl<Ver, E> From<Interrupted> for UpdateWithError<Ver, E> {
+    fn from(interrupted: Interrupted) -> Self {
+        UpdateWithError::Store(interrupted.into())
+    }
+}
+
+impl<Ver, E> From<Infallible> for UpdateWithError<Ver, E> {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +242,7 @@ mod tests {
             Some(&2)
         );
         assert_eq!(Error::Exists { current: 4 }.current(), Some(&4));
+        assert_eq!(Error::<u64>::Cancelled.current(), None);
     }
 
     #[test]
@@ -212,6 +251,6 @@ mod tests {
         // or one cache line. Grow them knowingly.
         assert_eq!(std::mem::size_of::<Error<u64>>(), 24);
         assert_eq!(std::mem::size_of::<Rejected<u64, u64>>(), 32);
-        assert_eq!(std::mem::size_of::<Error<uuid::Uuid>>(), 33);
+        assert_eq!(std::mem::size_of::<Error<uuid::Uuid>>(), 40);
     }
 }

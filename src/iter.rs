@@ -36,6 +36,7 @@ impl<K: Clone, V: Clone, S: VersionScheme, H> Iterator for Iter<'_, K, V, S, H> 
             self.next_shard += 1;
             // Copy the whole shard and let go of its lock before handing anything out.
             let copied: Vec<_> = shard
+                .lock
                 .read()
                 .iter()
                 .map(|(key, record)| (key.clone(), record.snapshot()))

@@ -71,6 +71,36 @@
 //! holding a result can never block a writer. For large values, store an
 //! [`Arc`](std::sync::Arc) to make those copies cheap.
 //!
+//! # Deadlines, cancellation and retries
+//!
+//! Plain methods wait for a shard lock as long as it takes, like `Mutex::lock`. A
+//! [`Bounded`] view gives every operation a deadline that also covers the time spent
+//! **queued** behind other writers (Go's `context.WithTimeout`):
+//! [`within(Duration)`](Store::within) per operation, [`until(Instant)`](Store::until)
+//! shared by several, or [`bounded()`](Store::bounded) with the builder's
+//! [`default_timeout`](StoreBuilder::default_timeout). A [`CancelToken`] stops them from
+//! another thread. **An operation that times out or is cancelled has had no effect**,
+//! and its error ([`TimedOut`]) says whether it was queued or retrying, and for how long.
+//!
+//! [`retry_update`](Store::retry_update) is the optimistic loop (read, compute, compare-
+//! and-swap, re-read on a stale version) with backoff, reporting how many attempts it
+//! took. [`wait_for_change`](Store::wait_for_change) blocks until a record's version moves
+//! on (a blocking query), and [`changed`](Store::changed) is the same as a future for any
+//! async runtime.
+//!
+//! ```
+//! use std::time::Duration;
+//! use verkv::{Error, Store};
+//!
+//! let store: Store<&str, u64> = Store::new();
+//! store.insert("visits", 0).unwrap();
+//! let request = store.within(Duration::from_millis(100));
+//! match request.retry_update(&"visits", |n| Ok::<_, std::convert::Infallible>(n + 1)) {
+//!     Ok(done) => assert_eq!(done.attempts, 1),
+//!     Err(err) => panic!("{err}"), // e.g. "timed out after 100ms queued for the shard lock; …"
+//! }
+//! ```
+//!
 //! # Version kinds
 //!
 //! | scheme | version type | for |
@@ -90,33 +120,98 @@
 //!
 //! The [`etag`] module turns versions into strong HTTP entity tags and parses `If-Match`,
 //! `If-None-Match` and bare `X-Expected-Version` values, with clear errors for malformed
-//! input.
+//! input. With the `http` feature, `verkv::http` evaluates a request's preconditions
+//! against a record (RFC 9110 §13.2 order) into the status to answer with.
+//!
+//! # Partial updates
+//!
+//! [`patch`](Store::patch) applies a [`Patch`] — only the fields a client sent — under
+//! the version check, the in-process form of an HTTP `PATCH` with `If-Match`. The patch
+//! works on a copy of the record and checks the would-be record; if it refuses (with the
+//! names of the fields it refuses, see [`Invalid`]), nothing changes, not even the
+//! version. A patch that leaves the record equal to what it was keeps the version too.
+//!
+//! Typed patches are structs of [`Field`]s, which tell *absent* (not sent) from *null*
+//! (sent as `null`) from a value (`""` and `0` included). JSON records take RFC 7396
+//! merge patches and RFC 6902 JSON Patches (the `json` module, with the `json`
+//! feature).
+//!
+//! ```
+//! use verkv::{PatchError, Store};
+//!
+//! let store: Store<&str, Vec<u32>> = Store::new();
+//! let v1 = store.insert("scores", vec![3, 1]).unwrap();
+//! let add = |score: u32| {
+//!     move |scores: &mut Vec<u32>| {
+//!         if scores.contains(&score) {
+//!             return Err(format!("{score} is already there"));
+//!         }
+//!         scores.push(score);
+//!         Ok(())
+//!     }
+//! };
+//! let v2 = store.patch(&"scores", &v1, add(2)).unwrap();
+//! let refused = store.patch(&"scores", &v2, add(3)).unwrap_err();
+//! assert_eq!(refused, PatchError::Patch("3 is already there".to_string()));
+//! assert_eq!(refused.to_string(), "patch refused: 3 is already there");
+//! assert_eq!(store.version(&"scores"), Some(v2)); // refused: the version stays
+//! ```
+//!
+//! The [`Patch`] trait shows a typed patch with validation; the `movies` example has two
+//! clients patch one record, one of them from a stale read.
+//!
+//! # Cargo features
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `serde` | `Deserialize` for [`Field`]: a missing key is absent, `null` is null |
+//! | `json` | the `json` module: JSON Merge Patch and JSON Patch for JSON records |
+//! | `http` | the `http` module: `ETag` headers, and `If-Match` / `If-None-Match` / `X-Expected-Version` evaluated into statuses |
 //!
 //! # Errors
 //!
 //! [`Error`] lists why a conditional operation was refused; [`Rejected`] adds the value
-//! that was not written; [`UpdateWithError`] adds the closure's own error. Messages are
-//! lowercase and carry the versions: `stale version: expected 3, current 5`.
+//! that was not written; [`UpdateWithError`] adds the closure's own error, and
+//! [`PatchError`] the patch's. Messages are lowercase and carry the versions:
+//! `stale version: expected 3, current 5`.
 
+mod bounded;
 mod builder;
+mod cancel;
+mod deadline;
 mod error;
 pub mod etag;
+mod field;
+#[cfg(feature = "http")]
+pub mod http;
 mod iter;
+#[cfg(feature = "json")]
+pub mod json;
+mod patch;
 mod record;
 mod reentry;
+mod retry;
 mod shard;
 mod store;
 mod sync;
 mod version;
+mod watch;
 
+pub use bounded::Bounded;
 pub use builder::StoreBuilder;
+pub use cancel::CancelToken;
+pub use deadline::{Interrupted, Phase, TimedOut};
 pub use error::{Error, Rejected, UpdateWithError};
+pub use field::{Field, NullNotAllowed};
 pub use iter::Iter;
+pub use patch::{FieldProblem, Invalid, Patch, PatchError};
 pub use record::Versioned;
+pub use retry::Retried;
 pub use store::{DefaultHashBuilder, Store, VersionOf};
 pub use version::{Counter, UuidV4, VersionScheme};
 
-/// The README's examples, compiled and run as doctests so it stays true.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doctests so it stays true (they use
+/// every feature).
+#[cfg(all(doctest, feature = "http"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

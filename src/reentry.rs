@@ -7,9 +7,16 @@
 
 use std::cell::RefCell;
 
-thread_local! {
+#[cfg(not(verkv_loom))]
+std::thread_local! {
     /// The stores (by address) whose closures this thread is running, innermost last.
     static RUNNING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+// Loom runs its threads on one OS thread: per-thread state must be loom's.
+#[cfg(verkv_loom)]
+loom::thread_local! {
+    static RUNNING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
 }
 
 /// Marks a store's closure as running on this thread until dropped (also on unwind).

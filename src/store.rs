@@ -3,14 +3,16 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::time::Duration;
 
 use crate::builder::StoreBuilder;
+use crate::deadline::{Forever, Wait};
 use crate::error::{Error, Rejected, UpdateWithError};
 use crate::iter::Iter;
-use crate::record::Versioned;
+use crate::record::{Record, Versioned};
 use crate::reentry::{forbid_reentry, ClosureScope};
 use crate::shard::Shard;
-use crate::sync::{CachePadded, ShardLock};
+use crate::sync::{CachePadded, ChangeEvent, ShardLock};
 use crate::version::{Counter, VersionScheme};
 
 /// The hasher a store uses unless told otherwise: [foldhash]'s fast variant.
@@ -39,8 +41,12 @@ pub type DefaultHashBuilder = foldhash::fast::RandomState;
 /// The version type of a store with version scheme `S`.
 pub type VersionOf<S> = <S as VersionScheme>::Version;
 
-/// One shard behind its own lock, on its own cache lines.
-pub(crate) type LockedShard<K, V, S> = CachePadded<ShardLock<Shard<K, V, S>>>;
+/// One shard behind its own lock, with the event that wakes those waiting for a change
+/// in it.
+pub(crate) struct LockedShard<K, V, S: VersionScheme> {
+    pub(crate) lock: ShardLock<Shard<K, V, S>>,
+    pub(crate) changed: ChangeEvent,
+}
 
 /// A concurrent map from keys to versioned records.
 ///
@@ -55,7 +61,9 @@ pub(crate) type LockedShard<K, V, S> = CachePadded<ShardLock<Shard<K, V, S>>>;
 /// copies. Reads share a shard's lock; writes take it exclusively and hold it only for
 /// the write itself (and for the closure of [`update_with`](Store::update_with)).
 pub struct Store<K, V, S: VersionScheme = Counter, H = DefaultHashBuilder> {
-    shards: Box<[LockedShard<K, V, S>]>,
+    shards: Box<[CachePadded<LockedShard<K, V, S>>]>,
+    /// The timeout of [`bounded`](Store::bounded) views, if the builder set one.
+    pub(crate) default_timeout: Option<Duration>,
     /// `64 - log2(shard count)`: how far to shift a hash to get its shard index.
     shard_shift: u32,
     hasher: H,
@@ -96,14 +104,25 @@ impl<K, V, S: VersionScheme, H> fmt::Debug for Store<K, V, S, H> {
 }
 
 impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
-    pub(crate) fn from_parts(shard_count: usize, capacity_per_shard: usize, hasher: H) -> Self {
+    pub(crate) fn from_parts(
+        shard_count: usize,
+        capacity_per_shard: usize,
+        hasher: H,
+        default_timeout: Option<Duration>,
+    ) -> Self {
         debug_assert!(shard_count.is_power_of_two());
         let shards = (0..shard_count)
-            .map(|_| CachePadded(ShardLock::new(Shard::with_capacity(capacity_per_shard))))
+            .map(|_| {
+                CachePadded(LockedShard {
+                    lock: ShardLock::new(Shard::with_capacity(capacity_per_shard)),
+                    changed: ChangeEvent::new(),
+                })
+            })
             .collect();
         Store {
             shards,
             shard_shift: 64 - shard_count.trailing_zeros(),
+            default_timeout,
             hasher,
         }
     }
@@ -114,11 +133,11 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     }
 
     /// Identifies this store while it is alive, for the re-entry check.
-    fn id(&self) -> usize {
+    pub(crate) fn id(&self) -> usize {
         self.shards.as_ptr() as usize
     }
 
-    pub(crate) fn shards(&self) -> &[LockedShard<K, V, S>] {
+    pub(crate) fn shards(&self) -> &[CachePadded<LockedShard<K, V, S>>] {
         &self.shards
     }
 }
@@ -130,7 +149,7 @@ where
     H: BuildHasher,
 {
     /// Hashes `key` once, for both the shard and the bucket inside it.
-    fn locate<Q: Hash + ?Sized>(&self, key: &Q) -> (u64, &ShardLock<Shard<K, V, S>>) {
+    pub(crate) fn locate<Q: Hash + ?Sized>(&self, key: &Q) -> (u64, &LockedShard<K, V, S>) {
         forbid_reentry(self.id());
         let hash = self.hasher.hash_one(key);
         // The top 7 bits pick a slot inside a shard's table (its control bytes), and the
@@ -166,8 +185,8 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        let (hash, shard) = self.locate(key);
-        shard.read().get(hash, key).map(|record| record.snapshot())
+        let Ok(found) = self.get_in(&Forever, key);
+        found
     }
 
     /// The current version of `key`, without copying its value.
@@ -193,11 +212,8 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let (hash, shard) = self.locate(key);
-        shard
-            .read()
-            .get(hash, key)
-            .map(|record| record.version.clone())
+        let Ok(version) = self.version_in(&Forever, key);
+        version
     }
 
     /// Whether `key` has a record.
@@ -223,8 +239,8 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let (hash, shard) = self.locate(key);
-        shard.read().get(hash, key).is_some()
+        let Ok(found) = self.contains_key_in(&Forever, key);
+        found
     }
 
     /// Creates a record for `key`, only if it has none (the `If-None-Match: *` case).
@@ -255,10 +271,7 @@ where
     /// assert_eq!(err.value, 2);
     /// ```
     pub fn insert(&self, key: K, value: V) -> Result<S::Version, Rejected<V, S::Version>> {
-        let (hash, shard) = self.locate(&key);
-        shard
-            .write()
-            .insert(hash, key, value, |k| self.hasher.hash_one(k))
+        self.insert_in(&Forever, key, value)
     }
 
     /// Writes `value` for `key` whatever its current version, creating the record if
@@ -284,10 +297,8 @@ where
     /// assert_eq!(store.put("a", 2), 2);
     /// ```
     pub fn put(&self, key: K, value: V) -> S::Version {
-        let (hash, shard) = self.locate(&key);
-        shard
-            .write()
-            .put(hash, key, value, |k| self.hasher.hash_one(k))
+        let Ok(version) = self.put_in(&Forever, key, value);
+        version
     }
 
     /// Replaces the value of `key` if its record is still at version `expected`
@@ -330,8 +341,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let (hash, shard) = self.locate(key);
-        shard.write().update(hash, key, expected, value)
+        self.update_in(&Forever, key, expected, value)
     }
 
     /// Computes a new value from the current one if the record is still at version
@@ -383,12 +393,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let (hash, shard) = self.locate(key);
-        let mut shard = shard.write();
-        shard.update_with(hash, key, expected, |current| {
-            let _scope = ClosureScope::enter(self.id());
-            compute(current)
-        })
+        self.update_with_in(&Forever, key, expected, compute)
     }
 
     /// Removes the record of `key` if it is still at version `expected`, returning its
@@ -424,9 +429,172 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let (hash, shard) = self.locate(key);
-        shard.write().remove(hash, key, expected)
+        self.remove_in(&Forever, key, expected)
     }
+}
+
+/// The operations, generic over how they wait: the plain methods above wait
+/// [`Forever`], [`Bounded`](crate::Bounded) views within a deadline.
+impl<K, V, S, H> Store<K, V, S, H>
+where
+    K: Hash + Eq,
+    S: VersionScheme,
+    H: BuildHasher,
+{
+    pub(crate) fn get_in<Q, W: Wait>(
+        &self,
+        wait: &W,
+        key: &Q,
+    ) -> Result<Option<Versioned<V, S::Version>>, W::Error>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let (hash, shard) = self.locate(key);
+        Ok(wait.read(&shard.lock)?.get(hash, key).map(Record::snapshot))
+    }
+
+    pub(crate) fn version_in<Q, W: Wait>(
+        &self,
+        wait: &W,
+        key: &Q,
+    ) -> Result<Option<S::Version>, W::Error>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (hash, shard) = self.locate(key);
+        let guard = wait.read(&shard.lock)?;
+        Ok(guard.get(hash, key).map(|record| record.version.clone()))
+    }
+
+    pub(crate) fn contains_key_in<Q, W: Wait>(&self, wait: &W, key: &Q) -> Result<bool, W::Error>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (hash, shard) = self.locate(key);
+        Ok(wait.read(&shard.lock)?.get(hash, key).is_some())
+    }
+
+    pub(crate) fn insert_in<W: Wait>(
+        &self,
+        wait: &W,
+        key: K,
+        value: V,
+    ) -> Result<S::Version, Rejected<V, S::Version>>
+    where
+        W::Error: Into<Error<S::Version>>,
+    {
+        let (hash, shard) = self.locate(&key);
+        let rehash = |k: &K| self.hasher.hash_one(k);
+        write_shard(wait, shard, value, |records, value| {
+            records.insert(hash, key, value, rehash)
+        })
+        .unwrap_or_else(|(error, value)| {
+            Err(Rejected {
+                error: error.into(),
+                value,
+            })
+        })
+    }
+
+    /// On a wait error, hands `value` back with it.
+    pub(crate) fn put_in<W: Wait>(
+        &self,
+        wait: &W,
+        key: K,
+        value: V,
+    ) -> Result<S::Version, (W::Error, V)> {
+        let (hash, shard) = self.locate(&key);
+        let rehash = |k: &K| self.hasher.hash_one(k);
+        write_shard(wait, shard, value, |records, value| {
+            records.put(hash, key, value, rehash)
+        })
+    }
+
+    pub(crate) fn update_in<Q, W: Wait>(
+        &self,
+        wait: &W,
+        key: &Q,
+        expected: &S::Version,
+        value: V,
+    ) -> Result<S::Version, Rejected<V, S::Version>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        W::Error: Into<Error<S::Version>>,
+    {
+        let (hash, shard) = self.locate(key);
+        write_shard(wait, shard, value, |records, value| {
+            records.update(hash, key, expected, value)
+        })
+        .unwrap_or_else(|(error, value)| {
+            Err(Rejected {
+                error: error.into(),
+                value,
+            })
+        })
+    }
+
+    pub(crate) fn update_with_in<Q, W: Wait, E>(
+        &self,
+        wait: &W,
+        key: &Q,
+        expected: &S::Version,
+        compute: impl FnOnce(&V) -> Result<V, E>,
+    ) -> Result<S::Version, UpdateWithError<S::Version, E>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        W::Error: Into<Error<S::Version>>,
+    {
+        let (hash, shard) = self.locate(key);
+        let id = self.id();
+        write_shard(wait, shard, compute, |records, compute| {
+            records.update_with(hash, key, expected, |current| {
+                let _scope = ClosureScope::enter(id);
+                compute(current)
+            })
+        })
+        .unwrap_or_else(|(error, _)| Err(UpdateWithError::Store(error.into())))
+    }
+
+    pub(crate) fn remove_in<Q, W: Wait>(
+        &self,
+        wait: &W,
+        key: &Q,
+        expected: &S::Version,
+    ) -> Result<V, Error<S::Version>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        W::Error: Into<Error<S::Version>>,
+    {
+        let (hash, shard) = self.locate(key);
+        write_shard(wait, shard, (), |records, ()| {
+            records.remove(hash, key, expected)
+        })
+        .unwrap_or_else(|(error, ())| Err(error.into()))
+    }
+}
+
+/// Takes `shard`'s lock exclusively, runs `write` with `input`, lets go of the lock and
+/// wakes whoever waits for a change there. If the wait fails, `input` comes back with
+/// the error, untouched.
+fn write_shard<K, V, S: VersionScheme, W: Wait, T, R>(
+    wait: &W,
+    shard: &LockedShard<K, V, S>,
+    input: T,
+    write: impl FnOnce(&mut Shard<K, V, S>, T) -> R,
+) -> Result<R, (W::Error, T)> {
+    let result = match wait.write(&shard.lock) {
+        Ok(mut records) => write(&mut records, input),
+        Err(error) => return Err((error, input)),
+    };
+    shard.changed.notify();
+    Ok(result)
 }
 
 impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
@@ -449,7 +617,10 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     /// ```
     pub fn len(&self) -> usize {
         forbid_reentry(self.id());
-        self.shards.iter().map(|shard| shard.read().len()).sum()
+        self.shards
+            .iter()
+            .map(|shard| shard.lock.read().len())
+            .sum()
     }
 
     /// Whether the store has no records (with the same caveat as [`len`](Store::len)).
@@ -485,7 +656,8 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     pub fn clear(&self) {
         forbid_reentry(self.id());
         for shard in self.shards.iter() {
-            shard.write().clear();
+            shard.lock.write().clear();
+            shard.changed.notify();
         }
     }
 

@@ -1,9 +1,33 @@
-//! The only module that names lock types.
+//! The only module that names lock and notification types.
 //!
-//! Every wait the store does goes through [`ShardLock`], so a model checker can replace
-//! the implementation under a custom cfg without touching the store's logic.
+//! Every wait the store does goes through [`ShardLock`] and [`ChangeEvent`]. Under the
+//! `verkv_loom` cfg both are replaced by versions built on loom's primitives, so a model
+//! checker can explore the store's real protocol (its operations are unchanged).
+//! Loom does not model time: there a bounded wait is a single attempt, which makes the
+//! timeout path of every operation reachable.
 
 use std::ops::Deref;
+use std::time::Instant;
+
+#[cfg(not(verkv_loom))]
+pub(crate) use std::{
+    hint::spin_loop,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread::yield_now,
+};
+
+#[cfg(verkv_loom)]
+pub(crate) use loom::{
+    hint::spin_loop,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread::yield_now,
+};
 
 /// Aligns its content to its own cache lines, so that two shard locks never share one and
 /// threads working on different shards do not slow each other down (false sharing).
@@ -18,28 +42,264 @@ impl<T> Deref for CachePadded<T> {
     }
 }
 
-pub(crate) type ReadGuard<'a, T> = parking_lot::RwLockReadGuard<'a, T>;
-pub(crate) type WriteGuard<'a, T> = parking_lot::RwLockWriteGuard<'a, T>;
+#[cfg(not(verkv_loom))]
+mod lock {
+    use super::Instant;
 
-/// A reader-writer lock around one shard.
-pub(crate) struct ShardLock<T> {
-    lock: parking_lot::RwLock<T>,
+    pub(crate) type ReadGuard<'a, T> = parking_lot::RwLockReadGuard<'a, T>;
+    pub(crate) type WriteGuard<'a, T> = parking_lot::RwLockWriteGuard<'a, T>;
+
+    /// A reader-writer lock around one shard.
+    pub(crate) struct ShardLock<T> {
+        lock: parking_lot::RwLock<T>,
+    }
+
+    impl<T> ShardLock<T> {
+        pub(crate) fn new(value: T) -> Self {
+            ShardLock {
+                lock: parking_lot::RwLock::new(value),
+            }
+        }
+
+        /// Shared access, waiting as long as it takes.
+        pub(crate) fn read(&self) -> ReadGuard<'_, T> {
+            self.lock.read()
+        }
+
+        /// Exclusive access, waiting as long as it takes.
+        pub(crate) fn write(&self) -> WriteGuard<'_, T> {
+            self.lock.write()
+        }
+
+        /// Shared access if it is free now.
+        pub(crate) fn try_read(&self) -> Option<ReadGuard<'_, T>> {
+            self.lock.try_read()
+        }
+
+        /// Exclusive access if it is free now.
+        pub(crate) fn try_write(&self) -> Option<WriteGuard<'_, T>> {
+            self.lock.try_write()
+        }
+
+        /// Shared access, waiting until `deadline` at most.
+        pub(crate) fn read_until(&self, deadline: Instant) -> Option<ReadGuard<'_, T>> {
+            self.lock.try_read_until(deadline)
+        }
+
+        /// Exclusive access, waiting until `deadline` at most.
+        pub(crate) fn write_until(&self, deadline: Instant) -> Option<WriteGuard<'_, T>> {
+            self.lock.try_write_until(deadline)
+        }
+    }
 }
 
-impl<T> ShardLock<T> {
-    pub(crate) fn new(value: T) -> Self {
-        ShardLock {
-            lock: parking_lot::RwLock::new(value),
+#[cfg(verkv_loom)]
+mod lock {
+    //! Loom blocks a thread's `try_read`/`try_write` until the lock is free, so it never
+    //! explores their failure. This lock records its holders in atomics, which loom does
+    //! interleave, and fails a `try_*` while they say the lock is held.
+
+    use std::ops::{Deref, DerefMut};
+
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use super::Instant;
+
+    /// A reader-writer lock around one shard (loom's, for model checking).
+    pub(crate) struct ShardLock<T> {
+        lock: loom::sync::RwLock<T>,
+        writing: AtomicBool,
+        readers: AtomicUsize,
+    }
+
+    pub(crate) struct ReadGuard<'a, T> {
+        guard: loom::sync::RwLockReadGuard<'a, T>,
+        readers: &'a AtomicUsize,
+    }
+
+    pub(crate) struct WriteGuard<'a, T> {
+        guard: loom::sync::RwLockWriteGuard<'a, T>,
+        writing: &'a AtomicBool,
+    }
+
+    impl<T> ShardLock<T> {
+        pub(crate) fn new(value: T) -> Self {
+            ShardLock {
+                lock: loom::sync::RwLock::new(value),
+                writing: AtomicBool::new(false),
+                readers: AtomicUsize::new(0),
+            }
+        }
+
+        pub(crate) fn read(&self) -> ReadGuard<'_, T> {
+            let guard = self.lock.read().expect("loom lock poisoned");
+            self.readers.fetch_add(1, Ordering::SeqCst);
+            ReadGuard {
+                guard,
+                readers: &self.readers,
+            }
+        }
+
+        pub(crate) fn write(&self) -> WriteGuard<'_, T> {
+            let guard = self.lock.write().expect("loom lock poisoned");
+            self.writing.store(true, Ordering::SeqCst);
+            WriteGuard {
+                guard,
+                writing: &self.writing,
+            }
+        }
+
+        pub(crate) fn try_read(&self) -> Option<ReadGuard<'_, T>> {
+            (!self.writing.load(Ordering::SeqCst)).then(|| self.read())
+        }
+
+        pub(crate) fn try_write(&self) -> Option<WriteGuard<'_, T>> {
+            let free =
+                !self.writing.load(Ordering::SeqCst) && self.readers.load(Ordering::SeqCst) == 0;
+            free.then(|| self.write())
+        }
+
+        /// Loom has no clock: a bounded wait is one more attempt, which fails whenever
+        /// another thread holds the lock at that moment, so the timeout path is explored.
+        pub(crate) fn read_until(&self, _deadline: Instant) -> Option<ReadGuard<'_, T>> {
+            self.try_read()
+        }
+
+        /// As [`read_until`](ShardLock::read_until).
+        pub(crate) fn write_until(&self, _deadline: Instant) -> Option<WriteGuard<'_, T>> {
+            self.try_write()
         }
     }
 
-    /// Shared access for reading, waiting as long as it takes.
-    pub(crate) fn read(&self) -> ReadGuard<'_, T> {
-        self.lock.read()
+    impl<T> Deref for ReadGuard<'_, T> {
+        type Target = T;
+
+        fn deref(&self) -> &T {
+            &self.guard
+        }
     }
 
-    /// Exclusive access for writing, waiting as long as it takes.
-    pub(crate) fn write(&self) -> WriteGuard<'_, T> {
-        self.lock.write()
+    impl<T> Drop for ReadGuard<'_, T> {
+        fn drop(&mut self) {
+            self.readers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    impl<T> Deref for WriteGuard<'_, T> {
+        type Target = T;
+
+        fn deref(&self) -> &T {
+            &self.guard
+        }
+    }
+
+    impl<T> DerefMut for WriteGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            &mut self.guard
+        }
+    }
+
+    impl<T> Drop for WriteGuard<'_, T> {
+        fn drop(&mut self) {
+            self.writing.store(false, Ordering::SeqCst);
+        }
     }
 }
+
+pub(crate) use lock::{ReadGuard, ShardLock, WriteGuard};
+
+#[cfg(not(verkv_loom))]
+mod event {
+    use super::Instant;
+    use event_listener::Listener;
+
+    /// Wakes the threads and tasks waiting for a change in one shard.
+    pub(crate) struct ChangeEvent {
+        event: event_listener::Event,
+    }
+
+    /// A registration to be woken by the next [`ChangeEvent::notify`]. Taken *before*
+    /// looking at the state it waits on, so a change in between is not missed.
+    pub(crate) type ChangeListener = event_listener::EventListener;
+
+    impl ChangeEvent {
+        pub(crate) fn new() -> Self {
+            ChangeEvent {
+                event: event_listener::Event::new(),
+            }
+        }
+
+        pub(crate) fn listen(&self) -> ChangeListener {
+            self.event.listen()
+        }
+
+        /// Wakes every current listener. Cheap when nobody listens.
+        pub(crate) fn notify(&self) {
+            self.event.notify(usize::MAX);
+        }
+    }
+
+    /// Blocks until `listener` is notified or `deadline` passes; `false` on the deadline.
+    pub(crate) fn wait(listener: ChangeListener, deadline: Option<Instant>) -> bool {
+        match deadline {
+            None => {
+                listener.wait();
+                true
+            }
+            Some(deadline) => listener.wait_deadline(deadline).is_some(),
+        }
+    }
+}
+
+#[cfg(verkv_loom)]
+mod event {
+    use super::Instant;
+    use loom::sync::{Arc, Condvar, Mutex};
+
+    /// Wakes the threads waiting for a change in one shard (loom's, for model checking):
+    /// a generation counter under a mutex, and a condition variable.
+    pub(crate) struct ChangeEvent {
+        state: Arc<(Mutex<u64>, Condvar)>,
+    }
+
+    pub(crate) struct ChangeListener {
+        state: Arc<(Mutex<u64>, Condvar)>,
+        generation: u64,
+    }
+
+    impl ChangeEvent {
+        pub(crate) fn new() -> Self {
+            ChangeEvent {
+                state: Arc::new((Mutex::new(0), Condvar::new())),
+            }
+        }
+
+        pub(crate) fn listen(&self) -> ChangeListener {
+            let generation = *self.state.0.lock().unwrap();
+            ChangeListener {
+                state: self.state.clone(),
+                generation,
+            }
+        }
+
+        pub(crate) fn notify(&self) {
+            *self.state.0.lock().unwrap() += 1;
+            self.state.1.notify_all();
+        }
+    }
+
+    /// Loom has no clock: a bounded wait returns at once if nothing was notified.
+    pub(crate) fn wait(listener: ChangeListener, deadline: Option<Instant>) -> bool {
+        let (lock, condvar) = &*listener.state;
+        let mut generation = lock.lock().unwrap();
+        while *generation == listener.generation {
+            if deadline.is_some() {
+                return false;
+            }
+            generation = condvar.wait(generation).unwrap();
+        }
+        true
+    }
+}
+
+pub(crate) use event::{wait, ChangeEvent, ChangeListener};

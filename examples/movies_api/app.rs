@@ -1,0 +1,233 @@
+//! The movies API: a small JSON web service over a verkv store, with entity tags,
+//! conditional requests and a deadline on every request.
+//!
+//! | request | does | preconditions |
+//! |---|---|---|
+//! | `POST /movies/{id}` | creates the movie (a JSON object) | `If-None-Match: *` honoured |
+//! | `GET /movies/{id}` | returns it with its `ETag` | `If-None-Match` → `304` |
+//! | `PATCH /movies/{id}` | applies a JSON merge patch (RFC 7396) | `If-Match` or `X-Expected-Version` required |
+//! | `DELETE /movies/{id}` | deletes it | `If-Match` or `X-Expected-Version` required |
+//!
+//! Every request runs under one deadline; if it passes while the request is queued
+//! behind other writers, the answer is `503` with `Retry-After`, and nothing was written.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use axum_extra::TypedHeader;
+use serde_json::{json, Value};
+use verkv::http::{etag, Decision, Intent, Preconditions, RETRY_AFTER_SECONDS};
+use verkv::json::MergePatch;
+use verkv::{Bounded, Counter, Error, Patch, PatchError, Store, Versioned};
+
+/// The store behind the API: movie id → JSON object.
+pub(crate) type Movies = Store<String, Value>;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    /// The records.
+    pub(crate) movies: Arc<Movies>,
+    /// How long one request may take, queueing included.
+    pub(crate) request_timeout: Duration,
+}
+
+/// The API's routes.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/movies/{id}",
+            post(create).get(read).patch(patch).delete(remove),
+        )
+        .with_state(state)
+}
+
+/// A JSON error body with `status`.
+fn refuse(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    let mut response = (status, Json(json!({ "error": message.to_string() }))).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+    }
+    response
+}
+
+/// A record with its `ETag`.
+fn record(status: StatusCode, record: Versioned<Value, u64>) -> Response {
+    (
+        status,
+        TypedHeader(etag(&record.version)),
+        Json(record.value),
+    )
+        .into_response()
+}
+
+/// A store refusal, as the status the request's preconditions call for.
+fn refused(preconditions: &Preconditions<u64>, error: &Error<u64>) -> Response {
+    refuse(preconditions.status_of(error), error)
+}
+
+/// One request's view of the store: bounded by its deadline, with its preconditions and
+/// the record as it was when the request started.
+struct Request<'a> {
+    movies: Bounded<'a, String, Value>,
+    preconditions: Preconditions<u64>,
+    id: String,
+    found: Option<Versioned<Value, u64>>,
+}
+
+impl Request<'_> {
+    fn evaluate(&self, intent: Intent) -> Decision<u64> {
+        let version = self.found.as_ref().map(|found| &found.version);
+        self.preconditions.evaluate(intent, version)
+    }
+}
+
+/// Reads the request's preconditions and record, then runs `handle` on a thread where
+/// blocking is fine (store calls may wait for a lock, up to the request's deadline).
+async fn handle_blocking(
+    state: AppState,
+    id: String,
+    headers: HeaderMap,
+    handle: impl FnOnce(Request<'_>) -> Response + Send + 'static,
+) -> Response {
+    let deadline = Instant::now() + state.request_timeout;
+    let preconditions = match Preconditions::from_headers::<Counter>(&headers) {
+        Ok(preconditions) => preconditions,
+        Err(bad) => return refuse(StatusCode::BAD_REQUEST, bad),
+    };
+    let work = move || {
+        let movies = state.movies.until(deadline);
+        match movies.get(&id) {
+            Ok(found) => handle(Request {
+                movies,
+                preconditions,
+                id,
+                found,
+            }),
+            Err(interrupted) => refuse(StatusCode::SERVICE_UNAVAILABLE, interrupted),
+        }
+    };
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|panic| refuse(StatusCode::INTERNAL_SERVER_ERROR, panic))
+}
+
+/// Checks what a movie must look like after any change: an object with a non-empty
+/// string `title`.
+fn validate(movie: &Value) -> Result<(), String> {
+    match movie.get("title") {
+        _ if !movie.is_object() => Err("a movie is a JSON object".into()),
+        Some(Value::String(title)) if !title.trim().is_empty() => Ok(()),
+        Some(_) => Err("field `title` must be a non-empty string".into()),
+        None => Err("field `title` is required".into()),
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(movie): Json<Value>,
+) -> Response {
+    handle_blocking(state, id, headers, move |request| {
+        if let Err(problem) = validate(&movie) {
+            return refuse(StatusCode::UNPROCESSABLE_ENTITY, problem);
+        }
+        let decision = request.evaluate(Intent::Create);
+        if decision != Decision::Proceed {
+            return refuse(decision.status(), decision.message());
+        }
+        match request.movies.insert(request.id, movie.clone()) {
+            Ok(version) => record(
+                StatusCode::CREATED,
+                Versioned {
+                    value: movie,
+                    version,
+                },
+            ),
+            Err(rejected) => refused(&request.preconditions, &rejected.error),
+        }
+    })
+    .await
+}
+
+async fn read(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    handle_blocking(state, id, headers, |request| {
+        match (request.evaluate(Intent::Read), request.found) {
+            (Decision::Proceed, Some(found)) => record(StatusCode::OK, found),
+            (Decision::NotModified, Some(found)) => {
+                (StatusCode::NOT_MODIFIED, TypedHeader(etag(&found.version))).into_response()
+            }
+            (decision, _) => refuse(decision.status(), decision.message()),
+        }
+    })
+    .await
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(merge_patch): Json<Value>,
+) -> Response {
+    handle_blocking(state, id, headers, move |request| {
+        let decision = request.evaluate(Intent::Modify);
+        let (Decision::Proceed, Some(found)) = (&decision, &request.found) else {
+            return refuse(decision.status(), decision.message());
+        };
+        // Applied and validated under the version check: a patch that fails validation
+        // changes nothing, and one that changes nothing keeps the version.
+        let mut patched = None;
+        let written = request
+            .movies
+            .patch(&request.id, &found.version, |movie: &mut Value| {
+                MergePatch::new(merge_patch)
+                    .apply(movie)
+                    .unwrap_or_else(|never| match never {});
+                validate(movie)?;
+                patched = Some(movie.clone());
+                Ok::<_, String>(())
+            });
+        match written {
+            Ok(version) => record(
+                StatusCode::OK,
+                Versioned {
+                    value: patched.expect("set by the applied patch"),
+                    version,
+                },
+            ),
+            Err(PatchError::Patch(problem)) => refuse(StatusCode::UNPROCESSABLE_ENTITY, problem),
+            Err(PatchError::Store(error)) => refused(&request.preconditions, &error),
+        }
+    })
+    .await
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    handle_blocking(state, id, headers, |request| {
+        let decision = request.evaluate(Intent::Modify);
+        let (Decision::Proceed, Some(found)) = (&decision, &request.found) else {
+            return refuse(decision.status(), decision.message());
+        };
+        match request.movies.remove(&request.id, &found.version) {
+            Ok(_) => StatusCode::NO_CONTENT.into_response(),
+            Err(error) => refused(&request.preconditions, &error),
+        }
+    })
+    .await
+}

@@ -1,0 +1,354 @@
+//! How long an operation may wait, and what happens when that runs out.
+//!
+//! [`Wait`] is the store's one entry point for blocking: taking a shard lock, pausing
+//! between retries, and waiting for a change. [`Forever`] waits without bound and cannot
+//! fail; [`Budget`] stops at a deadline or a cancellation. Deadlines are `Instant`s
+//! inside, `Duration`s at the surface; a `Duration` too large to add to now means no
+//! deadline.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::cancel::CancelToken;
+use crate::sync::{self, ChangeListener, ReadGuard, ShardLock, WriteGuard};
+
+/// How often a wait that can be cancelled looks at its token.
+const CANCEL_POLL: Duration = Duration::from_millis(1);
+
+/// Where an operation was when its deadline passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Waiting for its shard lock behind other operations: it never started.
+    Queued,
+    /// Inside an optimistic retry loop, after this many attempts were refused as stale.
+    Retrying {
+        /// Attempts made (each a read and a refused compare-and-swap).
+        attempts: u32,
+    },
+    /// Waiting for a record to change.
+    Watching,
+}
+
+/// An operation ran out of time. It had no effect.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use verkv::{Phase, TimedOut};
+///
+/// let late = TimedOut::new(Phase::Queued, Duration::from_millis(5));
+/// assert_eq!(late.to_string(), "timed out after 5ms queued for the shard lock; the operation did not start");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedOut {
+    phase: Phase,
+    /// Nanoseconds waited; `u64` rather than `Duration` keeps the error small.
+    waited_nanos: u64,
+}
+
+impl TimedOut {
+    /// A timeout in `phase` after waiting `waited`.
+    pub fn new(phase: Phase, waited: Duration) -> Self {
+        TimedOut {
+            phase,
+            waited_nanos: u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Where the operation was when time ran out.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// How long the operation waited before giving up.
+    pub fn waited(&self) -> Duration {
+        Duration::from_nanos(self.waited_nanos)
+    }
+
+    /// The same timeout, reported as happening inside a retry loop after `attempts`
+    /// refused attempts (if there were any).
+    pub(crate) fn after_attempts(self, attempts: u32) -> Self {
+        match self.phase {
+            Phase::Queued if attempts > 0 => TimedOut {
+                phase: Phase::Retrying { attempts },
+                ..self
+            },
+            _ => self,
+        }
+    }
+}
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let waited = self.waited();
+        match self.phase {
+            Phase::Queued => write!(
+                f,
+                "timed out after {waited:?} queued for the shard lock; the operation did not start"
+            ),
+            Phase::Retrying { attempts } => write!(
+                f,
+                "timed out after {waited:?} retrying; {attempts} attempts were stale and nothing was written"
+            ),
+            Phase::Watching => write!(f, "timed out after {waited:?} waiting for a change"),
+        }
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// Why a bounded operation stopped before taking effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupted {
+    /// Its deadline passed.
+    TimedOut(TimedOut),
+    /// Its [`CancelToken`] was cancelled.
+    Cancelled,
+}
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Interrupted::TimedOut(timed_out) => timed_out.fmt(f),
+            Interrupted::Cancelled => f.write_str("operation cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// How the store blocks: on a shard lock, between retries, for a change.
+pub(crate) trait Wait {
+    /// What a wait can fail with.
+    type Error: Copy;
+
+    fn read<'a, T>(&self, lock: &'a ShardLock<T>) -> Result<ReadGuard<'a, T>, Self::Error>;
+
+    fn write<'a, T>(&self, lock: &'a ShardLock<T>) -> Result<WriteGuard<'a, T>, Self::Error>;
+
+    /// The same limit, with a relative timeout turned into a deadline from now, for
+    /// operations made of several waits (retries, watching).
+    fn fixed(&self) -> Self;
+
+    /// Checks, between two attempts of a retry loop, that there is time left.
+    fn between_attempts(&self, started: Instant, attempts: u32) -> Result<(), Self::Error>;
+
+    /// Blocks until `listener` is woken (or a polling slice ends: the caller re-checks).
+    fn park(&self, listener: ChangeListener, started: Instant) -> Result<(), Self::Error>;
+}
+
+/// Waits as long as it takes.
+pub(crate) struct Forever;
+
+impl Wait for Forever {
+    type Error = Infallible;
+
+    fn read<'a, T>(&self, lock: &'a ShardLock<T>) -> Result<ReadGuard<'a, T>, Infallible> {
+        Ok(lock.read())
+    }
+
+    fn write<'a, T>(&self, lock: &'a ShardLock<T>) -> Result<WriteGuard<'a, T>, Infallible> {
+        Ok(lock.write())
+    }
+
+    fn fixed(&self) -> Self {
+        Forever
+    }
+
+    fn between_attempts(&self, _started: Instant, _attempts: u32) -> Result<(), Infallible> {
+        Ok(())
+    }
+
+    fn park(&self, listener: ChangeListener, _started: Instant) -> Result<(), Infallible> {
+        sync::wait(listener, None);
+        Ok(())
+    }
+}
+
+/// When a bounded operation must stop waiting.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Limit {
+    /// No deadline (an overflowing timeout, or a bounded view without one).
+    Never,
+    /// This long after the operation starts waiting.
+    After(Duration),
+    /// At this instant.
+    At(Instant),
+}
+
+impl Limit {
+    /// The deadline for a wait that begins at `now`; `None` for no deadline.
+    fn deadline_from(self, now: Instant) -> Option<Instant> {
+        match self {
+            Limit::Never => None,
+            Limit::After(timeout) => now.checked_add(timeout),
+            Limit::At(deadline) => Some(deadline),
+        }
+    }
+}
+
+/// Waits until a deadline, or until a token is cancelled.
+#[derive(Debug, Clone)]
+pub(crate) struct Budget {
+    pub(crate) limit: Limit,
+    pub(crate) cancel: Option<CancelToken>,
+}
+
+impl Budget {
+    fn check_cancelled(&self) -> Result<(), Interrupted> {
+        match &self.cancel {
+            Some(token) if token.is_cancelled() => Err(Interrupted::Cancelled),
+            _ => Ok(()),
+        }
+    }
+
+    /// The end of the next slice of waiting: the deadline, or sooner to look at the token.
+    fn slice_end(&self, deadline: Option<Instant>) -> Option<Instant> {
+        match &self.cancel {
+            None => deadline,
+            Some(_) => {
+                let poll = Instant::now() + CANCEL_POLL;
+                Some(deadline.map_or(poll, |deadline| deadline.min(poll)))
+            }
+        }
+    }
+
+    /// Takes a lock: at once if it is free (no clock is read on that path), else in
+    /// slices until the deadline, checking the token between slices.
+    fn acquire<G>(
+        &self,
+        try_now: impl Fn() -> Option<G>,
+        blocking: impl Fn() -> G,
+        until: impl Fn(Instant) -> Option<G>,
+    ) -> Result<G, Interrupted> {
+        self.check_cancelled()?;
+        if let Some(guard) = try_now() {
+            return Ok(guard);
+        }
+        let started = Instant::now();
+        let deadline = self.limit.deadline_from(started);
+        loop {
+            let slice_end = self.slice_end(deadline);
+            let acquired = match slice_end {
+                None => Some(blocking()),
+                Some(end) => until(end),
+            };
+            if let Some(guard) = acquired {
+                return Ok(guard);
+            }
+            self.check_cancelled()?;
+            // A failed wait until the deadline itself means the deadline passed.
+            if slice_end == deadline {
+                return Err(Interrupted::TimedOut(TimedOut::new(
+                    Phase::Queued,
+                    started.elapsed(),
+                )));
+            }
+        }
+    }
+}
+
+impl Wait for Budget {
+    type Error = Interrupted;
+
+    fn read<'a, T>(&self, lock: &'a ShardLock<T>) -> Result<ReadGuard<'a, T>, Interrupted> {
+        self.acquire(
+            || lock.try_read(),
+            || lock.read(),
+            |end| lock.read_until(end),
+        )
+    }
+
+    fn write<'a, T>(&self, lock: &'a ShardLock<T>) -> Result<WriteGuard<'a, T>, Interrupted> {
+        self.acquire(
+            || lock.try_write(),
+            || lock.write(),
+            |end| lock.write_until(end),
+        )
+    }
+
+    fn fixed(&self) -> Self {
+        let limit = match self.limit.deadline_from(Instant::now()) {
+            Some(deadline) => Limit::At(deadline),
+            None => Limit::Never,
+        };
+        Budget {
+            limit,
+            cancel: self.cancel.clone(),
+        }
+    }
+
+    fn between_attempts(&self, started: Instant, attempts: u32) -> Result<(), Interrupted> {
+        self.check_cancelled()?;
+        match self.limit.deadline_from(started) {
+            Some(deadline) if Instant::now() >= deadline => Err(Interrupted::TimedOut(
+                TimedOut::new(Phase::Retrying { attempts }, started.elapsed()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn park(&self, listener: ChangeListener, started: Instant) -> Result<(), Interrupted> {
+        self.check_cancelled()?;
+        let deadline = self.limit.deadline_from(started);
+        let slice_end = self.slice_end(deadline);
+        if sync::wait(listener, slice_end) {
+            return Ok(());
+        }
+        self.check_cancelled()?;
+        match deadline {
+            Some(deadline) if Instant::now() >= deadline => Err(Interrupted::TimedOut(
+                TimedOut::new(Phase::Watching, started.elapsed()),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_where_time_ran_out() {
+        let ms = Duration::from_millis(3);
+        assert_eq!(
+            TimedOut::new(Phase::Retrying { attempts: 4 }, ms).to_string(),
+            "timed out after 3ms retrying; 4 attempts were stale and nothing was written"
+        );
+        assert_eq!(
+            TimedOut::new(Phase::Watching, ms).to_string(),
+            "timed out after 3ms waiting for a change"
+        );
+        assert_eq!(Interrupted::Cancelled.to_string(), "operation cancelled");
+    }
+
+    #[test]
+    fn queued_timeouts_move_into_the_retry_phase_after_attempts() {
+        let queued = TimedOut::new(Phase::Queued, Duration::ZERO);
+        assert_eq!(queued.after_attempts(0).phase(), Phase::Queued);
+        assert_eq!(
+            queued.after_attempts(2).phase(),
+            Phase::Retrying { attempts: 2 }
+        );
+    }
+
+    #[test]
+    fn overflowing_timeouts_mean_no_deadline() {
+        let now = Instant::now();
+        assert_eq!(Limit::After(Duration::MAX).deadline_from(now), None);
+        assert_eq!(Limit::After(Duration::ZERO).deadline_from(now), Some(now));
+        assert_eq!(Limit::Never.deadline_from(now), None);
+    }
+
+    #[test]
+    fn waited_time_saturates() {
+        assert_eq!(
+            TimedOut::new(Phase::Queued, Duration::MAX).waited(),
+            Duration::from_nanos(u64::MAX)
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! The optimistic retry loop: read, compute, compare-and-swap, and on a stale version
+//! read again.
+
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+use std::time::Instant;
+
+use crate::bounded::Bounded;
+use crate::deadline::{Forever, Wait};
+use crate::error::{Error, Rejected, UpdateWithError};
+use crate::store::Store;
+use crate::sync;
+use crate::version::VersionScheme;
+
+/// A successful retried update: the new version, and how many attempts it took (1 if
+/// nobody wrote the record in between).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retried<Ver> {
+    /// The record's version after the update.
+    pub version: Ver,
+    /// Read-compute-write attempts made, the successful one included.
+    pub attempts: u32,
+}
+
+/// Pauses between attempts, longer each time: a few spins first (the other writer is
+/// probably almost done), then yielding the processor.
+struct Backoff {
+    step: u32,
+}
+
+impl Backoff {
+    /// After this many steps, yield instead of spinning.
+    const SPIN_STEPS: u32 = 6;
+
+    fn snooze(&mut self) {
+        if self.step < Self::SPIN_STEPS {
+            for _ in 0..1u32 << self.step {
+                sync::spin_loop();
+            }
+            self.step += 1;
+        } else {
+            sync::yield_now();
+        }
+    }
+}
+
+/// The timeout of an attempt's lock wait, reported as inside the retry loop.
+fn after_attempts<Ver>(error: Error<Ver>, attempts: u32) -> Error<Ver> {
+    match error {
+        Error::TimedOut(timed_out) => Error::TimedOut(timed_out.after_attempts(attempts)),
+        other => other,
+    }
+}
+
+impl<K, V, S, H> Store<K, V, S, H>
+where
+    K: Hash + Eq,
+    V: Clone,
+    S: VersionScheme,
+    H: BuildHasher,
+{
+    /// Reads the record, computes a new value from it **outside any lock**, and writes
+    /// it if the record is still at the version read; if somebody wrote in between, reads
+    /// again and retries (with a short backoff) until it succeeds or `compute` refuses.
+    ///
+    /// This is the optimistic pattern every client of a versioned store writes by hand.
+    /// Unlike [`update_with`](Store::update_with), `compute` does not hold up the
+    /// shard; in exchange it **may run several times**, so it must be pure: derive the
+    /// new value from its argument only, with no side effects.
+    ///
+    /// # Errors
+    ///
+    /// [`UpdateWithError::Store`] with [`Error::NotFound`] if the key has (or comes to
+    /// have) no record; [`UpdateWithError::Closure`] with `compute`'s error, nothing
+    /// written.
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Store::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<&str, u64> = verkv::Store::new();
+    /// store.insert("hits", 0).unwrap();
+    /// let done = store.retry_update(&"hits", |n| Ok::<_, std::convert::Infallible>(n + 1)).unwrap();
+    /// assert_eq!((done.version, done.attempts), (2, 1));
+    /// ```
+    pub fn retry_update<Q, E>(
+        &self,
+        key: &Q,
+        compute: impl FnMut(&V) -> Result<V, E>,
+    ) -> Result<Retried<S::Version>, UpdateWithError<S::Version, E>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.retry_update_in(&Forever, key, compute)
+    }
+
+    pub(crate) fn retry_update_in<Q, W: Wait, E>(
+        &self,
+        wait: &W,
+        key: &Q,
+        mut compute: impl FnMut(&V) -> Result<V, E>,
+    ) -> Result<Retried<S::Version>, UpdateWithError<S::Version, E>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        W::Error: Into<Error<S::Version>>,
+    {
+        let wait = wait.fixed();
+        // Read the clock only once an attempt fails: the common uncontended call needs none.
+        let mut started = None;
+        let mut backoff = Backoff { step: 0 };
+        let mut attempts = 0;
+        loop {
+            let current = match self.get_in(&wait, key) {
+                Ok(Some(current)) => current,
+                Ok(None) => return Err(UpdateWithError::Store(Error::NotFound)),
+                Err(error) => {
+                    return Err(UpdateWithError::Store(after_attempts(
+                        error.into(),
+                        attempts,
+                    )))
+                }
+            };
+            let value = compute(&current.value).map_err(UpdateWithError::Closure)?;
+            match self.update_in(&wait, key, &current.version, value) {
+                Ok(version) => {
+                    return Ok(Retried {
+                        version,
+                        attempts: attempts + 1,
+                    })
+                }
+                Err(Rejected {
+                    error: Error::Stale { .. },
+                    ..
+                }) => attempts += 1,
+                Err(rejected) => {
+                    return Err(UpdateWithError::Store(after_attempts(
+                        rejected.error,
+                        attempts,
+                    )))
+                }
+            }
+            let started = *started.get_or_insert_with(Instant::now);
+            wait.between_attempts(started, attempts)
+                .map_err(|error| UpdateWithError::Store(error.into()))?;
+            backoff.snooze();
+        }
+    }
+}
+
+impl<K, V, S, H> Bounded<'_, K, V, S, H>
+where
+    K: Hash + Eq,
+    V: Clone,
+    S: VersionScheme,
+    H: BuildHasher,
+{
+    /// As [`Store::retry_update`], giving up when the view's deadline passes (or its
+    /// token is cancelled), between attempts or while queued. Giving up has no effect:
+    /// no attempt that was refused wrote anything, and the one that succeeds returns `Ok`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::retry_update`], plus [`Error::TimedOut`] (its
+    /// [`phase`](crate::TimedOut::phase) says how many attempts were stale) and
+    /// [`Error::Cancelled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let store: verkv::Store<&str, u64> = verkv::Store::new();
+    /// store.insert("hits", 0).unwrap();
+    /// let done = store
+    ///     .within(Duration::from_millis(100))
+    ///     .retry_update(&"hits", |n| Ok::<_, std::convert::Infallible>(n + 1))
+    ///     .unwrap();
+    /// assert_eq!(done.attempts, 1);
+    /// ```
+    pub fn retry_update<Q, E>(
+        &self,
+        key: &Q,
+        compute: impl FnMut(&V) -> Result<V, E>,
+    ) -> Result<Retried<S::Version>, UpdateWithError<S::Version, E>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.store().retry_update_in(self.budget(), key, compute)
+    }
+}

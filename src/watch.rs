@@ -1,0 +1,168 @@
+//! Waiting for a record to change, like a blocking query (`?index=…&wait=…`).
+//!
+//! The waiter registers for the shard's change event *before* it looks at the record,
+//! and every write wakes the shard's waiters *after* it lets go of the lock; so a change
+//! that lands between the look and the wait still wakes the waiter (no lost wake-up).
+
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+use std::time::Instant;
+
+use crate::bounded::Bounded;
+use crate::deadline::{Forever, Interrupted, Wait};
+use crate::record::Versioned;
+use crate::store::Store;
+use crate::version::VersionScheme;
+
+/// Whether `current` is another state than the one the caller saw.
+fn differs<V, Ver: Eq>(current: &Option<Versioned<V, Ver>>, seen: Option<&Ver>) -> bool {
+    current.as_ref().map(|record| &record.version) != seen
+}
+
+impl<K, V, S, H> Store<K, V, S, H>
+where
+    K: Hash + Eq,
+    V: Clone,
+    S: VersionScheme,
+    H: BuildHasher,
+{
+    /// Blocks until the record of `key` is at another version than `seen` (`None`: until
+    /// it exists), then returns its state: the new record, or `None` if it was removed.
+    /// Returns at once if it already differs.
+    ///
+    /// For a bounded wait use [`Bounded::wait_for_change`]; from async code,
+    /// [`changed`](Store::changed).
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Store::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<&str, u32> = verkv::Store::new();
+    /// let v1 = store.insert("a", 1).unwrap();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| store.update(&"a", &v1, 2).unwrap());
+    ///     let changed = store.wait_for_change(&"a", Some(&v1)).unwrap();
+    ///     assert_eq!(changed.value, 2);
+    /// });
+    /// ```
+    pub fn wait_for_change<Q>(
+        &self,
+        key: &Q,
+        seen: Option<&S::Version>,
+    ) -> Option<Versioned<V, S::Version>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Ok(current) = self.wait_for_change_in(&Forever, key, seen);
+        current
+    }
+
+    pub(crate) fn wait_for_change_in<Q, W: Wait>(
+        &self,
+        wait: &W,
+        key: &Q,
+        seen: Option<&S::Version>,
+    ) -> Result<Option<Versioned<V, S::Version>>, W::Error>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let wait = wait.fixed();
+        let started = Instant::now();
+        let (_, shard) = self.locate(key);
+        loop {
+            let listener = shard.changed.listen();
+            let current = self.get_in(&wait, key)?;
+            if differs(&current, seen) {
+                return Ok(current);
+            }
+            wait.park(listener, started)?;
+        }
+    }
+
+    /// The async form of [`wait_for_change`](Store::wait_for_change): a future that
+    /// completes when the record of `key` is at another version than `seen`.
+    ///
+    /// It works with any executor and pulls in no runtime. To bound it, race it against
+    /// your runtime's timer (e.g. `tokio::time::timeout`); dropping the future stops the
+    /// wait, with no effect on the store.
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Store::get), when polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let store: verkv::Store<&str, u32> = verkv::Store::new();
+    /// store.insert("a", 1).unwrap();
+    /// // Already differs from "absent": completes at once.
+    /// let now = store.changed(&"a", None).await.unwrap();
+    /// assert_eq!(now.value, 1);
+    /// # });
+    /// ```
+    #[cfg(not(verkv_loom))]
+    pub async fn changed<Q>(
+        &self,
+        key: &Q,
+        seen: Option<&S::Version>,
+    ) -> Option<Versioned<V, S::Version>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (_, shard) = self.locate(key);
+        loop {
+            let listener = shard.changed.listen();
+            let current = self.get(key);
+            if differs(&current, seen) {
+                return current;
+            }
+            listener.await;
+        }
+    }
+}
+
+impl<K, V, S, H> Bounded<'_, K, V, S, H>
+where
+    K: Hash + Eq,
+    V: Clone,
+    S: VersionScheme,
+    H: BuildHasher,
+{
+    /// As [`Store::wait_for_change`], giving up at the view's deadline or on
+    /// cancellation.
+    ///
+    /// # Errors
+    ///
+    /// [`Interrupted::TimedOut`] (phase [`Watching`](crate::Phase::Watching)) if nothing
+    /// changed in time, [`Interrupted::Cancelled`] if the token was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use verkv::{Interrupted, Phase};
+    ///
+    /// let store: verkv::Store<&str, u32> = verkv::Store::new();
+    /// let v1 = store.insert("a", 1).unwrap();
+    /// let quiet = store.within(Duration::from_millis(10)).wait_for_change(&"a", Some(&v1));
+    /// assert!(matches!(quiet, Err(Interrupted::TimedOut(t)) if t.phase() == Phase::Watching));
+    /// ```
+    pub fn wait_for_change<Q>(
+        &self,
+        key: &Q,
+        seen: Option<&S::Version>,
+    ) -> Result<Option<Versioned<V, S::Version>>, Interrupted>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.store().wait_for_change_in(self.budget(), key, seen)
+    }
+}

@@ -1,0 +1,241 @@
+//! Deadlines cover the time spent queued behind other writers; a timed-out or cancelled
+//! operation has had no effect.
+
+use std::convert::Infallible;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use verkv::{CancelToken, Error, Interrupted, Phase, Store, UpdateWithError, Versioned};
+
+const SHORT: Duration = Duration::from_millis(50);
+/// Slack for a loaded 2-core machine: a timed-out call must return by its deadline plus
+/// this much.
+const TOLERANCE: Duration = Duration::from_millis(250);
+
+/// A one-shard store with `"held"` at version 1, holding the shard's write lock on
+/// another thread (inside a slow `update_with`) while `body` runs, then letting go.
+/// The holder's update writes 100, so afterwards the record is at version 2 with 100.
+fn while_shard_is_held(
+    body: impl FnOnce(&Store<&'static str, u32>) + Send,
+) -> Store<&'static str, u32> {
+    let store: Store<&str, u32> = Store::builder().shards(1).build();
+    store.insert("held", 1).unwrap();
+    let (holding_tx, holding_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    thread::scope(|s| {
+        let store = &store;
+        let holder = s.spawn(move || {
+            store.update_with(&"held", &1, |_| {
+                holding_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                Ok::<_, Infallible>(100)
+            })
+        });
+        holding_rx.recv().unwrap();
+        body(store);
+        release_tx.send(()).unwrap();
+        assert_eq!(holder.join().unwrap(), Ok(2));
+    });
+    store
+}
+
+fn assert_queued_timeout(error: &Error<u64>, started: Instant, timeout: Duration) {
+    let elapsed = started.elapsed();
+    match error {
+        Error::TimedOut(t) => {
+            assert_eq!(t.phase(), Phase::Queued);
+            assert!(t.waited() <= elapsed);
+        }
+        other => panic!("expected a queued timeout, got {other:?}"),
+    }
+    assert!(elapsed >= timeout, "gave up early: {elapsed:?}");
+    assert!(elapsed <= timeout + TOLERANCE, "gave up late: {elapsed:?}");
+}
+
+#[test]
+fn a_queued_write_times_out_within_its_deadline_and_has_no_effect() {
+    let store = while_shard_is_held(|store| {
+        let bounded = store.within(SHORT);
+        let started = Instant::now();
+        let refused = bounded.update(&"held", &1, 7).unwrap_err();
+        assert_queued_timeout(&refused.error, started, SHORT);
+        assert_eq!(refused.value, 7, "the value comes back");
+        assert!(refused.to_string().starts_with("timed out after "));
+
+        // Every other write is refused the same way, with no effect.
+        let started = Instant::now();
+        let refused = bounded.insert("new", 1).unwrap_err();
+        assert_queued_timeout(&refused.error, started, SHORT);
+        assert!(matches!(
+            bounded.put("new", 2).unwrap_err().error,
+            Error::TimedOut(_)
+        ));
+        assert!(matches!(
+            bounded.remove(&"held", &1),
+            Err(Error::TimedOut(_))
+        ));
+        let err = bounded
+            .update_with(&"held", &1, |n| Ok::<_, Infallible>(n + 1))
+            .unwrap_err();
+        assert!(matches!(err, UpdateWithError::Store(Error::TimedOut(_))));
+    });
+    // Only the holder's write happened.
+    assert_eq!(
+        store.get(&"held"),
+        Some(Versioned {
+            value: 100,
+            version: 2
+        })
+    );
+    assert!(!store.contains_key(&"new"));
+    assert_eq!(store.len(), 1);
+}
+
+#[test]
+fn a_queued_read_times_out() {
+    while_shard_is_held(|store| {
+        let bounded = store.within(SHORT);
+        let started = Instant::now();
+        let err = bounded.get(&"held").unwrap_err();
+        assert!(matches!(err, Interrupted::TimedOut(t) if t.phase() == Phase::Queued));
+        assert!(started.elapsed() <= SHORT + TOLERANCE);
+        assert!(bounded.version(&"held").is_err());
+        assert!(bounded.contains_key(&"held").is_err());
+    });
+}
+
+#[test]
+fn the_same_operation_succeeds_once_the_lock_is_free() {
+    let store = while_shard_is_held(|store| {
+        assert!(store.within(SHORT).update(&"held", &1, 7).is_err());
+    });
+    let bounded = store.within(SHORT);
+    assert_eq!(bounded.update(&"held", &2, 7), Ok(3));
+    assert_eq!(
+        bounded.get(&"held"),
+        Ok(Some(Versioned {
+            value: 7,
+            version: 3
+        }))
+    );
+}
+
+#[test]
+fn zero_timeout_succeeds_on_a_free_lock_and_fails_at_once_on_a_held_one() {
+    let store: Store<&str, u32> = Store::new();
+    let now = store.within(Duration::ZERO);
+    let v1 = now.insert("a", 1).unwrap();
+    assert_eq!(now.update(&"a", &v1, 2), Ok(2));
+    while_shard_is_held(|store| {
+        let started = Instant::now();
+        let refused = store
+            .within(Duration::ZERO)
+            .update(&"held", &1, 7)
+            .unwrap_err();
+        assert!(matches!(refused.error, Error::TimedOut(_)));
+        assert!(started.elapsed() <= TOLERANCE);
+    });
+}
+
+#[test]
+fn an_overflowing_timeout_waits_for_the_lock() {
+    let store: Store<&str, u32> = Store::builder().shards(1).build();
+    store.insert("held", 1).unwrap();
+    let (holding_tx, holding_rx) = mpsc::channel();
+    thread::scope(|s| {
+        s.spawn(|| {
+            store.update_with(&"held", &1, |_| {
+                holding_tx.send(()).unwrap();
+                thread::sleep(SHORT);
+                Ok::<_, Infallible>(100)
+            })
+        });
+        holding_rx.recv().unwrap();
+        // Duration::MAX cannot be added to now: no deadline. It waits, then sees version 2.
+        let refused = store
+            .within(Duration::MAX)
+            .update(&"held", &1, 7)
+            .unwrap_err();
+        assert_eq!(
+            refused.error,
+            Error::Stale {
+                expected: 1,
+                current: 2
+            }
+        );
+    });
+}
+
+#[test]
+fn cancellation_while_queued_stops_the_wait_with_no_effect() {
+    let token = CancelToken::new();
+    let store = while_shard_is_held(|store| {
+        thread::scope(|s| {
+            s.spawn(|| {
+                thread::sleep(Duration::from_millis(20));
+                token.cancel();
+            });
+            let started = Instant::now();
+            let refused = store
+                .within(Duration::from_secs(30))
+                .with_cancel(&token)
+                .update(&"held", &1, 7)
+                .unwrap_err();
+            assert_eq!(refused.error, Error::Cancelled);
+            assert_eq!(refused.to_string(), "operation cancelled");
+            assert!(started.elapsed() < Duration::from_secs(5));
+        });
+    });
+    assert_eq!(
+        store.get(&"held"),
+        Some(Versioned {
+            value: 100,
+            version: 2
+        })
+    );
+}
+
+#[test]
+fn a_cancelled_token_refuses_before_starting() {
+    let store: Store<&str, u32> = Store::new();
+    let token = CancelToken::new();
+    token.cancel();
+    let bounded = store.bounded().with_cancel(&token);
+    assert_eq!(bounded.insert("a", 1).unwrap_err().error, Error::Cancelled);
+    assert_eq!(bounded.get(&"a"), Err(Interrupted::Cancelled));
+    assert!(store.is_empty());
+}
+
+#[test]
+fn the_builders_default_timeout_bounds_bounded_views() {
+    let store: Store<&str, u32> = Store::builder().shards(1).default_timeout(SHORT).build();
+    store.insert("held", 1).unwrap();
+    let (holding_tx, holding_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    thread::scope(|s| {
+        let store = &store;
+        s.spawn(move || {
+            store.update_with(&"held", &1, |_| {
+                holding_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                Ok::<_, Infallible>(100)
+            })
+        });
+        holding_rx.recv().unwrap();
+        let started = Instant::now();
+        let refused = store.bounded().insert("other", 1).unwrap_err();
+        assert_queued_timeout(&refused.error, started, SHORT);
+        release_tx.send(()).unwrap();
+    });
+    assert!(!store.contains_key(&"other"));
+}
+
+#[test]
+fn an_until_deadline_is_shared_by_every_operation_of_the_view() {
+    let store: Store<&str, u32> = Store::new();
+    store.insert("a", 1).unwrap();
+    let past = store.until(Instant::now());
+    // A free lock is still taken: a deadline only bounds waiting.
+    assert_eq!(past.get(&"a").unwrap().unwrap().value, 1);
+}

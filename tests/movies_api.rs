@@ -1,0 +1,318 @@
+//! End-to-end tests of the movies API example: the service runs on a loopback port and a
+//! real HTTP client talks to it.
+
+#[path = "../examples/movies_api/app.rs"]
+mod app;
+
+use std::convert::Infallible;
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use verkv::Store;
+
+struct Server {
+    base: String,
+    movies: Arc<app::Movies>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+/// Starts the API on 127.0.0.1 (a free port) over a one-shard store, so a test can hold
+/// the lock every request needs.
+fn start(request_timeout: Duration) -> Server {
+    let movies: Arc<app::Movies> = Arc::new(Store::builder().shards(1).build());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = app::AppState {
+        movies: movies.clone(),
+        request_timeout,
+    };
+    runtime.spawn(async move { axum::serve(listener, app::router(state)).await });
+    Server {
+        base,
+        movies,
+        _runtime: runtime,
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    etag: Option<String>,
+    retry_after: Option<String>,
+    body: Value,
+}
+
+impl Server {
+    fn send(&self, method: &str, id: &str, headers: &[(&str, &str)], body: Option<Value>) -> Reply {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .into();
+        let url = format!("{}/movies/{id}", self.base);
+        let mut request = http::Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = match body {
+            Some(body) => agent
+                .run(
+                    request
+                        .header("content-type", "application/json")
+                        .body(body.to_string())
+                        .unwrap(),
+                )
+                .unwrap(),
+            None => agent.run(request.body(()).unwrap()).unwrap(),
+        };
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .map(|v: &http::HeaderValue| v.to_str().unwrap().to_owned())
+        };
+        let (etag, retry_after) = (header("etag"), header("retry-after"));
+        let text = response.body_mut().read_to_string().unwrap();
+        Reply {
+            status: response.status(),
+            etag,
+            retry_after,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    fn create(&self, id: &str, movie: Value) -> Reply {
+        self.send("POST", id, &[("if-none-match", "*")], Some(movie))
+    }
+}
+
+fn heat() -> Value {
+    json!({ "title": "Heat", "year": 1995, "genres": ["crime"] })
+}
+
+#[test]
+fn two_clients_one_gets_412_and_succeeds_after_refetching() {
+    let server = start(Duration::from_secs(3));
+    assert_eq!(server.create("1", heat()).status, StatusCode::CREATED);
+
+    let alice = server.send("GET", "1", &[], None);
+    let bob = server.send("GET", "1", &[], None);
+    assert_eq!(alice.etag.as_deref(), Some("\"1\""));
+    assert_eq!(bob.etag, alice.etag);
+
+    let alice_etag = alice.etag.unwrap();
+    let patched = server.send(
+        "PATCH",
+        "1",
+        &[("if-match", &alice_etag)],
+        Some(json!({ "year": 1996 })),
+    );
+    assert_eq!(patched.status, StatusCode::OK);
+    assert_eq!(patched.etag.as_deref(), Some("\"2\""));
+
+    let bob_etag = bob.etag.unwrap();
+    let stale = server.send(
+        "PATCH",
+        "1",
+        &[("if-match", &bob_etag)],
+        Some(json!({ "genres": ["thriller"] })),
+    );
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    assert!(stale.body["error"]
+        .as_str()
+        .unwrap()
+        .contains("fetch it again"));
+
+    let fresh = server.send("GET", "1", &[], None);
+    let fresh_etag = fresh.etag.unwrap();
+    let retried = server.send(
+        "PATCH",
+        "1",
+        &[("if-match", &fresh_etag)],
+        Some(json!({ "genres": ["thriller"] })),
+    );
+    assert_eq!(retried.status, StatusCode::OK);
+    assert_eq!(
+        retried.body,
+        json!({ "title": "Heat", "year": 1996, "genres": ["thriller"] })
+    );
+}
+
+#[test]
+fn writes_without_a_precondition_get_428() {
+    let server = start(Duration::from_secs(3));
+    server.create("1", heat());
+    let reply = server.send("PATCH", "1", &[], Some(json!({ "year": 2000 })));
+    assert_eq!(reply.status, StatusCode::PRECONDITION_REQUIRED);
+    assert!(reply.body["error"].as_str().unwrap().contains("If-Match"));
+    assert_eq!(
+        server.send("DELETE", "1", &[], None).status,
+        StatusCode::PRECONDITION_REQUIRED
+    );
+    assert_eq!(server.movies.get("1").unwrap().version, 1);
+}
+
+#[test]
+fn missing_records_are_404() {
+    let server = start(Duration::from_secs(3));
+    assert_eq!(
+        server.send("GET", "nope", &[], None).status,
+        StatusCode::NOT_FOUND
+    );
+    let patch = server.send("PATCH", "nope", &[("if-match", "\"1\"")], Some(json!({})));
+    assert_eq!(patch.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        server
+            .send("DELETE", "nope", &[("if-match", "*")], None)
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[test]
+fn a_malformed_if_match_is_400_with_a_clear_message() {
+    let server = start(Duration::from_secs(3));
+    server.create("1", heat());
+    let reply = server.send(
+        "PATCH",
+        "1",
+        &[("if-match", "1")],
+        Some(json!({ "year": 2000 })),
+    );
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        reply.body["error"],
+        "bad If-Match header: malformed entity tag at byte 0: expected an opening `\"` \
+         (an entity tag is quoted: `\"42\"` or `W/\"42\"`)"
+    );
+    assert_eq!(server.movies.get("1").unwrap().version, 1);
+}
+
+#[test]
+fn a_stale_expected_version_is_409() {
+    let server = start(Duration::from_secs(3));
+    server.create("1", heat());
+    let ok = server.send(
+        "PATCH",
+        "1",
+        &[("x-expected-version", "1")],
+        Some(json!({ "year": 1996 })),
+    );
+    assert_eq!(ok.status, StatusCode::OK);
+    let stale = server.send(
+        "PATCH",
+        "1",
+        &[("x-expected-version", "1")],
+        Some(json!({ "year": 1997 })),
+    );
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert_eq!(
+        stale.body["error"],
+        "stale version: expected 1, current 2; fetch the record again"
+    );
+    assert_eq!(server.movies.get("1").unwrap().value["year"], 1996);
+}
+
+#[test]
+fn create_only_conflicts() {
+    let server = start(Duration::from_secs(3));
+    let created = server.create("1", heat());
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.etag.as_deref(), Some("\"1\""));
+    assert_eq!(
+        server.create("1", heat()).status,
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        server.send("POST", "1", &[], Some(heat())).status,
+        StatusCode::CONFLICT
+    );
+    let invalid = server.create("2", json!({ "title": "" }));
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!server.movies.contains_key("2"));
+}
+
+#[test]
+fn conditional_get_and_delete() {
+    let server = start(Duration::from_secs(3));
+    server.create("1", heat());
+    let cached = server.send("GET", "1", &[("if-none-match", "\"1\"")], None);
+    assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(cached.etag.as_deref(), Some("\"1\""));
+    assert_eq!(
+        server
+            .send("DELETE", "1", &[("if-match", "\"2\"")], None)
+            .status,
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        server
+            .send("DELETE", "1", &[("if-match", "\"1\"")], None)
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        server.send("GET", "1", &[], None).status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[test]
+fn a_patch_failing_validation_changes_nothing() {
+    let server = start(Duration::from_secs(3));
+    server.create("1", heat());
+    let reply = server.send(
+        "PATCH",
+        "1",
+        &[("if-match", "\"1\"")],
+        Some(json!({ "title": null })),
+    );
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.body["error"], "field `title` is required");
+    let stored = server.movies.get("1").unwrap();
+    assert_eq!((stored.value, stored.version), (heat(), 1));
+}
+
+#[test]
+fn a_deadline_expiring_while_queued_is_503_and_writes_nothing() {
+    let server = start(Duration::from_millis(100));
+    server.create("1", heat());
+    let (holding_tx, holding_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let movies = server.movies.clone();
+    // Another writer holds the only shard's lock for as long as the test wants.
+    let holder = thread::spawn(move || {
+        movies.update_with("1", &1, |movie| {
+            holding_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+            Ok::<_, Infallible>(movie.clone())
+        })
+    });
+    holding_rx.recv().unwrap();
+    let reply = server.send(
+        "PATCH",
+        "1",
+        &[("if-match", "\"1\"")],
+        Some(json!({ "year": 2024 })),
+    );
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.retry_after.as_deref(), Some("1"));
+    assert!(reply.body["error"]
+        .as_str()
+        .unwrap()
+        .contains("queued for the shard lock"));
+    release_tx.send(()).unwrap();
+    assert_eq!(holder.join().unwrap(), Ok(2));
+    // Only the holder's write happened; the timed-out PATCH left no trace.
+    let stored = server.movies.get("1").unwrap();
+    assert_eq!((stored.value, stored.version), (heat(), 2));
+}
