@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::common::keys::Dist;
 use crate::common::payload::{Bytes256, Payload};
 use crate::common::subjects::{
-    DashMapCas, DashMapRaw, Floor, Moka, Papaya, RwLockMap, Subject, Verkv,
+    DashMapCas, DashMapRaw, Floor, Moka, Papaya, RwLockMap, Subject, Verkv, VerkvRetry, VerkvWithin,
 };
 use crate::common::workload::{Bench, Scenario, Workload};
 
@@ -112,13 +112,24 @@ fn contenders<V: Payload>(workload: Workload, scenario: Scenario) -> Vec<Contend
     let mut list = vec![shared::<Verkv<V>, V>(OURS, w, s)];
     match w {
         Workload::GetHit | Workload::GetMiss => list.extend([
+            shared::<VerkvWithin<V>, V>("verkv-within", w, s),
             shared::<DashMapRaw<V>, V>("dashmap", w, s),
             shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
             shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
             shared::<Papaya<V>, V>("papaya", w, s),
             shared::<Moka<V>, V>("moka", w, s),
         ]),
-        Workload::Update | Workload::UpdateWith => list.extend([
+        Workload::Update => list.extend([
+            shared::<VerkvWithin<V>, V>("verkv-within", w, s),
+            shared::<DashMapRaw<V>, V>("dashmap", w, s),
+            shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
+            shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
+            shared::<Papaya<V>, V>("papaya", w, s),
+            shared::<Moka<V>, V>("moka", w, s),
+        ]),
+        Workload::UpdateWith => list.extend([
+            shared::<VerkvWithin<V>, V>("verkv-within", w, s),
+            shared::<VerkvRetry<V>, V>("verkv-retry", w, s),
             shared::<DashMapRaw<V>, V>("dashmap", w, s),
             shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
             shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),

@@ -18,7 +18,7 @@ pub(crate) use self::floor::Floor;
 pub(crate) use self::moka::Moka;
 pub(crate) use self::papaya::Papaya;
 pub(crate) use self::rwlock::RwLockMap;
-pub(crate) use self::verkv::Verkv;
+pub(crate) use self::verkv::{Verkv, VerkvRetry, VerkvWithin};
 
 use crate::common::payload::Payload;
 

@@ -1,23 +1,34 @@
-//! The store under test.
+//! The store under test: used directly, through deadline-bounded views, and through the
+//! retry helper.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use ::verkv::Store;
 
 use super::{Hasher, Subject};
 use crate::common::payload::Payload;
 
-/// `verkv::Store` with `u64` counter versions and its default shard count.
-pub(crate) struct Verkv<V>(Store<u64, V, ::verkv::Counter, Hasher>);
+/// The store as every variant here builds it: `u64` counter versions, default shards.
+type Measured<V> = Store<u64, V, ::verkv::Counter, Hasher>;
+
+fn build<V>(capacity: usize) -> Measured<V> {
+    Store::builder()
+        .capacity(capacity)
+        .hasher(Hasher::default())
+        .build()
+}
+
+/// A deadline no benchmark operation comes near: bounded views pay for the bookkeeping,
+/// never for a timeout.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `verkv::Store` used directly.
+pub(crate) struct Verkv<V>(Measured<V>);
 
 impl<V: Payload> Subject<V> for Verkv<V> {
     fn build(capacity: usize) -> Self {
-        Verkv(
-            Store::builder()
-                .capacity(capacity)
-                .hasher(Hasher::default())
-                .build(),
-        )
+        Verkv(build(capacity))
     }
 
     fn get(&self, key: u64) -> Option<V> {
@@ -36,6 +47,76 @@ impl<V: Payload> Subject<V> for Verkv<V> {
         self.0
             .update_with(&key, &expected, |value| Ok::<V, Infallible>(value.bumped()))
             .ok()
+    }
+
+    fn remove(&self, key: u64, expected: u64) -> bool {
+        self.0.remove(&key, &expected).is_ok()
+    }
+}
+
+/// `verkv::Store` with every operation deadline-bounded, a view made per operation as a
+/// request handler would: `store.within(timeout).get(&key)`.
+pub(crate) struct VerkvWithin<V>(Measured<V>);
+
+impl<V: Payload> Subject<V> for VerkvWithin<V> {
+    fn build(capacity: usize) -> Self {
+        VerkvWithin(build(capacity))
+    }
+
+    fn get(&self, key: u64) -> Option<V> {
+        let read = self.0.within(TIMEOUT).get(&key).ok()?;
+        read.map(|read| read.value)
+    }
+
+    fn insert(&self, key: u64, value: V) -> Option<u64> {
+        self.0.within(TIMEOUT).insert(key, value).ok()
+    }
+
+    fn update(&self, key: u64, expected: u64, value: V) -> Option<u64> {
+        self.0.within(TIMEOUT).update(&key, &expected, value).ok()
+    }
+
+    fn update_with(&self, key: u64, expected: u64) -> Option<u64> {
+        self.0
+            .within(TIMEOUT)
+            .update_with(&key, &expected, |value| Ok::<V, Infallible>(value.bumped()))
+            .ok()
+    }
+
+    fn remove(&self, key: u64, expected: u64) -> bool {
+        self.0.within(TIMEOUT).remove(&key, &expected).is_ok()
+    }
+}
+
+/// `verkv::Store` whose read-modify-write is the retry helper, `retry_update`: read,
+/// compute outside the lock, compare-and-swap, retry if stale. It reads the version
+/// itself, so it succeeds wherever `update_with` at the current version would. The other
+/// operations are the store's own.
+pub(crate) struct VerkvRetry<V>(Measured<V>);
+
+impl<V: Payload> Subject<V> for VerkvRetry<V> {
+    fn build(capacity: usize) -> Self {
+        VerkvRetry(build(capacity))
+    }
+
+    fn get(&self, key: u64) -> Option<V> {
+        self.0.get(&key).map(|read| read.value)
+    }
+
+    fn insert(&self, key: u64, value: V) -> Option<u64> {
+        self.0.insert(key, value).ok()
+    }
+
+    fn update(&self, key: u64, expected: u64, value: V) -> Option<u64> {
+        self.0.update(&key, &expected, value).ok()
+    }
+
+    fn update_with(&self, key: u64, _expected: u64) -> Option<u64> {
+        let done = self
+            .0
+            .retry_update(&key, |value| Ok::<V, Infallible>(value.bumped()))
+            .ok()?;
+        Some(done.version)
     }
 
     fn remove(&self, key: u64, expected: u64) -> bool {
