@@ -30,16 +30,21 @@ const ROUNDS: usize = 31;
 
 /// Roughly how long one timed run lasts (at least one unit: a whole pass for inserts and
 /// removes).
-const RUN: Duration = Duration::from_micros(300);
+const RUN: Duration = Duration::from_millis(1);
 
 /// Timed runs per slice; the slice's speed is that of its fastest run.
 const RUNS_PER_SLICE: usize = 5;
 
-/// How many units of `slice` take about `target`, found by doubling from one unit.
-fn calibrate(slice: &mut dyn Slice, target: Duration) -> u64 {
+/// How many units of `slice` take about `target` in the fastest of `runs` runs, found by
+/// doubling from one unit: the same estimate the measurement uses, so that a run slowed
+/// by a late thread start or a descheduling does not shrink the calibrated size.
+fn calibrate(slice: &mut dyn Slice, target: Duration, runs: usize) -> u64 {
     let mut units = 1u64;
     loop {
-        let took = slice.run(units);
+        let took = (0..runs)
+            .map(|_| slice.run(units))
+            .min()
+            .expect("at least one run");
         if took >= target / 4 || units >= 1 << 40 {
             let scale = target.as_secs_f64() / took.as_secs_f64().max(1e-9);
             return ((units as f64 * scale) as u64).max(1);
@@ -87,7 +92,7 @@ fn measure(comparison: &Comparison, rounds: usize, run_time: Duration, runs: usi
         .iter()
         .map(|contender| (contender.make)())
         .collect();
-    let units = calibrate(slices[0].as_mut(), run_time);
+    let units = calibrate(slices[0].as_mut(), run_time, runs);
     let ops_per_unit = comparison.ops_per_unit() as f64 / comparison.scenario.threads as f64;
     let peers = slices.len() - 1;
     // Per peer, per round: ours' time, the peer's time (ns per operation per thread).
