@@ -1,6 +1,7 @@
 //! Operation sequences decoded from the fuzzer's bytes, run against the store and the
 //! sequential model of the property test (`tests/support/model.rs`), in every store
-//! configuration the model knows: any answer that differs from the model is a crash.
+//! configuration the model knows, each operation on a key through the store or one of its
+//! bounded views: any answer that differs from the model is a crash.
 
 #![no_main]
 
@@ -9,7 +10,9 @@ mod model;
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use model::{AnyFresh, Compute, ExactCounter, Expect, Key, Model, Op};
+use std::time::Duration;
+
+use model::{AnyFresh, Cancel, Compute, ExactCounter, Expect, Key, KeyOp, Limit, Model, Op, Via};
 use verkv::{Counter, Store, UuidV4};
 
 /// Few keys, so that operations keep meeting the same records.
@@ -27,28 +30,51 @@ fn expect(input: &mut Unstructured<'_>) -> Result<Expect> {
 }
 
 fn compute(input: &mut Unstructured<'_>) -> Result<Compute> {
-    Ok(if input.arbitrary()? {
-        Compute::Add(input.arbitrary()?)
-    } else {
-        Compute::Refuse(input.arbitrary()?)
+    Ok(match input.choose_index(3)? {
+        0 => Compute::Add(input.arbitrary()?),
+        1 => Compute::Keep,
+        _ => Compute::Refuse(input.arbitrary()?),
     })
+}
+
+/// The plain store unless the input asks for a bounded view (a zero byte means plain).
+fn via(input: &mut Unstructured<'_>) -> Result<Via> {
+    if !input.arbitrary::<bool>()? {
+        return Ok(Via::Plain);
+    }
+    let limit = match input.choose_index(5)? {
+        0 => Limit::NoWait,
+        1 => Limit::Long,
+        2 => Limit::Overflowing,
+        3 => Limit::Passed,
+        _ => Limit::StoreDefault,
+    };
+    let cancel = match input.choose_index(3)? {
+        0 => Cancel::NoToken,
+        1 => Cancel::Pending,
+        _ => Cancel::Cancelled,
+    };
+    Ok(Via::Bounded(limit, cancel))
 }
 
 fn op(input: &mut Unstructured<'_>) -> Result<Op> {
     let key = input.int_in_range(0..=KEYS - 1)?;
-    Ok(match input.choose_index(11)? {
-        0 => Op::Get(key),
-        1 => Op::Version(key),
-        2 => Op::ContainsKey(key),
-        3 => Op::Insert(key, input.arbitrary()?),
-        4 => Op::Put(key, input.arbitrary()?),
-        5 => Op::Update(key, expect(input)?, input.arbitrary()?),
-        6 => Op::UpdateWith(key, expect(input)?, compute(input)?),
-        7 => Op::Remove(key, expect(input)?),
-        8 => Op::Len,
-        9 => Op::Clear,
-        _ => Op::Iter,
-    })
+    let key_op = match input.choose_index(13)? {
+        0 => KeyOp::Get,
+        1 => KeyOp::Version,
+        2 => KeyOp::ContainsKey,
+        3 => KeyOp::Insert(input.arbitrary()?),
+        4 => KeyOp::Put(input.arbitrary()?),
+        5 => KeyOp::Update(expect(input)?, input.arbitrary()?),
+        6 => KeyOp::UpdateWith(expect(input)?, compute(input)?),
+        7 => KeyOp::RetryUpdate(compute(input)?),
+        8 => KeyOp::Patch(expect(input)?, compute(input)?),
+        9 => KeyOp::Remove(expect(input)?),
+        10 => return Ok(Op::Len),
+        11 => return Ok(Op::Clear),
+        _ => return Ok(Op::Iter),
+    };
+    Ok(Op::On(key, via(input)?, key_op))
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -63,7 +89,11 @@ fuzz_target!(|data: &[u8]| {
     let one_shard: Store<Key, model::Value, Counter> = Store::builder().shards(1).build();
     Model::<Counter, _>::new(ExactCounter::default()).run(&one_shard, &ops);
 
-    let sharded: Store<Key, model::Value, Counter> = Store::builder().shards(8).build();
+    // A default timeout of zero: `bounded()` views of this store wait for nothing.
+    let sharded: Store<Key, model::Value, Counter> = Store::builder()
+        .shards(8)
+        .default_timeout(Duration::ZERO)
+        .build();
     Model::<Counter, _>::new(AnyFresh).run(&sharded, &ops);
 
     let random: Store<Key, model::Value, UuidV4> = Store::builder().versions::<UuidV4>().build();
