@@ -581,7 +581,7 @@ where
 }
 
 /// Takes `shard`'s lock exclusively, runs `write` with `input`, lets go of the lock and
-/// wakes whoever waits for a change there. If the wait fails, `input` comes back with
+/// wakes whoever waits for a change there (if anybody does). If the wait fails, `input` comes back with
 /// the error, untouched.
 fn write_shard<K, V, S: VersionScheme, W: Wait, T, R>(
     wait: &W,
@@ -589,11 +589,17 @@ fn write_shard<K, V, S: VersionScheme, W: Wait, T, R>(
     input: T,
     write: impl FnOnce(&mut Shard<K, V, S>, T) -> R,
 ) -> Result<R, (W::Error, T)> {
-    let result = match wait.write(&shard.lock) {
-        Ok(mut records) => write(&mut records, input),
+    let (result, watched) = match wait.write(&shard.lock) {
+        Ok(mut records) => {
+            let result = write(&mut records, input);
+            // Asked under the lock: see `ChangeEvent` for why that is enough.
+            (result, shard.changed.has_watchers())
+        }
         Err(error) => return Err((error, input)),
     };
-    shard.changed.notify();
+    if watched {
+        shard.changed.notify();
+    }
     Ok(result)
 }
 
@@ -656,8 +662,13 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     pub fn clear(&self) {
         forbid_reentry(self.id());
         for shard in self.shards.iter() {
-            shard.lock.write().clear();
-            shard.changed.notify();
+            let mut records = shard.lock.write();
+            records.clear();
+            let watched = shard.changed.has_watchers();
+            drop(records);
+            if watched {
+                shard.changed.notify();
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use std::time::Instant;
 pub(crate) use std::{
     hint::spin_loop,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
     },
     thread::yield_now,
@@ -23,7 +23,7 @@ pub(crate) use std::{
 pub(crate) use loom::{
     hint::spin_loop,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
     },
     thread::yield_now,
@@ -214,17 +214,17 @@ mod event {
     use event_listener::Listener;
 
     /// Wakes the threads and tasks waiting for a change in one shard.
-    pub(crate) struct ChangeEvent {
+    pub(crate) struct Event {
         event: event_listener::Event,
     }
 
-    /// A registration to be woken by the next [`ChangeEvent::notify`]. Taken *before*
+    /// A registration to be woken by the next [`Event::notify`]. Taken *before*
     /// looking at the state it waits on, so a change in between is not missed.
     pub(crate) type ChangeListener = event_listener::EventListener;
 
-    impl ChangeEvent {
+    impl Event {
         pub(crate) fn new() -> Self {
-            ChangeEvent {
+            Event {
                 event: event_listener::Event::new(),
             }
         }
@@ -258,7 +258,7 @@ mod event {
 
     /// Wakes the threads waiting for a change in one shard (loom's, for model checking):
     /// a generation counter under a mutex, and a condition variable.
-    pub(crate) struct ChangeEvent {
+    pub(crate) struct Event {
         state: Arc<(Mutex<u64>, Condvar)>,
     }
 
@@ -267,9 +267,9 @@ mod event {
         generation: u64,
     }
 
-    impl ChangeEvent {
+    impl Event {
         pub(crate) fn new() -> Self {
-            ChangeEvent {
+            Event {
                 state: Arc::new((Mutex::new(0), Condvar::new())),
             }
         }
@@ -302,4 +302,62 @@ mod event {
     }
 }
 
-pub(crate) use event::{wait, ChangeEvent, ChangeListener};
+pub(crate) use event::{wait, ChangeListener};
+
+/// Wakes those waiting for a change in one shard, and knows whether there are any, so a
+/// write pays for a wake-up only when somebody waits.
+///
+/// Why a plain load is enough: a waiter registers (`watch`) and then looks at the record
+/// under the shard lock; a writer changes the record under the same lock and then asks
+/// `has_watchers` before letting go. If the waiter looked first, the lock orders its
+/// registration before the writer's question, which sees it. If the writer went first,
+/// the waiter's look sees the change and it does not wait. Either way no wake-up is lost
+/// (checked with loom).
+pub(crate) struct ChangeEvent {
+    event: event::Event,
+    watchers: AtomicUsize,
+}
+
+/// A registered waiter; unregisters when dropped (also when a future is dropped).
+pub(crate) struct Watching<'a> {
+    watchers: &'a AtomicUsize,
+}
+
+impl Drop for Watching<'_> {
+    fn drop(&mut self) {
+        self.watchers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl ChangeEvent {
+    pub(crate) fn new() -> Self {
+        ChangeEvent {
+            event: event::Event::new(),
+            watchers: AtomicUsize::new(0),
+        }
+    }
+
+    /// Registers a waiter until the guard is dropped. Call before looking at the record.
+    pub(crate) fn watch(&self) -> Watching<'_> {
+        self.watchers.fetch_add(1, Ordering::Relaxed);
+        Watching {
+            watchers: &self.watchers,
+        }
+    }
+
+    /// A registration for the next [`notify`](ChangeEvent::notify). Take it before looking
+    /// at the record, so a change in between is not missed.
+    pub(crate) fn listen(&self) -> ChangeListener {
+        self.event.listen()
+    }
+
+    /// Whether anybody waits. Ask while holding the shard's write lock, after the change.
+    pub(crate) fn has_watchers(&self) -> bool {
+        self.watchers.load(Ordering::Relaxed) > 0
+    }
+
+    /// Wakes every current listener.
+    pub(crate) fn notify(&self) {
+        self.event.notify();
+    }
+}

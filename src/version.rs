@@ -48,7 +48,8 @@ pub trait VersionScheme: Default + Send + Sync + 'static {
     fn retire(&mut self, last: &Self::Version);
 
     /// Reads a version back from the text its [`Display`] produced, or `None` if `text` is
-    /// not a version of this scheme. Surrounding whitespace is not accepted.
+    /// not exactly the text `Display` writes for a version of this scheme (no other spellings,
+    /// no surrounding whitespace), so a parsed version and an entity tag agree.
     fn parse(text: &str) -> Option<Self::Version>;
 }
 
@@ -104,8 +105,11 @@ impl VersionScheme for Counter {
     }
 
     fn parse(text: &str) -> Option<u64> {
-        // `u64::from_str` accepts a leading `+`; a version is digits only.
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        // Only the text `Display` writes: digits, no sign, no leading zero. So a tag like
+        // `"0042"` is not taken for version 42: as an entity tag it never matches.
+        let canonical =
+            text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'));
+        if !canonical {
             return None;
         }
         text.parse().ok()
@@ -151,11 +155,15 @@ impl VersionScheme for UuidV4 {
     fn retire(&mut self, _last: &uuid::Uuid) {}
 
     fn parse(text: &str) -> Option<uuid::Uuid> {
-        // Only the two forms a client could have been shown; not `{...}` or `urn:uuid:`.
-        if text.len() != 36 && text.len() != 32 {
-            return None;
-        }
-        uuid::Uuid::try_parse(text).ok()
+        // Only the two lower-case forms a client could have been shown: not upper case,
+        // `{...}` or `urn:uuid:`, which as entity tags would never match.
+        let version = uuid::Uuid::try_parse(text).ok()?;
+        let canonical = match text.len() {
+            36 => version.hyphenated().to_string() == text,
+            32 => version.simple().to_string() == text,
+            _ => false,
+        };
+        canonical.then_some(version)
     }
 }
 
@@ -193,6 +201,8 @@ mod tests {
             "0x10",
             "18446744073709551616",
             "\"1\"",
+            "0042",
+            "00",
         ] {
             assert_eq!(Counter::parse(bad), None, "{bad:?}");
         }
@@ -212,6 +222,7 @@ mod tests {
             "not-a-uuid",
             &format!("{{{a}}}"),
             &a.urn().to_string(),
+            &a.hyphenated().to_string().to_uppercase(),
         ] {
             assert_eq!(UuidV4::parse(bad), None, "{bad:?}");
         }

@@ -1,8 +1,9 @@
 //! Waiting for a record to change, like a blocking query (`?index=…&wait=…`).
 //!
 //! The waiter registers for the shard's change event *before* it looks at the record,
-//! and every write wakes the shard's waiters *after* it lets go of the lock; so a change
-//! that lands between the look and the wait still wakes the waiter (no lost wake-up).
+//! and every write that finds a waiter registered wakes the shard's waiters after it lets
+//! go of the lock; so a change that lands between the look and the wait still wakes the
+//! waiter (no lost wake-up), and writes nobody waits for pay nothing for it.
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
@@ -74,6 +75,7 @@ where
         let wait = wait.fixed();
         let started = Instant::now();
         let (_, shard) = self.locate(key);
+        let _watching = shard.changed.watch();
         loop {
             let listener = shard.changed.listen();
             let current = self.get_in(&wait, key)?;
@@ -117,6 +119,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let (_, shard) = self.locate(key);
+        let _watching = shard.changed.watch();
         loop {
             let listener = shard.changed.listen();
             let current = self.get(key);

@@ -2,13 +2,13 @@
 //! few threads (up to a preemption bound) is explored.
 //!
 //! ```text
-//! RUSTFLAGS="--cfg verkv_loom" cargo test --release --test loom
+//! RUSTFLAGS="--cfg verkv_loom" cargo test --test loom
 //! ```
 //!
 //! Each model also fails against the mutant without the version check:
 //!
 //! ```text
-//! RUSTFLAGS='--cfg verkv_loom --cfg verkv_mutant="no_version_check"' cargo test --release --test loom
+//! RUSTFLAGS='--cfg verkv_loom --cfg verkv_mutant="no_version_check"' cargo test --test loom
 //! ```
 #![cfg(verkv_loom)]
 

@@ -1,7 +1,7 @@
 //! The movies API, served on 127.0.0.1:
 //!
 //! ```text
-//! cargo run --example movies_api --features http -- [--port 8080] [--timeout-ms 3000]
+//! cargo run --example movies_api --features http,json -- [--port 8080] [--timeout-ms 3000]
 //! ```
 //!
 //! Then, for example:

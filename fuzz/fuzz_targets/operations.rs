@@ -1,0 +1,101 @@
+//! Operation sequences decoded from the fuzzer's bytes, run against the store and the
+//! sequential model of the property test (`tests/support/model.rs`), in every store
+//! configuration the model knows, each operation on a key through the store or one of its
+//! bounded views: any answer that differs from the model is a crash.
+
+#![no_main]
+
+#[path = "../../tests/support/model.rs"]
+mod model;
+
+use libfuzzer_sys::arbitrary::{Result, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use std::time::Duration;
+
+use model::{AnyFresh, Cancel, Compute, ExactCounter, Expect, Key, KeyOp, Limit, Model, Op, Via};
+use verkv::{Counter, Store, UuidV4};
+
+/// Few keys, so that operations keep meeting the same records.
+const KEYS: Key = 4;
+
+/// Enough for long histories per key, short enough to keep executions fast.
+const MAX_OPS: usize = 512;
+
+fn expect(input: &mut Unstructured<'_>) -> Result<Expect> {
+    Ok(match input.choose_index(3)? {
+        0 => Expect::Current,
+        1 => Expect::Earlier(input.arbitrary()?),
+        _ => Expect::NeverIssued(input.arbitrary()?),
+    })
+}
+
+fn compute(input: &mut Unstructured<'_>) -> Result<Compute> {
+    Ok(match input.choose_index(3)? {
+        0 => Compute::Add(input.arbitrary()?),
+        1 => Compute::Keep,
+        _ => Compute::Refuse(input.arbitrary()?),
+    })
+}
+
+/// The plain store unless the input asks for a bounded view (a zero byte means plain).
+fn via(input: &mut Unstructured<'_>) -> Result<Via> {
+    if !input.arbitrary::<bool>()? {
+        return Ok(Via::Plain);
+    }
+    let limit = match input.choose_index(5)? {
+        0 => Limit::NoWait,
+        1 => Limit::Long,
+        2 => Limit::Overflowing,
+        3 => Limit::Passed,
+        _ => Limit::StoreDefault,
+    };
+    let cancel = match input.choose_index(3)? {
+        0 => Cancel::NoToken,
+        1 => Cancel::Pending,
+        _ => Cancel::Cancelled,
+    };
+    Ok(Via::Bounded(limit, cancel))
+}
+
+fn op(input: &mut Unstructured<'_>) -> Result<Op> {
+    let key = input.int_in_range(0..=KEYS - 1)?;
+    let key_op = match input.choose_index(13)? {
+        0 => KeyOp::Get,
+        1 => KeyOp::Version,
+        2 => KeyOp::ContainsKey,
+        3 => KeyOp::Insert(input.arbitrary()?),
+        4 => KeyOp::Put(input.arbitrary()?),
+        5 => KeyOp::Update(expect(input)?, input.arbitrary()?),
+        6 => KeyOp::UpdateWith(expect(input)?, compute(input)?),
+        7 => KeyOp::RetryUpdate(compute(input)?),
+        8 => KeyOp::Patch(expect(input)?, compute(input)?),
+        9 => KeyOp::Remove(expect(input)?),
+        10 => return Ok(Op::Len),
+        11 => return Ok(Op::Clear),
+        _ => return Ok(Op::Iter),
+    };
+    Ok(Op::On(key, via(input)?, key_op))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut input = Unstructured::new(data);
+    let mut ops = Vec::new();
+    // Decoding never fails for lack of bytes (it reads zeros): stop when they run out.
+    while !input.is_empty() && ops.len() < MAX_OPS {
+        let Ok(op) = op(&mut input) else { break };
+        ops.push(op);
+    }
+
+    let one_shard: Store<Key, model::Value, Counter> = Store::builder().shards(1).build();
+    Model::<Counter, _>::new(ExactCounter::default()).run(&one_shard, &ops);
+
+    // A default timeout of zero: `bounded()` views of this store wait for nothing.
+    let sharded: Store<Key, model::Value, Counter> = Store::builder()
+        .shards(8)
+        .default_timeout(Duration::ZERO)
+        .build();
+    Model::<Counter, _>::new(AnyFresh).run(&sharded, &ops);
+
+    let random: Store<Key, model::Value, UuidV4> = Store::builder().versions::<UuidV4>().build();
+    Model::<UuidV4, _>::new(AnyFresh).run(&random, &ops);
+});

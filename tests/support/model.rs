@@ -1,0 +1,647 @@
+//! A simple sequential model of the store (a `HashMap` of value and version), and a runner
+//! that applies the same operations to a real store and to the model and checks that every
+//! answer agrees.
+//!
+//! Every operation on a key can go through the store itself or through one of its bounded
+//! views. Run on one thread, nothing ever holds a lock another operation waits for, so a
+//! bounded operation must answer exactly as the plain one, whatever its timeout (zero, or
+//! a deadline already passed: a free lock is taken without waiting); only a view whose
+//! token is already cancelled answers differently: cancelled, with no effect.
+//!
+//! Shared by the property test (`tests/model.rs`) and the operation-sequence fuzz target,
+//! which only differ in how they generate the operations.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::hash::BuildHasher;
+use std::time::{Duration, Instant};
+
+use verkv::{
+    Bounded, CancelToken, Counter, Error, Interrupted, PatchError, Rejected, Retried, Store,
+    UpdateWithError, UuidV4, VersionScheme, Versioned,
+};
+
+/// Keys are small numbers so that random operations keep meeting the same records.
+pub(crate) type Key = u8;
+/// Values are plain numbers; every write in a sequence can be told apart by its value.
+pub(crate) type Value = u32;
+
+/// One operation on the store, with the arguments to call it with.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    /// An operation on one key, made through the store or a bounded view of it.
+    On(Key, Via, KeyOp),
+    Len,
+    Clear,
+    Iter,
+}
+
+impl Op {
+    /// The key the operation is about, if it is about one.
+    fn key(&self) -> Option<Key> {
+        match self {
+            Op::On(key, ..) => Some(*key),
+            Op::Len | Op::Clear | Op::Iter => None,
+        }
+    }
+}
+
+/// An operation on one key, with the arguments to call it with besides the key.
+#[derive(Debug, Clone)]
+pub(crate) enum KeyOp {
+    Get,
+    Version,
+    ContainsKey,
+    Insert(Value),
+    Put(Value),
+    Update(Expect, Value),
+    UpdateWith(Expect, Compute),
+    /// `retry_update`: the optimistic loop, which reads the version itself.
+    RetryUpdate(Compute),
+    /// `patch` with a closure that sets the value to what `Compute` makes of it.
+    Patch(Expect, Compute),
+    Remove(Expect),
+}
+
+/// Which version a conditional operation names as the one it read.
+#[derive(Debug, Clone)]
+pub(crate) enum Expect {
+    /// The key's current version (or, if it has no record, the last one it had).
+    Current,
+    /// One of the versions the key has had, chosen by index (possibly the current one).
+    Earlier(usize),
+    /// A version the store never handed out.
+    NeverIssued(u32),
+}
+
+/// What the closure of `update_with`, `retry_update` or `patch` makes of the value it is
+/// given.
+#[derive(Debug, Clone)]
+pub(crate) enum Compute {
+    /// The value plus this amount.
+    Add(Value),
+    /// The value as it is.
+    Keep,
+    /// Refuses with this error code.
+    Refuse(u8),
+}
+
+impl Compute {
+    /// The new value, or the error code the closure refuses with.
+    fn apply(&self, value: Value) -> Result<Value, u8> {
+        match self {
+            Compute::Add(n) => Ok(value.wrapping_add(*n)),
+            Compute::Keep => Ok(value),
+            Compute::Refuse(code) => Err(*code),
+        }
+    }
+}
+
+/// How an operation on a key is made: through the store's own methods, or through a
+/// bounded view.
+#[derive(Debug, Clone)]
+pub(crate) enum Via {
+    /// The store's own methods.
+    Plain,
+    /// The view with this deadline and token.
+    Bounded(Limit, Cancel),
+}
+
+/// The deadline of a bounded view.
+#[derive(Debug, Clone)]
+pub(crate) enum Limit {
+    /// `within(Duration::ZERO)`: only what can be done without waiting.
+    NoWait,
+    /// `within` a timeout far longer than any operation takes.
+    Long,
+    /// `within(Duration::MAX)`: too large to add to now, so no deadline.
+    Overflowing,
+    /// `until` an instant already reached.
+    Passed,
+    /// `bounded()`: the store's default timeout, if it has one.
+    StoreDefault,
+}
+
+/// Whether a bounded view carries a cancellation token, and in which state.
+#[derive(Debug, Clone)]
+pub(crate) enum Cancel {
+    /// No token: nothing can cancel the operation.
+    NoToken,
+    /// A token nobody cancelled.
+    Pending,
+    /// A token cancelled before the operation starts.
+    Cancelled,
+}
+
+impl Via {
+    /// The timeout of [`Limit::Long`].
+    const LONG: Duration = Duration::from_secs(60);
+
+    /// The store itself or the view this routes operations through.
+    fn front<'s, S: VersionScheme, H>(
+        &self,
+        store: &'s Store<Key, Value, S, H>,
+    ) -> Front<'s, S, H> {
+        let (limit, cancel) = match self {
+            Via::Plain => return Front::Plain(store),
+            Via::Bounded(limit, cancel) => (limit, cancel),
+        };
+        let view = match limit {
+            Limit::NoWait => store.within(Duration::ZERO),
+            Limit::Long => store.within(Self::LONG),
+            Limit::Overflowing => store.within(Duration::MAX),
+            Limit::Passed => store.until(Instant::now()),
+            Limit::StoreDefault => store.bounded(),
+        };
+        let token = CancelToken::new();
+        Front::Bounded(match cancel {
+            Cancel::NoToken => view,
+            Cancel::Pending => view.with_cancel(&token),
+            Cancel::Cancelled => {
+                token.cancel();
+                view.with_cancel(&token)
+            }
+        })
+    }
+
+    /// What the operation must answer before it looks at the record: sequentially, only a
+    /// cancelled token stops it.
+    fn gate(&self) -> Result<(), Interrupted> {
+        match self {
+            Via::Bounded(_, Cancel::Cancelled) => Err(Interrupted::Cancelled),
+            Via::Plain | Via::Bounded(..) => Ok(()),
+        }
+    }
+}
+
+/// The store or one of its bounded views, answering in the bounded view's forms: the
+/// plain store's reads and blind writes, which cannot fail, come wrapped in `Ok`.
+enum Front<'s, S: VersionScheme, H> {
+    Plain(&'s Store<Key, Value, S, H>),
+    Bounded(Bounded<'s, Key, Value, S, H>),
+}
+
+/// Makes the same call on whichever of the store and the view `front` is, for the
+/// operations both have with the same signature.
+macro_rules! on_either {
+    ($front:expr, $target:ident => $call:expr) => {
+        match $front {
+            Front::Plain($target) => $call,
+            Front::Bounded($target) => $call,
+        }
+    };
+}
+
+/// What a read answers: the bounded view's form.
+type Answer<T> = Result<T, Interrupted>;
+
+impl<S: VersionScheme, H: BuildHasher> Front<'_, S, H> {
+    fn get(&self, key: Key) -> Answer<Option<Versioned<Value, S::Version>>> {
+        match self {
+            Front::Plain(store) => Ok(store.get(&key)),
+            Front::Bounded(view) => view.get(&key),
+        }
+    }
+
+    fn version(&self, key: Key) -> Answer<Option<S::Version>> {
+        match self {
+            Front::Plain(store) => Ok(store.version(&key)),
+            Front::Bounded(view) => view.version(&key),
+        }
+    }
+
+    fn contains_key(&self, key: Key) -> Answer<bool> {
+        match self {
+            Front::Plain(store) => Ok(store.contains_key(&key)),
+            Front::Bounded(view) => view.contains_key(&key),
+        }
+    }
+
+    fn put(&self, key: Key, value: Value) -> Result<S::Version, Rejected<Value, S::Version>> {
+        match self {
+            Front::Plain(store) => Ok(store.put(key, value)),
+            Front::Bounded(view) => view.put(key, value),
+        }
+    }
+}
+
+/// A version scheme the model knows how to make an unused version for.
+pub(crate) trait SchemeUnderTest: VersionScheme {
+    /// A version the scheme never hands out, distinct for distinct seeds.
+    fn never_issued(seed: u32) -> Self::Version;
+}
+
+impl SchemeUnderTest for Counter {
+    fn never_issued(seed: u32) -> u64 {
+        // Counters start at 1 and a test sequence is far too short to come near the top.
+        u64::MAX - u64::from(seed)
+    }
+}
+
+impl SchemeUnderTest for UuidV4 {
+    fn never_issued(seed: u32) -> uuid::Uuid {
+        // Version-4 UUIDs carry the version nibble 4; these all have 0 there.
+        uuid::Uuid::from_u128(u128::from(seed))
+    }
+}
+
+/// What the model can say in advance about the versions a store hands out.
+pub(crate) trait VersionOracle<Ver> {
+    /// The version a newly created record must get, if it is predictable.
+    fn initial(&self) -> Option<Ver>;
+    /// The version a record at `current` must get on its next write, if predictable.
+    fn next(&self, current: &Ver) -> Option<Ver>;
+    /// Notes that a record at version `last` left the store.
+    fn retire(&mut self, last: &Ver);
+}
+
+/// Exact [`Counter`] versions of a store with **one shard**: records start just above the
+/// highest version ever removed from the store, and count up by one on every write.
+#[derive(Debug, Default)]
+pub(crate) struct ExactCounter {
+    highest_retired: u64,
+}
+
+impl VersionOracle<u64> for ExactCounter {
+    fn initial(&self) -> Option<u64> {
+        Some(self.highest_retired + 1)
+    }
+
+    fn next(&self, current: &u64) -> Option<u64> {
+        Some(current + 1)
+    }
+
+    fn retire(&mut self, last: &u64) {
+        self.highest_retired = self.highest_retired.max(*last);
+    }
+}
+
+/// Versions that cannot be predicted (random ones, or counters spread over several shards):
+/// the model only requires that a key never gets a version it had before, and compares
+/// versions by identity from then on.
+#[derive(Debug, Default)]
+pub(crate) struct AnyFresh;
+
+impl<Ver> VersionOracle<Ver> for AnyFresh {
+    fn initial(&self) -> Option<Ver> {
+        None
+    }
+
+    fn next(&self, _current: &Ver) -> Option<Ver> {
+        None
+    }
+
+    fn retire(&mut self, _last: &Ver) {}
+}
+
+/// What an operation that computes the new value does when the value comes out equal to
+/// the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SameValue {
+    /// Writes it anyway, with a new version (`update_with`, `retry_update`).
+    Writes,
+    /// Writes nothing and answers with the version it was given (`patch`).
+    KeepsVersion,
+}
+
+/// The answer of an operation whose closure computes the new value (its errors in the
+/// form of `update_with`'s), and the values the closure was called with.
+struct Computed<Ver> {
+    given: Vec<Value>,
+    got: Result<Ver, UpdateWithError<Ver, u8>>,
+}
+
+/// The model: what every key holds, and every version each key has ever had.
+pub(crate) struct Model<S: VersionScheme, O> {
+    records: HashMap<Key, Versioned<Value, S::Version>>,
+    /// Per key, all versions the store handed out for it, oldest first.
+    history: HashMap<Key, Vec<S::Version>>,
+    oracle: O,
+}
+
+impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
+    pub(crate) fn new(oracle: O) -> Self {
+        Model {
+            records: HashMap::new(),
+            history: HashMap::new(),
+            oracle,
+        }
+    }
+
+    /// Applies `ops` to `store` and to the model, panicking with the step number and
+    /// operation at the first answer that differs.
+    pub(crate) fn run<H: BuildHasher>(&mut self, store: &Store<Key, Value, S, H>, ops: &[Op]) {
+        for (step, op) in ops.iter().enumerate() {
+            let context = format!("step {step}: {op:?}");
+            match op {
+                Op::On(key, via, key_op) => self.apply_on(store, *key, via, key_op, &context),
+                Op::Len => assert_eq!(store.len(), self.records.len(), "{context}"),
+                Op::Clear => {
+                    store.clear();
+                    for (_, record) in self.records.drain() {
+                        self.oracle.retire(&record.version);
+                    }
+                    assert!(store.is_empty(), "{context}");
+                }
+                Op::Iter => {
+                    let mut seen = HashMap::new();
+                    for (key, record) in store.iter() {
+                        assert!(
+                            seen.insert(key, record).is_none(),
+                            "{context}: key {key} twice"
+                        );
+                    }
+                    assert_eq!(seen, self.records, "{context}");
+                }
+            }
+            // Whatever the answer, the record itself must be exactly what the model holds.
+            if let Some(key) = op.key() {
+                assert_eq!(
+                    store.get(&key),
+                    self.records.get(&key).cloned(),
+                    "{context}: after"
+                );
+            }
+            assert_eq!(store.len(), self.records.len(), "{context}: len after");
+        }
+    }
+
+    fn apply_on<H: BuildHasher>(
+        &mut self,
+        store: &Store<Key, Value, S, H>,
+        key: Key,
+        via: &Via,
+        op: &KeyOp,
+        context: &str,
+    ) {
+        let front = via.front(store);
+        let record = self.records.get(&key);
+        match op {
+            KeyOp::Get => assert_eq!(
+                front.get(key),
+                via.gate().map(|()| record.cloned()),
+                "{context}"
+            ),
+            KeyOp::Version => assert_eq!(
+                front.version(key),
+                via.gate().map(|()| record.map(|r| r.version.clone())),
+                "{context}"
+            ),
+            KeyOp::ContainsKey => assert_eq!(
+                front.contains_key(key),
+                via.gate().map(|()| record.is_some()),
+                "{context}"
+            ),
+            KeyOp::Insert(value) => {
+                let got = on_either!(&front, target => target.insert(key, *value));
+                let verdict = gate(via).and_then(|()| match record {
+                    Some(current) => Err(Error::Exists {
+                        current: current.version.clone(),
+                    }),
+                    None => Ok(()),
+                });
+                match verdict {
+                    Ok(()) => {
+                        let version = must_succeed(got, context);
+                        self.created(key, *value, version, context);
+                    }
+                    Err(error) => assert_rejected(got, error, *value, context),
+                }
+            }
+            KeyOp::Put(value) => {
+                let got = front.put(key, *value);
+                match gate(via) {
+                    Ok(()) => {
+                        let version = must_succeed(got, context);
+                        match record.map(|r| r.version.clone()) {
+                            Some(current) => self.written(key, *value, &current, version, context),
+                            None => self.created(key, *value, version, context),
+                        }
+                    }
+                    Err(error) => assert_rejected(got, error, *value, context),
+                }
+            }
+            KeyOp::Update(expect, value) => {
+                let expected = self.expected_version(key, expect);
+                let got = on_either!(&front, target => target.update(&key, &expected, *value));
+                match self.verdict(via, key, &expected) {
+                    Ok(current) => {
+                        let version = must_succeed(got, context);
+                        self.written(key, *value, &current, version, context);
+                    }
+                    Err(error) => assert_rejected(got, error, *value, context),
+                }
+            }
+            KeyOp::UpdateWith(expect, compute) => {
+                let expected = self.expected_version(key, expect);
+                let mut given = Vec::new();
+                let closure = recording(compute, &mut given);
+                let got =
+                    on_either!(&front, target => target.update_with(&key, &expected, closure));
+                let verdict = self.verdict(via, key, &expected);
+                let answer = Computed { given, got };
+                self.computed(key, verdict, compute, SameValue::Writes, answer, context);
+            }
+            KeyOp::RetryUpdate(compute) => {
+                let mut given = Vec::new();
+                let closure = recording(compute, &mut given);
+                let got = on_either!(&front, target => target.retry_update(&key, closure));
+                // Alone on the store, the first attempt cannot find its version stale.
+                let got = got.map(|Retried { version, attempts }| {
+                    assert_eq!(attempts, 1, "{context}: attempts");
+                    version
+                });
+                let verdict = gate(via)
+                    .and_then(|()| record.map(|r| r.version.clone()).ok_or(Error::NotFound));
+                let answer = Computed { given, got };
+                self.computed(key, verdict, compute, SameValue::Writes, answer, context);
+            }
+            KeyOp::Patch(expect, compute) => {
+                let expected = self.expected_version(key, expect);
+                let mut given = Vec::new();
+                let mut closure = recording(compute, &mut given);
+                let patch = move |draft: &mut Value| {
+                    *draft = closure(draft)?;
+                    Ok::<(), u8>(())
+                };
+                let got = on_either!(&front, target => target.patch(&key, &expected, patch))
+                    .map_err(|error| match error {
+                        PatchError::Store(error) => UpdateWithError::Store(error),
+                        PatchError::Patch(code) => UpdateWithError::Closure(code),
+                    });
+                let verdict = self.verdict(via, key, &expected);
+                let answer = Computed { given, got };
+                self.computed(
+                    key,
+                    verdict,
+                    compute,
+                    SameValue::KeepsVersion,
+                    answer,
+                    context,
+                );
+            }
+            KeyOp::Remove(expect) => {
+                let expected = self.expected_version(key, expect);
+                let got = on_either!(&front, target => target.remove(&key, &expected));
+                match self.verdict(via, key, &expected) {
+                    Ok(current) => {
+                        let removed = self.records.remove(&key).expect("checked above");
+                        assert_eq!(got, Ok(removed.value), "{context}");
+                        self.oracle.retire(&current);
+                    }
+                    Err(error) => assert_eq!(got, Err(error), "{context}"),
+                }
+            }
+        }
+    }
+
+    /// Checks the answer of an operation whose closure computes the new value with
+    /// `compute` against the model's `verdict`: the current version, or the error to refuse
+    /// with before the closure runs.
+    fn computed(
+        &mut self,
+        key: Key,
+        verdict: Result<S::Version, Error<S::Version>>,
+        compute: &Compute,
+        same_value: SameValue,
+        Computed { given, got }: Computed<S::Version>,
+        context: &str,
+    ) {
+        let current = match verdict {
+            Ok(current) => current,
+            Err(error) => {
+                assert!(
+                    given.is_empty(),
+                    "{context}: the closure ran after a refusal"
+                );
+                assert_eq!(got, Err(UpdateWithError::Store(error)), "{context}");
+                return;
+            }
+        };
+        let old = self.records[&key].value;
+        assert_eq!(
+            given,
+            [old],
+            "{context}: the closure runs once on the value"
+        );
+        match compute.apply(old) {
+            Ok(new) if new == old && same_value == SameValue::KeepsVersion => {
+                assert_eq!(got, Ok(current), "{context}: unchanged keeps the version");
+            }
+            Ok(new) => {
+                let version = must_succeed(got, context);
+                self.written(key, new, &current, version, context);
+            }
+            Err(code) => assert_eq!(got, Err(UpdateWithError::Closure(code)), "{context}"),
+        }
+    }
+
+    /// The version a conditional operation passes, as chosen by `expect`.
+    fn expected_version(&self, key: Key, expect: &Expect) -> S::Version {
+        let history = self.history.get(&key).map_or(&[][..], Vec::as_slice);
+        match expect {
+            Expect::Current => match (self.records.get(&key), history.last()) {
+                (Some(record), _) => record.version.clone(),
+                (None, Some(last)) => last.clone(),
+                (None, None) => S::never_issued(0),
+            },
+            Expect::Earlier(index) if !history.is_empty() => history[index % history.len()].clone(),
+            Expect::Earlier(index) => S::never_issued(*index as u32),
+            Expect::NeverIssued(seed) => S::never_issued(*seed),
+        }
+    }
+
+    /// What a conditional operation through `via` must do: go ahead on the current
+    /// version, or refuse with this error (the view's, else the version check's).
+    fn verdict(
+        &self,
+        via: &Via,
+        key: Key,
+        expected: &S::Version,
+    ) -> Result<S::Version, Error<S::Version>> {
+        gate(via).and_then(|()| self.check(key, expected))
+    }
+
+    /// The model's version check: the current version if `key` is at `expected`, or the
+    /// error the store must answer with.
+    fn check(&self, key: Key, expected: &S::Version) -> Result<S::Version, Error<S::Version>> {
+        match self.records.get(&key) {
+            None => Err(Error::NotFound),
+            Some(record) if record.version == *expected => Ok(record.version.clone()),
+            Some(record) => Err(Error::Stale {
+                expected: expected.clone(),
+                current: record.version.clone(),
+            }),
+        }
+    }
+
+    /// Records that `key` was created with `value` at `version`.
+    fn created(&mut self, key: Key, value: Value, version: S::Version, context: &str) {
+        if let Some(predicted) = self.oracle.initial() {
+            assert_eq!(version, predicted, "{context}: version of a new record");
+        }
+        self.record_version(key, value, version, context);
+    }
+
+    /// Records that `key`, at version `previous`, was overwritten with `value` at `version`.
+    fn written(
+        &mut self,
+        key: Key,
+        value: Value,
+        previous: &S::Version,
+        version: S::Version,
+        context: &str,
+    ) {
+        if let Some(predicted) = self.oracle.next(previous) {
+            assert_eq!(version, predicted, "{context}: version after a write");
+        }
+        self.record_version(key, value, version, context);
+    }
+
+    fn record_version(&mut self, key: Key, value: Value, version: S::Version, context: &str) {
+        let history = self.history.entry(key).or_default();
+        assert!(
+            !history.contains(&version),
+            "{context}: key {key} got version {version} a second time"
+        );
+        history.push(version.clone());
+        self.records.insert(key, Versioned { value, version });
+    }
+}
+
+/// The closure of `update_with`, `retry_update` or `patch`: computes with `compute`, and
+/// notes each value it is called with in `given`.
+fn recording<'a>(
+    compute: &'a Compute,
+    given: &'a mut Vec<Value>,
+) -> impl FnMut(&Value) -> Result<Value, u8> + 'a {
+    move |value| {
+        given.push(*value);
+        compute.apply(*value)
+    }
+}
+
+/// [`Via::gate`] as the error a write refuses with.
+fn gate<Ver>(via: &Via) -> Result<(), Error<Ver>> {
+    via.gate().map_err(Error::from)
+}
+
+fn must_succeed<T, E: Debug>(result: Result<T, E>, context: &str) -> T {
+    result.unwrap_or_else(|error| panic!("{context}: must succeed, was refused with {error:?}"))
+}
+
+/// Checks that a write was refused with `error`, handing `value` back.
+fn assert_rejected<Ver: Debug + PartialEq>(
+    result: Result<Ver, Rejected<Value, Ver>>,
+    error: Error<Ver>,
+    value: Value,
+    context: &str,
+) {
+    match result {
+        Ok(version) => panic!("{context}: must be refused, succeeded with version {version:?}"),
+        Err(refused) => {
+            assert_eq!(refused.error, error, "{context}");
+            assert_eq!(refused.value, value, "{context}: value handed back");
+        }
+    }
+}
