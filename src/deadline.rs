@@ -198,6 +198,7 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
+    #[inline]
     fn check_cancelled(&self) -> Result<(), Interrupted> {
         match &self.cancel {
             Some(token) if token.is_cancelled() => Err(Interrupted::Cancelled),
@@ -218,6 +219,7 @@ impl Budget {
 
     /// Takes a lock: at once if it is free (no clock is read on that path), else in
     /// slices until the deadline, checking the token between slices.
+    #[inline]
     fn acquire<G>(
         &self,
         try_now: impl Fn() -> Option<G>,
@@ -225,9 +227,21 @@ impl Budget {
         until: impl Fn(Instant) -> Option<G>,
     ) -> Result<G, Interrupted> {
         self.check_cancelled()?;
-        if let Some(guard) = try_now() {
-            return Ok(guard);
+        match try_now() {
+            Some(guard) => Ok(guard),
+            None => self.wait_for_lock(blocking, until),
         }
+    }
+
+    /// The slow path of [`acquire`](Budget::acquire), kept out of line so the fast path
+    /// stays small enough to inline.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_lock<G>(
+        &self,
+        blocking: impl Fn() -> G,
+        until: impl Fn(Instant) -> Option<G>,
+    ) -> Result<G, Interrupted> {
         let started = Instant::now();
         let deadline = self.limit.deadline_from(started);
         loop {
@@ -254,6 +268,7 @@ impl Budget {
 impl Wait for Budget {
     type Error = Interrupted;
 
+    #[inline]
     fn read<'a, T>(&self, lock: &'a ShardLock<T>) -> Result<ReadGuard<'a, T>, Interrupted> {
         self.acquire(
             || lock.try_read(),
@@ -262,6 +277,7 @@ impl Wait for Budget {
         )
     }
 
+    #[inline]
     fn write<'a, T>(&self, lock: &'a ShardLock<T>) -> Result<WriteGuard<'a, T>, Interrupted> {
         self.acquire(
             || lock.try_write(),
