@@ -33,6 +33,7 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     /// let v1 = bounded.insert("a", 1).unwrap();
     /// assert_eq!(bounded.get(&"a").unwrap().unwrap().version, v1);
     /// ```
+    #[inline]
     pub fn within(&self, timeout: Duration) -> Bounded<'_, K, V, S, H> {
         Bounded::new(self, Limit::After(timeout))
     }
@@ -50,6 +51,7 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     /// let v1 = request.insert("a", 1).unwrap();
     /// request.update(&"a", &v1, 2).unwrap();
     /// ```
+    #[inline]
     pub fn until(&self, deadline: Instant) -> Bounded<'_, K, V, S, H> {
         Bounded::new(self, Limit::At(deadline))
     }
@@ -67,6 +69,7 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     ///     verkv::Store::builder().default_timeout(Duration::from_secs(3)).build();
     /// store.bounded().insert("a", 1).unwrap();
     /// ```
+    #[inline]
     pub fn bounded(&self) -> Bounded<'_, K, V, S, H> {
         let limit = self.default_timeout.map_or(Limit::Never, Limit::After);
         Bounded::new(self, limit)
@@ -132,6 +135,7 @@ where
     /// # Errors
     ///
     /// [`Interrupted`] if the deadline passed or the token was cancelled while queued.
+    #[inline]
     pub fn get<Q>(&self, key: &Q) -> Result<Option<Versioned<V, S::Version>>, Interrupted>
     where
         K: Borrow<Q>,
@@ -146,6 +150,7 @@ where
     /// # Errors
     ///
     /// As [`get`](Bounded::get).
+    #[inline]
     pub fn version<Q>(&self, key: &Q) -> Result<Option<S::Version>, Interrupted>
     where
         K: Borrow<Q>,
@@ -159,6 +164,7 @@ where
     /// # Errors
     ///
     /// As [`get`](Bounded::get).
+    #[inline]
     pub fn contains_key<Q>(&self, key: &Q) -> Result<bool, Interrupted>
     where
         K: Borrow<Q>,
@@ -172,6 +178,7 @@ where
     /// # Errors
     ///
     /// As [`Store::insert`], plus [`Error::TimedOut`] and [`Error::Cancelled`].
+    #[inline]
     pub fn insert(&self, key: K, value: V) -> Result<S::Version, Rejected<V, S::Version>> {
         self.store.insert_in(&self.budget, key, value)
     }
@@ -181,6 +188,7 @@ where
     /// # Errors
     ///
     /// [`Error::TimedOut`] or [`Error::Cancelled`], with the value handed back.
+    #[inline]
     pub fn put(&self, key: K, value: V) -> Result<S::Version, Rejected<V, S::Version>> {
         self.store
             .put_in(&self.budget, key, value)
@@ -195,6 +203,7 @@ where
     /// # Errors
     ///
     /// As [`Store::update`], plus [`Error::TimedOut`] and [`Error::Cancelled`].
+    #[inline]
     pub fn update<Q>(
         &self,
         key: &Q,
@@ -214,6 +223,7 @@ where
     /// # Errors
     ///
     /// As [`Store::update_with`], plus [`Error::TimedOut`] and [`Error::Cancelled`].
+    #[inline]
     pub fn update_with<Q, E>(
         &self,
         key: &Q,
@@ -233,6 +243,7 @@ where
     /// # Errors
     ///
     /// As [`Store::remove`], plus [`Error::TimedOut`] and [`Error::Cancelled`].
+    #[inline]
     pub fn remove<Q>(&self, key: &Q, expected: &S::Version) -> Result<V, Error<S::Version>>
     where
         K: Borrow<Q>,
