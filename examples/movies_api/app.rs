@@ -87,6 +87,15 @@ impl Request<'_> {
         let version = self.found.as_ref().map(|found| &found.version);
         self.preconditions.evaluate(intent, version)
     }
+
+    /// The version a modification must be made at, if its preconditions let it proceed;
+    /// otherwise the decision to answer with.
+    fn version_to_modify(&self) -> Result<u64, Decision<u64>> {
+        match (self.evaluate(Intent::Modify), &self.found) {
+            (Decision::Proceed, Some(found)) => Ok(found.version),
+            (decision, _) => Err(decision),
+        }
+    }
 }
 
 /// Reads the request's preconditions and record, then runs `handle` on a thread where
@@ -182,16 +191,16 @@ async fn patch(
     Json(merge_patch): Json<Value>,
 ) -> Response {
     handle_blocking(state, id, headers, move |request| {
-        let decision = request.evaluate(Intent::Modify);
-        let (Decision::Proceed, Some(found)) = (&decision, &request.found) else {
-            return refuse(decision.status(), decision.message());
+        let version = match request.version_to_modify() {
+            Ok(version) => version,
+            Err(decision) => return refuse(decision.status(), decision.message()),
         };
         // Applied and validated under the version check: a patch that fails validation
         // changes nothing, and one that changes nothing keeps the version.
         let mut patched = None;
         let written = request
             .movies
-            .patch(&request.id, &found.version, |movie: &mut Value| {
+            .patch(&request.id, &version, |movie: &mut Value| {
                 MergePatch::new(merge_patch)
                     .apply(movie)
                     .unwrap_or_else(|never| match never {});
@@ -220,11 +229,11 @@ async fn remove(
     headers: HeaderMap,
 ) -> Response {
     handle_blocking(state, id, headers, |request| {
-        let decision = request.evaluate(Intent::Modify);
-        let (Decision::Proceed, Some(found)) = (&decision, &request.found) else {
-            return refuse(decision.status(), decision.message());
+        let version = match request.version_to_modify() {
+            Ok(version) => version,
+            Err(decision) => return refuse(decision.status(), decision.message()),
         };
-        match request.movies.remove(&request.id, &found.version) {
+        match request.movies.remove(&request.id, &version) {
             Ok(_) => StatusCode::NO_CONTENT.into_response(),
             Err(error) => refused(&request.preconditions, &error),
         }

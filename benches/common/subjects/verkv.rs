@@ -2,6 +2,7 @@
 //! retry helper.
 
 use std::convert::Infallible;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use ::verkv::Store;
@@ -23,12 +24,47 @@ fn build<V>(capacity: usize) -> Measured<V> {
 /// never for a timeout.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `verkv::Store` used directly.
-pub(crate) struct Verkv<V>(Measured<V>);
+/// How a plain-store subject does its read-modify-write.
+pub(crate) trait ReadModifyWrite {
+    /// Replaces the value of `key` with `value.bumped()`; the new version, or `None`.
+    fn bump<V: Payload>(store: &Measured<V>, key: u64, expected: u64) -> Option<u64>;
+}
 
-impl<V: Payload> Subject<V> for Verkv<V> {
+/// `update_with`: the closure runs under the shard lock, at the version read.
+pub(crate) struct UnderLock;
+
+impl ReadModifyWrite for UnderLock {
+    fn bump<V: Payload>(store: &Measured<V>, key: u64, expected: u64) -> Option<u64> {
+        store
+            .update_with(&key, &expected, |value| Ok::<V, Infallible>(value.bumped()))
+            .ok()
+    }
+}
+
+/// The retry helper, `retry_update`: read, compute outside the lock, compare-and-swap,
+/// retry if stale. It reads the version itself, so it succeeds wherever `update_with` at
+/// the current version would.
+pub(crate) struct Retrying;
+
+impl ReadModifyWrite for Retrying {
+    fn bump<V: Payload>(store: &Measured<V>, key: u64, _expected: u64) -> Option<u64> {
+        let done = store
+            .retry_update(&key, |value| Ok::<V, Infallible>(value.bumped()))
+            .ok()?;
+        Some(done.version)
+    }
+}
+
+/// `verkv::Store` used directly, its read-modify-write done the `M` way.
+pub(crate) struct Verkv<V, M = UnderLock>(Measured<V>, PhantomData<M>);
+
+/// `verkv::Store` whose read-modify-write is the retry helper; the other operations are
+/// the store's own.
+pub(crate) type VerkvRetry<V> = Verkv<V, Retrying>;
+
+impl<V: Payload, M: ReadModifyWrite> Subject<V> for Verkv<V, M> {
     fn build(capacity: usize) -> Self {
-        Verkv(build(capacity))
+        Verkv(build(capacity), PhantomData)
     }
 
     fn get(&self, key: u64) -> Option<V> {
@@ -44,9 +80,7 @@ impl<V: Payload> Subject<V> for Verkv<V> {
     }
 
     fn update_with(&self, key: u64, expected: u64) -> Option<u64> {
-        self.0
-            .update_with(&key, &expected, |value| Ok::<V, Infallible>(value.bumped()))
-            .ok()
+        M::bump(&self.0, key, expected)
     }
 
     fn remove(&self, key: u64, expected: u64) -> bool {
@@ -85,41 +119,5 @@ impl<V: Payload> Subject<V> for VerkvWithin<V> {
 
     fn remove(&self, key: u64, expected: u64) -> bool {
         self.0.within(TIMEOUT).remove(&key, &expected).is_ok()
-    }
-}
-
-/// `verkv::Store` whose read-modify-write is the retry helper, `retry_update`: read,
-/// compute outside the lock, compare-and-swap, retry if stale. It reads the version
-/// itself, so it succeeds wherever `update_with` at the current version would. The other
-/// operations are the store's own.
-pub(crate) struct VerkvRetry<V>(Measured<V>);
-
-impl<V: Payload> Subject<V> for VerkvRetry<V> {
-    fn build(capacity: usize) -> Self {
-        VerkvRetry(build(capacity))
-    }
-
-    fn get(&self, key: u64) -> Option<V> {
-        self.0.get(&key).map(|read| read.value)
-    }
-
-    fn insert(&self, key: u64, value: V) -> Option<u64> {
-        self.0.insert(key, value).ok()
-    }
-
-    fn update(&self, key: u64, expected: u64, value: V) -> Option<u64> {
-        self.0.update(&key, &expected, value).ok()
-    }
-
-    fn update_with(&self, key: u64, _expected: u64) -> Option<u64> {
-        let done = self
-            .0
-            .retry_update(&key, |value| Ok::<V, Infallible>(value.bumped()))
-            .ok()?;
-        Some(done.version)
-    }
-
-    fn remove(&self, key: u64, expected: u64) -> bool {
-        self.0.remove(&key, &expected).is_ok()
     }
 }
