@@ -85,7 +85,7 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
 /// ([`Error::TimedOut`], [`Error::Cancelled`]) and hand any value back.
 pub struct Bounded<'a, K, V, S: VersionScheme = Counter, H = DefaultHashBuilder> {
     store: &'a Store<K, V, S, H>,
-    budget: Budget,
+    budget: Budget<'a>,
 }
 
 impl<K, V, S: VersionScheme, H> fmt::Debug for Bounded<'_, K, V, S, H> {
@@ -109,9 +109,9 @@ impl<'a, K, V, S: VersionScheme, H> Bounded<'a, K, V, S, H> {
     }
 
     /// Also gives up, with no effect, once `token` is cancelled (checked before each
-    /// operation starts and while it waits).
-    pub fn with_cancel(mut self, token: &CancelToken) -> Self {
-        self.budget.cancel = Some(token.clone());
+    /// operation starts and while it waits). The view borrows the token.
+    pub fn with_cancel(mut self, token: &'a CancelToken) -> Self {
+        self.budget.cancel = Some(token);
         self
     }
 
@@ -119,7 +119,7 @@ impl<'a, K, V, S: VersionScheme, H> Bounded<'a, K, V, S, H> {
         self.store
     }
 
-    pub(crate) fn budget(&self) -> &Budget {
+    pub(crate) fn budget(&self) -> &Budget<'a> {
         &self.budget
     }
 }

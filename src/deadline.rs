@@ -191,32 +191,17 @@ impl Limit {
 }
 
 /// Waits until a deadline, or until a token is cancelled.
-#[derive(Debug, Clone)]
-pub(crate) struct Budget {
+///
+/// It borrows the token rather than owning a clone: a budget is a pair of plain values
+/// with nothing to drop, so a view made for a single operation costs nothing to build
+/// and, once the operation is inlined, nothing to keep in memory.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget<'a> {
     pub(crate) limit: Limit,
-    pub(crate) cancel: Option<CancelToken>,
+    pub(crate) cancel: Option<&'a CancelToken>,
 }
 
-impl Budget {
-    #[inline]
-    fn check_cancelled(&self) -> Result<(), Interrupted> {
-        match &self.cancel {
-            Some(token) if token.is_cancelled() => Err(Interrupted::Cancelled),
-            _ => Ok(()),
-        }
-    }
-
-    /// The end of the next slice of waiting: the deadline, or sooner to look at the token.
-    fn slice_end(&self, deadline: Option<Instant>) -> Option<Instant> {
-        match &self.cancel {
-            None => deadline,
-            Some(_) => {
-                let poll = Instant::now() + CANCEL_POLL;
-                Some(deadline.map_or(poll, |deadline| deadline.min(poll)))
-            }
-        }
-    }
-
+impl Budget<'_> {
     /// Takes a lock: at once if it is free (no clock is read on that path), else in
     /// slices until the deadline, checking the token between slices.
     #[inline]
@@ -226,46 +211,69 @@ impl Budget {
         blocking: impl Fn() -> G,
         until: impl Fn(Instant) -> Option<G>,
     ) -> Result<G, Interrupted> {
-        self.check_cancelled()?;
+        check_cancelled(self.cancel)?;
         match try_now() {
             Some(guard) => Ok(guard),
-            None => self.wait_for_lock(blocking, until),
-        }
-    }
-
-    /// The slow path of [`acquire`](Budget::acquire), kept out of line so the fast path
-    /// stays small enough to inline.
-    #[cold]
-    #[inline(never)]
-    fn wait_for_lock<G>(
-        &self,
-        blocking: impl Fn() -> G,
-        until: impl Fn(Instant) -> Option<G>,
-    ) -> Result<G, Interrupted> {
-        let started = Instant::now();
-        let deadline = self.limit.deadline_from(started);
-        loop {
-            let slice_end = self.slice_end(deadline);
-            let acquired = match slice_end {
-                None => Some(blocking()),
-                Some(end) => until(end),
-            };
-            if let Some(guard) = acquired {
-                return Ok(guard);
-            }
-            self.check_cancelled()?;
-            // A failed wait until the deadline itself means the deadline passed.
-            if slice_end == deadline {
-                return Err(Interrupted::TimedOut(TimedOut::new(
-                    Phase::Queued,
-                    started.elapsed(),
-                )));
-            }
+            None => wait_for_lock(self.limit, self.cancel, blocking, until),
         }
     }
 }
 
-impl Wait for Budget {
+/// `Cancelled` if there is a token and it was cancelled.
+#[inline]
+fn check_cancelled(cancel: Option<&CancelToken>) -> Result<(), Interrupted> {
+    match cancel {
+        Some(token) if token.is_cancelled() => Err(Interrupted::Cancelled),
+        _ => Ok(()),
+    }
+}
+
+/// The end of the next slice of waiting: the deadline, or sooner to look at the token.
+fn slice_end(cancel: Option<&CancelToken>, deadline: Option<Instant>) -> Option<Instant> {
+    match cancel {
+        None => deadline,
+        Some(_) => {
+            let poll = Instant::now() + CANCEL_POLL;
+            Some(deadline.map_or(poll, |deadline| deadline.min(poll)))
+        }
+    }
+}
+
+/// The slow path of [`Budget::acquire`], kept out of line so the fast path stays small
+/// enough to inline. It takes the budget's two parts as separate values: passed whole
+/// (by value or by address), the budget would be stored to memory on entry to every
+/// operation, fast path included.
+#[cold]
+#[inline(never)]
+fn wait_for_lock<G>(
+    limit: Limit,
+    cancel: Option<&CancelToken>,
+    blocking: impl Fn() -> G,
+    until: impl Fn(Instant) -> Option<G>,
+) -> Result<G, Interrupted> {
+    let started = Instant::now();
+    let deadline = limit.deadline_from(started);
+    loop {
+        let slice_end = slice_end(cancel, deadline);
+        let acquired = match slice_end {
+            None => Some(blocking()),
+            Some(end) => until(end),
+        };
+        if let Some(guard) = acquired {
+            return Ok(guard);
+        }
+        check_cancelled(cancel)?;
+        // A failed wait until the deadline itself means the deadline passed.
+        if slice_end == deadline {
+            return Err(Interrupted::TimedOut(TimedOut::new(
+                Phase::Queued,
+                started.elapsed(),
+            )));
+        }
+    }
+}
+
+impl Wait for Budget<'_> {
     type Error = Interrupted;
 
     #[inline]
@@ -293,12 +301,12 @@ impl Wait for Budget {
         };
         Budget {
             limit,
-            cancel: self.cancel.clone(),
+            cancel: self.cancel,
         }
     }
 
     fn between_attempts(&self, started: Instant, attempts: u32) -> Result<(), Interrupted> {
-        self.check_cancelled()?;
+        check_cancelled(self.cancel)?;
         match self.limit.deadline_from(started) {
             Some(deadline) if Instant::now() >= deadline => Err(Interrupted::TimedOut(
                 TimedOut::new(Phase::Retrying { attempts }, started.elapsed()),
@@ -308,13 +316,13 @@ impl Wait for Budget {
     }
 
     fn park(&self, listener: ChangeListener, started: Instant) -> Result<(), Interrupted> {
-        self.check_cancelled()?;
+        check_cancelled(self.cancel)?;
         let deadline = self.limit.deadline_from(started);
-        let slice_end = self.slice_end(deadline);
+        let slice_end = slice_end(self.cancel, deadline);
         if sync::wait(listener, slice_end) {
             return Ok(());
         }
-        self.check_cancelled()?;
+        check_cancelled(self.cancel)?;
         match deadline {
             Some(deadline) if Instant::now() >= deadline => Err(Interrupted::TimedOut(
                 TimedOut::new(Phase::Watching, started.elapsed()),

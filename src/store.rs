@@ -435,12 +435,20 @@ where
 
 /// The operations, generic over how they wait: the plain methods above wait
 /// [`Forever`], [`Bounded`](crate::Bounded) views within a deadline.
+///
+/// Each is always inlined into its caller, so every way of waiting gets its own copy of
+/// the lock's fast path: a plain method compiles to one function that cannot fail to
+/// wait, and a view made for one operation (`store.within(t).get(&k)`) keeps its budget
+/// in registers, where a token it does not have and a deadline it does not reach fold
+/// away. Out of line, the budget would have to be stored and passed by address, which
+/// costs a bounded `get` over a large map a fifth of its speed (see `BENCHMARKS.md`).
 impl<K, V, S, H> Store<K, V, S, H>
 where
     K: Hash + Eq,
     S: VersionScheme,
     H: BuildHasher,
 {
+    #[inline(always)]
     pub(crate) fn get_in<Q, W: Wait>(
         &self,
         wait: &W,
@@ -455,6 +463,7 @@ where
         Ok(wait.read(&shard.lock)?.get(hash, key).map(Record::snapshot))
     }
 
+    #[inline(always)]
     pub(crate) fn version_in<Q, W: Wait>(
         &self,
         wait: &W,
@@ -469,6 +478,7 @@ where
         Ok(guard.get(hash, key).map(|record| record.version.clone()))
     }
 
+    #[inline(always)]
     pub(crate) fn contains_key_in<Q, W: Wait>(&self, wait: &W, key: &Q) -> Result<bool, W::Error>
     where
         K: Borrow<Q>,
@@ -478,6 +488,7 @@ where
         Ok(wait.read(&shard.lock)?.get(hash, key).is_some())
     }
 
+    #[inline(always)]
     pub(crate) fn insert_in<W: Wait>(
         &self,
         wait: &W,
@@ -501,6 +512,7 @@ where
     }
 
     /// On a wait error, hands `value` back with it.
+    #[inline(always)]
     pub(crate) fn put_in<W: Wait>(
         &self,
         wait: &W,
@@ -514,6 +526,7 @@ where
         })
     }
 
+    #[inline(always)]
     pub(crate) fn update_in<Q, W: Wait>(
         &self,
         wait: &W,
@@ -538,6 +551,7 @@ where
         })
     }
 
+    #[inline(always)]
     pub(crate) fn update_with_in<Q, W: Wait, E>(
         &self,
         wait: &W,
@@ -561,6 +575,7 @@ where
         .unwrap_or_else(|(error, _)| Err(UpdateWithError::Store(error.into())))
     }
 
+    #[inline(always)]
     pub(crate) fn remove_in<Q, W: Wait>(
         &self,
         wait: &W,
@@ -583,6 +598,7 @@ where
 /// Takes `shard`'s lock exclusively, runs `write` with `input`, lets go of the lock and
 /// wakes whoever waits for a change there (if anybody does). If the wait fails, `input` comes back with
 /// the error, untouched.
+#[inline(always)]
 fn write_shard<K, V, S: VersionScheme, W: Wait, T, R>(
     wait: &W,
     shard: &LockedShard<K, V, S>,

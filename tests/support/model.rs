@@ -137,10 +137,21 @@ impl Via {
     /// The timeout of [`Limit::Long`].
     const LONG: Duration = Duration::from_secs(60);
 
-    /// The store itself or the view this routes operations through.
+    /// The token a view carries: cancelled for [`Cancel::Cancelled`].
+    fn token(&self) -> CancelToken {
+        let token = CancelToken::new();
+        if let Via::Bounded(_, Cancel::Cancelled) = self {
+            token.cancel();
+        }
+        token
+    }
+
+    /// The store itself or the view this routes operations through; a view borrows
+    /// `token` (made by [`token`](Via::token)) if it carries one.
     fn front<'s, S: VersionScheme, H>(
         &self,
         store: &'s Store<Key, Value, S, H>,
+        token: &'s CancelToken,
     ) -> Front<'s, S, H> {
         let (limit, cancel) = match self {
             Via::Plain => return Front::Plain(store),
@@ -153,14 +164,9 @@ impl Via {
             Limit::Passed => store.until(Instant::now()),
             Limit::StoreDefault => store.bounded(),
         };
-        let token = CancelToken::new();
         Front::Bounded(match cancel {
             Cancel::NoToken => view,
-            Cancel::Pending => view.with_cancel(&token),
-            Cancel::Cancelled => {
-                token.cancel();
-                view.with_cancel(&token)
-            }
+            Cancel::Pending | Cancel::Cancelled => view.with_cancel(token),
         })
     }
 
@@ -374,7 +380,8 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
         op: &KeyOp,
         context: &str,
     ) {
-        let front = via.front(store);
+        let token = via.token();
+        let front = via.front(store, &token);
         let record = self.records.get(&key);
         match op {
             KeyOp::Get => assert_eq!(
