@@ -214,7 +214,14 @@ impl Budget<'_> {
         check_cancelled(self.cancel)?;
         match try_now() {
             Some(guard) => Ok(guard),
-            None => wait_for_lock(self.limit, self.cancel, blocking, until),
+            None => {
+                // A placeholder: `wait_for_lock` sets it whenever it gives up.
+                let mut stopped = Interrupted::Cancelled;
+                match wait_for_lock(self.limit, self.cancel, blocking, until, &mut stopped) {
+                    Some(guard) => Ok(guard),
+                    None => Err(stopped),
+                }
+            }
         }
     }
 }
@@ -240,9 +247,13 @@ fn slice_end(cancel: Option<&CancelToken>, deadline: Option<Instant>) -> Option<
 }
 
 /// The slow path of [`Budget::acquire`], kept out of line so the fast path stays small
-/// enough to inline. It takes the budget's two parts as separate values: passed whole
-/// (by value or by address), the budget would be stored to memory on entry to every
-/// operation, fast path included.
+/// enough to inline: the guard, or `None` with `stopped` set to why it gave up.
+///
+/// Its shape keeps the fast path free of memory traffic. It takes the budget's two parts
+/// as separate values: passed whole (by value or by address), the budget would be stored
+/// to memory on entry to every operation. It answers in an `Option`, which fits in a
+/// register, not in a `Result` with the error inside, which does not: merged with the
+/// fast path's `Ok`, that made every write store its guard to the stack.
 #[cold]
 #[inline(never)]
 fn wait_for_lock<G>(
@@ -250,7 +261,8 @@ fn wait_for_lock<G>(
     cancel: Option<&CancelToken>,
     blocking: impl Fn() -> G,
     until: impl Fn(Instant) -> Option<G>,
-) -> Result<G, Interrupted> {
+    stopped: &mut Interrupted,
+) -> Option<G> {
     let started = Instant::now();
     let deadline = limit.deadline_from(started);
     loop {
@@ -259,16 +271,17 @@ fn wait_for_lock<G>(
             None => Some(blocking()),
             Some(end) => until(end),
         };
-        if let Some(guard) = acquired {
-            return Ok(guard);
+        if acquired.is_some() {
+            return acquired;
         }
-        check_cancelled(cancel)?;
+        if let Err(cancelled) = check_cancelled(cancel) {
+            *stopped = cancelled;
+            return None;
+        }
         // A failed wait until the deadline itself means the deadline passed.
         if slice_end == deadline {
-            return Err(Interrupted::TimedOut(TimedOut::new(
-                Phase::Queued,
-                started.elapsed(),
-            )));
+            *stopped = Interrupted::TimedOut(TimedOut::new(Phase::Queued, started.elapsed()));
+            return None;
         }
     }
 }
