@@ -105,37 +105,36 @@ fn local<S: Subject<V> + 'static, V: Payload>(
 /// Name of our store in reports.
 pub(crate) const OURS: &str = "verkv";
 
+/// The deadline-bounded view of ours, and beside it a second plain store (`verkv-twin`,
+/// built and run exactly as ours is). Two identical stores can measure apart in one run
+/// (each sits elsewhere in memory); the twin's ratio shows by how much, and is the
+/// floor against which the bounded view's ratio is read.
+fn bounded_and_twin<V: Payload>(workload: Workload, scenario: Scenario) -> [Contender; 2] {
+    [
+        shared::<Verkv<V>, V>("verkv-twin", workload, scenario),
+        shared::<VerkvWithin<V>, V>("verkv-within", workload, scenario),
+    ]
+}
+
 /// The peers each workload is compared with, ours first.
 fn contenders<V: Payload>(workload: Workload, scenario: Scenario) -> Vec<Contender> {
     let w = workload;
     let s = scenario;
     let mut list = vec![shared::<Verkv<V>, V>(OURS, w, s)];
     match w {
-        Workload::GetHit | Workload::GetMiss => list.extend([
-            shared::<VerkvWithin<V>, V>("verkv-within", w, s),
-            shared::<DashMapRaw<V>, V>("dashmap", w, s),
-            shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
-            shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
-            shared::<Papaya<V>, V>("papaya", w, s),
-            shared::<Moka<V>, V>("moka", w, s),
-        ]),
-        Workload::Update => list.extend([
-            shared::<VerkvWithin<V>, V>("verkv-within", w, s),
-            shared::<DashMapRaw<V>, V>("dashmap", w, s),
-            shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
-            shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
-            shared::<Papaya<V>, V>("papaya", w, s),
-            shared::<Moka<V>, V>("moka", w, s),
-        ]),
-        Workload::UpdateWith => list.extend([
-            shared::<VerkvWithin<V>, V>("verkv-within", w, s),
-            shared::<VerkvRetry<V>, V>("verkv-retry", w, s),
-            shared::<DashMapRaw<V>, V>("dashmap", w, s),
-            shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
-            shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
-            shared::<Papaya<V>, V>("papaya", w, s),
-            shared::<Moka<V>, V>("moka", w, s),
-        ]),
+        Workload::GetHit | Workload::GetMiss | Workload::Update | Workload::UpdateWith => {
+            list.extend(bounded_and_twin::<V>(w, s));
+            if w == Workload::UpdateWith {
+                list.push(shared::<VerkvRetry<V>, V>("verkv-retry", w, s));
+            }
+            list.extend([
+                shared::<DashMapRaw<V>, V>("dashmap", w, s),
+                shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
+                shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
+                shared::<Papaya<V>, V>("papaya", w, s),
+                shared::<Moka<V>, V>("moka", w, s),
+            ]);
+        }
         Workload::UpdateStale => list.extend([
             shared::<Verkv<V>, V>("verkv-get", Workload::GetHit, s),
             shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
