@@ -30,6 +30,7 @@ pub(crate) struct ClosureScope {
 }
 
 impl ClosureScope {
+    #[inline]
     pub(crate) fn enter(store: usize) -> Self {
         RUNNING.with(|running| running.borrow_mut().push(store));
         DEPTH.with(|depth| depth.set(depth.get() + 1));
@@ -38,6 +39,7 @@ impl ClosureScope {
 }
 
 impl Drop for ClosureScope {
+    #[inline]
     fn drop(&mut self) {
         RUNNING.with(|running| {
             let popped = running.borrow_mut().pop();
@@ -51,10 +53,20 @@ impl Drop for ClosureScope {
 }
 
 /// Panics if this thread is inside a closure run by `store`.
+///
+/// Inlined into every operation: outside any closure (the common case) it is one
+/// thread-local load and a branch, with no call.
+#[inline]
 pub(crate) fn forbid_reentry(store: usize) {
-    if DEPTH.with(Cell::get) == 0 {
-        return;
+    if DEPTH.with(Cell::get) != 0 {
+        forbid_reentry_inside_closure(store);
     }
+}
+
+/// The rest of [`forbid_reentry`], for a thread that is running some store's closure.
+#[cold]
+#[inline(never)]
+fn forbid_reentry_inside_closure(store: usize) {
     let inside = RUNNING.with(|running| running.borrow().contains(&store));
     assert!(
         !inside,

@@ -352,6 +352,7 @@ impl ChangeEvent {
     }
 
     /// Whether anybody waits. Ask while holding the shard's write lock, after the change.
+    #[inline]
     pub(crate) fn has_watchers(&self) -> bool {
         self.watchers.load(Ordering::Relaxed) > 0
     }

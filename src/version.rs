@@ -92,6 +92,7 @@ impl VersionScheme for Counter {
         self.next(&floor)
     }
 
+    #[inline]
     fn next(&mut self, current: &u64) -> u64 {
         // A record would need 2^64 writes to get here; wrapping would silently reuse
         // versions, so stop loudly instead.
