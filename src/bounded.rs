@@ -192,10 +192,7 @@ where
     pub fn put(&self, key: K, value: V) -> Result<S::Version, Rejected<V, S::Version>> {
         self.store
             .put_in(&self.budget, key, value)
-            .map_err(|(interrupted, value)| Rejected {
-                error: interrupted.into(),
-                value,
-            })
+            .map_err(Rejected::not_started)
     }
 
     /// As [`Store::update`], within the view's deadline.

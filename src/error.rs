@@ -107,6 +107,18 @@ pub struct Rejected<V, Ver> {
     pub value: V,
 }
 
+impl<V, Ver> Rejected<V, Ver> {
+    /// A write that never started because its wait for the lock failed (a timeout or a
+    /// cancellation), with the value it would have written.
+    #[inline]
+    pub(crate) fn not_started<E: Into<Error<Ver>>>((error, value): (E, V)) -> Self {
+        Rejected {
+            error: error.into(),
+            value,
+        }
+    }
+}
+
 impl<V, Ver: fmt::Debug> fmt::Debug for Rejected<V, Ver> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Rejected")

@@ -503,12 +503,7 @@ where
         write_shard(wait, shard, value, |records, value| {
             records.insert(hash, key, value, rehash)
         })
-        .unwrap_or_else(|(error, value)| {
-            Err(Rejected {
-                error: error.into(),
-                value,
-            })
-        })
+        .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
     }
 
     /// On a wait error, hands `value` back with it.
@@ -543,12 +538,7 @@ where
         write_shard(wait, shard, value, |records, value| {
             records.update(hash, key, expected, value)
         })
-        .unwrap_or_else(|(error, value)| {
-            Err(Rejected {
-                error: error.into(),
-                value,
-            })
-        })
+        .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
     }
 
     #[inline(always)]
