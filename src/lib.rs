@@ -160,6 +160,23 @@
 //! The [`Patch`] trait shows a typed patch with validation; the `movies` example has two
 //! clients patch one record, one of them from a stale read.
 //!
+//! # How the crate is built
+//!
+//! Layers, lowest first; each uses only the ones above it in this list.
+//!
+//! | folder | owns |
+//! |---|---|
+//! | `sync.rs` | the only file that names lock, atomic and event types (swapped for loom's under `cfg(verkv_loom)`) |
+//! | `version/` | version schemes ([`Counter`], [`UuidV4`]) and [`etag`] parsing |
+//! | `deadline/` | how an operation waits: forever, or until a deadline or a [`CancelToken`]; [`TimedOut`] |
+//! | `store/` | [`Store`]: `facade.rs` hashes, locks and delegates; `shard.rs` is the single-threaded core where **compare-and-swap and every version check live**; records, builder, iteration, errors |
+//! | `wait/` | operations that wait, on top of the store: [`Bounded`] views, [`retry_update`](Store::retry_update), [`wait_for_change`](Store::wait_for_change) |
+//! | `patch/` | partial updates: [`Patch`], [`Field`], JSON patches |
+//! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |
+//!
+//! Higher layers add methods to [`Store`] in their own files (`impl Store` blocks), so the
+//! store never names them.
+//!
 //! # Cargo features
 //!
 //! | feature | adds |
@@ -175,40 +192,26 @@
 //! [`PatchError`] the patch's. Messages are lowercase and carry the versions:
 //! `stale version: expected 3, current 5`.
 
-mod bounded;
-mod builder;
-mod cancel;
 mod deadline;
-mod error;
-pub mod etag;
-mod field;
 #[cfg(feature = "http")]
 pub mod http;
-mod iter;
-#[cfg(feature = "json")]
-pub mod json;
 mod patch;
-mod record;
-mod reentry;
-mod retry;
-mod shard;
 mod store;
 mod sync;
 mod version;
-mod watch;
+mod wait;
 
-pub use bounded::Bounded;
-pub use builder::StoreBuilder;
-pub use cancel::CancelToken;
-pub use deadline::{Interrupted, Phase, TimedOut};
-pub use error::{Error, Rejected, UpdateWithError};
-pub use field::{Field, NullNotAllowed};
-pub use iter::Iter;
-pub use patch::{FieldProblem, Invalid, Patch, PatchError};
-pub use record::Versioned;
-pub use retry::Retried;
-pub use store::{DefaultHashBuilder, Store, VersionOf};
+pub use deadline::{CancelToken, Interrupted, Phase, TimedOut};
+#[cfg(feature = "json")]
+pub use patch::json;
+pub use patch::{Field, FieldProblem, Invalid, NullNotAllowed, Patch, PatchError};
+pub use store::{
+    DefaultHashBuilder, Error, Iter, Rejected, Store, StoreBuilder, UpdateWithError, VersionOf,
+    Versioned,
+};
+pub use version::etag;
 pub use version::{Counter, UuidV4, VersionScheme};
+pub use wait::{Bounded, Retried};
 
 /// The README's examples, compiled and run as doctests so it stays true (they use
 /// every feature).

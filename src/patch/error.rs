@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::Error;
+use crate::store::Error;
 
 /// Why [`Store::patch`](crate::Store::patch) did not write: the store refused (not found,
 /// stale), or the patch did (its own error, such as [`Invalid`](crate::Invalid)). Either

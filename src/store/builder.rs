@@ -4,7 +4,7 @@ use std::hash::BuildHasher;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use crate::store::{DefaultHashBuilder, Store};
+use super::facade::{DefaultHashBuilder, Store};
 use crate::version::{Counter, VersionScheme};
 
 /// The most shards a store will use; more would only cost memory.
@@ -51,6 +51,32 @@ impl<K, V> StoreBuilder<K, V> {
 }
 
 impl<K, V> Default for StoreBuilder<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V> Store<K, V> {
+    /// An empty store with the default settings ([`Counter`] versions, shards from the
+    /// core count).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<u64, String> = verkv::Store::new();
+    /// assert!(store.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        StoreBuilder::new().build()
+    }
+
+    /// A builder to choose the shard count, capacity, hasher or version scheme.
+    pub fn builder() -> StoreBuilder<K, V> {
+        StoreBuilder::new()
+    }
+}
+
+impl<K, V> Default for Store<K, V> {
     fn default() -> Self {
         Self::new()
     }

@@ -7,8 +7,8 @@ use std::borrow::Borrow;
 
 use hashbrown::hash_table::{Entry, HashTable};
 
-use crate::error::{Error, Rejected, UpdateWithError};
-use crate::record::Record;
+use super::error::{Error, Rejected, UpdateWithError};
+use super::record::Record;
 use crate::version::VersionScheme;
 
 type Version<S> = <S as VersionScheme>::Version;

@@ -1,124 +1,18 @@
-//! How long an operation may wait, and what happens when that runs out.
-//!
-//! [`Wait`] is the store's one entry point for blocking: taking a shard lock, pausing
-//! between retries, and waiting for a change. [`Forever`] waits without bound and cannot
-//! fail; [`Budget`] stops at a deadline or a cancellation. Deadlines are `Instant`s
+//! How the store blocks: [`Wait`] is its one entry point for taking a shard lock,
+//! pausing between retries and waiting for a change. [`Forever`] waits without bound and
+//! cannot fail; [`Budget`] stops at a deadline or a cancellation. Deadlines are `Instant`s
 //! inside, `Duration`s at the surface; a `Duration` too large to add to now means no
 //! deadline.
 
 use std::convert::Infallible;
-use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::cancel::CancelToken;
+use super::cancel::CancelToken;
+use super::timed_out::{Interrupted, Phase, TimedOut};
 use crate::sync::{self, ChangeListener, ReadGuard, ShardLock, WriteGuard};
 
 /// How often a wait that can be cancelled looks at its token.
 const CANCEL_POLL: Duration = Duration::from_millis(1);
-
-/// Where an operation was when its deadline passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Phase {
-    /// Waiting for its shard lock behind other operations: it never started.
-    Queued,
-    /// Inside an optimistic retry loop, after this many attempts were refused as stale.
-    Retrying {
-        /// Attempts made (each a read and a refused compare-and-swap).
-        attempts: u32,
-    },
-    /// Waiting for a record to change.
-    Watching,
-}
-
-/// An operation ran out of time. It had no effect.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use verkv::{Phase, TimedOut};
-///
-/// let late = TimedOut::new(Phase::Queued, Duration::from_millis(5));
-/// assert_eq!(late.to_string(), "timed out after 5ms queued for the shard lock; the operation did not start");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimedOut {
-    phase: Phase,
-    /// Nanoseconds waited; `u64` rather than `Duration` keeps the error small.
-    waited_nanos: u64,
-}
-
-impl TimedOut {
-    /// A timeout in `phase` after waiting `waited`.
-    pub fn new(phase: Phase, waited: Duration) -> Self {
-        TimedOut {
-            phase,
-            waited_nanos: u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX),
-        }
-    }
-
-    /// Where the operation was when time ran out.
-    pub fn phase(&self) -> Phase {
-        self.phase
-    }
-
-    /// How long the operation waited before giving up.
-    pub fn waited(&self) -> Duration {
-        Duration::from_nanos(self.waited_nanos)
-    }
-
-    /// The same timeout, reported as happening inside a retry loop after `attempts`
-    /// refused attempts (if there were any).
-    pub(crate) fn after_attempts(self, attempts: u32) -> Self {
-        match self.phase {
-            Phase::Queued if attempts > 0 => TimedOut {
-                phase: Phase::Retrying { attempts },
-                ..self
-            },
-            _ => self,
-        }
-    }
-}
-
-impl fmt::Display for TimedOut {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let waited = self.waited();
-        match self.phase {
-            Phase::Queued => write!(
-                f,
-                "timed out after {waited:?} queued for the shard lock; the operation did not start"
-            ),
-            Phase::Retrying { attempts } => write!(
-                f,
-                "timed out after {waited:?} retrying; {attempts} attempts were stale and nothing was written"
-            ),
-            Phase::Watching => write!(f, "timed out after {waited:?} waiting for a change"),
-        }
-    }
-}
-
-impl std::error::Error for TimedOut {}
-
-/// Why a bounded operation stopped before taking effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interrupted {
-    /// Its deadline passed.
-    TimedOut(TimedOut),
-    /// Its [`CancelToken`] was cancelled.
-    Cancelled,
-}
-
-impl fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Interrupted::TimedOut(timed_out) => timed_out.fmt(f),
-            Interrupted::Cancelled => f.write_str("operation cancelled"),
-        }
-    }
-}
-
-impl std::error::Error for Interrupted {}
 
 /// How the store blocks: on a shard lock, between retries, for a change.
 pub(crate) trait Wait {
@@ -344,34 +238,9 @@ impl Wait for Budget<'_> {
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn messages_say_where_time_ran_out() {
-        let ms = Duration::from_millis(3);
-        assert_eq!(
-            TimedOut::new(Phase::Retrying { attempts: 4 }, ms).to_string(),
-            "timed out after 3ms retrying; 4 attempts were stale and nothing was written"
-        );
-        assert_eq!(
-            TimedOut::new(Phase::Watching, ms).to_string(),
-            "timed out after 3ms waiting for a change"
-        );
-        assert_eq!(Interrupted::Cancelled.to_string(), "operation cancelled");
-    }
-
-    #[test]
-    fn queued_timeouts_move_into_the_retry_phase_after_attempts() {
-        let queued = TimedOut::new(Phase::Queued, Duration::ZERO);
-        assert_eq!(queued.after_attempts(0).phase(), Phase::Queued);
-        assert_eq!(
-            queued.after_attempts(2).phase(),
-            Phase::Retrying { attempts: 2 }
-        );
-    }
 
     #[test]
     fn overflowing_timeouts_mean_no_deadline() {
@@ -379,13 +248,5 @@ mod tests {
         assert_eq!(Limit::After(Duration::MAX).deadline_from(now), None);
         assert_eq!(Limit::After(Duration::ZERO).deadline_from(now), Some(now));
         assert_eq!(Limit::Never.deadline_from(now), None);
-    }
-
-    #[test]
-    fn waited_time_saturates() {
-        assert_eq!(
-            TimedOut::new(Phase::Queued, Duration::MAX).waited(),
-            Duration::from_nanos(u64::MAX)
-        );
     }
 }

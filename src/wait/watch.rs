@@ -9,11 +9,11 @@ use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 use std::time::Instant;
 
-use crate::bounded::Bounded;
 use crate::deadline::{Forever, Interrupted, Wait};
-use crate::record::Versioned;
 use crate::store::Store;
+use crate::store::Versioned;
 use crate::version::VersionScheme;
+use crate::wait::Bounded;
 
 /// Whether `current` is another state than the one the caller saw.
 fn differs<V, Ver: Eq>(current: &Option<Versioned<V, Ver>>, seen: Option<&Ver>) -> bool {

@@ -5,12 +5,12 @@ use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 use std::time::Instant;
 
-use crate::bounded::Bounded;
 use crate::deadline::{Forever, Wait};
-use crate::error::{Error, Rejected, UpdateWithError};
 use crate::store::Store;
+use crate::store::{Error, Rejected, UpdateWithError};
 use crate::sync;
 use crate::version::VersionScheme;
+use crate::wait::Bounded;
 
 /// A successful retried update: the new version, and how many attempts it took (1 if
 /// nobody wrote the record in between).

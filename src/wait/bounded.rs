@@ -5,11 +5,11 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::time::{Duration, Instant};
 
-use crate::cancel::CancelToken;
+use crate::deadline::CancelToken;
 use crate::deadline::{Budget, Interrupted, Limit};
-use crate::error::{Error, Rejected, UpdateWithError};
-use crate::record::Versioned;
+use crate::store::Versioned;
 use crate::store::{DefaultHashBuilder, Store};
+use crate::store::{Error, Rejected, UpdateWithError};
 use crate::version::{Counter, VersionScheme};
 
 impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {

@@ -1,9 +1,4 @@
-//! Version schemes: how a store numbers the states of its records.
-//!
-//! A [`VersionScheme`] hands out a new version on every successful write. The store keeps
-//! one scheme value per shard (so it needs no synchronisation of its own) and tells it
-//! when a record leaves the shard, so the scheme can make sure a key that is removed and
-//! created again never repeats a version a client may still hold (the ABA problem).
+//! The two version schemes, [`Counter`] and [`UuidV4`], and the trait they share.
 
 use std::fmt::{Debug, Display};
 use std::hash::Hash;

@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-use crate::record::Versioned;
-use crate::store::Store;
+use super::facade::Store;
+use super::record::Versioned;
+use super::reentry::forbid_reentry;
 use crate::version::VersionScheme;
 
 /// Iterator over owned `(key, Versioned)` snapshots of a [`Store`]'s records, made by
@@ -51,5 +52,36 @@ impl<K, V, S: VersionScheme, H> fmt::Debug for Iter<'_, K, V, S, H> {
         f.debug_struct("Iter")
             .field("next_shard", &self.next_shard)
             .finish_non_exhaustive()
+    }
+}
+
+impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
+    /// Iterates over owned snapshots of all records, as `(key, Versioned)` pairs.
+    ///
+    /// # Consistency
+    ///
+    /// Each item is one consistent (value, version) pair, and each key appears at most
+    /// once. The iteration copies one shard at a time under its read lock, so it is not a
+    /// snapshot of the whole store at one instant: a record written while it runs may be
+    /// seen before or after that write, and one created or removed meanwhile may or may
+    /// not appear. No lock is held between items, so the loop body may use the store.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<u32, &str> = verkv::Store::new();
+    /// store.insert(1, "one").unwrap();
+    /// store.insert(2, "two").unwrap();
+    /// let mut all: Vec<_> = store.iter().map(|(k, r)| (k, r.value, r.version)).collect();
+    /// all.sort();
+    /// assert_eq!(all, [(1, "one", 1), (2, "two", 1)]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, K, V, S, H>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        forbid_reentry(self.id());
+        Iter::new(self)
     }
 }

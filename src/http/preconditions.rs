@@ -1,70 +1,13 @@
-//! HTTP preconditions for versioned records (feature `http`): entity tags as `ETag`
-//! headers, and `If-Match`, `If-None-Match` and `X-Expected-Version` evaluated against a
-//! record into the status a handler should answer with.
-//!
-//! A `PATCH` handler reads the record, asks [`Preconditions::evaluate`] whether to go
-//! ahead, then writes with [`Store::update`](crate::Store::update) at the version it
-//! evaluated. If somebody wrote in between, the store refuses the write as stale, and
-//! [`Preconditions::status_of`] turns that refusal into the same `412` the
-//! precondition would have given: the check and the write are one atomic step.
-//!
-//! ```
-//! use http::{HeaderMap, StatusCode};
-//! use verkv::http::{Decision, Intent, Preconditions};
-//! use verkv::{Counter, Store};
-//!
-//! let store: Store<&str, String> = Store::new();
-//! store.insert("movie", "Heat".to_string()).unwrap();
-//!
-//! let mut headers = HeaderMap::new();
-//! headers.insert("if-match", "\"1\"".parse().unwrap());
-//! let preconditions = Preconditions::from_headers::<Counter>(&headers).unwrap();
-//!
-//! let current = store.get(&"movie");
-//! let version = current.as_ref().map(|record| &record.version);
-//! match preconditions.evaluate(Intent::Modify, version) {
-//!     Decision::Proceed => {
-//!         let new = store.update(&"movie", version.unwrap(), "Heat (1995)".to_string());
-//!         let status = match new {
-//!             Ok(_) => StatusCode::OK,
-//!             Err(refused) => preconditions.status_of(&refused.error),
-//!         };
-//!         assert_eq!(status, StatusCode::OK);
-//!     }
-//!     refused => panic!("answer {}", refused.status()),
-//! }
-//! ```
+//! A request's preconditions (`If-Match`, `If-None-Match`, `X-Expected-Version`), read
+//! from its headers and evaluated against a record (RFC 9110 §13.2) into a decision.
 
 use std::fmt::{self, Display};
 
-use http::{HeaderMap, HeaderName, StatusCode};
+use http::{HeaderMap, StatusCode};
 
-use crate::error::Error;
-use crate::etag::{self, EntityTag, EtagError, IfMatch, IfNoneMatch};
+use crate::store::Error;
+use crate::version::etag::{self, EtagError, IfMatch, IfNoneMatch};
 use crate::version::VersionScheme;
-
-/// The `X-Expected-Version` request header: a bare version, answered with `409 Conflict`
-/// when stale (where `If-Match` is answered with `412`).
-pub const EXPECTED_VERSION: HeaderName = HeaderName::from_static("x-expected-version");
-
-/// How long a client should wait before retrying a request that timed out queued
-/// (`Retry-After`, in seconds).
-pub const RETRY_AFTER_SECONDS: u32 = 1;
-
-/// The `ETag` header for a version: its strong entity tag.
-///
-/// # Examples
-///
-/// ```
-/// let tag = verkv::http::etag(&42u64);
-/// assert_eq!(tag, "\"42\"".parse::<headers::ETag>().unwrap());
-/// ```
-pub fn etag<Ver: Display>(version: &Ver) -> headers::ETag {
-    EntityTag::from_version(version)
-        .to_string()
-        .parse()
-        .expect("a strong entity tag of a version is a valid ETag header")
-}
 
 /// What a request does to the record, which decides how its preconditions are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,7 +232,7 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
     /// `Stale` is `412` after `If-Match` and `409` after `X-Expected-Version`; `Exists`
     /// is `412` after `If-None-Match` and `409` otherwise; `NotFound` is `404`; a timeout
     /// or cancellation is `503 Service Unavailable` (send `Retry-After`, see
-    /// [`RETRY_AFTER_SECONDS`]): nothing was written, the request can be repeated.
+    /// [`RETRY_AFTER_SECONDS`](super::RETRY_AFTER_SECONDS)): nothing was written, the request can be repeated.
     pub fn status_of(&self, error: &Error<Ver>) -> StatusCode {
         match error {
             Error::NotFound => StatusCode::NOT_FOUND,
@@ -480,15 +423,5 @@ mod tests {
             if_match.status_of(&Error::Cancelled),
             StatusCode::SERVICE_UNAVAILABLE
         );
-    }
-
-    #[test]
-    fn versions_become_etag_headers() {
-        let id = uuid::Uuid::new_v4();
-        assert_eq!(
-            etag(&id),
-            format!("\"{id}\"").parse::<headers::ETag>().unwrap()
-        );
-        assert_eq!(etag(&7u64), "\"7\"".parse::<headers::ETag>().unwrap());
     }
 }

@@ -5,13 +5,11 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 
-use crate::builder::StoreBuilder;
+use super::error::{Error, Rejected, UpdateWithError};
+use super::record::{Record, Versioned};
+use super::reentry::{forbid_reentry, ClosureScope};
+use super::shard::Shard;
 use crate::deadline::{Forever, Wait};
-use crate::error::{Error, Rejected, UpdateWithError};
-use crate::iter::Iter;
-use crate::record::{Record, Versioned};
-use crate::reentry::{forbid_reentry, ClosureScope};
-use crate::shard::Shard;
 use crate::sync::{CachePadded, ChangeEvent, ShardLock};
 use crate::version::{Counter, VersionScheme};
 
@@ -67,32 +65,6 @@ pub struct Store<K, V, S: VersionScheme = Counter, H = DefaultHashBuilder> {
     /// `64 - log2(shard count)`: how far to shift a hash to get its shard index.
     shard_shift: u32,
     hasher: H,
-}
-
-impl<K, V> Store<K, V> {
-    /// An empty store with the default settings ([`Counter`] versions, shards from the
-    /// core count).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let store: verkv::Store<u64, String> = verkv::Store::new();
-    /// assert!(store.is_empty());
-    /// ```
-    pub fn new() -> Self {
-        StoreBuilder::new().build()
-    }
-
-    /// A builder to choose the shard count, capacity, hasher or version scheme.
-    pub fn builder() -> StoreBuilder<K, V> {
-        StoreBuilder::new()
-    }
-}
-
-impl<K, V> Default for Store<K, V> {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl<K, V, S: VersionScheme, H> fmt::Debug for Store<K, V, S, H> {
@@ -676,34 +648,5 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
                 shard.changed.notify();
             }
         }
-    }
-
-    /// Iterates over owned snapshots of all records, as `(key, Versioned)` pairs.
-    ///
-    /// # Consistency
-    ///
-    /// Each item is one consistent (value, version) pair, and each key appears at most
-    /// once. The iteration copies one shard at a time under its read lock, so it is not a
-    /// snapshot of the whole store at one instant: a record written while it runs may be
-    /// seen before or after that write, and one created or removed meanwhile may or may
-    /// not appear. No lock is held between items, so the loop body may use the store.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let store: verkv::Store<u32, &str> = verkv::Store::new();
-    /// store.insert(1, "one").unwrap();
-    /// store.insert(2, "two").unwrap();
-    /// let mut all: Vec<_> = store.iter().map(|(k, r)| (k, r.value, r.version)).collect();
-    /// all.sort();
-    /// assert_eq!(all, [(1, "one", 1), (2, "two", 1)]);
-    /// ```
-    pub fn iter(&self) -> Iter<'_, K, V, S, H>
-    where
-        K: Clone,
-        V: Clone,
-    {
-        forbid_reentry(self.id());
-        Iter::new(self)
     }
 }

@@ -1,0 +1,28 @@
+//! The store: the concurrent map of versioned records, and its single-threaded core.
+//!
+//! - [`facade`]: [`Store`] hashes a key, picks its shard, takes the shard's lock through
+//!   a `Wait` (from `deadline`) and delegates. Nothing else.
+//! - [`shard`]: a plain `&mut self` map of records holding every version check. No locks,
+//!   no clocks.
+//! - [`record`]: what is kept per key, and the snapshot a read hands out.
+//! - [`builder`]: configuration before a store is built.
+//! - [`iter`]: iteration over owned snapshots, shard by shard.
+//! - [`reentry`]: refuses a closure that calls back into the store running it.
+//! - [`error`]: why an operation did not take effect.
+//!
+//! Uses `sync`, `version` and `deadline`; never the layers above it (`wait`, `patch`,
+//! `http`), which add methods to [`Store`] in their own files.
+
+mod builder;
+mod error;
+mod facade;
+mod iter;
+mod record;
+pub(crate) mod reentry;
+pub(crate) mod shard;
+
+pub use builder::StoreBuilder;
+pub use error::{Error, Rejected, UpdateWithError};
+pub use facade::{DefaultHashBuilder, Store, VersionOf};
+pub use iter::Iter;
+pub use record::Versioned;

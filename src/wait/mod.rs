@@ -1,0 +1,12 @@
+//! Operations that wait, built on the store: deadline-bounded and cancellable views
+//! ([`Bounded`]), the optimistic retry loop, and waiting for a record to change.
+//!
+//! Each file adds methods to [`Store`](crate::Store) and [`Bounded`]. Uses `store` and
+//! `deadline`; `patch` and `http` build on it.
+
+mod bounded;
+mod retry;
+mod watch;
+
+pub use bounded::Bounded;
+pub use retry::Retried;
