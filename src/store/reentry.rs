@@ -41,6 +41,7 @@ impl ClosureScope {
 impl Drop for ClosureScope {
     #[inline]
     fn drop(&mut self) {
+        DEPTH.with(|depth| depth.set(depth.get() - 1));
         RUNNING.with(|running| {
             let popped = running.borrow_mut().pop();
             debug_assert_eq!(
@@ -74,4 +75,31 @@ fn forbid_reentry_inside_closure(store: usize) {
          this would deadlock on the shard lock the closure runs under \
          (read what you need before the call, or write after it returns)"
     );
+}
+
+#[cfg(all(test, not(verkv_loom)))]
+mod tests {
+    use super::*;
+
+    fn depth() -> usize {
+        DEPTH.with(Cell::get)
+    }
+
+    #[test]
+    fn a_finished_closure_leaves_the_fast_path_to_later_calls() {
+        assert_eq!(depth(), 0);
+        {
+            let _outer = ClosureScope::enter(1);
+            let _inner = ClosureScope::enter(2);
+            assert_eq!(depth(), 2);
+        }
+        assert_eq!(depth(), 0, "every scope that ends takes its depth with it");
+        let unwound = std::panic::catch_unwind(|| {
+            let _scope = ClosureScope::enter(3);
+            panic!("the closure panicked");
+        });
+        assert!(unwound.is_err());
+        assert_eq!(depth(), 0, "also when the closure unwinds");
+        forbid_reentry(1);
+    }
 }
