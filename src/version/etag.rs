@@ -411,6 +411,54 @@ mod tests {
     use super::*;
     use crate::{Counter, UuidV4};
 
+    /// Every way of reading a version from a client agrees on which spellings name it:
+    /// the scheme's parser, an entity tag's version, a bare expected version, and an
+    /// `If-Match` list.
+    fn spelling_is_accepted_everywhere_or_nowhere<S: VersionScheme>(
+        version: &S::Version,
+        spelling: &str,
+    ) -> bool
+    where
+        S::Version: PartialEq + Display + fmt::Debug,
+    {
+        let parsed = S::parse(spelling);
+        let tag = EntityTag::parse(&format!("\"{spelling}\"")).unwrap();
+        let bare = parse_version::<S>(spelling).ok();
+        let matches = IfMatch::Tags(vec![tag.clone()]).passes(Some(version));
+        let named = parsed.as_ref() == Some(version);
+        assert_eq!(tag.version::<S>().as_ref(), parsed.as_ref(), "{spelling}");
+        assert_eq!(bare.as_ref(), parsed.as_ref(), "{spelling}");
+        assert_eq!(matches, named, "{spelling}");
+        named
+    }
+
+    #[test]
+    fn a_version_has_one_spelling_everywhere() {
+        let uuid = uuid::Uuid::new_v4();
+        let hyphenated = uuid.hyphenated().to_string();
+        assert!(spelling_is_accepted_everywhere_or_nowhere::<UuidV4>(
+            &uuid,
+            &hyphenated
+        ));
+        for other in [
+            uuid.simple().to_string(),
+            hyphenated.to_uppercase(),
+            uuid.urn().to_string(),
+        ] {
+            assert!(!spelling_is_accepted_everywhere_or_nowhere::<UuidV4>(
+                &uuid, &other
+            ));
+        }
+        assert!(spelling_is_accepted_everywhere_or_nowhere::<Counter>(
+            &42, "42"
+        ));
+        for other in ["042", "+42", "4_2"] {
+            assert!(!spelling_is_accepted_everywhere_or_nowhere::<Counter>(
+                &42, other
+            ));
+        }
+    }
+
     fn tags(list: &[&str]) -> IfMatch {
         IfMatch::Tags(list.iter().map(|t| EntityTag::parse(t).unwrap()).collect())
     }
