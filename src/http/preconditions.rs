@@ -142,10 +142,13 @@ fn parsed<T>(
     let bad = |error| BadHeader { header, error };
     let mut joined: Option<String> = None;
     for value in headers.get_all(header) {
-        let text = value.to_str().map_err(|_| {
+        // Not `to_str`, which refuses the obs-text bytes (0x80-0xFF) that RFC 9110 allows
+        // inside an entity tag: the parsers read UTF-8 text, as `IfMatch::parse` does.
+        let offset = joined.as_ref().map_or(0, |list| list.len() + 2);
+        let text = std::str::from_utf8(value.as_bytes()).map_err(|invalid| {
             bad(EtagError::Malformed {
-                at: 0,
-                expected: "visible ASCII characters",
+                at: offset + invalid.valid_up_to(),
+                expected: "UTF-8 text",
             })
         })?;
         match &mut joined {
@@ -422,6 +425,51 @@ mod tests {
         assert_eq!(
             if_match.status_of(&Error::Cancelled),
             StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
+    /// The same header text gives the same answer through `IfMatch::parse` and through
+    /// `from_headers`, obs-text (bytes 0x80-0xFF) included.
+    #[test]
+    fn header_values_parse_as_the_text_parsers_do() {
+        for text in [
+            "\"café\"",
+            "\"1\", \"é\"",
+            "W/\"ü\"",
+            "*",
+            "\"1\"",
+            "café",
+            "\"a\" \"b\"",
+            "\"1\", ,\"ü",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "if-match",
+                http::HeaderValue::from_bytes(text.as_bytes()).unwrap(),
+            );
+            let through_headers = Preconditions::<u64>::from_headers::<Counter>(&headers)
+                .map(|p| p.if_match)
+                .map_err(|bad| bad.error().clone());
+            assert_eq!(through_headers, IfMatch::parse(text).map(Some), "{text}");
+        }
+    }
+
+    #[test]
+    fn header_bytes_that_are_not_utf8_are_refused_where_they_start() {
+        let mut headers = HeaderMap::new();
+        headers.append("if-match", "\"1\"".parse().unwrap());
+        headers.append(
+            "if-match",
+            http::HeaderValue::from_bytes(b"\"caf\xe9\"").unwrap(),
+        );
+        let bad = Preconditions::<u64>::from_headers::<Counter>(&headers).unwrap_err();
+        // The two lines are read as one list, `"1", "caf\xe9"`: the bad byte is the 9th.
+        assert_eq!(
+            bad.error(),
+            &EtagError::Malformed {
+                at: 9,
+                expected: "UTF-8 text"
+            }
         );
     }
 }
