@@ -48,11 +48,24 @@ struct Reply {
     status: StatusCode,
     etag: Option<String>,
     retry_after: Option<String>,
+    accept_patch: Option<String>,
     body: Value,
 }
 
 impl Server {
     fn send(&self, method: &str, id: &str, headers: &[(&str, &str)], body: Option<Value>) -> Reply {
+        let body = body.map(|body| ("application/json", body.to_string()));
+        self.send_typed(method, id, headers, body)
+    }
+
+    /// Sends a request whose body has the given media type.
+    fn send_typed(
+        &self,
+        method: &str,
+        id: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, String)>,
+    ) -> Reply {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(20)))
@@ -64,11 +77,11 @@ impl Server {
             request = request.header(*name, *value);
         }
         let mut response = match body {
-            Some(body) => agent
+            Some((media_type, body)) => agent
                 .run(
                     request
-                        .header("content-type", "application/json")
-                        .body(body.to_string())
+                        .header("content-type", media_type)
+                        .body(body)
                         .unwrap(),
                 )
                 .unwrap(),
@@ -80,12 +93,17 @@ impl Server {
                 .get(name)
                 .map(|v: &http::HeaderValue| v.to_str().unwrap().to_owned())
         };
-        let (etag, retry_after) = (header("etag"), header("retry-after"));
+        let (etag, retry_after, accept_patch) = (
+            header("etag"),
+            header("retry-after"),
+            header("accept-patch"),
+        );
         let text = response.body_mut().read_to_string().unwrap();
         Reply {
             status: response.status(),
             etag,
             retry_after,
+            accept_patch,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
         }
     }
@@ -277,7 +295,10 @@ fn a_patch_failing_validation_changes_nothing() {
         Some(json!({ "title": null })),
     );
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(reply.body["error"], "field `title` is required");
+    assert_eq!(
+        reply.body["error"],
+        "patch refused: field `title` is required"
+    );
     let stored = server.movies.get("1").unwrap();
     assert_eq!((stored.value, stored.version), (heat(), 1));
 }
@@ -315,4 +336,119 @@ fn a_deadline_expiring_while_queued_is_503_and_writes_nothing() {
     // Only the holder's write happened; the timed-out PATCH left no trace.
     let stored = server.movies.get("1").unwrap();
     assert_eq!((stored.value, stored.version), (heat(), 2));
+}
+
+#[test]
+fn json_patch_documents_are_applied_by_media_type() {
+    let server = start(Duration::from_secs(5));
+    server.create("1", heat());
+    let read = server.send("GET", "1", &[], None);
+    assert_eq!(
+        read.accept_patch.as_deref(),
+        Some("application/merge-patch+json, application/json-patch+json")
+    );
+    let document = r#"[{"op": "replace", "path": "/year", "value": 1996},
+                       {"op": "add", "path": "/genres/-", "value": "drama"}]"#;
+    let patched = server.send_typed(
+        "PATCH",
+        "1",
+        &[("if-match", "\"1\"")],
+        Some(("application/json-patch+json", document.to_string())),
+    );
+    assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
+    assert_eq!(patched.body["year"], 1996);
+    assert_eq!(patched.body["genres"], json!(["crime", "drama"]));
+    let failing = r#"[{"op": "test", "path": "/year", "value": 1995},
+                      {"op": "replace", "path": "/title", "value": "Heat 2"}]"#;
+    let refused = server.send_typed(
+        "PATCH",
+        "1",
+        &[("if-match", "\"2\"")],
+        Some(("application/json-patch+json", failing.to_string())),
+    );
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        server.movies.get("1").unwrap().version,
+        2,
+        "nothing written"
+    );
+    let merge = server.send_typed(
+        "PATCH",
+        "1",
+        &[("if-match", "\"2\"")],
+        Some((
+            "application/merge-patch+json; charset=utf-8",
+            r#"{"year": 1997}"#.to_string(),
+        )),
+    );
+    assert_eq!(merge.status, StatusCode::OK);
+    assert_eq!(merge.body["year"], 1997);
+}
+
+#[test]
+fn an_unsupported_patch_media_type_is_415_with_accept_patch() {
+    let server = start(Duration::from_secs(5));
+    server.create("1", heat());
+    let reply = server.send_typed(
+        "PATCH",
+        "1",
+        &[("if-match", "\"1\"")],
+        Some(("text/plain", "year=1996".to_string())),
+    );
+    assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        reply.accept_patch.as_deref(),
+        Some("application/merge-patch+json, application/json-patch+json")
+    );
+    assert_eq!(server.movies.get("1").unwrap().version, 1);
+}
+
+#[test]
+fn parallel_patches_under_if_match_star_all_succeed() {
+    let server = start(Duration::from_secs(10));
+    server.create("1", json!({ "title": "Heat", "count": 0 }));
+    let server = &server;
+    let statuses: Vec<StatusCode> = thread::scope(|scope| {
+        let patches: Vec<_> = (0..40)
+            .map(|n| {
+                scope.spawn(move || {
+                    server
+                        .send(
+                            "PATCH",
+                            "1",
+                            &[("if-match", "*")],
+                            Some(json!({ "last": n })),
+                        )
+                        .status
+                })
+            })
+            .collect();
+        patches
+            .into_iter()
+            .map(|patch| patch.join().unwrap())
+            .collect()
+    });
+    assert!(
+        statuses.iter().all(|status| *status == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(server.movies.get("1").unwrap().version, 41);
+}
+
+#[test]
+fn each_412_says_its_cause() {
+    let server = start(Duration::from_secs(5));
+    server.create("1", heat());
+    let again = server.create("1", heat());
+    assert_eq!(again.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        again.body["error"],
+        "precondition failed: the record already exists (at \"1\") and If-None-Match is *"
+    );
+    let stale = server.send("PATCH", "1", &[("if-match", "\"7\"")], Some(json!({})));
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    assert!(stale.body["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("precondition failed: the record changed since the ETag you sent"));
 }

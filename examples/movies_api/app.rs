@@ -5,25 +5,31 @@
 //! |---|---|---|
 //! | `POST /movies/{id}` | creates the movie (a JSON object) | `If-None-Match: *` honoured |
 //! | `GET /movies/{id}` | returns it with its `ETag` | `If-None-Match` → `304` |
-//! | `PATCH /movies/{id}` | applies a JSON merge patch (RFC 7396) | `If-Match` or `X-Expected-Version` required |
+//! | `PATCH /movies/{id}` | applies a JSON merge patch (RFC 7396) or a JSON Patch (RFC 6902), by `Content-Type` | `If-Match` or `X-Expected-Version` required |
 //! | `DELETE /movies/{id}` | deletes it | `If-Match` or `X-Expected-Version` required |
 //!
 //! Every request runs under one deadline; if it passes while the request is queued
 //! behind other writers, the answer is `503` with `Retry-After`, and nothing was written.
+//! A write that loses a race to another writer is evaluated again against the record as
+//! it is now (`If-Match: *` still holds; a tag the record moved past is `412`). A `PATCH`
+//! of another media type is `415` with `Accept-Patch` (RFC 5789), which `GET` sends too.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use axum_extra::TypedHeader;
 use serde_json::{json, Value};
-use verkv::http::{etag, Decision, Intent, Preconditions, RETRY_AFTER_SECONDS};
-use verkv::json::MergePatch;
-use verkv::{Bounded, Counter, Error, Patch, PatchError, Store, Versioned};
+use verkv::http::{
+    etag, Decision, Intent, Preconditions, Refused, StoreRefusal, RETRY_AFTER_SECONDS,
+};
+use verkv::json::{JsonPatch, JsonPatchError, MergePatch};
+use verkv::{Bounded, Counter, Patch, Store, Versioned};
 
 /// The store behind the API: movie id → JSON object.
 pub(crate) type Movies = Store<String, Value>;
@@ -68,9 +74,93 @@ fn record(status: StatusCode, record: Versioned<Value, u64>) -> Response {
         .into_response()
 }
 
-/// A store refusal, as the status the request's preconditions call for.
-fn refused(preconditions: &Preconditions<u64>, error: &Error<u64>) -> Response {
-    refuse(preconditions.status_of(error), error)
+/// A write refused by its preconditions (evaluated again after any lost race) or by the
+/// store, as the status that calls for.
+fn refused<E: StoreRefusal<u64> + std::fmt::Display>(refused: Refused<u64, E>) -> Response {
+    refuse(refused.status(), refused)
+}
+
+/// The `Accept-Patch` response header (RFC 5789).
+const ACCEPT_PATCH_HEADER: HeaderName = HeaderName::from_static("accept-patch");
+
+/// The patch documents `PATCH` takes, by media type (`Accept-Patch`, RFC 5789).
+const ACCEPT_PATCH: &str = "application/merge-patch+json, application/json-patch+json";
+
+/// A patch document read from a request body.
+#[derive(Clone)]
+enum MoviePatch {
+    /// `application/merge-patch+json` (or plain `application/json`).
+    Merge(MergePatch),
+    /// `application/json-patch+json`.
+    Json(JsonPatch),
+}
+
+impl MoviePatch {
+    /// Reads a body of media type `content_type`; the status and message to answer with
+    /// if it cannot.
+    fn read(content_type: Option<&HeaderValue>, body: &[u8]) -> Result<Self, (StatusCode, String)> {
+        let media_type = content_type
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .map(|media_type| media_type.trim().to_ascii_lowercase());
+        let malformed = |problem: String| (StatusCode::BAD_REQUEST, problem);
+        let text = std::str::from_utf8(body)
+            .map_err(|_| malformed("the body is not UTF-8 text".into()))?;
+        match media_type.as_deref() {
+            Some("application/merge-patch+json" | "application/json") => text
+                .parse()
+                .map(MoviePatch::Merge)
+                .map_err(|problem| malformed(problem.to_string())),
+            Some("application/json-patch+json") => text
+                .parse()
+                .map(MoviePatch::Json)
+                .map_err(|problem| malformed(problem.to_string())),
+            other => Err((
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "a PATCH body must be one of {ACCEPT_PATCH}, not {}",
+                    other.unwrap_or("untyped")
+                ),
+            )),
+        }
+    }
+}
+
+/// Tells the client which patch documents `PATCH` takes.
+fn with_accept_patch(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(ACCEPT_PATCH_HEADER, HeaderValue::from_static(ACCEPT_PATCH));
+    response
+}
+
+/// Why a patch was refused: its JSON Patch operation failed, or the patched movie is not
+/// valid.
+#[derive(Debug)]
+enum PatchProblem {
+    Operation(JsonPatchError),
+    Invalid(String),
+}
+
+impl std::fmt::Display for PatchProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PatchProblem::Operation(error) => error.fmt(f),
+            PatchProblem::Invalid(problem) => f.write_str(problem),
+        }
+    }
+}
+
+impl Patch<Value> for MoviePatch {
+    type Error = PatchProblem;
+
+    fn apply(self, movie: &mut Value) -> Result<(), PatchProblem> {
+        match self {
+            MoviePatch::Merge(merge) => merge.apply(movie).unwrap_or_else(|never| match never {}),
+            MoviePatch::Json(patch) => patch.apply(movie).map_err(PatchProblem::Operation)?,
+        }
+        validate(movie).map_err(PatchProblem::Invalid)
+    }
 }
 
 /// One request's view of the store: bounded by its deadline, with its preconditions and
@@ -84,17 +174,13 @@ struct Request<'a> {
 
 impl Request<'_> {
     fn evaluate(&self, intent: Intent) -> Decision<u64> {
-        let version = self.found.as_ref().map(|found| &found.version);
-        self.preconditions.evaluate(intent, version)
+        self.preconditions
+            .evaluate(intent, self.found_version().as_ref())
     }
 
-    /// The version a modification must be made at, if its preconditions let it proceed;
-    /// otherwise the decision to answer with.
-    fn version_to_modify(&self) -> Result<u64, Decision<u64>> {
-        match (self.evaluate(Intent::Modify), &self.found) {
-            (Decision::Proceed, Some(found)) => Ok(found.version),
-            (decision, _) => Err(decision),
-        }
+    /// The version the request found the record at, if there was one.
+    fn found_version(&self) -> Option<u64> {
+        self.found.as_ref().map(|found| found.version)
     }
 }
 
@@ -149,11 +235,10 @@ async fn create(
         if let Err(problem) = validate(&movie) {
             return refuse(StatusCode::UNPROCESSABLE_ENTITY, problem);
         }
-        let decision = request.evaluate(Intent::Create);
-        if decision != Decision::Proceed {
-            return refuse(decision.status(), decision.message());
-        }
-        match request.movies.insert(request.id, movie.clone()) {
+        let written = request.preconditions.create(request.found_version(), || {
+            request.movies.insert(request.id.clone(), movie.clone())
+        });
+        match written {
             Ok(version) => record(
                 StatusCode::CREATED,
                 Versioned {
@@ -161,7 +246,7 @@ async fn create(
                     version,
                 },
             ),
-            Err(rejected) => refused(&request.preconditions, &rejected.error),
+            Err(refusal) => refused(refusal),
         }
     })
     .await
@@ -174,7 +259,7 @@ async fn read(
 ) -> Response {
     handle_blocking(state, id, headers, |request| {
         match (request.evaluate(Intent::Read), request.found) {
-            (Decision::Proceed, Some(found)) => record(StatusCode::OK, found),
+            (Decision::Proceed, Some(found)) => with_accept_patch(record(StatusCode::OK, found)),
             (Decision::NotModified, Some(found)) => {
                 (StatusCode::NOT_MODIFIED, TypedHeader(etag(&found.version))).into_response()
             }
@@ -188,36 +273,38 @@ async fn patch(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Json(merge_patch): Json<Value>,
+    body: Bytes,
 ) -> Response {
+    let document = match MoviePatch::read(headers.get(header::CONTENT_TYPE), &body) {
+        Ok(document) => document,
+        Err((status, problem)) if status == StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            return with_accept_patch(refuse(status, problem))
+        }
+        Err((status, problem)) => return refuse(status, problem),
+    };
     handle_blocking(state, id, headers, move |request| {
-        let version = match request.version_to_modify() {
-            Ok(version) => version,
-            Err(decision) => return refuse(decision.status(), decision.message()),
-        };
         // Applied and validated under the version check: a patch that fails validation
         // changes nothing, and one that changes nothing keeps the version.
         let mut patched = None;
         let written = request
-            .movies
-            .patch(&request.id, &version, |movie: &mut Value| {
-                MergePatch::new(merge_patch)
-                    .apply(movie)
-                    .unwrap_or_else(|never| match never {});
-                validate(movie)?;
-                patched = Some(movie.clone());
-                Ok::<_, String>(())
+            .preconditions
+            .modify(request.found_version(), |version| {
+                let document = document.clone();
+                request
+                    .movies
+                    .patch(&request.id, version, |movie: &mut Value| {
+                        document.apply(movie)?;
+                        patched = Some(movie.clone());
+                        Ok::<_, PatchProblem>(())
+                    })
             });
-        match written {
-            Ok(version) => record(
-                StatusCode::OK,
-                Versioned {
-                    value: patched.expect("set by the applied patch"),
-                    version,
-                },
+        match (written, patched) {
+            (Ok(version), Some(value)) => record(StatusCode::OK, Versioned { value, version }),
+            (Ok(_), None) => refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "a written patch left no record",
             ),
-            Err(PatchError::Patch(problem)) => refuse(StatusCode::UNPROCESSABLE_ENTITY, problem),
-            Err(PatchError::Store(error)) => refused(&request.preconditions, &error),
+            (Err(refusal), _) => refused(refusal),
         }
     })
     .await
@@ -229,13 +316,14 @@ async fn remove(
     headers: HeaderMap,
 ) -> Response {
     handle_blocking(state, id, headers, |request| {
-        let version = match request.version_to_modify() {
-            Ok(version) => version,
-            Err(decision) => return refuse(decision.status(), decision.message()),
-        };
-        match request.movies.remove(&request.id, &version) {
+        let removed = request
+            .preconditions
+            .modify(request.found_version(), |version| {
+                request.movies.remove(&request.id, version)
+            });
+        match removed {
             Ok(_) => StatusCode::NO_CONTENT.into_response(),
-            Err(error) => refused(&request.preconditions, &error),
+            Err(refusal) => refused(refusal),
         }
     })
     .await

@@ -9,7 +9,8 @@
 //! ```text
 //! curl -i -X POST localhost:8080/movies/1 -H 'If-None-Match: *' -d '{"title":"Heat","year":1995}' -H 'Content-Type: application/json'
 //! curl -i localhost:8080/movies/1
-//! curl -i -X PATCH localhost:8080/movies/1 -H 'If-Match: "1"' -H 'Content-Type: application/json' -d '{"year":1996}'
+//! curl -i -X PATCH localhost:8080/movies/1 -H 'If-Match: "1"' -H 'Content-Type: application/merge-patch+json' -d '{"year":1996}'
+//! curl -i -X PATCH localhost:8080/movies/1 -H 'If-Match: *' -H 'Content-Type: application/json-patch+json' -d '[{"op":"replace","path":"/year","value":1995}]'
 //! ```
 
 mod app;

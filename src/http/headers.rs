@@ -2,7 +2,7 @@
 
 use std::fmt::Display;
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 
 use crate::version::etag::EntityTag;
 
@@ -29,6 +29,20 @@ pub fn etag<Ver: Display>(version: &Ver) -> headers::ETag {
         .expect("a strong entity tag of a version is a valid ETag header")
 }
 
+/// The `ETag` header's value for a version, for a plain [`http::HeaderMap`]:
+/// `headers.insert(http::header::ETAG, etag_value(&version))`.
+///
+/// # Examples
+///
+/// ```
+/// let value = verkv::http::etag_value(&42u64);
+/// assert_eq!(value, "\"42\"");
+/// ```
+pub fn etag_value<Ver: Display>(version: &Ver) -> HeaderValue {
+    HeaderValue::try_from(EntityTag::from_version(version).to_string())
+        .expect("a strong entity tag of a version is a valid header value")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +55,6 @@ mod tests {
             format!("\"{id}\"").parse::<headers::ETag>().unwrap()
         );
         assert_eq!(etag(&7u64), "\"7\"".parse::<headers::ETag>().unwrap());
+        assert_eq!(etag_value(&id), format!("\"{id}\""));
     }
 }

@@ -5,8 +5,7 @@ use std::fmt::{self, Display};
 
 use http::{HeaderMap, StatusCode};
 
-use crate::store::Error;
-use crate::version::etag::{self, EtagError, IfMatch, IfNoneMatch};
+use crate::version::etag::{self, EntityTag, EtagError, IfMatch, IfNoneMatch};
 use crate::version::VersionScheme;
 
 /// What a request does to the record, which decides how its preconditions are read.
@@ -39,8 +38,9 @@ pub enum Decision<Ver> {
         /// The record's version now.
         current: Ver,
     },
-    /// `412 Precondition Failed`: `If-Match` or `If-None-Match` does not hold.
-    PreconditionFailed,
+    /// `412 Precondition Failed`: `If-Match` or `If-None-Match` does not hold; the
+    /// [`Unmet`] says which, and why.
+    PreconditionFailed(Unmet<Ver>),
     /// `428 Precondition Required`: a write came without `If-Match` or
     /// `X-Expected-Version`.
     PreconditionRequired,
@@ -54,7 +54,7 @@ impl<Ver: Display> Decision<Ver> {
             Decision::NotModified => StatusCode::NOT_MODIFIED,
             Decision::NotFound => StatusCode::NOT_FOUND,
             Decision::Conflict { .. } => StatusCode::CONFLICT,
-            Decision::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Decision::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Decision::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
         }
     }
@@ -71,14 +71,60 @@ impl<Ver: Display> Decision<Ver> {
             Decision::Conflict { expected: None, current } => {
                 format!("record already exists at version {current}")
             }
-            Decision::PreconditionFailed => {
-                "precondition failed: the record changed; fetch it again for its current ETag".to_owned()
-            }
+            Decision::PreconditionFailed(unmet) => unmet.to_string(),
             Decision::PreconditionRequired => {
                 "precondition required: resend with If-Match set to the ETag from a GET of the record \
                  (or X-Expected-Version set to its version)"
                     .to_owned()
             }
+        }
+    }
+}
+
+/// Which precondition failed, and against what: each cause of a `412` has its own message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unmet<Ver> {
+    /// `If-Match` lists tags and the record's current one is not among them: the record
+    /// changed since the client read it.
+    Changed {
+        /// The record's version now.
+        current: Ver,
+    },
+    /// `If-Match` was sent for a record that does not exist (a create).
+    Missing,
+    /// `If-None-Match: *` on a write, and the record exists.
+    Exists {
+        /// The record's version.
+        current: Ver,
+    },
+    /// `If-None-Match` lists the record's current tag, on a write.
+    Listed {
+        /// The record's version.
+        current: Ver,
+    },
+}
+
+impl<Ver: Display> Display for Unmet<Ver> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("precondition failed: ")?;
+        match self {
+            Unmet::Changed { current } => write!(
+                f,
+                "the record changed since the ETag you sent (it is now {}); fetch it again and resubmit",
+                EntityTag::from_version(current)
+            ),
+            Unmet::Missing => f.write_str("If-Match names a record that does not exist"),
+            Unmet::Exists { current } => write!(
+                f,
+                "the record already exists (at {}) and If-None-Match is *",
+                EntityTag::from_version(current)
+            ),
+            Unmet::Listed { current } => write!(
+                f,
+                "the record is at {}, which If-None-Match lists",
+                EntityTag::from_version(current)
+            ),
         }
     }
 }
@@ -191,13 +237,15 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
         let Some(current) = current else {
             return match (intent, &self.if_match) {
                 (Intent::Create, None) => Decision::Proceed,
-                (Intent::Create, Some(_)) => Decision::PreconditionFailed,
+                (Intent::Create, Some(_)) => Decision::PreconditionFailed(Unmet::Missing),
                 (Intent::Read | Intent::Modify, _) => Decision::NotFound,
             };
         };
         if let Some(if_match) = &self.if_match {
             if !if_match.passes(Some(current)) {
-                return Decision::PreconditionFailed;
+                return Decision::PreconditionFailed(Unmet::Changed {
+                    current: current.clone(),
+                });
             }
         }
         if let Some(expected) = &self.expected_version {
@@ -210,9 +258,15 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
         }
         if let Some(if_none_match) = &self.if_none_match {
             if !if_none_match.passes(Some(current)) {
-                return match intent {
-                    Intent::Read => Decision::NotModified,
-                    Intent::Create | Intent::Modify => Decision::PreconditionFailed,
+                let current = current.clone();
+                return match (intent, if_none_match) {
+                    (Intent::Read, _) => Decision::NotModified,
+                    (_, IfNoneMatch::Any) => {
+                        Decision::PreconditionFailed(Unmet::Exists { current })
+                    }
+                    (_, IfNoneMatch::Tags(_)) => {
+                        Decision::PreconditionFailed(Unmet::Listed { current })
+                    }
                 };
             }
         }
@@ -226,26 +280,6 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
                 Decision::PreconditionRequired
             }
             Intent::Modify => Decision::Proceed,
-        }
-    }
-
-    /// The status for a store refusal of the write that followed a `Proceed`: a write
-    /// that lost a race after its preconditions passed is answered as if they had failed.
-    ///
-    /// `Stale` is `412` after `If-Match` and `409` after `X-Expected-Version`; `Exists`
-    /// is `412` after `If-None-Match` and `409` otherwise; `NotFound` is `404`; a timeout
-    /// or cancellation is `503 Service Unavailable` (send `Retry-After`, see
-    /// [`RETRY_AFTER_SECONDS`](super::RETRY_AFTER_SECONDS)): nothing was written, the request can be repeated.
-    pub fn status_of(&self, error: &Error<Ver>) -> StatusCode {
-        match error {
-            Error::NotFound => StatusCode::NOT_FOUND,
-            Error::Stale { .. } if self.if_match.is_none() && self.expected_version.is_some() => {
-                StatusCode::CONFLICT
-            }
-            Error::Stale { .. } => StatusCode::PRECONDITION_FAILED,
-            Error::Exists { .. } if self.if_none_match.is_some() => StatusCode::PRECONDITION_FAILED,
-            Error::Exists { .. } => StatusCode::CONFLICT,
-            Error::TimedOut(_) | Error::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -402,34 +436,6 @@ mod tests {
         assert!(Preconditions::<u64>::from_headers::<Counter>(&headers).is_err());
     }
 
-    #[test]
-    fn store_refusals_map_to_statuses() {
-        let if_match = preconditions(&[("if-match", "\"1\"")]).unwrap();
-        let expected = preconditions(&[("x-expected-version", "1")]).unwrap();
-        let create_only = preconditions(&[("if-none-match", "*")]).unwrap();
-        let stale = Error::Stale {
-            expected: 1,
-            current: 2,
-        };
-        assert_eq!(if_match.status_of(&stale), StatusCode::PRECONDITION_FAILED);
-        assert_eq!(expected.status_of(&stale), StatusCode::CONFLICT);
-        assert_eq!(
-            create_only.status_of(&Error::Exists { current: 1 }),
-            StatusCode::PRECONDITION_FAILED
-        );
-        assert_eq!(
-            Preconditions::default().status_of(&Error::Exists { current: 1 }),
-            StatusCode::CONFLICT
-        );
-        assert_eq!(if_match.status_of(&Error::NotFound), StatusCode::NOT_FOUND);
-        assert_eq!(
-            if_match.status_of(&Error::Cancelled),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-    }
-
-    /// The same header text gives the same answer through `IfMatch::parse` and through
-    /// `from_headers`, obs-text (bytes 0x80-0xFF) included.
     #[test]
     fn header_values_parse_as_the_text_parsers_do() {
         for text in [
