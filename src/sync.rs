@@ -29,6 +29,21 @@ pub(crate) use loom::{
     thread::yield_now,
 };
 
+/// Sleeps for `duration`, and says so; under loom, which has no clock, does not sleep
+/// and answers `false`, so that a caller polling towards a deadline gives up at once.
+#[cfg(not(verkv_loom))]
+pub(crate) fn sleep_briefly(duration: std::time::Duration) -> bool {
+    std::thread::sleep(duration);
+    true
+}
+
+/// Sleeps for `duration`, and says so; under loom, which has no clock, does not sleep
+/// and answers `false`, so that a caller polling towards a deadline gives up at once.
+#[cfg(verkv_loom)]
+pub(crate) fn sleep_briefly(_duration: std::time::Duration) -> bool {
+    false
+}
+
 /// Aligns its content to its own cache lines, so that two shard locks never share one and
 /// threads working on different shards do not slow each other down (false sharing).
 #[repr(align(128))]

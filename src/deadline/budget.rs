@@ -14,6 +14,23 @@ use crate::sync::{self, ChangeListener, ReadGuard, ShardLock, WriteGuard};
 /// How often a wait that can be cancelled looks at its token.
 const CANCEL_POLL: Duration = Duration::from_millis(1);
 
+/// How close to its deadline a lock wait stops parking on the lock and polls it instead,
+/// sleeping between tries.
+///
+/// The lock's own timed wait spins and then yields the processor several times before it
+/// parks, without looking at the clock. On a loaded machine one yield can cost a whole
+/// round of the scheduler (16-18 ms with six busy threads on two cores), which carries a
+/// short wait far past its deadline. A sleeping thread, by contrast, is woken promptly
+/// when its sleep ends. Loom has no clock: there every bounded wait polls (once).
+#[cfg(not(verkv_loom))]
+const NEAR_DEADLINE: Duration = Duration::from_millis(50);
+#[cfg(verkv_loom)]
+const NEAR_DEADLINE: Duration = Duration::MAX;
+
+/// The first and the longest sleep between two polls of a lock near its deadline.
+const FIRST_POLL_SLEEP: Duration = Duration::from_micros(20);
+const LONGEST_POLL_SLEEP: Duration = Duration::from_millis(1);
+
 /// How the store blocks: on a shard lock, between retries, for a change.
 pub(crate) trait Wait {
     /// What a wait can fail with.
@@ -111,7 +128,15 @@ impl Budget<'_> {
             None => {
                 // A placeholder: `wait_for_lock` sets it whenever it gives up.
                 let mut stopped = Interrupted::Cancelled;
-                match wait_for_lock(self.limit, self.cancel, blocking, until, &mut stopped) {
+                let waited = wait_for_lock(
+                    self.limit,
+                    self.cancel,
+                    try_now,
+                    blocking,
+                    until,
+                    &mut stopped,
+                );
+                match waited {
                     Some(guard) => Ok(guard),
                     None => Err(stopped),
                 }
@@ -143,6 +168,11 @@ fn slice_end(cancel: Option<&CancelToken>, deadline: Option<Instant>) -> Option<
 /// The slow path of [`Budget::acquire`], kept out of line so the fast path stays small
 /// enough to inline: the guard, or `None` with `stopped` set to why it gave up.
 ///
+/// It looks at the deadline before every wait, so a deadline that has passed (a zero
+/// timeout included) gives up at once, without spinning or yielding. Far from the
+/// deadline it parks on the lock; within [`NEAR_DEADLINE`] of it, it polls the lock and
+/// sleeps between tries, never past the deadline.
+///
 /// Its shape keeps the fast path free of memory traffic. It takes the budget's two parts
 /// as separate values: passed whole (by value or by address), the budget would be stored
 /// to memory on entry to every operation. It answers in an `Option`, which fits in a
@@ -153,31 +183,60 @@ fn slice_end(cancel: Option<&CancelToken>, deadline: Option<Instant>) -> Option<
 fn wait_for_lock<G>(
     limit: Limit,
     cancel: Option<&CancelToken>,
+    try_now: impl Fn() -> Option<G>,
     blocking: impl Fn() -> G,
     until: impl Fn(Instant) -> Option<G>,
     stopped: &mut Interrupted,
 ) -> Option<G> {
     let started = Instant::now();
     let deadline = limit.deadline_from(started);
+    let mut poll_sleep = FIRST_POLL_SLEEP;
     loop {
-        let slice_end = slice_end(cancel, deadline);
-        let acquired = match slice_end {
-            None => Some(blocking()),
-            Some(end) => until(end),
-        };
-        if acquired.is_some() {
-            return acquired;
-        }
         if let Err(cancelled) = check_cancelled(cancel) {
             *stopped = cancelled;
             return None;
         }
-        // A failed wait until the deadline itself means the deadline passed.
-        if slice_end == deadline {
-            *stopped = Interrupted::TimedOut(TimedOut::new(Phase::Queued, started.elapsed()));
+        let now = Instant::now();
+        let acquired = match deadline {
+            None => match cancel {
+                None => Some(blocking()),
+                Some(_) => until(now + CANCEL_POLL),
+            },
+            Some(deadline) if now >= deadline => None,
+            Some(deadline) if deadline - now <= NEAR_DEADLINE => {
+                let acquired = try_now();
+                if acquired.is_none() {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if !sync::sleep_briefly(poll_sleep.min(left)) {
+                        // Loom: no clock to sleep on; the one poll was the wait.
+                        *stopped = timed_out(started);
+                        return None;
+                    }
+                    poll_sleep = (poll_sleep * 2).min(LONGEST_POLL_SLEEP);
+                }
+                acquired
+            }
+            Some(deadline) => {
+                let park_until = deadline - NEAR_DEADLINE;
+                until(match cancel {
+                    None => park_until,
+                    Some(_) => park_until.min(now + CANCEL_POLL),
+                })
+            }
+        };
+        if acquired.is_some() {
+            return acquired;
+        }
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            *stopped = timed_out(started);
             return None;
         }
     }
+}
+
+/// A lock wait that began at `started` and whose deadline has passed.
+fn timed_out(started: Instant) -> Interrupted {
+    Interrupted::TimedOut(TimedOut::new(Phase::Queued, started.elapsed()))
 }
 
 impl Wait for Budget<'_> {
