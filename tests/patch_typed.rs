@@ -510,3 +510,126 @@ fn errors_link_to_their_sources() {
         "stale version: expected 1, current 2"
     );
 }
+
+/// `Field<T>` reads a non-null input exactly as `T` reads it: the same inputs are
+/// accepted (with the same value) and the same refused.
+fn field_agrees_with_its_type<T>(inputs: &[&str])
+where
+    T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    for input in inputs {
+        let direct = serde_json::from_str::<T>(input);
+        let field = serde_json::from_str::<Field<T>>(input);
+        match (direct, field) {
+            (Ok(direct), Ok(Field::Value(field))) => assert_eq!(direct, field, "{input}"),
+            (Err(_), Err(_)) => {}
+            (direct, field) => panic!(
+                "{input} as {}: the type gives {direct:?}, the field {field:?}",
+                std::any::type_name::<T>()
+            ),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Email(String);
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Meters(f64);
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Point {
+    x: i32,
+    y: Option<Email>,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+enum Shape {
+    Dot,
+    Circle(u8),
+    Pair(u8, u8),
+    Rect { w: u8, h: u8 },
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(tag = "kind")]
+enum Tagged {
+    A { n: u8 },
+    B,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+enum Loose {
+    Number(u32),
+    Text(Email),
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Unit;
+
+#[test]
+fn a_field_accepts_exactly_what_its_type_accepts() {
+    let scalars = [
+        "5", "-1", "300", "1.5", "1e3", "\"a@x\"", "\"\"", "true", "[1,2]", "{}",
+    ];
+    field_agrees_with_its_type::<Email>(&scalars);
+    field_agrees_with_its_type::<Option<u32>>(&scalars);
+    field_agrees_with_its_type::<Option<Email>>(&scalars);
+    field_agrees_with_its_type::<Option<Option<u8>>>(&scalars);
+    field_agrees_with_its_type::<Box<Email>>(&scalars);
+    field_agrees_with_its_type::<Vec<Email>>(&["[\"a\",\"b\"]", "[]", "[1]", "\"a\""]);
+    field_agrees_with_its_type::<Meters>(&["5", "2.5", "-0.0", "\"5\""]);
+    field_agrees_with_its_type::<u8>(&["255", "256", "-1", "1.0", "\"1\""]);
+    field_agrees_with_its_type::<i64>(&["-9223372036854775808", "9223372036854775808"]);
+    field_agrees_with_its_type::<u128>(&["18446744073709551615", "-1"]);
+    field_agrees_with_its_type::<f32>(&["1", "-7", "3.25", "1e40", "\"x\""]);
+    field_agrees_with_its_type::<char>(&["\"x\"", "\"xy\"", "1"]);
+    field_agrees_with_its_type::<(u8, Email)>(&["[1,\"a\"]", "[1]", "[1,\"a\",2]", "{}"]);
+    field_agrees_with_its_type::<Point>(&[
+        "{\"x\":1,\"y\":\"a\"}",
+        "{\"x\":1}",
+        "{\"x\":1,\"y\":null}",
+        "{\"y\":\"a\"}",
+        "[1,\"a\"]",
+    ]);
+    field_agrees_with_its_type::<Shape>(&[
+        "\"Dot\"",
+        "\"Circle\"",
+        "{\"Circle\":3}",
+        "{\"Pair\":[1,2]}",
+        "{\"Rect\":{\"w\":1,\"h\":2}}",
+        "{\"Nope\":1}",
+        "5",
+    ]);
+    field_agrees_with_its_type::<Tagged>(&[
+        "{\"kind\":\"A\",\"n\":1}",
+        "{\"kind\":\"B\"}",
+        "{\"kind\":\"C\"}",
+    ]);
+    field_agrees_with_its_type::<Loose>(&["5", "\"a\"", "true"]);
+    field_agrees_with_its_type::<Unit>(&["5", "{}", "[]"]);
+    field_agrees_with_its_type::<()>(&["5", "{}", "[]"]);
+}
+
+/// The documented exception: JSON numbers past 64 bits reach a `Field` as what
+/// `deserialize_any` makes of them (a float, in serde_json), so a `Field<u128>` refuses
+/// them where a `u128` read directly takes them.
+#[test]
+fn integers_past_64_bits_are_the_one_exception() {
+    let big = "340282366920938463463374607431768211455";
+    assert!(serde_json::from_str::<u128>(big).is_ok());
+    assert!(serde_json::from_str::<Field<u128>>(big).is_err());
+}
+
+#[test]
+fn null_is_null_whatever_the_type() {
+    assert_eq!(
+        serde_json::from_str::<Field<Option<u32>>>("null").unwrap(),
+        Field::Null
+    );
+    assert_eq!(
+        serde_json::from_str::<Field<Email>>("null").unwrap(),
+        Field::Null
+    );
+}

@@ -21,7 +21,11 @@ use std::fmt;
 /// did not mention.
 ///
 /// A `Field` reads its input with `deserialize_any`, so it needs a self-describing format
-/// (JSON, YAML, TOML, CBOR, MessagePack), which request bodies are.
+/// (JSON, YAML, TOML, CBOR, MessagePack), which request bodies are. Any input but null is
+/// then read by `T` exactly as `T` reads it alone (newtype structs, `Option`s, enums,
+/// tuples, nested structs, range checks on integers), with one exception: an integer
+/// past 64 bits reaches `T` as whatever the format's `deserialize_any` makes of it
+/// (serde_json: a float), so a `Field<u128>` refuses what a `u128` would take.
 ///
 /// # Examples
 ///
@@ -141,6 +145,13 @@ mod de {
     //! without it, serde's missing-field stand-in refuses `deserialize_any` with
     //! "missing field", which is why `deserialize_option` (which it would answer with
     //! "none", indistinguishable from null) is not used.
+    //!
+    //! `deserialize_any` hands over what the format decoded (a string, a number, a map
+    //! access, ...), and `T` must then read it again. serde's value deserializers do that
+    //! for the shape itself, but answer `T`'s questions about newtypes and options with
+    //! the bare value ("expected tuple struct", "expected option"), where a self-describing
+    //! format reading `T` directly would see through both. [`Replay`] answers them as
+    //! such a format does, so `Field<T>` accepts exactly the inputs `T` accepts.
 
     use std::fmt;
     use std::marker::PhantomData;
@@ -160,6 +171,50 @@ mod de {
         }
     }
 
+    /// A value the format already decoded, handed to `T` as JSON would hand it: a
+    /// newtype struct or an option around it reads the value itself (never null, which
+    /// `Field` took as [`Field::Null`]).
+    struct Replay<D>(D);
+
+    impl<'de, D: Deserializer<'de>> Deserializer<'de> for Replay<D> {
+        type Error = D::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+            self.0.deserialize_any(visitor)
+        }
+
+        fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+            visitor.visit_some(self)
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            visitor.visit_newtype_struct(self)
+        }
+
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            variants: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_enum(name, variants, visitor)
+        }
+
+        fn is_human_readable(&self) -> bool {
+            self.0.is_human_readable()
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+            ignored_any
+        }
+    }
+
     struct FieldVisitor<T>(PhantomData<T>);
 
     impl<T> FieldVisitor<T> {
@@ -169,13 +224,20 @@ mod de {
         {
             T::deserialize(input).map(Field::Value)
         }
+
+        fn replayed<'de, D: Deserializer<'de>>(input: D) -> Result<Field<T>, D::Error>
+        where
+            T: Deserialize<'de>,
+        {
+            Self::value(Replay(input))
+        }
     }
 
     /// Hands a scalar the format decoded back to `T` as a deserializer of its own.
     macro_rules! forward_scalars {
         ($($method:ident($ty:ty);)*) => {$(
             fn $method<E: de::Error>(self, v: $ty) -> Result<Self::Value, E> {
-                Self::value(v.into_deserializer())
+                Self::replayed(v.into_deserializer())
             }
         )*};
     }
@@ -214,35 +276,35 @@ mod de {
         }
 
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Self::value(StrDeserializer::new(v))
+            Self::replayed(StrDeserializer::new(v))
         }
 
         fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-            Self::value(BorrowedStrDeserializer::new(v))
+            Self::replayed(BorrowedStrDeserializer::new(v))
         }
 
         fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-            Self::value(StringDeserializer::new(v))
+            Self::replayed(StringDeserializer::new(v))
         }
 
         fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-            Self::value(BytesDeserializer::new(v))
+            Self::replayed(BytesDeserializer::new(v))
         }
 
         fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
-            Self::value(BorrowedBytesDeserializer::new(v))
+            Self::replayed(BorrowedBytesDeserializer::new(v))
         }
 
         fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-            Self::value(SeqAccessDeserializer::new(seq))
+            Self::replayed(SeqAccessDeserializer::new(seq))
         }
 
         fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-            Self::value(MapAccessDeserializer::new(map))
+            Self::replayed(MapAccessDeserializer::new(map))
         }
 
         fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
-            Self::value(EnumAccessDeserializer::new(data))
+            Self::replayed(EnumAccessDeserializer::new(data))
         }
     }
 }
