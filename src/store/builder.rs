@@ -57,26 +57,37 @@ impl<K, V> Default for StoreBuilder<K, V> {
 }
 
 impl<K, V> Store<K, V> {
-    /// An empty store with the default settings ([`Counter`] versions, shards from the
-    /// core count).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let store: verkv::Store<u64, String> = verkv::Store::new();
-    /// assert!(store.is_empty());
-    /// ```
-    pub fn new() -> Self {
-        StoreBuilder::new().build()
-    }
-
     /// A builder to choose the shard count, capacity, hasher or version scheme.
     pub fn builder() -> StoreBuilder<K, V> {
         StoreBuilder::new()
     }
 }
 
-impl<K, V> Default for Store<K, V> {
+impl<K, V, S: VersionScheme, H: BuildHasher + Default> Store<K, V, S, H> {
+    /// An empty store with the default settings: shards from the core count, and the
+    /// version scheme and hasher of its type ([`Counter`] and the [`DefaultHashBuilder`]
+    /// unless the type names others).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{Store, UuidV4};
+    ///
+    /// let store: Store<u64, String> = Store::new();
+    /// assert!(store.is_empty());
+    /// let uuids: Store<u32, String, UuidV4> = Store::new();
+    /// let sip: Store<u32, String, UuidV4, std::hash::RandomState> = Store::default();
+    /// assert!(uuids.insert(1, "a".into()).unwrap() != sip.insert(1, "a".into()).unwrap());
+    /// ```
+    pub fn new() -> Self {
+        StoreBuilder::new()
+            .versions::<S>()
+            .hasher(H::default())
+            .build()
+    }
+}
+
+impl<K, V, S: VersionScheme, H: BuildHasher + Default> Default for Store<K, V, S, H> {
     fn default() -> Self {
         Self::new()
     }
