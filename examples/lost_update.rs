@@ -11,8 +11,6 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use std::convert::Infallible;
-
 use verkv::Store;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -169,7 +167,7 @@ fn contention_run(options: &Options) -> u64 {
     });
     let versioned = run(options, |store, key| {
         let done = store
-            .retry_update(&key, |n| Ok::<_, Infallible>(n + 1))
+            .retry_update(&key, |n| n + 1)
             .expect("keys are never removed");
         u64::from(done.attempts - 1)
     });

@@ -15,7 +15,7 @@
 //! | [`get`](Store::get) | reads value and version together | — |
 //! | [`insert`](Store::insert) | creates, only if absent (`If-None-Match: *`) | [`Error::Exists`] |
 //! | [`update`](Store::update) | compare-and-swap on the version | [`Error::NotFound`], [`Error::Stale`] |
-//! | [`update_with`](Store::update_with) | read-modify-write under the version check | the same, or the closure's error |
+//! | [`update_with`](Store::update_with) | read-modify-write under the version check | the same ([`try_update_with`](Store::try_update_with): or the closure's error) |
 //! | [`remove`](Store::remove) | deletes, only if still at the version | [`Error::NotFound`], [`Error::Stale`] |
 //! | [`put`](Store::put) | blind write: overwrites whatever is there | — |
 //!
@@ -62,10 +62,19 @@
 //! # Closures
 //!
 //! [`update_with`](Store::update_with) runs its closure under the key's shard lock, after
-//! the version check passed, at most once. The closure may read its argument, compute,
-//! and return `Ok(new value)` or `Err(reason)`; an error (or a panic) leaves the record
-//! untouched. It must not call back into the same store: such a call panics with a clear
-//! message rather than deadlocking. Keep it short; it holds up its shard.
+//! the version check passed, at most once. The closure may read its argument and compute
+//! the new value; a panic leaves the record untouched. It must not call back into the
+//! same store: such a call panics with a clear message rather than deadlocking. Keep it
+//! short; it holds up its shard.
+//!
+//! Closures that may refuse to write go to the `try_` methods
+//! ([`try_update_with`](Store::try_update_with),
+//! [`try_retry_update`](Store::try_retry_update)), which take a closure returning
+//! `Ok(new value)` or `Err(reason)`: an error leaves the record untouched and reaches the
+//! caller. The plain methods take closures that return the value itself, so the common
+//! case needs no type annotation; a `try_` closure names its error type by returning one.
+//! A closure patch ([`patch_with`](Store::patch_with)) edits a draft and returns
+//! `Result<(), E>`.
 //!
 //! No lock guard ever leaves the API: reads return owned copies ([`Versioned`]), so
 //! holding a result can never block a writer. For large values, store an
@@ -95,7 +104,7 @@
 //! let store: Store<&str, u64> = Store::new();
 //! store.insert("visits", 0).unwrap();
 //! let request = store.within(Duration::from_millis(100));
-//! match request.retry_update(&"visits", |n| Ok::<_, std::convert::Infallible>(n + 1)) {
+//! match request.retry_update(&"visits", |n| n + 1) {
 //!     Ok(done) => assert_eq!(done.attempts, 1),
 //!     Err(err) => panic!("{err}"), // e.g. "timed out after 100ms queued for the shard lock; …"
 //! }

@@ -4,7 +4,6 @@
 #[path = "../examples/movies_api/app.rs"]
 mod app;
 
-use std::convert::Infallible;
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
@@ -315,7 +314,7 @@ fn a_deadline_expiring_while_queued_is_503_and_writes_nothing() {
         movies.update_with("1", &1, |movie| {
             holding_tx.send(()).unwrap();
             release_rx.recv().unwrap();
-            Ok::<_, Infallible>(movie.clone())
+            movie.clone()
         })
     });
     holding_rx.recv().unwrap();

@@ -1,7 +1,6 @@
 //! Every operation's success and failure paths, for both version schemes.
 
 use std::collections::HashSet;
-use std::convert::Infallible;
 
 use verkv::{Counter, Error, Store, UpdateWithError, UuidV4, VersionScheme, Versioned};
 
@@ -100,9 +99,7 @@ fn update_refuses_stale_and_missing<S: VersionScheme>(store: Store<String, u32, 
 
 fn update_with_computes_from_the_current_value<S: VersionScheme>(store: Store<String, u32, S>) {
     let v1 = store.insert(key("a"), 10).unwrap();
-    let v2 = store
-        .update_with("a", &v1, |n| Ok::<_, Infallible>(n * 2))
-        .unwrap();
+    let v2 = store.update_with("a", &v1, |n| n * 2).unwrap();
     assert_eq!(
         store.get("a"),
         Some(Versioned {
@@ -114,7 +111,7 @@ fn update_with_computes_from_the_current_value<S: VersionScheme>(store: Store<St
 
 fn update_with_closure_error_changes_nothing<S: VersionScheme>(store: Store<String, u32, S>) {
     let v1 = store.insert(key("a"), 10).unwrap();
-    let err = store.update_with("a", &v1, |_| Err("no")).unwrap_err();
+    let err = store.try_update_with("a", &v1, |_| Err("no")).unwrap_err();
     assert_eq!(err, UpdateWithError::Closure("no"));
     assert_eq!(
         store.get("a"),
@@ -132,27 +129,25 @@ fn update_with_refuses_before_running_the_closure<S: VersionScheme>(store: Store
     let err = store
         .update_with("a", &v1, |n| {
             ran = true;
-            Ok::<_, Infallible>(*n)
+            *n
         })
         .unwrap_err();
     assert_eq!(
         err,
-        UpdateWithError::Store(Error::Stale {
+        Error::Stale {
             expected: v1.clone(),
             current: v2
-        })
+        }
     );
-    let err = store
-        .update_with("b", &v1, |n| Ok::<_, Infallible>(*n))
-        .unwrap_err();
-    assert_eq!(err, UpdateWithError::Store(Error::NotFound));
+    let err = store.update_with("b", &v1, |n| *n).unwrap_err();
+    assert_eq!(err, Error::NotFound);
     assert!(!ran, "the closure only runs once the version check passed");
 }
 
 fn update_with_panic_leaves_the_record<S: VersionScheme>(store: Store<String, u32, S>) {
     let v1 = store.insert(key("a"), 10).unwrap();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = store.update_with("a", &v1, |_| -> Result<u32, Infallible> { panic!("boom") });
+        let _ = store.update_with("a", &v1, |_| -> u32 { panic!("boom") });
     }));
     assert!(outcome.is_err());
     assert_eq!(

@@ -1,7 +1,6 @@
 //! The optimistic retry helper: every increment exactly once under contention; deadlines
 //! and cancellation between attempts.
 
-use std::convert::Infallible;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,9 +18,7 @@ fn two_threads_apply_every_increment_exactly_once() {
                 s.spawn(|| {
                     let mut attempts = 0u64;
                     for _ in 0..INCREMENTS_PER_THREAD {
-                        let done = store
-                            .retry_update(&"hot", |n| Ok::<_, Infallible>(n + 1))
-                            .unwrap();
+                        let done = store.retry_update(&"hot", |n| n + 1).unwrap();
                         attempts += u64::from(done.attempts);
                     }
                     attempts
@@ -45,7 +42,7 @@ fn a_closure_error_stops_the_loop_with_nothing_written() {
     let store: Store<&str, u64> = Store::new();
     store.insert("a", 5).unwrap();
     let err = store
-        .retry_update(&"a", |n| {
+        .try_retry_update(&"a", |n| {
             if *n > 10 {
                 Ok(n - 10)
             } else {
@@ -55,10 +52,8 @@ fn a_closure_error_stops_the_loop_with_nothing_written() {
         .unwrap_err();
     assert_eq!(err, UpdateWithError::Closure("not enough"));
     assert_eq!(store.get(&"a").unwrap().version, 1);
-    let err = store
-        .retry_update(&"missing", |n| Ok::<_, Infallible>(*n))
-        .unwrap_err();
-    assert_eq!(err, UpdateWithError::Store(Error::NotFound));
+    let err = store.retry_update(&"missing", |n| *n).unwrap_err();
+    assert_eq!(err, Error::NotFound);
 }
 
 #[test]
@@ -75,10 +70,10 @@ fn the_deadline_stops_a_loop_that_keeps_meeting_stale_versions() {
         .retry_update(&"a", |n| {
             calls += 1;
             store.put("a", 1000 + calls);
-            Ok::<_, Infallible>(n + 1)
+            n + 1
         })
         .unwrap_err();
-    let UpdateWithError::Store(Error::TimedOut(timed_out)) = err else {
+    let Error::TimedOut(timed_out) = err else {
         panic!("expected a timeout, got {err:?}");
     };
     let Phase::Retrying { attempts } = timed_out.phase() else {
@@ -108,10 +103,10 @@ fn cancellation_stops_the_loop_between_attempts() {
             if calls == 3 {
                 token.cancel();
             }
-            Ok::<_, Infallible>(n + 1)
+            n + 1
         })
         .unwrap_err();
-    assert_eq!(err, UpdateWithError::Store(Error::Cancelled));
+    assert_eq!(err, Error::Cancelled);
     assert_eq!(calls, 3);
     assert_eq!(store.get(&"a").unwrap().value, 0);
 }

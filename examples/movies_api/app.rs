@@ -290,13 +290,11 @@ async fn patch(
             .preconditions
             .modify(request.found_version(), |version| {
                 let document = document.clone();
-                request
-                    .movies
-                    .patch(&request.id, version, |movie: &mut Value| {
-                        document.apply(movie)?;
-                        patched = Some(movie.clone());
-                        Ok::<_, PatchProblem>(())
-                    })
+                request.movies.patch_with(&request.id, version, |movie| {
+                    let applied = document.apply(movie);
+                    patched = Some(movie.clone());
+                    applied
+                })
             });
         match (written, patched) {
             (Ok(version), Some(value)) => record(StatusCode::OK, Versioned { value, version }),

@@ -91,6 +91,51 @@ where
         self.patch_in(&Forever, key, expected, patch)
     }
 
+    /// [`patch`](Store::patch) with a closure that edits a draft of the record and may
+    /// refuse: `|draft| { ...; Ok(()) }`. The same as passing the closure to `patch`,
+    /// but its argument's type is known from this signature, so it needs no annotation
+    /// (through `patch` the compiler cannot see that a closure is meant as a
+    /// `Patch<V>`). Its error type comes from what it returns: a closure that only ever
+    /// returns `Ok(())` must still name one, and is better written as
+    /// [`update_with`](Store::update_with).
+    ///
+    /// # Errors
+    ///
+    /// As [`patch`](Store::patch).
+    ///
+    /// # Panics
+    ///
+    /// As [`patch`](Store::patch).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<&str, Vec<u32>> = verkv::Store::new();
+    /// let v1 = store.insert("scores", vec![3]).unwrap();
+    /// let add = |draft: &mut Vec<u32>, score| {
+    ///     if draft.contains(&score) {
+    ///         return Err("already there");
+    ///     }
+    ///     draft.push(score);
+    ///     Ok(())
+    /// };
+    /// let v2 = store.patch_with(&"scores", &v1, |draft| add(draft, 4)).unwrap();
+    /// assert!(store.patch_with(&"scores", &v2, |draft| add(draft, 4)).is_err());
+    /// ```
+    pub fn patch_with<Q, E>(
+        &self,
+        key: &Q,
+        expected: &S::Version,
+        patch: impl FnOnce(&mut V) -> Result<(), E>,
+    ) -> Result<S::Version, PatchError<S::Version, E>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone + PartialEq,
+    {
+        self.patch(key, expected, patch)
+    }
+
     pub(crate) fn patch_in<Q, P, W: Wait>(
         &self,
         wait: &W,
@@ -154,5 +199,24 @@ where
         P: Patch<V>,
     {
         self.store().patch_in(self.budget(), key, expected, patch)
+    }
+
+    /// As [`Store::patch_with`], within the view's deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`patch`](Bounded::patch).
+    pub fn patch_with<Q, E>(
+        &self,
+        key: &Q,
+        expected: &S::Version,
+        patch: impl FnOnce(&mut V) -> Result<(), E>,
+    ) -> Result<S::Version, PatchError<S::Version, E>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone + PartialEq,
+    {
+        self.patch(key, expected, patch)
     }
 }

@@ -145,8 +145,9 @@ impl<V, Ver> From<Rejected<V, Ver>> for Error<Ver> {
     }
 }
 
-/// Why [`update_with`](crate::Store::update_with) did not write: the store refused, or the
-/// closure did. Either way the record and its version are untouched.
+/// Why [`try_update_with`](crate::Store::try_update_with) (or another `try_` method) did not
+/// write: the store refused, or the closure did. Either way the record and its version
+/// are untouched.
 ///
 /// # Examples
 ///
@@ -156,7 +157,7 @@ impl<V, Ver> From<Rejected<V, Ver>> for Error<Ver> {
 /// let store: Store<&str, i32> = Store::new();
 /// let v1 = store.insert("stock", 1).unwrap();
 /// let err = store
-///     .update_with(&"stock", &v1, |n| if *n >= 2 { Ok(n - 2) } else { Err("out of stock") })
+///     .try_update_with(&"stock", &v1, |n| if *n >= 2 { Ok(n - 2) } else { Err("out of stock") })
 ///     .unwrap_err();
 /// assert_eq!(err, UpdateWithError::Closure("out of stock"));
 /// assert_eq!(store.get(&"stock").unwrap().version, v1);
@@ -206,6 +207,16 @@ impl<Ver, E> From<Interrupted> for UpdateWithError<Ver, E> {
 impl<Ver, E> From<Infallible> for UpdateWithError<Ver, E> {
     fn from(never: Infallible) -> Self {
         match never {}
+    }
+}
+
+/// A closure that cannot refuse leaves only the store's reasons.
+impl<Ver> From<UpdateWithError<Ver, Infallible>> for Error<Ver> {
+    fn from(error: UpdateWithError<Ver, Infallible>) -> Self {
+        match error {
+            UpdateWithError::Store(error) => error,
+            UpdateWithError::Closure(never) => match never {},
+        }
     }
 }
 

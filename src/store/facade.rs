@@ -1,6 +1,7 @@
 //! The concurrent store: hash the key, pick its shard, lock it, delegate to the shard.
 
 use std::borrow::Borrow;
+use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
@@ -320,16 +321,15 @@ where
     /// `expected`, and writes it; returns the new version.
     ///
     /// `compute` runs at most once, under the shard's write lock, and only after the
-    /// version check passed. If it returns `Err`, nothing is written, the version stays,
-    /// and the error reaches the caller. If it panics, the record is left as it was.
+    /// version check passed. If it panics, the record is left as it was. A computation
+    /// that may refuse to write goes to [`try_update_with`](Store::try_update_with).
     ///
     /// `compute` should be short: it holds up every other operation on the shard. It must
     /// not call back into this store (that panics, see below); other stores are fine.
     ///
     /// # Errors
     ///
-    /// [`UpdateWithError::Store`] with [`Error::NotFound`] or [`Error::Stale`] (before
-    /// `compute` runs), or [`UpdateWithError::Closure`] with the closure's error.
+    /// [`Error::NotFound`] or [`Error::Stale`], before `compute` runs; nothing is written.
     ///
     /// # Locking behaviour
     ///
@@ -346,16 +346,62 @@ where
     /// let store: verkv::Store<&str, Vec<&str>> = verkv::Store::new();
     /// let v1 = store.insert("tags", vec!["a"]).unwrap();
     /// let v2 = store
-    ///     .update_with(&"tags", &v1, |tags| {
-    ///         let mut tags = tags.clone();
-    ///         tags.push("b");
-    ///         Ok::<_, std::convert::Infallible>(tags)
-    ///     })
+    ///     .update_with(&"tags", &v1, |tags| [tags.as_slice(), &["b"]].concat())
     ///     .unwrap();
     /// assert_eq!(store.get(&"tags").unwrap().value, ["a", "b"]);
     /// assert_eq!(v2, 2);
     /// ```
-    pub fn update_with<Q, E>(
+    #[inline]
+    pub fn update_with<Q>(
+        &self,
+        key: &Q,
+        expected: &S::Version,
+        compute: impl FnOnce(&V) -> V,
+    ) -> Result<S::Version, Error<S::Version>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.update_with_in(&Forever, key, expected, |current: &V| {
+            Ok::<_, Infallible>(compute(current))
+        })
+        .map_err(Error::from)
+    }
+
+    /// As [`update_with`](Store::update_with), with a `compute` that may refuse: if it
+    /// returns `Err`, nothing is written, the version stays, and the error reaches the
+    /// caller (the `try_` methods take closures that return a `Result`, as
+    /// `Iterator::try_fold` does).
+    ///
+    /// `compute` should be short: it holds up every other operation on the shard. It must
+    /// not call back into this store (that panics, see below); other stores are fine.
+    ///
+    /// # Errors
+    ///
+    /// [`UpdateWithError::Store`] with [`Error::NotFound`] or [`Error::Stale`] (before
+    /// `compute` runs), or [`UpdateWithError::Closure`] with the closure's error.
+    ///
+    /// # Locking behaviour
+    ///
+    /// As [`update_with`](Store::update_with).
+    ///
+    /// # Panics
+    ///
+    /// As [`update_with`](Store::update_with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{Error, Store, UpdateWithError};
+    ///
+    /// let store: Store<&str, u32> = Store::new();
+    /// let v1 = store.insert("stock", 3).unwrap();
+    /// let take = |n: &u32| n.checked_sub(2).ok_or("out of stock");
+    /// let v2 = store.try_update_with(&"stock", &v1, take).unwrap();
+    /// assert_eq!(store.try_update_with(&"stock", &v2, take), Err(UpdateWithError::Closure("out of stock")));
+    /// assert_eq!(store.get(&"stock").unwrap().value, 1);
+    /// ```
+    pub fn try_update_with<Q, E>(
         &self,
         key: &Q,
         expected: &S::Version,

@@ -1,6 +1,7 @@
 //! Deadline-bounded and cancellable views of a store.
 
 use std::borrow::Borrow;
+use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::time::{Duration, Instant};
@@ -221,7 +222,31 @@ where
     ///
     /// As [`Store::update_with`], plus [`Error::TimedOut`] and [`Error::Cancelled`].
     #[inline]
-    pub fn update_with<Q, E>(
+    pub fn update_with<Q>(
+        &self,
+        key: &Q,
+        expected: &S::Version,
+        compute: impl FnOnce(&V) -> V,
+    ) -> Result<S::Version, Error<S::Version>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.store
+            .update_with_in(&self.budget, key, expected, |current: &V| {
+                Ok::<_, Infallible>(compute(current))
+            })
+            .map_err(Error::from)
+    }
+
+    /// As [`Store::try_update_with`], within the view's deadline. The deadline bounds the
+    /// wait for the lock; once `compute` runs, the operation completes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::try_update_with`], plus [`Error::TimedOut`] and [`Error::Cancelled`].
+    #[inline]
+    pub fn try_update_with<Q, E>(
         &self,
         key: &Q,
         expected: &S::Version,

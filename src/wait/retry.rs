@@ -61,12 +61,46 @@ where
 {
     /// Reads the record, computes a new value from it **outside any lock**, and writes
     /// it if the record is still at the version read; if somebody wrote in between, reads
-    /// again and retries (with a short backoff) until it succeeds or `compute` refuses.
+    /// again and retries (with a short backoff) until it succeeds.
     ///
     /// This is the optimistic pattern every client of a versioned store writes by hand.
     /// Unlike [`update_with`](Store::update_with), `compute` does not hold up the
     /// shard; in exchange it **may run several times**, so it must be pure: derive the
-    /// new value from its argument only, with no side effects.
+    /// new value from its argument only, with no side effects. A computation that may
+    /// refuse goes to [`try_retry_update`](Store::try_retry_update).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the key has (or comes to have) no record.
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Store::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<&str, u64> = verkv::Store::new();
+    /// store.insert("hits", 0).unwrap();
+    /// let done = store.retry_update(&"hits", |n| n + 1).unwrap();
+    /// assert_eq!((done.version, done.attempts), (2, 1));
+    /// ```
+    pub fn retry_update<Q>(
+        &self,
+        key: &Q,
+        mut compute: impl FnMut(&V) -> V,
+    ) -> Result<Retried<S::Version>, Error<S::Version>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.retry_update_in(&Forever, key, |current: &V| Ok(compute(current)))
+            .map_err(Error::from)
+    }
+
+    /// As [`retry_update`](Store::retry_update), with a `compute` that may refuse: its
+    /// error stops the loop, with nothing written. `compute` may run several times, so it
+    /// must be pure.
     ///
     /// # Errors
     ///
@@ -83,10 +117,12 @@ where
     /// ```
     /// let store: verkv::Store<&str, u64> = verkv::Store::new();
     /// store.insert("hits", 0).unwrap();
-    /// let done = store.retry_update(&"hits", |n| Ok::<_, std::convert::Infallible>(n + 1)).unwrap();
+    /// let done = store
+    ///     .try_retry_update(&"hits", |n| n.checked_add(1).ok_or("overflow"))
+    ///     .unwrap();
     /// assert_eq!((done.version, done.attempts), (2, 1));
     /// ```
-    pub fn retry_update<Q, E>(
+    pub fn try_retry_update<Q, E>(
         &self,
         key: &Q,
         compute: impl FnMut(&V) -> Result<V, E>,
@@ -178,11 +214,31 @@ where
     /// store.insert("hits", 0).unwrap();
     /// let done = store
     ///     .within(Duration::from_millis(100))
-    ///     .retry_update(&"hits", |n| Ok::<_, std::convert::Infallible>(n + 1))
+    ///     .retry_update(&"hits", |n| n + 1)
     ///     .unwrap();
     /// assert_eq!(done.attempts, 1);
     /// ```
-    pub fn retry_update<Q, E>(
+    pub fn retry_update<Q>(
+        &self,
+        key: &Q,
+        mut compute: impl FnMut(&V) -> V,
+    ) -> Result<Retried<S::Version>, Error<S::Version>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.store()
+            .retry_update_in(self.budget(), key, |current: &V| Ok(compute(current)))
+            .map_err(Error::from)
+    }
+
+    /// As [`Store::try_retry_update`], giving up as
+    /// [`retry_update`](Bounded::retry_update) does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::try_retry_update`], plus [`Error::TimedOut`] and [`Error::Cancelled`].
+    pub fn try_retry_update<Q, E>(
         &self,
         key: &Q,
         compute: impl FnMut(&V) -> Result<V, E>,

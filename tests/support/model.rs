@@ -444,7 +444,7 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
                 let mut given = Vec::new();
                 let closure = recording(compute, &mut given);
                 let got =
-                    on_either!(&front, target => target.update_with(&key, &expected, closure));
+                    on_either!(&front, target => target.try_update_with(&key, &expected, closure));
                 let verdict = self.verdict(via, key, &expected);
                 let answer = Computed { given, got };
                 self.computed(key, verdict, compute, SameValue::Writes, answer, context);
@@ -452,7 +452,7 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
             KeyOp::RetryUpdate(compute) => {
                 let mut given = Vec::new();
                 let closure = recording(compute, &mut given);
-                let got = on_either!(&front, target => target.retry_update(&key, closure));
+                let got = on_either!(&front, target => target.try_retry_update(&key, closure));
                 // Alone on the store, the first attempt cannot find its version stale.
                 let got = got.map(|Retried { version, attempts }| {
                     assert_eq!(attempts, 1, "{context}: attempts");

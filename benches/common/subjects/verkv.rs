@@ -1,7 +1,6 @@
 //! The store under test: used directly, through deadline-bounded views, and through the
 //! retry helper.
 
-use std::convert::Infallible;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -36,7 +35,7 @@ pub(crate) struct UnderLock;
 impl ReadModifyWrite for UnderLock {
     fn bump<V: Payload>(store: &Measured<V>, key: u64, expected: u64) -> Option<u64> {
         store
-            .update_with(&key, &expected, |value| Ok::<V, Infallible>(value.bumped()))
+            .update_with(&key, &expected, |value| value.bumped())
             .ok()
     }
 }
@@ -48,9 +47,7 @@ pub(crate) struct Retrying;
 
 impl ReadModifyWrite for Retrying {
     fn bump<V: Payload>(store: &Measured<V>, key: u64, _expected: u64) -> Option<u64> {
-        let done = store
-            .retry_update(&key, |value| Ok::<V, Infallible>(value.bumped()))
-            .ok()?;
+        let done = store.retry_update(&key, |value| value.bumped()).ok()?;
         Some(done.version)
     }
 }
@@ -113,7 +110,7 @@ impl<V: Payload> Subject<V> for VerkvWithin<V> {
     fn update_with(&self, key: u64, expected: u64) -> Option<u64> {
         self.0
             .within(TIMEOUT)
-            .update_with(&key, &expected, |value| Ok::<V, Infallible>(value.bumped()))
+            .update_with(&key, &expected, |value| value.bumped())
             .ok()
     }
 
