@@ -6,27 +6,18 @@
 //! Loom does not model time: there a bounded wait is a single attempt, which makes the
 //! timeout path of every operation reachable.
 
-use std::ops::Deref;
 use std::time::Instant;
 
 #[cfg(not(verkv_loom))]
-pub(crate) use std::{
-    hint::spin_loop,
-    sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-        Arc,
-    },
-    thread::yield_now,
+pub(crate) use std::sync::{
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+    Arc,
 };
 
 #[cfg(verkv_loom)]
-pub(crate) use loom::{
-    hint::spin_loop,
-    sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-        Arc,
-    },
-    thread::yield_now,
+pub(crate) use loom::sync::{
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+    Arc,
 };
 
 /// Sleeps for `duration`, and says so; under loom, which has no clock, does not sleep
@@ -44,18 +35,11 @@ pub(crate) fn sleep_briefly(_duration: std::time::Duration) -> bool {
     false
 }
 
-/// Aligns its content to its own cache lines, so that two shard locks never share one and
-/// threads working on different shards do not slow each other down (false sharing).
-#[repr(align(128))]
-pub(crate) struct CachePadded<T>(pub(crate) T);
-
-impl<T> Deref for CachePadded<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
+/// Aligns a shard to its own cache lines (128 bytes where the processor fetches lines
+/// in pairs), so that threads working on different shards do not slow each other down
+/// (false sharing). The spin-then-yield backoff of the retry loop. Both are plain
+/// helpers with no protocol of their own, the same under loom.
+pub(crate) use crossbeam_utils::{Backoff, CachePadded};
 
 #[cfg(not(verkv_loom))]
 mod lock {

@@ -86,7 +86,7 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
         debug_assert!(shard_count.is_power_of_two());
         let shards = (0..shard_count)
             .map(|_| {
-                CachePadded(LockedShard {
+                CachePadded::new(LockedShard {
                     lock: ShardLock::new(Shard::with_capacity(capacity_per_shard)),
                     changed: ChangeEvent::new(),
                 })

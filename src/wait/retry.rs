@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::deadline::{Forever, Wait};
 use crate::store::Store;
 use crate::store::{Error, Rejected, UpdateWithError};
-use crate::sync;
+use crate::sync::Backoff;
 use crate::version::VersionScheme;
 use crate::wait::Bounded;
 
@@ -20,28 +20,6 @@ pub struct Retried<Ver> {
     pub version: Ver,
     /// Read-compute-write attempts made, the successful one included.
     pub attempts: u32,
-}
-
-/// Pauses between attempts, longer each time: a few spins first (the other writer is
-/// probably almost done), then yielding the processor.
-struct Backoff {
-    step: u32,
-}
-
-impl Backoff {
-    /// After this many steps, yield instead of spinning.
-    const SPIN_STEPS: u32 = 6;
-
-    fn snooze(&mut self) {
-        if self.step < Self::SPIN_STEPS {
-            for _ in 0..1u32 << self.step {
-                sync::spin_loop();
-            }
-            self.step += 1;
-        } else {
-            sync::yield_now();
-        }
-    }
 }
 
 /// The timeout of an attempt's lock wait, reported as inside the retry loop.
@@ -148,7 +126,9 @@ where
         let wait = wait.fixed();
         // Read the clock only once an attempt fails: the common uncontended call needs none.
         let mut started = None;
-        let mut backoff = Backoff { step: 0 };
+        // Pauses between attempts, longer each time: a few spins first (the other writer
+        // is probably almost done), then yielding the processor.
+        let backoff = Backoff::new();
         let mut attempts = 0;
         loop {
             let current = match self.get_in(&wait, key) {
