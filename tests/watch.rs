@@ -99,3 +99,63 @@ fn the_async_form_wakes_on_a_write_from_another_thread() {
         assert_ne!(changed.version, v1);
     });
 }
+
+#[test]
+fn an_async_wait_ends_at_its_deadline_with_no_runtime() {
+    let store: Store<&str, u32> = Store::new();
+    let v1 = store.insert("a", 1).unwrap();
+    let timeout = Duration::from_millis(30);
+    let started = Instant::now();
+    let quiet = futures_lite::future::block_on(store.within(timeout).changed(&"a", Some(&v1)));
+    let elapsed = started.elapsed();
+    let Err(Interrupted::TimedOut(timed_out)) = quiet else {
+        panic!("expected a timeout, got {quiet:?}");
+    };
+    assert_eq!(timed_out.phase(), Phase::Watching);
+    assert!(elapsed >= timeout, "gave up early: {elapsed:?}");
+    assert!(
+        elapsed < timeout + Duration::from_millis(500),
+        "{elapsed:?}"
+    );
+}
+
+#[test]
+fn cancelling_the_token_wakes_an_async_wait() {
+    let store: Store<&str, u32> = Store::new();
+    let v1 = store.insert("a", 1).unwrap();
+    let token = CancelToken::new();
+    thread::scope(|s| {
+        let canceller = token.clone();
+        s.spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            canceller.cancel();
+        });
+        let started = Instant::now();
+        let waited = futures_lite::future::block_on(
+            store
+                .within(Duration::from_secs(30))
+                .with_cancel(&token)
+                .changed(&"a", Some(&v1)),
+        );
+        assert_eq!(waited, Err(Interrupted::Cancelled));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    });
+}
+
+#[test]
+fn a_write_wakes_a_bounded_async_wait() {
+    let store: Store<&str, u32> = Store::new();
+    let v1 = store.insert("a", 1).unwrap();
+    thread::scope(|s| {
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(20));
+            store.update(&"a", &v1, 2).unwrap();
+        });
+        let changed = futures_lite::future::block_on(
+            store
+                .within(Duration::from_secs(30))
+                .changed(&"a", Some(&v1)),
+        );
+        assert_eq!(changed.unwrap().unwrap().value, 2);
+    });
+}

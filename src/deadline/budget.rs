@@ -92,7 +92,7 @@ pub(crate) enum Limit {
 
 impl Limit {
     /// The deadline for a wait that begins at `now`; `None` for no deadline.
-    fn deadline_from(self, now: Instant) -> Option<Instant> {
+    pub(crate) fn deadline_from(self, now: Instant) -> Option<Instant> {
         match self {
             Limit::Never => None,
             Limit::After(timeout) => now.checked_add(timeout),
@@ -288,8 +288,16 @@ impl Wait for Budget<'_> {
         if sync::wait(listener, slice_end) {
             return Ok(());
         }
+        self.between_waits(started)
+    }
+}
+
+impl Budget<'_> {
+    /// Checks, between two looks at a record it waits on, that a wait for a change that
+    /// began at `started` may go on: not cancelled, and its deadline not passed.
+    pub(crate) fn between_waits(&self, started: Instant) -> Result<(), Interrupted> {
         check_cancelled(self.cancel)?;
-        match deadline {
+        match self.limit.deadline_from(started) {
             Some(deadline) if Instant::now() >= deadline => Err(Interrupted::TimedOut(
                 TimedOut::new(Phase::Watching, started.elapsed()),
             )),
@@ -297,6 +305,7 @@ impl Wait for Budget<'_> {
         }
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

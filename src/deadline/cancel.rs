@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use crate::sync::{Arc, AtomicBool, Ordering};
+#[cfg(not(verkv_loom))]
+use crate::sync::ChangeListener;
+use crate::sync::{Arc, Signal};
 
 /// A cheap, clonable flag that cancels the operations it is attached to.
 ///
@@ -29,25 +31,41 @@ use crate::sync::{Arc, AtomicBool, Ordering};
 /// assert_eq!(err.error, Error::Cancelled);
 /// assert!(!store.contains_key(&"a"));
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct CancelToken {
-    cancelled: Arc<AtomicBool>,
+    cancelled: Arc<Signal>,
 }
 
 impl CancelToken {
     /// A token that is not cancelled.
     pub fn new() -> Self {
-        Self::default()
+        CancelToken {
+            cancelled: Arc::new(Signal::new()),
+        }
     }
 
-    /// Cancels every operation this token (or a clone) is attached to.
+    /// Cancels every operation this token (or a clone) is attached to, and wakes the
+    /// async waits among them.
     pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
+        self.cancelled.raise();
     }
 
     /// Whether [`cancel`](CancelToken::cancel) was called on this token or a clone.
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
+        self.cancelled.is_raised()
+    }
+
+    /// A future that completes when the token is cancelled (take it, then look at
+    /// [`is_cancelled`](CancelToken::is_cancelled)).
+    #[cfg(not(verkv_loom))]
+    pub(crate) fn listen(&self) -> ChangeListener {
+        self.cancelled.listen()
+    }
+}
+
+impl Default for CancelToken {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -6,8 +6,19 @@
 //! waiter (no lost wake-up), and writes nobody waits for pay nothing for it.
 
 use std::borrow::Borrow;
+#[cfg(not(verkv_loom))]
+use std::future::Future;
 use std::hash::{BuildHasher, Hash};
+#[cfg(not(verkv_loom))]
+use std::pin::Pin;
+#[cfg(not(verkv_loom))]
+use std::task::Poll;
 use std::time::Instant;
+
+#[cfg(not(verkv_loom))]
+use crate::deadline::CancelToken;
+#[cfg(not(verkv_loom))]
+use crate::sync::Alarm;
 
 use crate::deadline::{Forever, Interrupted, Wait};
 use crate::store::Store;
@@ -89,9 +100,9 @@ where
     /// The async form of [`wait_for_change`](Store::wait_for_change): a future that
     /// completes when the record of `key` is at another version than `seen`.
     ///
-    /// It works with any executor and pulls in no runtime. To bound it, race it against
-    /// your runtime's timer (e.g. `tokio::time::timeout`); dropping the future stops the
-    /// wait, with no effect on the store.
+    /// It works with any executor and pulls in no runtime. To give it a deadline or a
+    /// cancel token, use [`Bounded::changed`]; dropping the future stops the wait, with
+    /// no effect on the store.
     ///
     /// # Panics
     ///
@@ -167,5 +178,79 @@ where
         Q: Hash + Eq + ?Sized,
     {
         self.store().wait_for_change_in(self.budget(), key, seen)
+    }
+
+    /// The async form of [`wait_for_change`](Bounded::wait_for_change): completes when
+    /// the record of `key` is at another version than `seen`, or with an error at the
+    /// view's deadline or when its token is cancelled, whichever comes first.
+    ///
+    /// Runtime-agnostic like [`Store::changed`]: the deadline is kept by one background
+    /// thread the crate starts the first time an async wait needs it, and the token wakes
+    /// the future when cancelled. Dropping the future stops the wait, with no effect on
+    /// the store.
+    ///
+    /// # Errors
+    ///
+    /// [`Interrupted::TimedOut`] (phase [`Watching`](crate::Phase::Watching)) if nothing
+    /// changed in time, [`Interrupted::Cancelled`] if the token was cancelled.
+    ///
+    /// # Panics
+    ///
+    /// As [`Store::get`], when polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use verkv::{Interrupted, Phase};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let store: verkv::Store<&str, u32> = verkv::Store::new();
+    /// let v1 = store.insert("a", 1).unwrap();
+    /// let quiet = store.within(Duration::from_millis(10)).changed(&"a", Some(&v1)).await;
+    /// assert!(matches!(quiet, Err(Interrupted::TimedOut(t)) if t.phase() == Phase::Watching));
+    /// # });
+    /// ```
+    #[cfg(not(verkv_loom))]
+    pub async fn changed<Q>(
+        &self,
+        key: &Q,
+        seen: Option<&S::Version>,
+    ) -> Result<Option<Versioned<V, S::Version>>, Interrupted>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let started = Instant::now();
+        let budget = self.budget().fixed();
+        let deadline = budget.limit.deadline_from(started);
+        let mut alarm = deadline.map(Alarm::at);
+        let (_, shard) = self.store().locate(key);
+        let _watching = shard.changed.watch();
+        loop {
+            let mut changed = shard.changed.listen();
+            let mut cancelled = budget.cancel.map(CancelToken::listen);
+            let current = self.store().get_in(&budget, key)?;
+            if differs(&current, seen) {
+                return Ok(current);
+            }
+            budget.between_waits(started)?;
+            // Whichever comes first: a change, the token, the deadline.
+            std::future::poll_fn(|cx| {
+                let woken = Pin::new(&mut changed).poll(cx).is_ready()
+                    | cancelled
+                        .as_mut()
+                        .is_some_and(|cancelled| Pin::new(cancelled).poll(cx).is_ready())
+                    | alarm
+                        .as_mut()
+                        .is_some_and(|alarm| Pin::new(alarm).poll(cx).is_ready());
+                if woken {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+        }
     }
 }
