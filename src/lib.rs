@@ -215,8 +215,8 @@ pub use deadline::{CancelToken, Interrupted, Phase, TimedOut};
 pub use patch::json;
 pub use patch::{Field, FieldProblem, Invalid, NullNotAllowed, Patch, PatchError};
 pub use store::{
-    DefaultHashBuilder, Error, Iter, Rejected, Store, StoreBuilder, UpdateWithError, VersionOf,
-    Versioned,
+    DefaultHashBuilder, Error, Iter, Occupied, Rejected, Store, StoreBuilder, UpdateWithError,
+    VersionOf, Versioned,
 };
 pub use version::etag;
 pub use version::{Counter, UuidV4, VersionScheme};

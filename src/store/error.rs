@@ -8,6 +8,7 @@
 use std::convert::Infallible;
 use std::fmt;
 
+use super::record::Versioned;
 use crate::deadline::{Interrupted, TimedOut};
 
 /// Why a conditional operation was refused. The store is unchanged when one is returned.
@@ -144,6 +145,36 @@ impl<V, Ver> From<Rejected<V, Ver>> for Error<Ver> {
         rejected.error
     }
 }
+
+/// A create-only [`insert_or_current`](crate::Store::insert_or_current) found a record:
+/// the record as it is (read under the same lock), and the value that was not inserted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Occupied<V, Ver> {
+    /// The record that is there.
+    pub current: Versioned<V, Ver>,
+    /// The value the caller passed, handed back.
+    pub value: V,
+}
+
+impl<V, Ver: fmt::Debug> fmt::Debug for Occupied<V, Ver> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Occupied")
+            .field("version", &self.current.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V, Ver: fmt::Display> fmt::Display for Occupied<V, Ver> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "record already exists at version {}",
+            self.current.version
+        )
+    }
+}
+
+impl<V, Ver: fmt::Debug + fmt::Display> std::error::Error for Occupied<V, Ver> {}
 
 /// Why [`try_update_with`](crate::Store::try_update_with) (or another `try_` method) did not
 /// write: the store refused, or the closure did. Either way the record and its version

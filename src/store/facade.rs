@@ -6,7 +6,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 
-use super::error::{Error, Rejected, UpdateWithError};
+use super::error::{Error, Occupied, Rejected, UpdateWithError};
 use super::record::{Record, Versioned};
 use super::reentry::{forbid_reentry, ClosureScope};
 use super::shard::Shard;
@@ -245,6 +245,47 @@ where
     /// ```
     pub fn insert(&self, key: K, value: V) -> Result<S::Version, Rejected<V, S::Version>> {
         self.insert_in(&Forever, key, value)
+    }
+
+    /// Creates a record for `key` if it has none, as [`insert`](Store::insert) does, and
+    /// otherwise hands back the record that is there (value and version, read under the
+    /// same lock) with `value`: what a caller needs to answer without a second lookup,
+    /// which could find yet another state. The one-lookup form of `get`, then `insert`.
+    ///
+    /// # Errors
+    ///
+    /// [`Occupied`] if `key` already has a record.
+    ///
+    /// # Locking behaviour
+    ///
+    /// As [`insert`](Store::insert); the current value is cloned under the lock.
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Store::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<&str, &str> = verkv::Store::new();
+    /// assert_eq!(store.insert_or_current("a", "first"), Ok(1));
+    /// let occupied = store.insert_or_current("a", "second").unwrap_err();
+    /// assert_eq!((occupied.current.value, occupied.current.version), ("first", 1));
+    /// assert_eq!(occupied.value, "second");
+    /// ```
+    pub fn insert_or_current(&self, key: K, value: V) -> Result<S::Version, Occupied<V, S::Version>>
+    where
+        V: Clone,
+    {
+        let (hash, shard) = self.locate(&key);
+        let rehash = |k: &K| self.hasher.hash_one(k);
+        let Ok(inserted) = write_shard(&Forever, shard, value, |records, value| {
+            records.insert(hash, key, value, rehash, |record, value| Occupied {
+                current: record.snapshot(),
+                value,
+            })
+        });
+        inserted
     }
 
     /// Writes `value` for `key` whatever its current version, creating the record if
@@ -519,7 +560,12 @@ where
         let (hash, shard) = self.locate(&key);
         let rehash = |k: &K| self.hasher.hash_one(k);
         write_shard(wait, shard, value, |records, value| {
-            records.insert(hash, key, value, rehash)
+            records.insert(hash, key, value, rehash, |record, value| Rejected {
+                error: Error::Exists {
+                    current: record.version.clone(),
+                },
+                value,
+            })
         })
         .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
     }

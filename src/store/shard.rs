@@ -105,24 +105,21 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         Ok((&mut self.versions, record))
     }
 
-    /// Creates the record; refuses if the key is present.
-    pub(crate) fn insert(
+    /// Creates the record; refuses if the key is present, with what `occupied` makes of
+    /// the record there and the value.
+    pub(crate) fn insert<R>(
         &mut self,
         hash: u64,
         key: K,
         value: V,
         rehash: impl Fn(&K) -> u64,
-    ) -> Result<Version<S>, Rejected<V, Version<S>>> {
+        occupied: impl FnOnce(&Record<V, Version<S>>, V) -> R,
+    ) -> Result<Version<S>, R> {
         match self
             .table
             .entry(hash, |(k, _)| *k == key, |(k, _)| rehash(k))
         {
-            Entry::Occupied(occupied) => Err(Rejected {
-                error: Error::Exists {
-                    current: occupied.get().1.version.clone(),
-                },
-                value,
-            }),
+            Entry::Occupied(entry) => Err(occupied(&entry.get().1, value)),
             Entry::Vacant(vacant) => {
                 let version = self.versions.initial();
                 vacant.insert((
