@@ -106,6 +106,11 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
 
     /// Reserves room for `capacity` records in total, spread evenly over the shards, so
     /// that filling the store up to it does not rehash.
+    ///
+    /// A hint, not a bound: a shard whose share is more than the machine can allocate
+    /// when the store is built (`usize::MAX`, `1 << 40`) reserves nothing and grows as
+    /// records arrive, instead of failing. (What moka and quick_cache call capacity is a
+    /// bound on the number of entries.)
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
@@ -185,5 +190,14 @@ mod tests {
         assert_eq!(count(usize::MAX), MAX_SHARDS);
         let default = StoreBuilder::<u8, u8>::new().build().shard_count();
         assert!(default.is_power_of_two() && default >= 8);
+    }
+
+    #[test]
+    fn an_absurd_capacity_is_not_reserved_and_the_store_still_works() {
+        for capacity in [usize::MAX, 1 << 40] {
+            let store: Store<u64, u64> = StoreBuilder::new().shards(2).capacity(capacity).build();
+            assert_eq!(store.insert(1, 1), Ok(1));
+            assert_eq!(store.get(&1).map(|read| read.value), Some(1));
+        }
     }
 }

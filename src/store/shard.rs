@@ -52,9 +52,18 @@ fn overwrite<V, S: VersionScheme>(
 }
 
 impl<K, V, S: VersionScheme> Shard<K, V, S> {
+    /// An empty shard with room reserved for `capacity` records, if the machine can
+    /// give that much memory now; otherwise with none (the table grows as records come).
     pub(crate) fn with_capacity(capacity: usize) -> Self {
+        let mut table = HashTable::new();
+        // `with_capacity` would panic on a size that overflows, and abort the process on
+        // one the allocator refuses. An empty table never rehashes, so the hasher is
+        // never called.
+        if table.try_reserve(capacity, |_| 0).is_err() {
+            table = HashTable::new();
+        }
         Shard {
-            table: HashTable::with_capacity(capacity),
+            table,
             versions: S::default(),
         }
     }
