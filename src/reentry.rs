@@ -41,6 +41,7 @@ impl ClosureScope {
 impl Drop for ClosureScope {
     #[inline]
     fn drop(&mut self) {
+        DEPTH.with(|depth| depth.set(depth.get() - 1));
         RUNNING.with(|running| {
             let popped = running.borrow_mut().pop();
             debug_assert_eq!(
