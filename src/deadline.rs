@@ -29,6 +29,9 @@ pub enum Phase {
     },
     /// Waiting for a record to change.
     Watching,
+    /// Waiting for another caller's load of the same key to finish
+    /// ([`get_or_load`](crate::Store::get_or_load)). That load goes on.
+    Loading,
 }
 
 /// An operation ran out of time. It had no effect.
@@ -94,6 +97,10 @@ impl fmt::Display for TimedOut {
                 "timed out after {waited:?} retrying; {attempts} attempts were stale and nothing was written"
             ),
             Phase::Watching => write!(f, "timed out after {waited:?} waiting for a change"),
+            Phase::Loading => write!(
+                f,
+                "timed out after {waited:?} waiting for another caller's load; the load goes on"
+            ),
         }
     }
 }
@@ -136,8 +143,14 @@ pub(crate) trait Wait {
     /// Checks, between two attempts of a retry loop, that there is time left.
     fn between_attempts(&self, started: Instant, attempts: u32) -> Result<(), Self::Error>;
 
-    /// Blocks until `listener` is woken (or a polling slice ends: the caller re-checks).
-    fn park(&self, listener: ChangeListener, started: Instant) -> Result<(), Self::Error>;
+    /// Blocks until `listener` is woken (or a polling slice ends: the caller re-checks);
+    /// a timeout is reported as happening in `phase`.
+    fn park(
+        &self,
+        listener: ChangeListener,
+        started: Instant,
+        phase: Phase,
+    ) -> Result<(), Self::Error>;
 }
 
 /// Waits as long as it takes.
@@ -162,7 +175,12 @@ impl Wait for Forever {
         Ok(())
     }
 
-    fn park(&self, listener: ChangeListener, _started: Instant) -> Result<(), Infallible> {
+    fn park(
+        &self,
+        listener: ChangeListener,
+        _started: Instant,
+        _phase: Phase,
+    ) -> Result<(), Infallible> {
         sync::wait(listener, None);
         Ok(())
     }
@@ -328,7 +346,12 @@ impl Wait for Budget<'_> {
         }
     }
 
-    fn park(&self, listener: ChangeListener, started: Instant) -> Result<(), Interrupted> {
+    fn park(
+        &self,
+        listener: ChangeListener,
+        started: Instant,
+        phase: Phase,
+    ) -> Result<(), Interrupted> {
         check_cancelled(self.cancel)?;
         let deadline = self.limit.deadline_from(started);
         let slice_end = slice_end(self.cancel, deadline);
@@ -338,7 +361,7 @@ impl Wait for Budget<'_> {
         check_cancelled(self.cancel)?;
         match deadline {
             Some(deadline) if Instant::now() >= deadline => Err(Interrupted::TimedOut(
-                TimedOut::new(Phase::Watching, started.elapsed()),
+                TimedOut::new(phase, started.elapsed()),
             )),
             _ => Ok(()),
         }
@@ -359,6 +382,10 @@ mod tests {
         assert_eq!(
             TimedOut::new(Phase::Watching, ms).to_string(),
             "timed out after 3ms waiting for a change"
+        );
+        assert_eq!(
+            TimedOut::new(Phase::Loading, ms).to_string(),
+            "timed out after 3ms waiting for another caller's load; the load goes on"
         );
         assert_eq!(Interrupted::Cancelled.to_string(), "operation cancelled");
     }

@@ -10,7 +10,7 @@ use std::hash::{BuildHasher, Hash};
 use std::time::Instant;
 
 use crate::bounded::Bounded;
-use crate::deadline::{Forever, Interrupted, Wait};
+use crate::deadline::{Forever, Interrupted, Phase, Wait};
 use crate::record::Versioned;
 use crate::store::Store;
 use crate::version::VersionScheme;
@@ -82,7 +82,7 @@ where
             if differs(&current, seen) {
                 return Ok(current);
             }
-            wait.park(listener, started)?;
+            wait.park(listener, started, Phase::Watching)?;
         }
     }
 
