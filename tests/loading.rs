@@ -357,6 +357,12 @@ fn the_async_future_is_send() {
 }
 
 #[test]
+fn loads_in_progress_leave_the_store_send_sync_and_unwind_safe() {
+    fn assert_traits<T: Send + Sync + std::panic::UnwindSafe>() {}
+    assert_traits::<Store<String, String>>();
+}
+
+#[test]
 fn a_writer_that_creates_the_key_during_the_load_wins() {
     let store: Store<&str, u32> = Store::new();
     // The loader runs under no lock: it can write to the store, even this key.

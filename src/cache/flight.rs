@@ -11,6 +11,7 @@
 //! notification comes after its listener was registered and wakes it; if the leader went
 //! first, the waiter's look finds the outcome (checked with loom).
 
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::Instant;
 
 use hashbrown::HashTable;
@@ -34,6 +35,13 @@ pub(crate) struct Flight<R> {
     outcome: Mutex<Option<Landed<R>>>,
     landed: Event,
 }
+
+// A flight's state is one outcome, written once by a plain assignment under its lock: a
+// panic cannot leave it half-written, so using a flight after one is sound (std's `Mutex`
+// says the same of itself). Without this, the lock inside would make every store lose
+// `UnwindSafe` just for holding loads in progress.
+impl<R> UnwindSafe for Flight<R> {}
+impl<R> RefUnwindSafe for Flight<R> {}
 
 impl<R> Flight<R> {
     fn new() -> Self {
