@@ -18,6 +18,7 @@
 //! | [`update_with`](Store::update_with) | read-modify-write under the version check | the same ([`try_update_with`](Store::try_update_with): or the closure's error) |
 //! | [`remove`](Store::remove) | deletes, only if still at the version | [`Error::NotFound`], [`Error::Stale`] |
 //! | [`put`](Store::put) | blind write: overwrites whatever is there | — |
+//! | [`get_or_load`](Store::get_or_load) | reads; on a miss, loads and creates (one loader per key at a time) | — |
 //!
 //! # Example
 //!
@@ -108,6 +109,22 @@
 //!     Ok(done) => assert_eq!(done.attempts, 1),
 //!     Err(err) => panic!("{err}"), // e.g. "timed out after 100ms queued for the shard lock; …"
 //! }
+//! ```
+//!
+//! # Loading on a miss
+//!
+//! [`get_or_load`](Store::get_or_load) reads a record and, on a miss, runs a loader and
+//! inserts its value with a fresh version (moka's `get_with`, quick_cache's
+//! `get_or_insert_with`). Concurrent misses on one key run **one** loader, outside any
+//! lock; the other callers wait for its record, each within its own deadline if it has
+//! one. A loader's error reaches them all and is not cached
+//! ([`try_get_or_load`](Store::try_get_or_load)); [`get_or_load_async`](Store::get_or_load_async)
+//! takes a future.
+//!
+//! ```
+//! let store: verkv::Store<u64, String> = verkv::Store::new();
+//! let user = store.get_or_load(7, || "Ada".to_string()); // e.g. a database query
+//! assert_eq!((user.value.as_str(), user.version), ("Ada", 1));
 //! ```
 //!
 //! # Version kinds
@@ -201,6 +218,7 @@
 //! [`PatchError`] the patch's. Messages are lowercase and carry the versions:
 //! `stale version: expected 3, current 5`.
 
+mod cache;
 mod deadline;
 #[cfg(feature = "http")]
 pub mod http;
@@ -210,6 +228,7 @@ mod sync;
 mod version;
 mod wait;
 
+pub use cache::loading::LoadError;
 pub use deadline::{CancelToken, Interrupted, Phase, TimedOut};
 #[cfg(feature = "json")]
 pub use patch::json;

@@ -1,8 +1,9 @@
 //! The only module that names lock and notification types.
 //!
-//! Every wait the store does goes through [`ShardLock`] and [`ChangeEvent`]. Under the
-//! `verkv_loom` cfg both are replaced by versions built on loom's primitives, so a model
-//! checker can explore the store's real protocol (its operations are unchanged).
+//! Every wait the store does goes through [`ShardLock`], [`Mutex`] and the events
+//! ([`ChangeEvent`], [`Event`]). Under the `verkv_loom` cfg they are replaced by versions
+//! built on loom's primitives, so a model checker can explore the store's real protocol
+//! (its operations are unchanged).
 //! Loom does not model time: there a bounded wait is a single attempt, which makes the
 //! timeout path of every operation reachable.
 
@@ -207,12 +208,41 @@ mod lock {
 
 pub(crate) use lock::{ReadGuard, ShardLock, WriteGuard};
 
+/// A mutual-exclusion lock for short critical sections that never block inside.
+#[cfg(not(verkv_loom))]
+pub(crate) use parking_lot::Mutex;
+
+#[cfg(verkv_loom)]
+mod mutex {
+    /// A mutual-exclusion lock (loom's, for model checking), locked the way parking_lot's
+    /// is: no poisoning to handle.
+    pub(crate) struct Mutex<T> {
+        lock: loom::sync::Mutex<T>,
+    }
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex {
+                lock: loom::sync::Mutex::new(value),
+            }
+        }
+
+        pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+            self.lock.lock().expect("loom lock poisoned")
+        }
+    }
+}
+
+#[cfg(verkv_loom)]
+pub(crate) use mutex::Mutex;
+
 #[cfg(not(verkv_loom))]
 mod event {
     use super::Instant;
     use event_listener::Listener;
 
-    /// Wakes the threads and tasks waiting for a change in one shard.
+    /// Wakes the threads and tasks waiting for something (a change in one shard, a load
+    /// to finish).
     pub(crate) struct Event {
         event: event_listener::Event,
     }
@@ -255,8 +285,8 @@ mod event {
     use super::Instant;
     use loom::sync::{Arc, Condvar, Mutex};
 
-    /// Wakes the threads waiting for a change in one shard (loom's, for model checking):
-    /// a generation counter under a mutex, and a condition variable.
+    /// Wakes the threads waiting for something (loom's, for model checking): a
+    /// generation counter under a mutex, and a condition variable.
     pub(crate) struct Event {
         state: Arc<(Mutex<u64>, Condvar)>,
     }
@@ -301,7 +331,7 @@ mod event {
     }
 }
 
-pub(crate) use event::{wait, ChangeListener};
+pub(crate) use event::{wait, ChangeListener, Event};
 
 /// Wakes those waiting for a change in one shard, and knows whether there are any, so a
 /// write pays for a wake-up only when somebody waits.

@@ -5,19 +5,24 @@
 //! RUSTFLAGS="--cfg verkv_loom" cargo test --test loom
 //! ```
 //!
-//! Each model also fails against the mutant without the version check:
+//! The version-check models fail against the mutant without the version check, and the
+//! loading models against the mutant without the single flight:
 //!
 //! ```text
 //! RUSTFLAGS='--cfg verkv_loom --cfg verkv_mutant="no_version_check"' cargo test --test loom
+//! RUSTFLAGS='--cfg verkv_loom --cfg verkv_mutant="no_single_flight"' cargo test --test loom
 //! ```
 #![cfg(verkv_loom)]
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
 use std::time::Duration;
 
+use loom::sync::atomic::AtomicUsize;
 use loom::sync::Arc;
 use loom::thread;
-use verkv::{CancelToken, Error, Store};
+use verkv::{CancelToken, Error, Interrupted, Phase, Store};
 
 /// Explores `model` with a preemption bound that keeps the run to seconds.
 fn check(model: impl Fn() + Sync + Send + 'static) {
@@ -186,4 +191,116 @@ fn wait_for_change_never_loses_a_wake_up() {
         assert_eq!(winners, 1, "exactly one writer of version 1 wins");
         assert_consistent(&store, winners);
     });
+}
+
+/// A one-shard store with nothing in it, and a counter of the loads run against it.
+fn empty() -> (Arc<Store<&'static str, u64>>, Arc<AtomicUsize>) {
+    let store = Store::builder().shards(1).build();
+    (Arc::new(store), Arc::new(AtomicUsize::new(0)))
+}
+
+/// A loader that counts itself and loads `value`.
+fn counted(loads: &AtomicUsize, value: u64) -> impl FnOnce() -> u64 + '_ {
+    move || {
+        loads.fetch_add(1, Ordering::SeqCst);
+        value
+    }
+}
+
+#[test]
+fn concurrent_misses_load_once_and_the_loser_is_woken() {
+    check(|| {
+        let (store, loads) = empty();
+        let other = {
+            let (store, loads) = (store.clone(), loads.clone());
+            thread::spawn(move || store.get_or_load("k", counted(&loads, 20)))
+        };
+        // Waits without a deadline when it loses: a lost wake-up is a deadlock, which
+        // loom reports.
+        let mine = store.get_or_load("k", counted(&loads, 10));
+        let theirs = other.join().unwrap();
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "one load for one key");
+        assert_eq!(mine, theirs, "both callers get the one loaded record");
+        assert_eq!(store.get("k"), Some(mine));
+    });
+}
+
+static LOADING_TIMEOUT_EXPLORED: AtomicBool = AtomicBool::new(false);
+
+#[test]
+fn a_waiter_that_times_out_leaves_the_load_to_land() {
+    check(|| {
+        let (store, loads) = empty();
+        let other = {
+            let (store, loads) = (store.clone(), loads.clone());
+            thread::spawn(move || store.get_or_load("k", counted(&loads, 20)))
+        };
+        // Loom has no clock: a zero deadline gives up whenever the load is not over yet.
+        let mine = store
+            .within(Duration::ZERO)
+            .get_or_load("k", counted(&loads, 10));
+        if matches!(mine, Err(Interrupted::TimedOut(t)) if t.phase() == Phase::Loading) {
+            LOADING_TIMEOUT_EXPLORED.store(true, Ordering::Relaxed);
+        }
+        let theirs = other.join().unwrap();
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "one load for one key");
+        if let Ok(mine) = mine {
+            assert_eq!(mine, theirs, "both callers get the one loaded record");
+        }
+        // Whoever gave up, the load landed.
+        assert_eq!(store.get("k"), Some(theirs));
+    });
+    assert!(
+        LOADING_TIMEOUT_EXPLORED.load(Ordering::Relaxed),
+        "no waiter ever timed out waiting for a load"
+    );
+}
+
+/// Keeps the expected panics of the loading models out of the output.
+fn silence_loader_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<&str>() != Some(&"loader bug") {
+                default(info);
+            }
+        }));
+    });
+}
+
+static ABANDONED_EXPLORED: AtomicBool = AtomicBool::new(false);
+
+#[test]
+fn a_panicking_load_wakes_its_waiter() {
+    silence_loader_panics();
+    check(|| {
+        let (store, loads) = empty();
+        let panicking = {
+            let store = store.clone();
+            thread::spawn(move || {
+                catch_unwind(AssertUnwindSafe(|| {
+                    store.get_or_load("k", || panic!("loader bug"))
+                }))
+                .ok()
+            })
+        };
+        let mine = store.get_or_load("k", counted(&loads, 10));
+        let theirs = panicking.join().unwrap();
+        // The waiter was woken (or never waited) and loaded for itself; the panicking
+        // caller panicked, or found that record.
+        assert_eq!((mine.value, mine.version), (10, 1));
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        match theirs {
+            Some(theirs) => assert_eq!(theirs, mine),
+            None => {
+                ABANDONED_EXPLORED.store(true, Ordering::Relaxed);
+            }
+        }
+        assert_eq!(store.get("k"), Some(mine));
+    });
+    assert!(
+        ABANDONED_EXPLORED.load(Ordering::Relaxed),
+        "the panicking loader never ran"
+    );
 }

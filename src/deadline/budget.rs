@@ -47,8 +47,14 @@ pub(crate) trait Wait {
     /// Checks, between two attempts of a retry loop, that there is time left.
     fn between_attempts(&self, started: Instant, attempts: u32) -> Result<(), Self::Error>;
 
-    /// Blocks until `listener` is woken (or a polling slice ends: the caller re-checks).
-    fn park(&self, listener: ChangeListener, started: Instant) -> Result<(), Self::Error>;
+    /// Blocks until `listener` is woken (or a polling slice ends: the caller re-checks);
+    /// a timeout is reported as happening in `phase`.
+    fn park(
+        &self,
+        listener: ChangeListener,
+        started: Instant,
+        phase: Phase,
+    ) -> Result<(), Self::Error>;
 }
 
 /// Waits as long as it takes.
@@ -73,7 +79,12 @@ impl Wait for Forever {
         Ok(())
     }
 
-    fn park(&self, listener: ChangeListener, _started: Instant) -> Result<(), Infallible> {
+    fn park(
+        &self,
+        listener: ChangeListener,
+        _started: Instant,
+        _phase: Phase,
+    ) -> Result<(), Infallible> {
         sync::wait(listener, None);
         Ok(())
     }
@@ -281,25 +292,31 @@ impl Wait for Budget<'_> {
         }
     }
 
-    fn park(&self, listener: ChangeListener, started: Instant) -> Result<(), Interrupted> {
+    fn park(
+        &self,
+        listener: ChangeListener,
+        started: Instant,
+        phase: Phase,
+    ) -> Result<(), Interrupted> {
         check_cancelled(self.cancel)?;
         let deadline = self.limit.deadline_from(started);
         let slice_end = slice_end(self.cancel, deadline);
         if sync::wait(listener, slice_end) {
             return Ok(());
         }
-        self.between_waits(started)
+        self.between_waits(started, phase)
     }
 }
 
 impl Budget<'_> {
-    /// Checks, between two looks at a record it waits on, that a wait for a change that
-    /// began at `started` may go on: not cancelled, and its deadline not passed.
-    pub(crate) fn between_waits(&self, started: Instant) -> Result<(), Interrupted> {
+    /// Checks, between two looks at what it waits for, that a wait that began at
+    /// `started` may go on: not cancelled, and its deadline not passed (else a timeout in
+    /// `phase`).
+    pub(crate) fn between_waits(&self, started: Instant, phase: Phase) -> Result<(), Interrupted> {
         check_cancelled(self.cancel)?;
         match self.limit.deadline_from(started) {
             Some(deadline) if Instant::now() >= deadline => Err(Interrupted::TimedOut(
-                TimedOut::new(Phase::Watching, started.elapsed()),
+                TimedOut::new(phase, started.elapsed()),
             )),
             _ => Ok(()),
         }

@@ -17,6 +17,9 @@ pub enum Phase {
     },
     /// Waiting for a record to change.
     Watching,
+    /// Waiting for another caller's load of the same key to finish
+    /// ([`get_or_load`](crate::Store::get_or_load)). That load goes on.
+    Loading,
 }
 
 /// An operation ran out of time. It had no effect.
@@ -82,6 +85,10 @@ impl fmt::Display for TimedOut {
                 "timed out after {waited:?} retrying; {attempts} attempts were stale and nothing was written"
             ),
             Phase::Watching => write!(f, "timed out after {waited:?} waiting for a change"),
+            Phase::Loading => write!(
+                f,
+                "timed out after {waited:?} waiting for another caller's load; the load goes on"
+            ),
         }
     }
 }
@@ -122,6 +129,10 @@ mod tests {
         assert_eq!(
             TimedOut::new(Phase::Watching, ms).to_string(),
             "timed out after 3ms waiting for a change"
+        );
+        assert_eq!(
+            TimedOut::new(Phase::Loading, ms).to_string(),
+            "timed out after 3ms waiting for another caller's load; the load goes on"
         );
         assert_eq!(Interrupted::Cancelled.to_string(), "operation cancelled");
     }

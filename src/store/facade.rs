@@ -10,6 +10,7 @@ use super::error::{Error, Occupied, Rejected, UpdateWithError};
 use super::record::{Record, Versioned};
 use super::reentry::{forbid_reentry, ClosureScope};
 use super::shard::Shard;
+use crate::cache::loading::Loads;
 use crate::deadline::{Forever, Wait};
 use crate::sync::{CachePadded, ChangeEvent, ShardLock};
 use crate::version::{Counter, VersionScheme};
@@ -41,10 +42,11 @@ pub type DefaultHashBuilder = foldhash::fast::RandomState;
 pub type VersionOf<S> = <S as VersionScheme>::Version;
 
 /// One shard behind its own lock, with the event that wakes those waiting for a change
-/// in it.
+/// in it, and its loads in progress ([`get_or_load`](Store::get_or_load)).
 pub(crate) struct LockedShard<K, V, S: VersionScheme> {
     pub(crate) lock: ShardLock<Shard<K, V, S>>,
     pub(crate) changed: ChangeEvent,
+    pub(crate) loads: Loads<K, V, S::Version>,
 }
 
 /// A concurrent map from keys to versioned records.
@@ -65,7 +67,7 @@ pub struct Store<K, V, S: VersionScheme = Counter, H = DefaultHashBuilder> {
     pub(crate) default_timeout: Option<Duration>,
     /// `64 - log2(shard count)`: how far to shift a hash to get its shard index.
     shard_shift: u32,
-    hasher: H,
+    pub(crate) hasher: H,
 }
 
 impl<K, V, S: VersionScheme, H> fmt::Debug for Store<K, V, S, H> {
@@ -89,6 +91,7 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
                 CachePadded::new(LockedShard {
                     lock: ShardLock::new(Shard::with_capacity(capacity_per_shard)),
                     changed: ChangeEvent::new(),
+                    loads: Loads::new(),
                 })
             })
             .collect();
@@ -653,7 +656,7 @@ where
 /// wakes whoever waits for a change there (if anybody does). If the wait fails, `input` comes back with
 /// the error, untouched.
 #[inline(always)]
-fn write_shard<K, V, S: VersionScheme, W: Wait, T, R>(
+pub(crate) fn write_shard<K, V, S: VersionScheme, W: Wait, T, R>(
     wait: &W,
     shard: &LockedShard<K, V, S>,
     input: T,

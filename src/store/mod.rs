@@ -23,6 +23,7 @@ pub(crate) mod shard;
 
 pub use builder::StoreBuilder;
 pub use error::{Error, Occupied, Rejected, UpdateWithError};
+pub(crate) use facade::{write_shard, LockedShard};
 pub use facade::{DefaultHashBuilder, Store, VersionOf};
 pub use iter::Iter;
 pub use record::Versioned;

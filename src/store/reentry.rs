@@ -4,6 +4,10 @@
 //! the same store from inside would wait for that lock forever (same shard) or risk a
 //! lock-order deadlock with another thread (other shard), so it is refused with a panic
 //! that names the mistake, before any lock is taken.
+//!
+//! Loaders run under no lock, but a loader that waits for its own load would wait
+//! forever: the scope of a running loader is marked the same way, with its load's
+//! address instead of a store's (see [`is_inside`]).
 
 use std::cell::{Cell, RefCell};
 
@@ -24,7 +28,8 @@ loom::thread_local! {
     static RUNNING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
 }
 
-/// Marks a store's closure as running on this thread until dropped (also on unwind).
+/// Marks a store's closure (or a loader, by its load's address) as running on this thread
+/// until dropped (also on unwind).
 pub(crate) struct ClosureScope {
     store: usize,
 }
@@ -68,13 +73,18 @@ pub(crate) fn forbid_reentry(store: usize) {
 #[cold]
 #[inline(never)]
 fn forbid_reentry_inside_closure(store: usize) {
-    let inside = RUNNING.with(|running| running.borrow().contains(&store));
     assert!(
-        !inside,
+        !is_inside(store),
         "verkv: a closure passed to the store called back into the same store; \
          this would deadlock on the shard lock the closure runs under \
          (read what you need before the call, or write after it returns)"
     );
+}
+
+/// Whether this thread is inside a [`ClosureScope`] entered with `id`.
+#[cold]
+pub(crate) fn is_inside(id: usize) -> bool {
+    RUNNING.with(|running| running.borrow().contains(&id))
 }
 
 #[cfg(all(test, not(verkv_loom)))]

@@ -20,7 +20,7 @@ use crate::deadline::CancelToken;
 #[cfg(not(verkv_loom))]
 use crate::sync::Alarm;
 
-use crate::deadline::{Forever, Interrupted, Wait};
+use crate::deadline::{Forever, Interrupted, Phase, Wait};
 use crate::store::Store;
 use crate::store::Versioned;
 use crate::version::VersionScheme;
@@ -93,7 +93,7 @@ where
             if differs(&current, seen) {
                 return Ok(current);
             }
-            wait.park(listener, started)?;
+            wait.park(listener, started, Phase::Watching)?;
         }
     }
 
@@ -234,7 +234,7 @@ where
             if differs(&current, seen) {
                 return Ok(current);
             }
-            budget.between_waits(started)?;
+            budget.between_waits(started, Phase::Watching)?;
             // Whichever comes first: a change, the token, the deadline.
             std::future::poll_fn(|cx| {
                 let woken = Pin::new(&mut changed).poll(cx).is_ready()
