@@ -125,6 +125,45 @@ fn concurrent_misses_run_the_loader_once() {
 }
 
 #[test]
+fn loaders_of_one_key_never_overlap_under_churn() {
+    // Threads load two keys and remove them again, so loads keep starting; a loader that
+    // finds another loader of its key running fails the test.
+    const THREADS: usize = 4;
+    const ROUNDS: usize = 300;
+    let store: Store<usize, usize> = Store::builder().shards(1).build();
+    let loading = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let next_value = AtomicUsize::new(0);
+    let seen = std::sync::Mutex::new(std::collections::HashMap::new());
+    thread::scope(|s| {
+        for thread in 0..THREADS {
+            let (store, loading, next_value, seen) = (&store, &loading, &next_value, &seen);
+            s.spawn(move || {
+                for round in 0..ROUNDS {
+                    let key = (thread + round) % 2;
+                    let got = store.get_or_load(key, || {
+                        let running = loading[key].fetch_add(1, SeqCst);
+                        assert_eq!(running, 0, "two loaders of key {key} ran at once");
+                        thread::yield_now();
+                        loading[key].fetch_sub(1, SeqCst);
+                        next_value.fetch_add(1, SeqCst)
+                    });
+                    // A version names one value, whoever reads it.
+                    let first = *seen
+                        .lock()
+                        .unwrap()
+                        .entry((key, got.version))
+                        .or_insert(got.value);
+                    assert_eq!(first, got.value, "version {} of key {key}", got.version);
+                    if round % 3 == 0 {
+                        let _ = store.remove(&key, &got.version);
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
 fn a_waiter_gives_up_at_its_deadline_and_the_load_lands() {
     let store: Store<&str, u32> = Store::new();
     let waiter_loads = AtomicUsize::new(0);

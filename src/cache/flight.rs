@@ -10,6 +10,10 @@
 //! the leader sets the outcome *before* it notifies. If the waiter looked first, the
 //! notification comes after its listener was registered and wakes it; if the leader went
 //! first, the waiter's look finds the outcome (checked with loom).
+//!
+//! Lock order: a shard's lock (read to join or lead, write to land), then its table's;
+//! a leader that gives up takes the table's alone, and a flight's outcome lock is always
+//! taken alone. Nothing waits while holding any of them.
 
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::Instant;

@@ -313,12 +313,13 @@ where
         key: K,
         load: impl FnOnce() -> Result<V, E>,
     ) -> Result<Loaded<V, S::Version, E>, W::Error> {
-        // One deadline for every wait of the call.
-        let wait = wait.fixed();
         let (hash, shard) = self.locate(&key);
         let mut key = key;
+        // The deadline of the waits for a load, fixed when the first one starts: a hit
+        // reads no clock, as a bounded `get` does not.
+        let mut fixed: Option<W> = None;
         loop {
-            match self.start(&wait, hash, shard, key)? {
+            match self.start(fixed.as_ref().unwrap_or(wait), hash, shard, key)? {
                 Start::Hit(found) => return Ok(Ok(found)),
                 Start::Miss(Joined::Lead(leader)) => {
                     let loaded = {
@@ -328,8 +329,8 @@ where
                     return Ok(self.land(shard, hash, leader, loaded));
                 }
                 Start::Miss(Joined::Join(flight, back)) => {
-                    // The clock is read only by callers that wait for a load.
-                    match result_for(flight.wait(&wait, Instant::now())?) {
+                    let fixed = fixed.get_or_insert_with(|| wait.fixed());
+                    match result_for(flight.wait(fixed, Instant::now())?) {
                         Some(result) => return Ok(result),
                         None => key = back,
                     }
@@ -408,10 +409,12 @@ where
     /// # Deadlines
     ///
     /// The deadline and the token bound this caller's waits: for the shard lock before
-    /// it looks, and for another caller's load of `key`. They never stop a load: a caller
-    /// that gives up leaves the load running, and its record lands for the others. Once
-    /// this caller's own `load` runs, the call completes (like
-    /// [`update_with`](Bounded::update_with)'s closure).
+    /// it looks, as for every bounded operation, and then for another caller's load of
+    /// `key`, at most the view's timeout from the moment it finds that load in progress
+    /// (or until the view's instant, for [`until`](Store::until)). They never stop a load:
+    /// a caller that gives up leaves the load running, and its record lands for the
+    /// others. Once this caller's own `load` runs, the call completes (like
+    /// [`update_with`](Bounded::update_with)'s closure). A hit reads no clock.
     ///
     /// # Errors
     ///
