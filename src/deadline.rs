@@ -29,6 +29,9 @@ pub enum Phase {
     },
     /// Waiting for a record to change.
     Watching,
+    /// Running on a database server (a backend's statement timeout): the server cancelled
+    /// the statement, which had no effect.
+    Running,
 }
 
 /// An operation ran out of time. It had no effect.
@@ -94,6 +97,10 @@ impl fmt::Display for TimedOut {
                 "timed out after {waited:?} retrying; {attempts} attempts were stale and nothing was written"
             ),
             Phase::Watching => write!(f, "timed out after {waited:?} waiting for a change"),
+            Phase::Running => write!(
+                f,
+                "timed out after {waited:?} running on the server; the statement was cancelled and had no effect"
+            ),
         }
     }
 }
@@ -359,6 +366,10 @@ mod tests {
         assert_eq!(
             TimedOut::new(Phase::Watching, ms).to_string(),
             "timed out after 3ms waiting for a change"
+        );
+        assert_eq!(
+            TimedOut::new(Phase::Running, ms).to_string(),
+            "timed out after 3ms running on the server; the statement was cancelled and had no effect"
         );
         assert_eq!(Interrupted::Cancelled.to_string(), "operation cancelled");
     }

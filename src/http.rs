@@ -288,8 +288,9 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
     ///
     /// `Stale` is `412` after `If-Match` and `409` after `X-Expected-Version`; `Exists`
     /// is `412` after `If-None-Match` and `409` otherwise; `NotFound` is `404`; a timeout
-    /// or cancellation is `503 Service Unavailable` (send `Retry-After`, see
-    /// [`RETRY_AFTER_SECONDS`]): nothing was written, the request can be repeated.
+    /// or cancellation, or an unavailable backend, is `503 Service Unavailable` (send
+    /// `Retry-After`, see [`RETRY_AFTER_SECONDS`]): nothing was written, the request can be
+    /// repeated. A write whose outcome is unknown is `500`: it may have been written.
     pub fn status_of(&self, error: &Error<Ver>) -> StatusCode {
         match error {
             Error::NotFound => StatusCode::NOT_FOUND,
@@ -299,7 +300,10 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
             Error::Stale { .. } => StatusCode::PRECONDITION_FAILED,
             Error::Exists { .. } if self.if_none_match.is_some() => StatusCode::PRECONDITION_FAILED,
             Error::Exists { .. } => StatusCode::CONFLICT,
-            Error::TimedOut(_) | Error::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+            Error::TimedOut(_) | Error::Cancelled | Error::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Error::OutcomeUnknown(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -160,6 +160,17 @@
 //! The [`Patch`] trait shows a typed patch with validation; the `movies` example has two
 //! clients patch one record, one of them from a stale read.
 //!
+//! # Backends
+//!
+//! [`VersionedStore`] is the store's operations as a trait, each with a [`Context`]
+//! (deadline and cancel token). The in-memory [`Store`] implements it, and with the
+//! `postgres` feature so does `verkv::postgres::PgStore`, which keeps the records in a
+//! PostgreSQL table shared by several processes: code written against the trait moves
+//! from one process to several by changing the constructor. The errors keep their
+//! meaning, plus [`Error::Unavailable`] (the operation had no effect) and
+//! [`Error::OutcomeUnknown`] (a write was sent and the connection died: it may have
+//! happened).
+//!
 //! # Cargo features
 //!
 //! | feature | adds |
@@ -167,6 +178,7 @@
 //! | `serde` | `Deserialize` for [`Field`]: a missing key is absent, `null` is null |
 //! | `json` | the `json` module: JSON Merge Patch and JSON Patch for JSON records |
 //! | `http` | the `http` module: `ETag` headers, and `If-Match` / `If-None-Match` / `X-Expected-Version` evaluated into statuses |
+//! | `postgres` | the `postgres` module: [`VersionedStore`] on a PostgreSQL table (`PgStore`) |
 //!
 //! # Errors
 //!
@@ -175,6 +187,7 @@
 //! [`PatchError`] the patch's. Messages are lowercase and carry the versions:
 //! `stale version: expected 3, current 5`.
 
+mod backend;
 mod bounded;
 mod builder;
 mod cancel;
@@ -197,11 +210,19 @@ mod sync;
 mod version;
 mod watch;
 
+/// The PostgreSQL backend: [`PgStore`](postgres::PgStore) and its builder (the
+/// `postgres` feature).
+#[cfg(feature = "postgres")]
+pub mod postgres {
+    pub use crate::backend::postgres::{PgStore, PgStoreBuilder, PgVersion};
+}
+
+pub use backend::{Context, ReadResult, VersionedStore};
 pub use bounded::Bounded;
 pub use builder::StoreBuilder;
 pub use cancel::CancelToken;
 pub use deadline::{Interrupted, Phase, TimedOut};
-pub use error::{Error, Rejected, UpdateWithError};
+pub use error::{Cause, Error, Rejected, UpdateWithError};
 pub use field::{Field, NullNotAllowed};
 pub use iter::Iter;
 pub use patch::{FieldProblem, Invalid, Patch, PatchError};
