@@ -10,6 +10,9 @@
 //!
 //! Every request runs under one deadline; if it passes while the request is queued
 //! behind other writers, the answer is `503` with `Retry-After`, and nothing was written.
+//!
+//! The API is written against the `VersionedStore` trait: it serves the in-memory store,
+//! or (the `postgres` feature) a PostgreSQL table that several instances share.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,26 +26,46 @@ use axum_extra::TypedHeader;
 use serde_json::{json, Value};
 use verkv::http::{etag, Decision, Intent, Preconditions, RETRY_AFTER_SECONDS};
 use verkv::json::MergePatch;
-use verkv::{Bounded, Counter, Error, Patch, PatchError, Store, Versioned};
+use verkv::{Context, Counter, Error, Patch, Store, UpdateWithError, Versioned, VersionedStore};
 
-/// The store behind the API: movie id → JSON object.
+/// The in-memory store behind the API: movie id → JSON object.
+#[allow(dead_code)] // Not every program that includes this file uses it.
 pub(crate) type Movies = Store<String, Value>;
 
+/// A store the API can serve: any backend with counter versions.
+pub(crate) trait MovieStore:
+    VersionedStore<String, Value, Version = u64> + Send + Sync + 'static
+{
+}
+
+impl<S: VersionedStore<String, Value, Version = u64> + Send + Sync + 'static> MovieStore for S {}
+
 /// What every handler shares.
-#[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState<S> {
     /// The records.
-    pub(crate) movies: Arc<Movies>,
+    pub(crate) movies: Arc<S>,
     /// How long one request may take, queueing included.
     pub(crate) request_timeout: Duration,
 }
 
+impl<S> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        AppState {
+            movies: self.movies.clone(),
+            request_timeout: self.request_timeout,
+        }
+    }
+}
+
 /// The API's routes.
-pub(crate) fn router(state: AppState) -> Router {
+pub(crate) fn router<S: MovieStore>(state: AppState<S>) -> Router {
     Router::new()
         .route(
             "/movies/{id}",
-            post(create).get(read).patch(patch).delete(remove),
+            post(create::<S>)
+                .get(read::<S>)
+                .patch(patch::<S>)
+                .delete(remove::<S>),
         )
         .with_state(state)
 }
@@ -73,16 +96,17 @@ fn refused(preconditions: &Preconditions<u64>, error: &Error<u64>) -> Response {
     refuse(preconditions.status_of(error), error)
 }
 
-/// One request's view of the store: bounded by its deadline, with its preconditions and
-/// the record as it was when the request started.
-struct Request<'a> {
-    movies: Bounded<'a, String, Value>,
+/// One request: the store, the request's deadline, its preconditions and the record as
+/// it was when the request started.
+struct Request<'a, S> {
+    movies: &'a S,
+    ctx: Context<'a>,
     preconditions: Preconditions<u64>,
     id: String,
     found: Option<Versioned<Value, u64>>,
 }
 
-impl Request<'_> {
+impl<S> Request<'_, S> {
     fn evaluate(&self, intent: Intent) -> Decision<u64> {
         let version = self.found.as_ref().map(|found| &found.version);
         self.preconditions.evaluate(intent, version)
@@ -100,11 +124,11 @@ impl Request<'_> {
 
 /// Reads the request's preconditions and record, then runs `handle` on a thread where
 /// blocking is fine (store calls may wait for a lock, up to the request's deadline).
-async fn handle_blocking(
-    state: AppState,
+async fn handle_blocking<S: MovieStore>(
+    state: AppState<S>,
     id: String,
     headers: HeaderMap,
-    handle: impl FnOnce(Request<'_>) -> Response + Send + 'static,
+    handle: impl FnOnce(Request<'_, S>) -> Response + Send + 'static,
 ) -> Response {
     let deadline = Instant::now() + state.request_timeout;
     let preconditions = match Preconditions::from_headers::<Counter>(&headers) {
@@ -112,15 +136,16 @@ async fn handle_blocking(
         Err(bad) => return refuse(StatusCode::BAD_REQUEST, bad),
     };
     let work = move || {
-        let movies = state.movies.until(deadline);
-        match movies.get(&id) {
+        let ctx = Context::until(deadline);
+        match state.movies.get(&ctx, &id) {
             Ok(found) => handle(Request {
-                movies,
+                movies: &*state.movies,
+                ctx,
                 preconditions,
                 id,
                 found,
             }),
-            Err(interrupted) => refuse(StatusCode::SERVICE_UNAVAILABLE, interrupted),
+            Err(error) => refused(&preconditions, &error),
         }
     };
     tokio::task::spawn_blocking(work)
@@ -139,8 +164,8 @@ fn validate(movie: &Value) -> Result<(), String> {
     }
 }
 
-async fn create(
-    State(state): State<AppState>,
+async fn create<S: MovieStore>(
+    State(state): State<AppState<S>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     Json(movie): Json<Value>,
@@ -153,7 +178,10 @@ async fn create(
         if decision != Decision::Proceed {
             return refuse(decision.status(), decision.message());
         }
-        match request.movies.insert(request.id, movie.clone()) {
+        let written = request
+            .movies
+            .insert(&request.ctx, request.id.clone(), movie.clone());
+        match written {
             Ok(version) => record(
                 StatusCode::CREATED,
                 Versioned {
@@ -167,8 +195,8 @@ async fn create(
     .await
 }
 
-async fn read(
-    State(state): State<AppState>,
+async fn read<S: MovieStore>(
+    State(state): State<AppState<S>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -184,8 +212,16 @@ async fn read(
     .await
 }
 
-async fn patch(
-    State(state): State<AppState>,
+/// Why a merge patch was not written.
+enum NotWritten {
+    /// The patched movie fails validation.
+    Invalid(String),
+    /// The patch changes nothing: no write, the version stays.
+    Unchanged(Value),
+}
+
+async fn patch<S: MovieStore>(
+    State(state): State<AppState<S>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     Json(merge_patch): Json<Value>,
@@ -195,19 +231,25 @@ async fn patch(
             Ok(version) => version,
             Err(decision) => return refuse(decision.status(), decision.message()),
         };
-        // Applied and validated under the version check: a patch that fails validation
+        // Applied and validated on the record at the version the preconditions passed,
+        // and written only if it is still at that version: a patch that fails validation
         // changes nothing, and one that changes nothing keeps the version.
         let mut patched = None;
-        let written = request
-            .movies
-            .patch(&request.id, &version, |movie: &mut Value| {
-                MergePatch::new(merge_patch)
-                    .apply(movie)
-                    .unwrap_or_else(|never| match never {});
-                validate(movie)?;
-                patched = Some(movie.clone());
-                Ok::<_, String>(())
-            });
+        let written =
+            request
+                .movies
+                .update_with(&request.ctx, &request.id, &version, |movie: &Value| {
+                    let mut draft = movie.clone();
+                    MergePatch::new(merge_patch)
+                        .apply(&mut draft)
+                        .unwrap_or_else(|never| match never {});
+                    validate(&draft).map_err(NotWritten::Invalid)?;
+                    if draft == *movie {
+                        return Err(NotWritten::Unchanged(draft));
+                    }
+                    patched = Some(draft.clone());
+                    Ok(draft)
+                });
         match written {
             Ok(version) => record(
                 StatusCode::OK,
@@ -216,15 +258,20 @@ async fn patch(
                     version,
                 },
             ),
-            Err(PatchError::Patch(problem)) => refuse(StatusCode::UNPROCESSABLE_ENTITY, problem),
-            Err(PatchError::Store(error)) => refused(&request.preconditions, &error),
+            Err(UpdateWithError::Closure(NotWritten::Unchanged(value))) => {
+                record(StatusCode::OK, Versioned { value, version })
+            }
+            Err(UpdateWithError::Closure(NotWritten::Invalid(problem))) => {
+                refuse(StatusCode::UNPROCESSABLE_ENTITY, problem)
+            }
+            Err(UpdateWithError::Store(error)) => refused(&request.preconditions, &error),
         }
     })
     .await
 }
 
-async fn remove(
-    State(state): State<AppState>,
+async fn remove<S: MovieStore>(
+    State(state): State<AppState<S>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -233,7 +280,7 @@ async fn remove(
             Ok(version) => version,
             Err(decision) => return refuse(decision.status(), decision.message()),
         };
-        match request.movies.remove(&request.id, &version) {
+        match request.movies.remove(&request.ctx, &request.id, &version) {
             Ok(_) => StatusCode::NO_CONTENT.into_response(),
             Err(error) => refused(&request.preconditions, &error),
         }

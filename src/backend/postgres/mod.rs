@@ -21,6 +21,10 @@
 //! show), the statement had no effect and is run again. The histories this produces are
 //! checked for linearizability by the test suite.
 //!
+//! `update_with` reads, runs the closure (at most once, on the value at the expected
+//! version) without holding anything on the server, and writes with the same version
+//! check: two round trips, and a change in between refuses the write as stale.
+//!
 //! # Deadlines and cancellation
 //!
 //! A [`Context`]'s deadline bounds the wait for a pooled connection and is handed to the
@@ -62,6 +66,10 @@ use super::{Context, ReadResult, VersionedStore};
 use crate::error::{Cause, Error, Rejected, UpdateWithError};
 use crate::record::Versioned;
 use crate::version::Counter;
+
+/// Whether a conditional write whose snapshot reports the expected version as current is
+/// run again (a test build can switch this off to see the linearizability check fail).
+const RERUN: bool = !cfg!(verkv_mutant = "no_rerun");
 
 /// The types a store or builder is for, without owning any (so it is `Send` and `Sync`
 /// whatever they are).
@@ -295,7 +303,7 @@ where
                 };
                 Ok(match written::<S>(&row)? {
                     Ok(version) => Step::Done(Ok(version)),
-                    Err(current) if current == *expected => Step::Again,
+                    Err(current) if current == *expected && RERUN => Step::Again,
                     Err(current) => Step::Done(Err(Error::Stale {
                         expected: expected.clone(),
                         current,
@@ -345,7 +353,7 @@ where
                 return Ok(Step::Done(Ok(removed)));
             }
             Ok(match codec::version::<S>(&row, 1)? {
-                current if current == *expected => Step::Again,
+                current if current == *expected && RERUN => Step::Again,
                 current => Step::Done(Err(Error::Stale {
                     expected: expected.clone(),
                     current,
