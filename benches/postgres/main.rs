@@ -1,9 +1,13 @@
 //! `PgStore`'s compare-and-swap against the same statement written by hand with the
 //! `postgres` crate, on the same table, through the same pool crate with the same
 //! settings: 1, 2 and 8 client threads, on one hot key or spread over many. Rounds
-//! interleave the two subjects (alternating which goes first); the report gives, per
+//! interleave the subjects (rotating which goes first); the report gives, per
 //! configuration, the median and range over rounds of the time per operation of ours /
-//! hand-written (below 1: ours is faster).
+//! hand-written (below 1: ours is faster), and of a second hand-written subject (its
+//! own pool) / the first: the control, showing what one run can resolve. It also gives
+//! the client's CPU time per operation (the whole process, from `/proc/self/stat`, summed
+//! over all rounds), which is where a client library's overhead shows, whatever the
+//! server and the machine's other load do to latency.
 //!
 //! Needs a server: `bash .ci/test cargo bench --features postgres --bench postgres`
 //! (starts a throwaway cluster), or set `VERKV_POSTGRES_URL`. With `-- --test`, one short
@@ -66,14 +70,39 @@ impl Keys {
     }
 }
 
-/// Runs `threads` clients of `subject` for `window`; returns operations per second.
+/// The CPU time this process has used so far, in clock ticks (user + system), if the
+/// system says.
+fn cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime
+    // the 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// What one run did.
+#[derive(Default, Clone, Copy)]
+struct Work {
+    ops: u64,
+    seconds: f64,
+    cpu_ticks: u64,
+}
+
+impl Work {
+    fn rate(self) -> f64 {
+        self.ops as f64 / self.seconds
+    }
+}
+
+/// Runs `threads` clients of `subject` for `window`.
 fn run(
     subject: &dyn Cas,
     store: &PgStore<String, u64>,
     threads: usize,
     keys: Keys,
     window: Duration,
-) -> f64 {
+) -> Work {
+    let ticks = cpu_ticks();
     let stop = AtomicBool::new(false);
     let done = AtomicU64::new(0);
     let started = Instant::now();
@@ -101,7 +130,21 @@ fn run(
         thread::sleep(window);
         stop.store(true, Ordering::Relaxed);
     });
-    done.into_inner() as f64 / started.elapsed().as_secs_f64()
+    Work {
+        ops: done.into_inner(),
+        seconds: started.elapsed().as_secs_f64(),
+        cpu_ticks: cpu_ticks()
+            .zip(ticks)
+            .map_or(0, |(after, before)| after - before),
+    }
+}
+
+/// Client CPU time per operation over all of `work`, in microseconds (100 ticks a second,
+/// as Linux reports them).
+fn cpu_per_op(work: &[Work]) -> f64 {
+    let ticks: u64 = work.iter().map(|w| w.cpu_ticks).sum();
+    let ops: u64 = work.iter().map(|w| w.ops).sum();
+    ticks as f64 * 10_000.0 / ops as f64
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -109,12 +152,18 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+fn range(values: &[f64]) -> String {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(0.0, f64::max);
+    format!("{low:.2}–{high:.2}")
+}
+
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--test");
     let (rounds, window) = if quick {
         (1, Duration::from_millis(50))
     } else {
-        (21, Duration::from_millis(500))
+        (15, Duration::from_millis(500))
     };
     let url = std::env::var("VERKV_POSTGRES_URL").unwrap_or_else(|_| {
         panic!(
@@ -128,6 +177,7 @@ fn main() {
         .build()
         .unwrap_or_else(|cause| panic!("cannot open the store: {cause}"));
     let hand = Hand::new(&url, TABLE, POOL);
+    let twin = Hand::new(&url, TABLE, POOL);
     let ctx = Context::background();
     for keys in [Keys::Hot, Keys::Spread] {
         for thread in 0..8 {
@@ -136,39 +186,59 @@ fn main() {
             }
         }
     }
-    let subjects: [&dyn Cas; 2] = [&store, &hand];
+    let subjects: [&dyn Cas; 3] = [&store, &hand, &twin];
     println!(
-        "compare-and-swap, ours / hand-written time per operation ({rounds} rounds of {window:?})"
+        "compare-and-swap, time per operation over hand-written ({rounds} rounds of {window:?})"
     );
     println!(
-        "{:<24} {:>7} {:>8} {:>15} {:>12} {:>12}",
-        "keys", "threads", "median", "range", "ours op/s", "hand op/s"
+        "{:<24} {:>7} {:>6} {:>11} {:>6} {:>11} {:>10} {:>10} {:>16}",
+        "keys",
+        "threads",
+        "ours",
+        "range",
+        "twin",
+        "range",
+        "ours op/s",
+        "hand op/s",
+        "CPU µs/op o/h/t"
     );
     for keys in [Keys::Hot, Keys::Spread] {
         for threads in THREADS {
-            let (mut ratios, mut ours, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+            let mut work: [Vec<Work>; 3] = Default::default();
+            let (mut ours, mut twin) = (Vec::new(), Vec::new());
             for round in 0..rounds {
-                let mut rates = [0.0; 2];
-                for turn in 0..2 {
-                    let which = (turn + round) % 2;
-                    rates[which] = run(subjects[which], &store, threads, keys, window);
+                let mut rate = [0.0; 3];
+                for turn in 0..3 {
+                    let which = (turn + round) % 3;
+                    let done = run(subjects[which], &store, threads, keys, window);
+                    rate[which] = done.rate();
+                    work[which].push(done);
                 }
-                // Time per operation, ours over theirs: their rate over ours.
-                ratios.push(rates[1] / rates[0]);
-                ours.push(rates[0]);
-                theirs.push(rates[1]);
+                // Time per operation over the hand-written one's: its rate over ours.
+                ours.push(rate[1] / rate[0]);
+                twin.push(rate[1] / rate[2]);
             }
-            let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-            let high = ratios.iter().copied().fold(0.0, f64::max);
+            let rates = |which: usize| -> f64 {
+                median(&mut work[which].iter().map(|w| w.rate()).collect::<Vec<_>>())
+            };
+            let (ours_rate, hand_rate) = (rates(0), rates(1));
+            let cpu = format!(
+                "{:.0}/{:.0}/{:.0}",
+                cpu_per_op(&work[0]),
+                cpu_per_op(&work[1]),
+                cpu_per_op(&work[2])
+            );
             println!(
-                "{:<24} {:>7} {:>8.3} {:>7.3}–{:<7.3} {:>12.0} {:>12.0}",
+                "{:<24} {:>7} {:>6.3} {:>11} {:>6.3} {:>11} {:>10.0} {:>10.0} {:>16}",
                 keys.name(),
                 threads,
-                median(&mut ratios),
-                low,
-                high,
                 median(&mut ours),
-                median(&mut theirs),
+                range(&ours),
+                median(&mut twin),
+                range(&twin),
+                ours_rate,
+                hand_rate,
+                cpu,
             );
         }
     }
