@@ -12,12 +12,31 @@ pub(crate) struct Cluster {
     port: u16,
 }
 
-/// Runs `program` of the server's binaries as the `postgres` user (the server refuses to
-/// run as root).
+/// Whether this process runs as root (whose files the server refuses to use).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.starts_with(b"0\n"))
+}
+
+/// A command running `program` of the server's binaries: as the `postgres` user when
+/// root, as oneself otherwise.
+fn server_command(bin: &Path, program: &str) -> Command {
+    if is_root() {
+        let mut command = Command::new("runuser");
+        command
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join(program));
+        command
+    } else {
+        Command::new(bin.join(program))
+    }
+}
+
+/// Runs `program` of the server's binaries with `args`; panics if it fails.
 fn as_postgres(bin: &Path, program: &str, args: &[&str]) -> Output {
-    let output = Command::new("runuser")
-        .args(["-u", "postgres", "--"])
-        .arg(bin.join(program))
+    let output = server_command(bin, program)
         .args(args)
         .output()
         .unwrap_or_else(|error| panic!("cannot run {program}: {error}"));
@@ -115,9 +134,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let data = self.dir.join("data");
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(self.bin.join("pg_ctl"))
+        let _ = server_command(&self.bin, "pg_ctl")
             .args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);

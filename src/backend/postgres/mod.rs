@@ -34,7 +34,16 @@
 //! sends the server a cancel request for the running statement. Either way the statement
 //! is rolled back: a timed-out or cancelled write had no effect. Setting the session's
 //! timeouts costs one round trip when they change, so bounded operations cost one more
-//! round trip than unbounded ones.
+//! round trip than unbounded ones. An operation whose deadline has already passed is
+//! refused before anything is sent (unlike the in-memory store, which still takes a free
+//! lock).
+//!
+//! # Waiting for a change
+//!
+//! Every write fires a trigger that notifies the table's channel ([`PgStore::channel`]).
+//! `wait_for_change` listens on a pooled connection, reads, and re-reads on each
+//! notification about its key; it holds that connection for as long as it waits, so size
+//! the pool ([`PgStoreBuilder::pool_size`]) for the waiters as well as the other calls.
 //!
 //! # Failures
 //!
