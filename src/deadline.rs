@@ -20,7 +20,8 @@ const CANCEL_POLL: Duration = Duration::from_millis(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Phase {
-    /// Waiting for its shard lock behind other operations: it never started.
+    /// Waiting behind other operations (for its shard lock; on a database server, for a
+    /// pooled connection or a row lock): it never started.
     Queued,
     /// Inside an optimistic retry loop, after this many attempts were refused as stale.
     Retrying {
@@ -43,7 +44,7 @@ pub enum Phase {
 /// use verkv::{Phase, TimedOut};
 ///
 /// let late = TimedOut::new(Phase::Queued, Duration::from_millis(5));
-/// assert_eq!(late.to_string(), "timed out after 5ms queued for the shard lock; the operation did not start");
+/// assert_eq!(late.to_string(), "timed out after 5ms queued behind other operations; the operation did not start");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimedOut {
@@ -90,7 +91,7 @@ impl fmt::Display for TimedOut {
         match self.phase {
             Phase::Queued => write!(
                 f,
-                "timed out after {waited:?} queued for the shard lock; the operation did not start"
+                "timed out after {waited:?} queued behind other operations; the operation did not start"
             ),
             Phase::Retrying { attempts } => write!(
                 f,

@@ -97,7 +97,7 @@
 //! let request = store.within(Duration::from_millis(100));
 //! match request.retry_update(&"visits", |n| Ok::<_, std::convert::Infallible>(n + 1)) {
 //!     Ok(done) => assert_eq!(done.attempts, 1),
-//!     Err(err) => panic!("{err}"), // e.g. "timed out after 100ms queued for the shard lock; …"
+//!     Err(err) => panic!("{err}"), // e.g. "timed out after 100ms queued behind other operations; …"
 //! }
 //! ```
 //!
@@ -210,13 +210,8 @@ mod sync;
 mod version;
 mod watch;
 
-/// The PostgreSQL backend: [`PgStore`](postgres::PgStore) and its builder (the
-/// `postgres` feature).
 #[cfg(feature = "postgres")]
-pub mod postgres {
-    pub use crate::backend::postgres::{PgStore, PgStoreBuilder, PgVersion};
-}
-
+pub use backend::postgres;
 pub use backend::{Context, ReadResult, VersionedStore};
 pub use bounded::Bounded;
 pub use builder::StoreBuilder;

@@ -232,7 +232,7 @@ fn a_deadline_expiring_while_queued_is_503_and_writes_nothing() {
     assert!(reply.body["error"]
         .as_str()
         .unwrap()
-        .contains("queued for the shard lock"));
+        .contains("queued behind other operations"));
     release_tx.send(()).unwrap();
     assert_eq!(holder.join().unwrap(), Ok(2));
     // Only the holder's write happened; the timed-out PATCH left no trace.

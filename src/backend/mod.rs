@@ -12,7 +12,7 @@
 mod context;
 mod memory;
 #[cfg(feature = "postgres")]
-pub(crate) mod postgres;
+pub mod postgres;
 
 pub use context::Context;
 
