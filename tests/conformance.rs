@@ -4,6 +4,8 @@
 
 #[path = "support/conformance.rs"]
 mod conformance;
+#[path = "support/ledger.rs"]
+mod ledger;
 
 use conformance::{steps, Key, Model, Value};
 use proptest::prelude::*;

@@ -9,6 +9,8 @@
 mod checker;
 #[path = "support/conformance.rs"]
 mod conformance;
+#[path = "support/ledger.rs"]
+mod ledger;
 #[path = "support/pg.rs"]
 mod pg;
 #[path = "support/stress.rs"]

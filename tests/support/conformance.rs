@@ -3,19 +3,21 @@
 //! versions, errors, handed-back values, closure calls) must be the model's; versions are
 //! compared by identity, and a key must never get a version it had before.
 //!
+//! The records, the version check and the choice of expected versions are the ledger's
+//! (`ledger.rs`), shared with the model of the store's own API; an includer declares both
+//! modules.
+//!
 //! Every operation runs under one of three contexts: none, a long deadline, or a token
 //! cancelled beforehand (which must refuse with `Cancelled` and change nothing). Alone on
 //! the store, nothing else differs.
 
-use std::collections::HashMap;
-use std::fmt::Debug;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use verkv::{CancelToken, Context, Error, Rejected, UpdateWithError, Versioned, VersionedStore};
+use verkv::{CancelToken, Context, Error, Rejected, UpdateWithError, VersionedStore};
 
-pub(crate) type Key = u8;
-pub(crate) type Value = u32;
+use super::ledger::{Expect, Ledger, NeverIssued};
+pub(crate) use super::ledger::{Key, Value};
 
 /// One operation on a key, with its arguments and the context it runs under.
 #[derive(Debug, Clone)]
@@ -41,38 +43,6 @@ enum Op {
     /// `update_with` adding this much, or refusing with the code if it is `None`.
     UpdateWith(Expect, Option<Value>, u8),
     Remove(Expect),
-}
-
-/// Which version a conditional operation names as the one it read.
-#[derive(Debug, Clone)]
-enum Expect {
-    /// The current version (or, if the key has no record, the last one it had).
-    Current,
-    /// One of the versions the key has had, by index.
-    Earlier(usize),
-    /// A version the store never hands out.
-    NeverIssued(u32),
-}
-
-/// A version type the model can make an unused version of.
-pub(crate) trait NeverIssued: Sized {
-    /// A version no store hands out, distinct for distinct seeds.
-    fn never_issued(seed: u32) -> Self;
-}
-
-impl NeverIssued for u64 {
-    fn never_issued(seed: u32) -> u64 {
-        // Far above any counter a test reaches (and above `i64::MAX`, which a database
-        // sequence never draws).
-        u64::MAX - u64::from(seed)
-    }
-}
-
-impl NeverIssued for uuid::Uuid {
-    fn never_issued(seed: u32) -> uuid::Uuid {
-        // Version-4 UUIDs carry the version nibble 4; these all have 0 there.
-        uuid::Uuid::from_u128(u128::from(seed))
-    }
 }
 
 fn expect() -> impl Strategy<Value = Expect> {
@@ -105,19 +75,17 @@ pub(crate) fn steps(keys: Key, max_len: usize) -> impl Strategy<Value = Vec<Step
     prop::collection::vec(step, 1..max_len)
 }
 
-/// The model: what every key holds, and every version each key has had.
+/// The model: the ledger of records and versions.
 pub(crate) struct Model<Ver> {
-    records: HashMap<Key, Versioned<Value, Ver>>,
-    history: HashMap<Key, Vec<Ver>>,
+    ledger: Ledger<Ver>,
 }
 
-impl<Ver: Clone + Eq + Debug + std::fmt::Display + NeverIssued> Model<Ver> {
+impl<Ver: NeverIssued> Model<Ver> {
     /// Applies `steps` to `store` (which must start empty) and to the model, panicking at
     /// the first answer that differs.
     pub(crate) fn run<T: VersionedStore<Key, Value, Version = Ver>>(store: &T, steps: &[Step]) {
         let mut model = Model {
-            records: HashMap::new(),
-            history: HashMap::new(),
+            ledger: Ledger::new(),
         };
         for (index, step) in steps.iter().enumerate() {
             let context = format!("step {index}: {step:?}");
@@ -125,7 +93,7 @@ impl<Ver: Clone + Eq + Debug + std::fmt::Display + NeverIssued> Model<Ver> {
             let after = store.get(&Context::background(), &step.key);
             assert_eq!(
                 after.unwrap(),
-                model.records.get(&step.key).cloned(),
+                model.ledger.records.get(&step.key).cloned(),
                 "{context}: after"
             );
         }
@@ -148,7 +116,7 @@ impl<Ver: Clone + Eq + Debug + std::fmt::Display + NeverIssued> Model<Ver> {
         };
         let cancelled = matches!(step.ctx, Ctx::Cancelled);
         let key = step.key;
-        let record = self.records.get(&key).cloned();
+        let record = self.ledger.records.get(&key).cloned();
         match &step.op {
             Op::Get => {
                 let got = store.get(&ctx, &key);
@@ -181,13 +149,13 @@ impl<Ver: Clone + Eq + Debug + std::fmt::Display + NeverIssued> Model<Ver> {
                 self.written(key, *value, got, verdict, context);
             }
             Op::Update(expect, value) => {
-                let expected = self.expected(key, expect);
+                let expected = self.ledger.expected(key, expect);
                 let got = store.update(&ctx, &key, &expected, *value);
                 let verdict = self.check(cancelled, key, &expected);
                 self.written(key, *value, got, verdict, context);
             }
             Op::UpdateWith(expect, add, code) => {
-                let expected = self.expected(key, expect);
+                let expected = self.ledger.expected(key, expect);
                 let mut given = Vec::new();
                 let got = store.update_with(&ctx, &key, &expected, |value: &Value| {
                     given.push(*value);
@@ -209,19 +177,20 @@ impl<Ver: Clone + Eq + Debug + std::fmt::Display + NeverIssued> Model<Ver> {
                                 let version = got.unwrap_or_else(|e| {
                                     panic!("{context}: must succeed, was refused with {e:?}")
                                 });
-                                self.record(key, old.wrapping_add(*add), version, context);
+                                self.ledger
+                                    .record(key, old.wrapping_add(*add), version, context);
                             }
                         }
                     }
                 }
             }
             Op::Remove(expect) => {
-                let expected = self.expected(key, expect);
+                let expected = self.ledger.expected(key, expect);
                 let got = store.remove(&ctx, &key, &expected);
                 match self.check(cancelled, key, &expected) {
                     Err(error) => assert_eq!(got, Err(error), "{context}"),
                     Ok(()) => {
-                        let removed = self.records.remove(&key).expect("checked");
+                        let removed = self.ledger.records.remove(&key).expect("checked");
                         assert_eq!(got, Ok(removed.value), "{context}");
                     }
                 }
@@ -239,7 +208,7 @@ impl<Ver: Clone + Eq + Debug + std::fmt::Display + NeverIssued> Model<Ver> {
         context: &str,
     ) {
         match (verdict, got) {
-            (Ok(()), Ok(version)) => self.record(key, value, version, context),
+            (Ok(()), Ok(version)) => self.ledger.record(key, value, version, context),
             (Ok(()), Err(refused)) => panic!("{context}: must succeed, was refused: {refused}"),
             (Err(error), Ok(version)) => {
                 panic!("{context}: must be refused with {error}, wrote version {version}")
@@ -251,44 +220,12 @@ impl<Ver: Clone + Eq + Debug + std::fmt::Display + NeverIssued> Model<Ver> {
         }
     }
 
-    /// The model's version check.
+    /// The model's verdict on a conditional operation: a cancelled one is refused before
+    /// the version check.
     fn check(&self, cancelled: bool, key: Key, expected: &Ver) -> Result<(), Error<Ver>> {
         if cancelled {
             return Err(Error::Cancelled);
         }
-        match self.records.get(&key) {
-            None => Err(Error::NotFound),
-            Some(record) if record.version == *expected => Ok(()),
-            Some(record) => Err(Error::Stale {
-                expected: expected.clone(),
-                current: record.version.clone(),
-            }),
-        }
-    }
-
-    /// The version a conditional operation names, as chosen by `expect`.
-    fn expected(&self, key: Key, expect: &Expect) -> Ver {
-        let history = self.history.get(&key).map_or(&[][..], Vec::as_slice);
-        match expect {
-            Expect::Current => match (self.records.get(&key), history.last()) {
-                (Some(record), _) => record.version.clone(),
-                (None, Some(last)) => last.clone(),
-                (None, None) => Ver::never_issued(0),
-            },
-            Expect::Earlier(index) if !history.is_empty() => history[index % history.len()].clone(),
-            Expect::Earlier(index) => Ver::never_issued(*index as u32),
-            Expect::NeverIssued(seed) => Ver::never_issued(*seed),
-        }
-    }
-
-    /// Records that `key` now holds `value` at `version`, which it must never have had.
-    fn record(&mut self, key: Key, value: Value, version: Ver, context: &str) {
-        let history = self.history.entry(key).or_default();
-        assert!(
-            !history.contains(&version),
-            "{context}: key {key} got version {version} a second time"
-        );
-        history.push(version.clone());
-        self.records.insert(key, Versioned { value, version });
+        self.ledger.check(key, expected).map(drop)
     }
 }
