@@ -8,7 +8,8 @@
 //! Keys and values go through serde as JSON (`jsonb`), so they can be read and queried
 //! from SQL; two keys are the same record when their JSON values are equal (mind types
 //! whose JSON form is not unique, such as hash maps with several keys). Versions are
-//! drawn by the database (see [`PgVersion`]).
+//! drawn by the database (see [`PgVersion`]). Needs PostgreSQL 14 or newer
+//! (`CREATE OR REPLACE TRIGGER`); the tests run on 15.
 //!
 //! # One round trip per write
 //!
