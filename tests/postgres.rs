@@ -336,3 +336,19 @@ fn a_value_that_cannot_be_json_is_refused_before_anything_is_sent() {
         Ok(None)
     );
 }
+
+#[test]
+fn an_operation_whose_deadline_has_passed_is_refused_before_anything_is_sent() {
+    let store: PgStore<String, u32> = store("passed");
+    let passed = Context::until(Instant::now());
+    let refused = store.insert(&passed, "k".to_string(), 1).unwrap_err();
+    assert!(
+        matches!(refused.error, Error::TimedOut(t) if t.phase() == Phase::Queued),
+        "{}",
+        refused.error
+    );
+    assert_eq!(
+        store.get(&Context::background(), &"k".to_string()),
+        Ok(None)
+    );
+}
