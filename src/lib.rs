@@ -107,7 +107,7 @@
 //! let request = store.within(Duration::from_millis(100));
 //! match request.retry_update(&"visits", |n| n + 1) {
 //!     Ok(done) => assert_eq!(done.attempts, 1),
-//!     Err(err) => panic!("{err}"), // e.g. "timed out after 100ms queued for the shard lock; …"
+//!     Err(err) => panic!("{err}"), // e.g. "timed out after 100ms queued behind other operations; …"
 //! }
 //! ```
 //!
@@ -199,9 +199,21 @@
 //! | `wait/` | operations that wait, on top of the store: [`Bounded`] views, [`retry_update`](Store::retry_update), [`wait_for_change`](Store::wait_for_change) |
 //! | `patch/` | partial updates: [`Patch`], [`Field`], JSON patches |
 //! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |
+//! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, and PostgreSQL (feature `postgres`) |
 //!
 //! Higher layers add methods to [`Store`] in their own files (`impl Store` blocks), so the
 //! store never names them.
+//!
+//! # Backends
+//!
+//! [`VersionedStore`] is the store's operations as a trait, each with a [`Context`]
+//! (deadline and cancel token). The in-memory [`Store`] implements it, and with the
+//! `postgres` feature so does `verkv::postgres::PgStore`, which keeps the records in a
+//! PostgreSQL table shared by several processes: code written against the trait moves
+//! from one process to several by changing the constructor. The errors keep their
+//! meaning, plus [`Error::Unavailable`] (the operation had no effect) and
+//! [`Error::OutcomeUnknown`] (a write was sent and the connection died: it may have
+//! happened).
 //!
 //! # Cargo features
 //!
@@ -210,6 +222,7 @@
 //! | `serde` | `Deserialize` for [`Field`]: a missing key is absent, `null` is null |
 //! | `json` | the `json` module: JSON Merge Patch and JSON Patch for JSON records |
 //! | `http` | the `http` module: `ETag` headers, and `If-Match` / `If-None-Match` / `X-Expected-Version` evaluated into statuses |
+//! | `postgres` | the `postgres` module: [`VersionedStore`] on a PostgreSQL table (`PgStore`) |
 //!
 //! # Errors
 //!
@@ -218,6 +231,7 @@
 //! [`PatchError`] the patch's. Messages are lowercase and carry the versions:
 //! `stale version: expected 3, current 5`.
 
+mod backend;
 mod cache;
 mod deadline;
 #[cfg(feature = "http")]
@@ -228,14 +242,17 @@ mod sync;
 mod version;
 mod wait;
 
+#[cfg(feature = "postgres")]
+pub use backend::postgres;
+pub use backend::{Context, ReadResult, VersionedStore};
 pub use cache::loading::LoadError;
 pub use deadline::{CancelToken, Interrupted, Phase, TimedOut};
 #[cfg(feature = "json")]
 pub use patch::json;
 pub use patch::{Field, FieldProblem, Invalid, NullNotAllowed, Patch, PatchError};
 pub use store::{
-    DefaultHashBuilder, Error, Iter, Occupied, Rejected, Store, StoreBuilder, UpdateWithError,
-    VersionOf, Versioned,
+    Cause, DefaultHashBuilder, Error, Iter, Occupied, Rejected, Store, StoreBuilder,
+    UpdateWithError, VersionOf, Versioned,
 };
 pub use version::etag;
 pub use version::{Counter, UuidV4, VersionScheme};

@@ -9,59 +9,26 @@
 
 #[path = "support/linearizability.rs"]
 mod checker;
+#[path = "support/stress.rs"]
+mod stress;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::thread;
 
-use checker::{check, Answer, Call, Event, Value, Version, Violation};
-use verkv::{Error, Store};
+use checker::{check, Answer, Call, Event, Value, Version, Versions, Violation};
+use stress::{run_round, Backend, Key, KeyValue, Round};
+use verkv::Store;
 
-type Key = u8;
-
-const THREADS: usize = 4;
-const KEYS: Key = 2;
 /// Under Miri (which runs these tests to look for undefined behaviour and data races in
 /// the locking), a short run is enough and a long one would take far too long.
-const OPERATIONS_PER_THREAD: usize = if cfg!(miri) { 10 } else { 60 };
+const SHAPE: Round = Round {
+    threads: 4,
+    keys: 2,
+    operations_per_thread: if cfg!(miri) { 10 } else { 60 },
+    versions: Versions::Consecutive,
+};
 const ROUNDS: u64 = if cfg!(miri) { 2 } else { 200 };
-
-/// The operations under test, answered in the checker's terms.
-trait KeyValue: Sync {
-    fn get(&self, key: Key) -> Answer;
-    fn insert(&self, key: Key, value: Value) -> Answer;
-    fn update(&self, key: Key, expected: Version, value: Value) -> Answer;
-    fn remove(&self, key: Key, expected: Version) -> Answer;
-}
-
-fn refusal(error: Error<Version>) -> Answer {
-    match error {
-        Error::NotFound => Answer::NotFound,
-        Error::Stale { expected, current } => Answer::Stale { expected, current },
-        Error::Exists { current } => Answer::Exists { current },
-        other => panic!("an error the checker does not know: {other}"),
-    }
-}
-
-impl KeyValue for Store<Key, Value> {
-    fn get(&self, key: Key) -> Answer {
-        Answer::Read(Store::get(self, &key).map(|read| (read.value, read.version)))
-    }
-
-    fn insert(&self, key: Key, value: Value) -> Answer {
-        Store::insert(self, key, value).map_or_else(|r| refusal(r.error), Answer::Written)
-    }
-
-    fn update(&self, key: Key, expected: Version, value: Value) -> Answer {
-        Store::update(self, &key, &expected, value)
-            .map_or_else(|r| refusal(r.error), Answer::Written)
-    }
-
-    fn remove(&self, key: Key, expected: Version) -> Answer {
-        Store::remove(self, &key, &expected).map_or_else(refusal, Answer::Removed)
-    }
-}
 
 /// The broken design: each conditional write checks the version under a read lock, lets
 /// go of it, and then writes under a separate write lock. Two writers that read the same
@@ -137,123 +104,11 @@ impl KeyValue for CheckThenWrite {
     }
 }
 
-/// A small, fast pseudo-random sequence (xorshift), seeded per thread, so that every
-/// thread mixes its operations differently.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, sides: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % sides
-    }
-}
-
-/// Records one thread's calls with their invoke and return times on the shared clock.
-struct Recorder<'a> {
-    clock: &'a AtomicU64,
-    thread: usize,
-    events: Vec<(Key, Event)>,
-}
-
-impl Recorder<'_> {
-    fn call(&mut self, key: Key, call: Call, run: impl FnOnce(&Call) -> Answer) -> Answer {
-        let invoked = self.clock.fetch_add(1, Ordering::SeqCst);
-        let answer = run(&call);
-        let returned = self.clock.fetch_add(1, Ordering::SeqCst);
-        self.events.push((
-            key,
-            Event {
-                thread: self.thread,
-                invoked,
-                returned,
-                call,
-                answer: answer.clone(),
-            },
-        ));
-        answer
-    }
-}
-
-/// One thread's work: read a key, then mostly write back based on that read (the
-/// read-modify-write that loses updates without the version check), sometimes remove,
-/// insert, or write based on an older read. Every written value is unique.
-fn client(store: &impl KeyValue, recorder: &mut Recorder<'_>, seed: u64) {
-    let mut dice = Dice(seed);
-    let mut older: Option<Version> = None;
-    for step in 0..OPERATIONS_PER_THREAD {
-        let key = dice.roll(u64::from(KEYS)) as Key;
-        let value = (recorder.thread * OPERATIONS_PER_THREAD + step) as Value;
-        let read = recorder.call(key, Call::Get, |_| store.get(key));
-        let call = match (read, dice.roll(10)) {
-            (Answer::Read(Some((_, version))), 0) => Call::Remove { expected: version },
-            (Answer::Read(Some(_)), 1) => Call::Insert(value),
-            (Answer::Read(Some((_, version))), 2) => Call::Update {
-                expected: older.unwrap_or(version),
-                value,
-            },
-            (Answer::Read(Some((_, version))), _) => {
-                older = Some(version);
-                Call::Update {
-                    expected: version,
-                    value,
-                }
-            }
-            (_, roll) if roll < 8 => Call::Insert(value),
-            _ => Call::Remove {
-                expected: older.unwrap_or(1),
-            },
-        };
-        recorder.call(key, call, |call| match *call {
-            Call::Get => store.get(key),
-            Call::Insert(value) => store.insert(key, value),
-            Call::Update { expected, value } => store.update(key, expected, value),
-            Call::Remove { expected } => store.remove(key, expected),
-        });
-    }
-}
-
-/// Runs the clients on `store` at the same time and checks each key's history.
-fn run_round(store: &impl KeyValue, round: u64) -> Result<(), Violation> {
-    let clock = AtomicU64::new(0);
-    let recorded: Vec<(Key, Event)> = thread::scope(|s| {
-        let clients: Vec<_> = (0..THREADS)
-            .map(|thread| {
-                let clock = &clock;
-                s.spawn(move || {
-                    let mut recorder = Recorder {
-                        clock,
-                        thread,
-                        events: Vec::new(),
-                    };
-                    let seed = (round << 8 | thread as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-                    client(store, &mut recorder, seed);
-                    recorder.events
-                })
-            })
-            .collect();
-        clients
-            .into_iter()
-            .flat_map(|client| client.join().unwrap())
-            .collect()
-    });
-    for key in 0..KEYS {
-        let history: Vec<Event> = recorded
-            .iter()
-            .filter(|(k, _)| *k == key)
-            .map(|(_, event)| event.clone())
-            .collect();
-        check(&history)?;
-    }
-    Ok(())
-}
-
 #[test]
 fn store_histories_are_linearizable() {
     for round in 0..ROUNDS {
         let store: Store<Key, Value> = Store::new();
-        if let Err(violation) = run_round(&store, round) {
+        if let Err(violation) = run_round(&Backend(&store), SHAPE, round) {
             panic!("round {round}: {violation}");
         }
     }
@@ -263,7 +118,7 @@ fn store_histories_are_linearizable() {
 fn checker_rejects_the_check_then_write_store() {
     const BROKEN_ROUNDS: u64 = 20;
     let caught: Vec<Violation> = (0..BROKEN_ROUNDS)
-        .filter_map(|round| run_round(&CheckThenWrite::default(), round).err())
+        .filter_map(|round| run_round(&CheckThenWrite::default(), SHAPE, round).err())
         .collect();
     println!("caught in {} of {BROKEN_ROUNDS} rounds", caught.len());
     if let Some(violation) = caught.first() {
@@ -299,8 +154,8 @@ mod known_histories {
         let insert = at(0, 0, 3, Call::Insert(10), Answer::Written(1));
         let before = at(1, 1, 2, Call::Get, Answer::Read(None));
         let after = at(1, 1, 2, Call::Get, Answer::Read(Some((10, 1))));
-        assert!(check(&[insert.clone(), before]).is_ok());
-        assert!(check(&[insert, after]).is_ok());
+        assert!(check(&[insert.clone(), before], Versions::Consecutive).is_ok());
+        assert!(check(&[insert, after], Versions::Consecutive).is_ok());
     }
 
     #[test]
@@ -331,9 +186,13 @@ mod known_histories {
             expected: 1,
             current: 2,
         });
-        assert!(check(&[created(10), first.clone(), refused]).is_ok());
+        assert!(check(
+            &[created(10), first.clone(), refused],
+            Versions::Consecutive
+        )
+        .is_ok());
         let also_won = second(Answer::Written(3));
-        assert!(check(&[created(10), first, also_won]).is_err());
+        assert!(check(&[created(10), first, also_won], Versions::Consecutive).is_err());
     }
 
     #[test]
@@ -350,15 +209,19 @@ mod known_histories {
         );
         let fresh = at(1, 4, 5, Call::Get, Answer::Read(Some((20, 2))));
         let stale = at(1, 4, 5, Call::Get, Answer::Read(Some((10, 1))));
-        assert!(check(&[created(10), update.clone(), fresh]).is_ok());
-        assert!(check(&[created(10), update, stale]).is_err());
+        assert!(check(&[created(10), update.clone(), fresh], Versions::Consecutive).is_ok());
+        assert!(check(&[created(10), update, stale], Versions::Consecutive).is_err());
     }
 
     #[test]
     fn a_reused_version_is_rejected() {
         let remove = at(0, 2, 3, Call::Remove { expected: 1 }, Answer::Removed(10));
         let recreate = |version| at(0, 4, 5, Call::Insert(20), Answer::Written(version));
-        assert!(check(&[created(10), remove.clone(), recreate(2)]).is_ok());
-        assert!(check(&[created(10), remove, recreate(1)]).is_err());
+        assert!(check(
+            &[created(10), remove.clone(), recreate(2)],
+            Versions::Consecutive
+        )
+        .is_ok());
+        assert!(check(&[created(10), remove, recreate(1)], Versions::Consecutive).is_err());
     }
 }

@@ -3,117 +3,22 @@
 
 #[path = "../examples/movies_api/app.rs"]
 mod app;
+#[path = "support/movies.rs"]
+mod movies;
 
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use serde_json::{json, Value};
+use movies::{heat, Server};
+use serde_json::json;
 use verkv::Store;
 
-struct Server {
-    base: String,
-    movies: Arc<app::Movies>,
-    _runtime: tokio::runtime::Runtime,
-}
-
-/// Starts the API on 127.0.0.1 (a free port) over a one-shard store, so a test can hold
-/// the lock every request needs.
-fn start(request_timeout: Duration) -> Server {
-    let movies: Arc<app::Movies> = Arc::new(Store::builder().shards(1).build());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = app::AppState {
-        movies: movies.clone(),
-        request_timeout,
-    };
-    runtime.spawn(async move { axum::serve(listener, app::router(state)).await });
-    Server {
-        base,
-        movies,
-        _runtime: runtime,
-    }
-}
-
-struct Reply {
-    status: StatusCode,
-    etag: Option<String>,
-    retry_after: Option<String>,
-    accept_patch: Option<String>,
-    body: Value,
-}
-
-impl Server {
-    fn send(&self, method: &str, id: &str, headers: &[(&str, &str)], body: Option<Value>) -> Reply {
-        let body = body.map(|body| ("application/json", body.to_string()));
-        self.send_typed(method, id, headers, body)
-    }
-
-    /// Sends a request whose body has the given media type.
-    fn send_typed(
-        &self,
-        method: &str,
-        id: &str,
-        headers: &[(&str, &str)],
-        body: Option<(&str, String)>,
-    ) -> Reply {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(20)))
-            .build()
-            .into();
-        let url = format!("{}/movies/{id}", self.base);
-        let mut request = http::Request::builder().method(method).uri(url);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let mut response = match body {
-            Some((media_type, body)) => agent
-                .run(
-                    request
-                        .header("content-type", media_type)
-                        .body(body)
-                        .unwrap(),
-                )
-                .unwrap(),
-            None => agent.run(request.body(()).unwrap()).unwrap(),
-        };
-        let header = |name| {
-            response
-                .headers()
-                .get(name)
-                .map(|v: &http::HeaderValue| v.to_str().unwrap().to_owned())
-        };
-        let (etag, retry_after, accept_patch) = (
-            header("etag"),
-            header("retry-after"),
-            header("accept-patch"),
-        );
-        let text = response.body_mut().read_to_string().unwrap();
-        Reply {
-            status: response.status(),
-            etag,
-            retry_after,
-            accept_patch,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        }
-    }
-
-    fn create(&self, id: &str, movie: Value) -> Reply {
-        self.send("POST", id, &[("if-none-match", "*")], Some(movie))
-    }
-}
-
-fn heat() -> Value {
-    json!({ "title": "Heat", "year": 1995, "genres": ["crime"] })
+/// Starts the API over a one-shard store, so a test can hold the lock every request
+/// needs.
+fn start(request_timeout: Duration) -> Server<app::Movies> {
+    movies::start(Store::builder().shards(1).build(), request_timeout)
 }
 
 #[test]
@@ -294,10 +199,7 @@ fn a_patch_failing_validation_changes_nothing() {
         Some(json!({ "title": null })),
     );
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        reply.body["error"],
-        "patch refused: field `title` is required"
-    );
+    assert_eq!(reply.body["error"], "field `title` is required");
     let stored = server.movies.get("1").unwrap();
     assert_eq!((stored.value, stored.version), (heat(), 1));
 }
@@ -329,7 +231,7 @@ fn a_deadline_expiring_while_queued_is_503_and_writes_nothing() {
     assert!(reply.body["error"]
         .as_str()
         .unwrap()
-        .contains("queued for the shard lock"));
+        .contains("queued behind other operations"));
     release_tx.send(()).unwrap();
     assert_eq!(holder.join().unwrap(), Ok(2));
     // Only the holder's write happened; the timed-out PATCH left no trace.

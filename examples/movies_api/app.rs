@@ -13,6 +13,9 @@
 //! A write that loses a race to another writer is evaluated again against the record as
 //! it is now (`If-Match: *` still holds; a tag the record moved past is `412`). A `PATCH`
 //! of another media type is `415` with `Accept-Patch` (RFC 5789), which `GET` sends too.
+//!
+//! The API is written against the `VersionedStore` trait: it serves the in-memory store,
+//! or (the `postgres` feature) a PostgreSQL table that several instances share.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,26 +32,46 @@ use verkv::http::{
     etag, Decision, Intent, Preconditions, Refused, StoreRefusal, RETRY_AFTER_SECONDS,
 };
 use verkv::json::{JsonPatch, JsonPatchError, MergePatch};
-use verkv::{Bounded, Counter, Patch, Store, Versioned};
+use verkv::{Context, Counter, Patch, Store, UpdateWithError, Versioned, VersionedStore};
 
-/// The store behind the API: movie id → JSON object.
+/// The in-memory store behind the API: movie id → JSON object.
+#[allow(dead_code)] // Not every program that includes this file uses it.
 pub(crate) type Movies = Store<String, Value>;
 
+/// A store the API can serve: any backend with counter versions.
+pub(crate) trait MovieStore:
+    VersionedStore<String, Value, Version = u64> + Send + Sync + 'static
+{
+}
+
+impl<S: VersionedStore<String, Value, Version = u64> + Send + Sync + 'static> MovieStore for S {}
+
 /// What every handler shares.
-#[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState<S> {
     /// The records.
-    pub(crate) movies: Arc<Movies>,
+    pub(crate) movies: Arc<S>,
     /// How long one request may take, queueing included.
     pub(crate) request_timeout: Duration,
 }
 
+impl<S> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        AppState {
+            movies: self.movies.clone(),
+            request_timeout: self.request_timeout,
+        }
+    }
+}
+
 /// The API's routes.
-pub(crate) fn router(state: AppState) -> Router {
+pub(crate) fn router<S: MovieStore>(state: AppState<S>) -> Router {
     Router::new()
         .route(
             "/movies/{id}",
-            post(create).get(read).patch(patch).delete(remove),
+            post(create::<S>)
+                .get(read::<S>)
+                .patch(patch::<S>)
+                .delete(remove::<S>),
         )
         .with_state(state)
 }
@@ -163,16 +186,17 @@ impl Patch<Value> for MoviePatch {
     }
 }
 
-/// One request's view of the store: bounded by its deadline, with its preconditions and
-/// the record as it was when the request started.
-struct Request<'a> {
-    movies: Bounded<'a, String, Value>,
+/// One request: the store, the request's deadline, its preconditions and the record as
+/// it was when the request started.
+struct Request<'a, S> {
+    movies: &'a S,
+    ctx: Context<'a>,
     preconditions: Preconditions<u64>,
     id: String,
     found: Option<Versioned<Value, u64>>,
 }
 
-impl Request<'_> {
+impl<S> Request<'_, S> {
     fn evaluate(&self, intent: Intent) -> Decision<u64> {
         self.preconditions
             .evaluate(intent, self.found_version().as_ref())
@@ -185,12 +209,12 @@ impl Request<'_> {
 }
 
 /// Reads the request's preconditions and record, then runs `handle` on a thread where
-/// blocking is fine (store calls may wait for a lock, up to the request's deadline).
-async fn handle_blocking(
-    state: AppState,
+/// blocking is fine (store calls may wait, up to the request's deadline).
+async fn handle_blocking<S: MovieStore>(
+    state: AppState<S>,
     id: String,
     headers: HeaderMap,
-    handle: impl FnOnce(Request<'_>) -> Response + Send + 'static,
+    handle: impl FnOnce(Request<'_, S>) -> Response + Send + 'static,
 ) -> Response {
     let deadline = Instant::now() + state.request_timeout;
     let preconditions = match Preconditions::from_headers::<Counter>(&headers) {
@@ -198,15 +222,16 @@ async fn handle_blocking(
         Err(bad) => return refuse(StatusCode::BAD_REQUEST, bad),
     };
     let work = move || {
-        let movies = state.movies.until(deadline);
-        match movies.get(&id) {
+        let ctx = Context::until(deadline);
+        match state.movies.get(&ctx, &id) {
             Ok(found) => handle(Request {
-                movies,
+                movies: &*state.movies,
+                ctx,
                 preconditions,
                 id,
                 found,
             }),
-            Err(interrupted) => refuse(StatusCode::SERVICE_UNAVAILABLE, interrupted),
+            Err(error) => refused(Refused::<u64, _>::Write(error)),
         }
     };
     tokio::task::spawn_blocking(work)
@@ -225,8 +250,8 @@ fn validate(movie: &Value) -> Result<(), String> {
     }
 }
 
-async fn create(
-    State(state): State<AppState>,
+async fn create<S: MovieStore>(
+    State(state): State<AppState<S>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     Json(movie): Json<Value>,
@@ -236,7 +261,9 @@ async fn create(
             return refuse(StatusCode::UNPROCESSABLE_ENTITY, problem);
         }
         let written = request.preconditions.create(request.found_version(), || {
-            request.movies.insert(request.id.clone(), movie.clone())
+            request
+                .movies
+                .insert(&request.ctx, request.id.clone(), movie.clone())
         });
         match written {
             Ok(version) => record(
@@ -252,8 +279,8 @@ async fn create(
     .await
 }
 
-async fn read(
-    State(state): State<AppState>,
+async fn read<S: MovieStore>(
+    State(state): State<AppState<S>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -269,8 +296,26 @@ async fn read(
     .await
 }
 
-async fn patch(
-    State(state): State<AppState>,
+/// Why a patch was not written.
+#[derive(Debug)]
+enum NotWritten {
+    /// The patch refused, or the patched movie is not valid.
+    Refused(PatchProblem),
+    /// The patch changes nothing: no write, the version stays.
+    Unchanged(Value),
+}
+
+impl std::fmt::Display for NotWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotWritten::Refused(problem) => problem.fmt(f),
+            NotWritten::Unchanged(_) => f.write_str("the patch changes nothing"),
+        }
+    }
+}
+
+async fn patch<S: MovieStore>(
+    State(state): State<AppState<S>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -283,33 +328,51 @@ async fn patch(
         Err((status, problem)) => return refuse(status, problem),
     };
     handle_blocking(state, id, headers, move |request| {
-        // Applied and validated under the version check: a patch that fails validation
+        // Applied and validated on the record at the version the preconditions passed,
+        // and written only if it is still at that version: a patch that fails validation
         // changes nothing, and one that changes nothing keeps the version.
+        let mut attempted = None;
         let mut patched = None;
         let written = request
             .preconditions
             .modify(request.found_version(), |version| {
+                attempted = Some(*version);
                 let document = document.clone();
-                request.movies.patch_with(&request.id, version, |movie| {
-                    let applied = document.apply(movie);
-                    patched = Some(movie.clone());
-                    applied
-                })
+                let ctx = &request.ctx;
+                request
+                    .movies
+                    .try_update_with(ctx, &request.id, version, |movie: &Value| {
+                        let mut draft = movie.clone();
+                        document.apply(&mut draft).map_err(NotWritten::Refused)?;
+                        if draft == *movie {
+                            return Err(NotWritten::Unchanged(draft));
+                        }
+                        patched = Some(draft.clone());
+                        Ok(draft)
+                    })
             });
-        match (written, patched) {
-            (Ok(version), Some(value)) => record(StatusCode::OK, Versioned { value, version }),
-            (Ok(_), None) => refuse(
+        match (written, patched, attempted) {
+            (Ok(version), Some(value), _) => record(StatusCode::OK, Versioned { value, version }),
+            (
+                Err(Refused::Write(UpdateWithError::Closure(NotWritten::Unchanged(value)))),
+                _,
+                Some(version),
+            ) => record(StatusCode::OK, Versioned { value, version }),
+            (Err(Refused::Write(UpdateWithError::Closure(NotWritten::Refused(problem)))), ..) => {
+                refuse(StatusCode::UNPROCESSABLE_ENTITY, problem)
+            }
+            (Err(refusal), ..) => refused(refusal),
+            (Ok(_), None, _) => refuse(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "a written patch left no record",
+                "a patch answered without running",
             ),
-            (Err(refusal), _) => refused(refusal),
         }
     })
     .await
 }
 
-async fn remove(
-    State(state): State<AppState>,
+async fn remove<S: MovieStore>(
+    State(state): State<AppState<S>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -317,7 +380,7 @@ async fn remove(
         let removed = request
             .preconditions
             .modify(request.found_version(), |version| {
-                request.movies.remove(&request.id, version)
+                request.movies.remove(&request.ctx, &request.id, version)
             });
         match removed {
             Ok(_) => StatusCode::NO_CONTENT.into_response(),

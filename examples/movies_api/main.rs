@@ -4,6 +4,10 @@
 //! cargo run --example movies_api --features http,json -- [--port 8080] [--timeout-ms 3000]
 //! ```
 //!
+//! With the `postgres` feature, `--database URL` serves the table `movies` of that
+//! PostgreSQL database instead of memory: run two instances on two ports with the same URL
+//! and each refuses the other's stale writes with `412`.
+//!
 //! Then, for example:
 //!
 //! ```text
@@ -18,16 +22,18 @@ mod app;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::{router, AppState};
+use app::{router, AppState, MovieStore};
 
-const USAGE: &str = "usage: movies_api [--port N] [--timeout-ms N]";
+const USAGE: &str = "usage: movies_api [--port N] [--timeout-ms N] [--database URL]";
 
-fn parse_args() -> Result<(u16, Duration), String> {
-    let (mut port, mut timeout_ms) = (8080u16, 3000u64);
+/// The command line: port, request timeout, and the database URL if one was given.
+fn parse_args() -> Result<(u16, Duration, Option<String>), String> {
+    let (mut port, mut timeout_ms, mut database) = (8080u16, 3000u64, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
+            "--database" => database = Some(value),
             "--port" => {
                 port = value
                     .parse()
@@ -40,17 +46,13 @@ fn parse_args() -> Result<(u16, Duration), String> {
             other => return Err(format!("unknown option {other:?}")),
         }
     }
-    Ok((port, Duration::from_millis(timeout_ms)))
+    Ok((port, Duration::from_millis(timeout_ms), database))
 }
 
-#[tokio::main]
-async fn main() {
-    let (port, request_timeout) = parse_args().unwrap_or_else(|problem| {
-        eprintln!("movies_api: {problem}\n{USAGE}");
-        std::process::exit(2);
-    });
+/// Serves `store` on 127.0.0.1:`port`.
+async fn serve<S: MovieStore>(store: S, port: u16, request_timeout: Duration) {
     let state = AppState {
-        movies: Arc::new(verkv::Store::new()),
+        movies: Arc::new(store),
         request_timeout,
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -63,4 +65,45 @@ async fn main() {
     axum::serve(listener, router(state))
         .await
         .expect("server failed");
+}
+
+#[cfg(feature = "postgres")]
+async fn serve_database(url: String, port: u16, request_timeout: Duration) {
+    let opened = tokio::task::spawn_blocking(move || {
+        verkv::postgres::PgStore::builder(url)
+            .table("movies")
+            .build()
+    });
+    match opened.await.expect("opening the store panicked") {
+        Ok(store) => {
+            serve::<verkv::postgres::PgStore<String, serde_json::Value>>(
+                store,
+                port,
+                request_timeout,
+            )
+            .await
+        }
+        Err(cause) => {
+            eprintln!("movies_api: cannot open the database: {cause}");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn serve_database(_url: String, _port: u16, _request_timeout: Duration) {
+    eprintln!("movies_api: --database needs the postgres feature (--features http,json,postgres)");
+    std::process::exit(2);
+}
+
+#[tokio::main]
+async fn main() {
+    let (port, request_timeout, database) = parse_args().unwrap_or_else(|problem| {
+        eprintln!("movies_api: {problem}\n{USAGE}");
+        std::process::exit(2);
+    });
+    match database {
+        Some(url) => serve_database(url, port, request_timeout).await,
+        None => serve(app::Movies::new(), port, request_timeout).await,
+    }
 }

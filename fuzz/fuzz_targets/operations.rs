@@ -5,6 +5,8 @@
 
 #![no_main]
 
+#[path = "../../tests/support/ledger.rs"]
+mod ledger;
 #[path = "../../tests/support/model.rs"]
 mod model;
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Phase {
-    /// Waiting for its shard lock behind other operations: it never started.
+    /// Waiting behind other operations (for its shard lock; on a database server, for a
+    /// pooled connection or a row lock): it never started.
     Queued,
     /// Inside an optimistic retry loop, after this many attempts were refused as stale.
     Retrying {
@@ -20,6 +21,9 @@ pub enum Phase {
     /// Waiting for another caller's load of the same key to finish
     /// ([`get_or_load`](crate::Store::get_or_load)). That load goes on.
     Loading,
+    /// Running on a database server (a backend's statement timeout): the server cancelled
+    /// the statement, which had no effect.
+    Running,
 }
 
 /// An operation ran out of time. It had no effect.
@@ -31,7 +35,7 @@ pub enum Phase {
 /// use verkv::{Phase, TimedOut};
 ///
 /// let late = TimedOut::new(Phase::Queued, Duration::from_millis(5));
-/// assert_eq!(late.to_string(), "timed out after 5ms queued for the shard lock; the operation did not start");
+/// assert_eq!(late.to_string(), "timed out after 5ms queued behind other operations; the operation did not start");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimedOut {
@@ -78,7 +82,7 @@ impl fmt::Display for TimedOut {
         match self.phase {
             Phase::Queued => write!(
                 f,
-                "timed out after {waited:?} queued for the shard lock; the operation did not start"
+                "timed out after {waited:?} queued behind other operations; the operation did not start"
             ),
             Phase::Retrying { attempts } => write!(
                 f,
@@ -88,6 +92,10 @@ impl fmt::Display for TimedOut {
             Phase::Loading => write!(
                 f,
                 "timed out after {waited:?} waiting for another caller's load; the load goes on"
+            ),
+            Phase::Running => write!(
+                f,
+                "timed out after {waited:?} running on the server; the statement was cancelled and had no effect"
             ),
         }
     }
@@ -133,6 +141,10 @@ mod tests {
         assert_eq!(
             TimedOut::new(Phase::Loading, ms).to_string(),
             "timed out after 3ms waiting for another caller's load; the load goes on"
+        );
+        assert_eq!(
+            TimedOut::new(Phase::Running, ms).to_string(),
+            "timed out after 3ms running on the server; the statement was cancelled and had no effect"
         );
         assert_eq!(Interrupted::Cancelled.to_string(), "operation cancelled");
     }

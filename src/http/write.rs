@@ -70,14 +70,19 @@ pub enum Refused<Ver, E> {
 
 impl<Ver: Display, E: StoreRefusal<Ver>> Refused<Ver, E> {
     /// The status to answer with: the decision's; `503 Service Unavailable` for a write
-    /// that timed out or was cancelled (nothing was written: the request can be repeated,
-    /// send `Retry-After`, see [`RETRY_AFTER_SECONDS`](super::RETRY_AFTER_SECONDS)); `422
-    /// Unprocessable Content` for a closure or patch that refused.
+    /// that timed out or was cancelled, or whose backend is unavailable (nothing was
+    /// written: the request can be repeated, send `Retry-After`, see
+    /// [`RETRY_AFTER_SECONDS`](super::RETRY_AFTER_SECONDS)); `500 Internal Server Error`
+    /// for a write whose outcome is unknown (it may have been written); `422 Unprocessable
+    /// Content` for a closure or patch that refused.
     pub fn status(&self) -> StatusCode {
         match self {
             Refused::Precondition(decision) => decision.status(),
             Refused::Write(error) => match error.store_error() {
-                Some(Error::TimedOut(_) | Error::Cancelled) => StatusCode::SERVICE_UNAVAILABLE,
+                Some(Error::TimedOut(_) | Error::Cancelled | Error::Unavailable(_)) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                Some(Error::OutcomeUnknown(_)) => StatusCode::INTERNAL_SERVER_ERROR,
                 Some(Error::NotFound) => StatusCode::NOT_FOUND,
                 Some(Error::Stale { .. } | Error::Exists { .. }) => StatusCode::CONFLICT,
                 None => StatusCode::UNPROCESSABLE_ENTITY,
@@ -219,9 +224,13 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
                     Some(current.clone())
                 }
                 Some(Error::NotFound) => None,
-                Some(Error::TimedOut(_) | Error::Cancelled) | None => {
-                    return Err(Refused::Write(error))
-                }
+                Some(
+                    Error::TimedOut(_)
+                    | Error::Cancelled
+                    | Error::Unavailable(_)
+                    | Error::OutcomeUnknown(_),
+                )
+                | None => return Err(Refused::Write(error)),
             };
         }
     }

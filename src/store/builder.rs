@@ -57,39 +57,43 @@ impl<K, V> Default for StoreBuilder<K, V> {
 }
 
 impl<K, V> Store<K, V> {
-    /// A builder to choose the shard count, capacity, hasher or version scheme.
-    pub fn builder() -> StoreBuilder<K, V> {
-        StoreBuilder::new()
-    }
-}
-
-impl<K, V, S: VersionScheme, H: BuildHasher + Default> Store<K, V, S, H> {
-    /// An empty store with the default settings: shards from the core count, and the
-    /// version scheme and hasher of its type ([`Counter`] and the [`DefaultHashBuilder`]
-    /// unless the type names others).
+    /// An empty store with the default settings: [`Counter`] versions, the
+    /// [`DefaultHashBuilder`], shards from the core count.
+    ///
+    /// Like `HashMap::new`, it builds only the default types, so that
+    /// `let store = Store::new();` needs no annotation. A store of another scheme or
+    /// hasher comes from [`Default`] (defined for every scheme and every hasher that has
+    /// a default) or from the [`builder`](Store::builder).
     ///
     /// # Examples
     ///
     /// ```
     /// use verkv::{Store, UuidV4};
     ///
-    /// let store: Store<u64, String> = Store::new();
-    /// assert!(store.is_empty());
-    /// let uuids: Store<u32, String, UuidV4> = Store::new();
+    /// let store = Store::new();
+    /// store.insert(1u64, "one").unwrap();
+    /// let uuids: Store<u32, String, UuidV4> = Store::default();
     /// let sip: Store<u32, String, UuidV4, std::hash::RandomState> = Store::default();
     /// assert!(uuids.insert(1, "a".into()).unwrap() != sip.insert(1, "a".into()).unwrap());
     /// ```
     pub fn new() -> Self {
+        StoreBuilder::new().build()
+    }
+
+    /// A builder to choose the shard count, capacity, hasher or version scheme.
+    pub fn builder() -> StoreBuilder<K, V> {
+        StoreBuilder::new()
+    }
+}
+
+/// An empty store with the default settings and the version scheme and hasher of its
+/// type.
+impl<K, V, S: VersionScheme, H: BuildHasher + Default> Default for Store<K, V, S, H> {
+    fn default() -> Self {
         StoreBuilder::new()
             .versions::<S>()
             .hasher(H::default())
             .build()
-    }
-}
-
-impl<K, V, S: VersionScheme, H: BuildHasher + Default> Default for Store<K, V, S, H> {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::convert::Infallible;
 use std::fmt;
+use std::sync::Arc;
 
 use super::record::Versioned;
 use crate::deadline::{Interrupted, TimedOut};
@@ -52,13 +53,26 @@ pub enum Error<Ver> {
     /// A bounded operation's [`CancelToken`](crate::CancelToken) was cancelled before it
     /// could take effect.
     Cancelled,
+    /// A backend could not carry the operation out (it could not be reached, lost the
+    /// connection before the operation was sent, or refused the statement). The operation
+    /// had no effect. The in-memory [`Store`](crate::Store) never answers this.
+    Unavailable(Cause),
+    /// The connection to a backend was lost after a write was sent and before its answer
+    /// came back: the write **may or may not have taken effect**. Read the record to find
+    /// out; never assume it was not written. The in-memory [`Store`](crate::Store) never
+    /// answers this.
+    OutcomeUnknown(Cause),
 }
 
 impl<Ver> Error<Ver> {
     /// The record's current version, where the error knows it (`Stale`, `Exists`).
     pub fn current(&self) -> Option<&Ver> {
         match self {
-            Error::NotFound | Error::TimedOut(_) | Error::Cancelled => None,
+            Error::NotFound
+            | Error::TimedOut(_)
+            | Error::Cancelled
+            | Error::Unavailable(_)
+            | Error::OutcomeUnknown(_) => None,
             Error::Stale { current, .. } | Error::Exists { current } => Some(current),
         }
     }
@@ -74,9 +88,57 @@ impl<Ver: fmt::Display> fmt::Display for Error<Ver> {
             Error::Exists { current } => write!(f, "key already exists at version {current}"),
             Error::TimedOut(timed_out) => timed_out.fmt(f),
             Error::Cancelled => Interrupted::Cancelled.fmt(f),
+            Error::Unavailable(cause) => write!(f, "backend unavailable: {cause}"),
+            Error::OutcomeUnknown(cause) => write!(
+                f,
+                "outcome unknown: the connection was lost after the write was sent ({cause})"
+            ),
         }
     }
 }
+
+/// What went wrong in a backend, as its message: the cause of [`Error::Unavailable`] and
+/// [`Error::OutcomeUnknown`].
+///
+/// It keeps the text rather than the backend's error value, so that [`Error`] stays
+/// `Clone`, comparable and small. Two causes are equal when their messages are.
+///
+/// # Examples
+///
+/// ```
+/// use verkv::{Cause, Error};
+///
+/// let err: Error<u64> = Error::Unavailable(Cause::new("connection refused"));
+/// assert_eq!(err.to_string(), "backend unavailable: connection refused");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Cause(Arc<str>);
+
+impl Cause {
+    /// A cause with this message.
+    pub fn new(message: impl fmt::Display) -> Self {
+        Cause(message.to_string().into())
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Cause {}
 
 impl<Ver: fmt::Debug + fmt::Display> std::error::Error for Error<Ver> {}
 
@@ -297,6 +359,19 @@ mod tests {
         );
         assert_eq!(Error::Exists { current: 4 }.current(), Some(&4));
         assert_eq!(Error::<u64>::Cancelled.current(), None);
+        assert_eq!(
+            Error::<u64>::Unavailable(Cause::new("down")).current(),
+            None
+        );
+    }
+
+    #[test]
+    fn backend_errors_carry_their_cause() {
+        let lost: Error<u64> = Error::OutcomeUnknown(Cause::new("connection closed"));
+        assert_eq!(
+            lost.to_string(),
+            "outcome unknown: the connection was lost after the write was sent (connection closed)"
+        );
     }
 
     #[test]

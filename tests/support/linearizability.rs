@@ -8,11 +8,23 @@
 //! (set of operations already placed, state of the key) it has tried, so no pair is
 //! explored twice. The store's records are independent, so each key is checked on its own.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 pub(crate) type Value = u64;
 pub(crate) type Version = u64;
+
+/// What the store under test promises about the versions it hands out a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Versions {
+    /// A write adds one to the version; a new record starts above every version the key
+    /// had (the in-memory counter).
+    Consecutive,
+    /// Only that no version is handed out twice for the key (versions drawn from a
+    /// database sequence shared by all keys, which a slow writer may take early and use
+    /// after a faster one).
+    Unique,
+}
 
 /// An operation on the key, with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,11 +78,17 @@ struct KeyState {
 impl KeyState {
     /// The state after `call` answered `answer`, or `None` if the specification does not
     /// allow that answer in this state.
-    fn after(&self, call: &Call, answer: &Answer) -> Option<KeyState> {
+    fn after(&self, call: &Call, answer: &Answer, versions: Versions) -> Option<KeyState> {
         let unchanged = self.clone();
+        let fresh = |new: Version, current: Version| match versions {
+            Versions::Consecutive => new == current + 1,
+            // Uniqueness over the whole history is checked before the search.
+            Versions::Unique => new != current,
+        };
+        let starts_above = |new: Version| versions == Versions::Unique || new > self.highest;
         match (call, answer, self.record) {
             (Call::Get, Answer::Read(read), record) => (*read == record).then_some(unchanged),
-            (Call::Insert(value), Answer::Written(version), None) => (*version > self.highest)
+            (Call::Insert(value), Answer::Written(version), None) => starts_above(*version)
                 .then_some(KeyState {
                     record: Some((*value, *version)),
                     highest: *version,
@@ -79,7 +97,7 @@ impl KeyState {
                 (*current == version).then_some(unchanged)
             }
             (Call::Update { expected, value }, Answer::Written(new), Some((_, version))) => {
-                (*expected == version && *new == version + 1).then_some(KeyState {
+                (*expected == version && fresh(*new, version)).then_some(KeyState {
                     record: Some((*value, *new)),
                     highest: *new,
                 })
@@ -140,12 +158,15 @@ impl fmt::Display for Violation {
     }
 }
 
-/// Checks that the history of one key, which started without a record, is linearizable.
-pub(crate) fn check(history: &[Event]) -> Result<(), Violation> {
+/// Checks that the history of one key, which started without a record, is linearizable,
+/// with versions as `versions` promises.
+pub(crate) fn check(history: &[Event], versions: Versions) -> Result<(), Violation> {
     let mut events = history.to_vec();
     events.sort_by_key(|event| event.invoked);
     let total = events.len();
+    reused_version(&events, total)?;
     let mut search = Search {
+        versions,
         placed: vec![0; total.div_ceil(64)],
         tried: HashSet::new(),
         furthest: None,
@@ -171,7 +192,26 @@ pub(crate) fn check(history: &[Event]) -> Result<(), Violation> {
     })
 }
 
+/// Fails if two writes in `events` got the same version.
+fn reused_version(events: &[Event], total: usize) -> Result<(), Violation> {
+    let mut seen: HashMap<Version, &Event> = HashMap::new();
+    for event in events {
+        if let Answer::Written(version) = event.answer {
+            if let Some(first) = seen.insert(version, event) {
+                return Err(Violation {
+                    placed: 0,
+                    total,
+                    state: KeyState::default(),
+                    stuck: vec![first.clone(), event.clone()],
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 struct Search {
+    versions: Versions,
     /// Sorted by invocation time.
     events: Vec<Event>,
     /// Bit set of the events already placed in the linearization.
@@ -219,7 +259,7 @@ impl Search {
         let candidates: Vec<usize> = self.candidates().collect();
         for index in candidates {
             let event = &self.events[index];
-            let Some(next) = state.after(&event.call, &event.answer) else {
+            let Some(next) = state.after(&event.call, &event.answer, self.versions) else {
                 continue;
             };
             self.flip(index);

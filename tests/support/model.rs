@@ -9,7 +9,9 @@
 //! token is already cancelled answers differently: cancelled, with no effect.
 //!
 //! Shared by the property test (`tests/model.rs`) and the operation-sequence fuzz target,
-//! which only differ in how they generate the operations.
+//! which only differ in how they generate the operations. The records and the version
+//! check are the ledger's (`ledger.rs`), shared with the conformance model of the
+//! `VersionedStore` trait; an includer declares both modules.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -17,14 +19,12 @@ use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
 use verkv::{
-    Bounded, CancelToken, Counter, Error, Interrupted, PatchError, Rejected, Retried, Store,
-    UpdateWithError, UuidV4, VersionScheme, Versioned,
+    Bounded, CancelToken, Error, Interrupted, PatchError, Rejected, Retried, Store,
+    UpdateWithError, VersionScheme, Versioned,
 };
 
-/// Keys are small numbers so that random operations keep meeting the same records.
-pub(crate) type Key = u8;
-/// Values are plain numbers; every write in a sequence can be told apart by its value.
-pub(crate) type Value = u32;
+pub(crate) use super::ledger::{Expect, Key, Value};
+use super::ledger::{Ledger, NeverIssued};
 
 /// One operation on the store, with the arguments to call it with.
 #[derive(Debug, Clone)]
@@ -61,17 +61,6 @@ pub(crate) enum KeyOp {
     /// `patch` with a closure that sets the value to what `Compute` makes of it.
     Patch(Expect, Compute),
     Remove(Expect),
-}
-
-/// Which version a conditional operation names as the one it read.
-#[derive(Debug, Clone)]
-pub(crate) enum Expect {
-    /// The key's current version (or, if it has no record, the last one it had).
-    Current,
-    /// One of the versions the key has had, chosen by index (possibly the current one).
-    Earlier(usize),
-    /// A version the store never handed out.
-    NeverIssued(u32),
 }
 
 /// What the closure of `update_with`, `retry_update` or `patch` makes of the value it is
@@ -231,26 +220,6 @@ impl<S: VersionScheme, H: BuildHasher> Front<'_, S, H> {
     }
 }
 
-/// A version scheme the model knows how to make an unused version for.
-pub(crate) trait SchemeUnderTest: VersionScheme {
-    /// A version the scheme never hands out, distinct for distinct seeds.
-    fn never_issued(seed: u32) -> Self::Version;
-}
-
-impl SchemeUnderTest for Counter {
-    fn never_issued(seed: u32) -> u64 {
-        // Counters start at 1 and a test sequence is far too short to come near the top.
-        u64::MAX - u64::from(seed)
-    }
-}
-
-impl SchemeUnderTest for UuidV4 {
-    fn never_issued(seed: u32) -> uuid::Uuid {
-        // Version-4 UUIDs carry the version nibble 4; these all have 0 there.
-        uuid::Uuid::from_u128(u128::from(seed))
-    }
-}
-
 /// What the model can say in advance about the versions a store hands out.
 pub(crate) trait VersionOracle<Ver> {
     /// The version a newly created record must get, if it is predictable.
@@ -319,17 +288,17 @@ struct Computed<Ver> {
 
 /// The model: what every key holds, and every version each key has ever had.
 pub(crate) struct Model<S: VersionScheme, O> {
-    records: HashMap<Key, Versioned<Value, S::Version>>,
-    /// Per key, all versions the store handed out for it, oldest first.
-    history: HashMap<Key, Vec<S::Version>>,
+    ledger: Ledger<S::Version>,
     oracle: O,
 }
 
-impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
+impl<S: VersionScheme, O: VersionOracle<S::Version>> Model<S, O>
+where
+    S::Version: NeverIssued,
+{
     pub(crate) fn new(oracle: O) -> Self {
         Model {
-            records: HashMap::new(),
-            history: HashMap::new(),
+            ledger: Ledger::new(),
             oracle,
         }
     }
@@ -341,10 +310,10 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
             let context = format!("step {step}: {op:?}");
             match op {
                 Op::On(key, via, key_op) => self.apply_on(store, *key, via, key_op, &context),
-                Op::Len => assert_eq!(store.len(), self.records.len(), "{context}"),
+                Op::Len => assert_eq!(store.len(), self.ledger.records.len(), "{context}"),
                 Op::Clear => {
                     store.clear();
-                    for (_, record) in self.records.drain() {
+                    for (_, record) in self.ledger.records.drain() {
                         self.oracle.retire(&record.version);
                     }
                     assert!(store.is_empty(), "{context}");
@@ -357,18 +326,22 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
                             "{context}: key {key} twice"
                         );
                     }
-                    assert_eq!(seen, self.records, "{context}");
+                    assert_eq!(seen, self.ledger.records, "{context}");
                 }
             }
             // Whatever the answer, the record itself must be exactly what the model holds.
             if let Some(key) = op.key() {
                 assert_eq!(
                     store.get(&key),
-                    self.records.get(&key).cloned(),
+                    self.ledger.records.get(&key).cloned(),
                     "{context}: after"
                 );
             }
-            assert_eq!(store.len(), self.records.len(), "{context}: len after");
+            assert_eq!(
+                store.len(),
+                self.ledger.records.len(),
+                "{context}: len after"
+            );
         }
     }
 
@@ -382,7 +355,7 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
     ) {
         let token = via.token();
         let front = via.front(store, &token);
-        let record = self.records.get(&key);
+        let record = self.ledger.records.get(&key);
         match op {
             KeyOp::Get => assert_eq!(
                 front.get(key),
@@ -429,7 +402,7 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
                 }
             }
             KeyOp::Update(expect, value) => {
-                let expected = self.expected_version(key, expect);
+                let expected = self.ledger.expected(key, expect);
                 let got = on_either!(&front, target => target.update(&key, &expected, *value));
                 match self.verdict(via, key, &expected) {
                     Ok(current) => {
@@ -440,7 +413,7 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
                 }
             }
             KeyOp::UpdateWith(expect, compute) => {
-                let expected = self.expected_version(key, expect);
+                let expected = self.ledger.expected(key, expect);
                 let mut given = Vec::new();
                 let closure = recording(compute, &mut given);
                 let got =
@@ -464,7 +437,7 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
                 self.computed(key, verdict, compute, SameValue::Writes, answer, context);
             }
             KeyOp::Patch(expect, compute) => {
-                let expected = self.expected_version(key, expect);
+                let expected = self.ledger.expected(key, expect);
                 let mut given = Vec::new();
                 let mut closure = recording(compute, &mut given);
                 let patch = move |draft: &mut Value| {
@@ -488,11 +461,11 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
                 );
             }
             KeyOp::Remove(expect) => {
-                let expected = self.expected_version(key, expect);
+                let expected = self.ledger.expected(key, expect);
                 let got = on_either!(&front, target => target.remove(&key, &expected));
                 match self.verdict(via, key, &expected) {
                     Ok(current) => {
-                        let removed = self.records.remove(&key).expect("checked above");
+                        let removed = self.ledger.records.remove(&key).expect("checked above");
                         assert_eq!(got, Ok(removed.value), "{context}");
                         self.oracle.retire(&current);
                     }
@@ -525,7 +498,7 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
                 return;
             }
         };
-        let old = self.records[&key].value;
+        let old = self.ledger.records[&key].value;
         assert_eq!(
             given,
             [old],
@@ -543,21 +516,6 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
         }
     }
 
-    /// The version a conditional operation passes, as chosen by `expect`.
-    fn expected_version(&self, key: Key, expect: &Expect) -> S::Version {
-        let history = self.history.get(&key).map_or(&[][..], Vec::as_slice);
-        match expect {
-            Expect::Current => match (self.records.get(&key), history.last()) {
-                (Some(record), _) => record.version.clone(),
-                (None, Some(last)) => last.clone(),
-                (None, None) => S::never_issued(0),
-            },
-            Expect::Earlier(index) if !history.is_empty() => history[index % history.len()].clone(),
-            Expect::Earlier(index) => S::never_issued(*index as u32),
-            Expect::NeverIssued(seed) => S::never_issued(*seed),
-        }
-    }
-
     /// What a conditional operation through `via` must do: go ahead on the current
     /// version, or refuse with this error (the view's, else the version check's).
     fn verdict(
@@ -566,20 +524,7 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
         key: Key,
         expected: &S::Version,
     ) -> Result<S::Version, Error<S::Version>> {
-        gate(via).and_then(|()| self.check(key, expected))
-    }
-
-    /// The model's version check: the current version if `key` is at `expected`, or the
-    /// error the store must answer with.
-    fn check(&self, key: Key, expected: &S::Version) -> Result<S::Version, Error<S::Version>> {
-        match self.records.get(&key) {
-            None => Err(Error::NotFound),
-            Some(record) if record.version == *expected => Ok(record.version.clone()),
-            Some(record) => Err(Error::Stale {
-                expected: expected.clone(),
-                current: record.version.clone(),
-            }),
-        }
+        gate(via).and_then(|()| self.ledger.check(key, expected))
     }
 
     /// Records that `key` was created with `value` at `version`.
@@ -587,7 +532,7 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
         if let Some(predicted) = self.oracle.initial() {
             assert_eq!(version, predicted, "{context}: version of a new record");
         }
-        self.record_version(key, value, version, context);
+        self.ledger.record(key, value, version, context);
     }
 
     /// Records that `key`, at version `previous`, was overwritten with `value` at `version`.
@@ -602,17 +547,7 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
         if let Some(predicted) = self.oracle.next(previous) {
             assert_eq!(version, predicted, "{context}: version after a write");
         }
-        self.record_version(key, value, version, context);
-    }
-
-    fn record_version(&mut self, key: Key, value: Value, version: S::Version, context: &str) {
-        let history = self.history.entry(key).or_default();
-        assert!(
-            !history.contains(&version),
-            "{context}: key {key} got version {version} a second time"
-        );
-        history.push(version.clone());
-        self.records.insert(key, Versioned { value, version });
+        self.ledger.record(key, value, version, context);
     }
 }
 

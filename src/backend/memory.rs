@@ -1,0 +1,96 @@
+//! [`VersionedStore`] for the in-memory [`Store`], through its public API: every
+//! operation runs on a bounded view carrying the context's deadline and token.
+
+use std::hash::{BuildHasher, Hash};
+use std::time::Duration;
+
+use super::{Context, ReadResult, VersionedStore};
+use crate::store::Store;
+use crate::store::{Error, Rejected, UpdateWithError};
+use crate::version::VersionScheme;
+use crate::wait::Bounded;
+
+impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
+    /// The bounded view that carries `ctx`: its deadline (a `Duration` too large to add
+    /// to now means none) and its token.
+    fn view<'a>(&'a self, ctx: &Context<'a>) -> Bounded<'a, K, V, S, H> {
+        let view = match ctx.deadline() {
+            Some(deadline) => self.until(deadline),
+            None => self.within(Duration::MAX),
+        };
+        match ctx.cancel_token() {
+            Some(token) => view.with_cancel(token),
+            None => view,
+        }
+    }
+}
+
+impl<K, V, S, H> VersionedStore<K, V> for Store<K, V, S, H>
+where
+    K: Hash + Eq,
+    V: Clone,
+    S: VersionScheme,
+    H: BuildHasher,
+{
+    type Version = S::Version;
+
+    fn get(&self, ctx: &Context<'_>, key: &K) -> ReadResult<V, S::Version> {
+        Ok(self.view(ctx).get(key)?)
+    }
+
+    fn insert(
+        &self,
+        ctx: &Context<'_>,
+        key: K,
+        value: V,
+    ) -> Result<S::Version, Rejected<V, S::Version>> {
+        self.view(ctx).insert(key, value)
+    }
+
+    fn update(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &S::Version,
+        value: V,
+    ) -> Result<S::Version, Rejected<V, S::Version>> {
+        self.view(ctx).update(key, expected, value)
+    }
+
+    fn try_update_with<E>(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &S::Version,
+        compute: impl FnOnce(&V) -> Result<V, E>,
+    ) -> Result<S::Version, UpdateWithError<S::Version, E>> {
+        self.view(ctx).try_update_with(key, expected, compute)
+    }
+
+    fn remove(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &S::Version,
+    ) -> Result<V, Error<S::Version>> {
+        self.view(ctx).remove(key, expected)
+    }
+
+    fn put(
+        &self,
+        ctx: &Context<'_>,
+        key: K,
+        value: V,
+    ) -> Result<S::Version, Rejected<V, S::Version>> {
+        self.view(ctx).put(key, value)
+    }
+
+    fn wait_for_change(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        seen: Option<&S::Version>,
+    ) -> ReadResult<V, S::Version> {
+        Ok(self.view(ctx).wait_for_change(key, seen)?)
+    }
+}

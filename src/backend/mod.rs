@@ -1,0 +1,186 @@
+//! One interface over where the records live: [`VersionedStore`], implemented by the
+//! in-memory [`Store`](crate::Store) and, with the `postgres` feature, by
+//! [`PgStore`](crate::postgres::PgStore).
+//!
+//! Code written against the trait moves from one process to several by changing the
+//! constructor. The answers keep their meaning across backends: [`Error::NotFound`] vs
+//! [`Error::Stale`] (with the current version), [`Error::Exists`], [`Error::TimedOut`]
+//! with the phase it happened in, [`Error::Cancelled`]. A backend reached over a network
+//! adds two: [`Error::Unavailable`] (nothing happened) and [`Error::OutcomeUnknown`] (a
+//! write was sent and the connection died before its answer: it may have happened).
+
+mod context;
+mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
+pub use context::Context;
+
+use std::convert::Infallible;
+use std::fmt::{Debug, Display};
+use std::hash::Hash;
+
+use crate::store::Versioned;
+use crate::store::{Error, Rejected, UpdateWithError};
+
+/// What a read of a [`VersionedStore`] answers: the record (value and version) if there
+/// is one, or why it could not be read.
+pub type ReadResult<V, Ver> = Result<Option<Versioned<V, Ver>>, Error<Ver>>;
+
+/// A versioned key-value store: every record carries a version, and conditional writes
+/// name the version they read (optimistic concurrency control).
+///
+/// Every operation takes a [`Context`]: its deadline (which also covers the time spent
+/// queued before the operation starts) and an optional cancel token. An operation that
+/// times out or is cancelled has had no effect.
+///
+/// The store's own inherent methods take no context; call the trait's through a generic
+/// parameter, or as `VersionedStore::get(&store, &ctx, &key)`.
+///
+/// # Consistency
+///
+/// Per key, every operation is linearizable, and the versions a key gets never repeat,
+/// not even after it is removed and created again. Of several writers that read one
+/// version, exactly one conditional write succeeds.
+///
+/// # Examples
+///
+/// ```
+/// use verkv::{Context, Error, Store, VersionedStore};
+///
+/// // Works the same on any backend.
+/// fn like<S: VersionedStore<String, u32>>(store: &S, id: &str) -> Result<S::Version, Error<S::Version>> {
+///     let ctx = Context::within(std::time::Duration::from_millis(500));
+///     let key = id.to_string();
+///     loop {
+///         let Some(read) = store.get(&ctx, &key)? else { return Err(Error::NotFound) };
+///         match store.update(&ctx, &key, &read.version, read.value + 1) {
+///             Err(refused) if matches!(refused.error, Error::Stale { .. }) => continue,
+///             other => return other.map_err(Error::from),
+///         }
+///     }
+/// }
+///
+/// let store: Store<String, u32> = Store::new();
+/// store.insert("heat".to_string(), 0).unwrap();
+/// like(&store, "heat").unwrap();
+/// assert_eq!(store.get("heat").unwrap().value, 1);
+/// ```
+pub trait VersionedStore<K, V> {
+    /// The version type: compared for equality, shown to clients with `Display`.
+    type Version: Clone + Eq + Hash + Debug + Display + Send + Sync + 'static;
+
+    /// Reads the record of `key`: value and version together, or `None` if absent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`], [`Error::Cancelled`], [`Error::Unavailable`].
+    fn get(&self, ctx: &Context<'_>, key: &K) -> ReadResult<V, Self::Version>;
+
+    /// Creates the record of `key`, only if it is absent (`If-None-Match: *`); returns its
+    /// version.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Exists`] with the current version; [`Error::TimedOut`],
+    /// [`Error::Cancelled`], [`Error::Unavailable`], [`Error::OutcomeUnknown`]. The value is
+    /// handed back.
+    fn insert(
+        &self,
+        ctx: &Context<'_>,
+        key: K,
+        value: V,
+    ) -> Result<Self::Version, Rejected<V, Self::Version>>;
+
+    /// Replaces the value of `key` if the record is still at `expected` (compare-and-swap);
+    /// returns the new version.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], [`Error::Stale`] with the current version, and the errors of
+    /// [`insert`](VersionedStore::insert) other than `Exists`. The value is handed back.
+    fn update(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &Self::Version,
+        value: V,
+    ) -> Result<Self::Version, Rejected<V, Self::Version>>;
+
+    /// Read-modify-write under the version check: if the record is at `expected`,
+    /// `compute` makes the new value from the current one (at most once), and it is
+    /// written only if the record is still at `expected`. As
+    /// [`Store::update_with`](crate::Store::update_with), a closure that cannot refuse;
+    /// [`try_update_with`](VersionedStore::try_update_with) takes one that can.
+    ///
+    /// # Errors
+    ///
+    /// As [`update`](VersionedStore::update).
+    fn update_with(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &Self::Version,
+        compute: impl FnOnce(&V) -> V,
+    ) -> Result<Self::Version, Error<Self::Version>> {
+        self.try_update_with(ctx, key, expected, |current| {
+            Ok::<_, Infallible>(compute(current))
+        })
+        .map_err(Error::from)
+    }
+
+    /// As [`update_with`](VersionedStore::update_with), with a `compute` that may refuse.
+    ///
+    /// # Errors
+    ///
+    /// As [`update`](VersionedStore::update), or [`UpdateWithError::Closure`] if `compute`
+    /// refused; nothing was written then.
+    fn try_update_with<E>(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &Self::Version,
+        compute: impl FnOnce(&V) -> Result<V, E>,
+    ) -> Result<Self::Version, UpdateWithError<Self::Version, E>>;
+
+    /// Removes the record of `key` if it is still at `expected`; returns its value.
+    ///
+    /// # Errors
+    ///
+    /// As [`update`](VersionedStore::update).
+    fn remove(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &Self::Version,
+    ) -> Result<V, Error<Self::Version>>;
+
+    /// The blind write: stores `value` whatever is there (the write that can lose
+    /// updates); returns the new version.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`], [`Error::Cancelled`], [`Error::Unavailable`],
+    /// [`Error::OutcomeUnknown`], with the value handed back.
+    fn put(
+        &self,
+        ctx: &Context<'_>,
+        key: K,
+        value: V,
+    ) -> Result<Self::Version, Rejected<V, Self::Version>>;
+
+    /// Blocks until the record of `key` is at another version than `seen` (`None`: until
+    /// it exists), then returns its state (`None` if it was removed). Returns at once if
+    /// it already differs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`] (phase [`Watching`](crate::Phase::Watching)) if nothing changed
+    /// before the deadline, [`Error::Cancelled`], [`Error::Unavailable`].
+    fn wait_for_change(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        seen: Option<&Self::Version>,
+    ) -> ReadResult<V, Self::Version>;
+}

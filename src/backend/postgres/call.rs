@@ -1,0 +1,178 @@
+//! Running one operation: a connection checked out under the context, the server's
+//! timeouts set from the deadline, the cancel token relayed to the server, re-runs when
+//! a statement's snapshot could not decide, and errors given their meaning.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ::postgres::error::SqlState;
+use ::postgres::{Client, NoTls};
+
+use super::pool::{self, Statements};
+use super::PgStore;
+use crate::backend::Context;
+use crate::deadline::CancelToken;
+use crate::deadline::{Phase, TimedOut};
+use crate::store::{Cause, Error};
+use crate::version::VersionScheme;
+
+/// How often a running statement looks at its cancel token.
+const CANCEL_POLL: Duration = Duration::from_millis(1);
+
+/// What one run of a statement came to.
+pub(super) enum Step<T> {
+    /// The answer.
+    Done(T),
+    /// The statement's snapshot could not decide (a stale answer naming the expected
+    /// version, or a conflict with a row committed after the snapshot): it had no
+    /// effect; run it again.
+    Again,
+}
+
+/// Why a run of a statement failed.
+pub(super) enum Failure {
+    /// The client or the server reported an error.
+    Db(::postgres::Error),
+    /// A row came back that could not be decoded.
+    Decode(Cause),
+}
+
+impl From<::postgres::Error> for Failure {
+    fn from(error: ::postgres::Error) -> Self {
+        Failure::Db(error)
+    }
+}
+
+impl From<Cause> for Failure {
+    fn from(cause: Cause) -> Self {
+        Failure::Decode(cause)
+    }
+}
+
+/// A client error as a cause, with the server's message if the server sent one.
+pub(super) fn cause(error: &::postgres::Error) -> Cause {
+    match error.as_db_error() {
+        Some(db) => Cause::new(db),
+        None => Cause::new(error),
+    }
+}
+
+/// Whether an operation writes: a write whose connection dies after it was sent has an
+/// unknown outcome; a read has no effect either way.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Effect {
+    Reads,
+    Writes,
+}
+
+impl<K, V, S: VersionScheme> PgStore<K, V, S> {
+    /// Runs `attempt` on a pooled connection under `ctx`, again while it answers
+    /// [`Step::Again`], and gives its errors their meaning.
+    pub(super) fn run<T>(
+        &self,
+        ctx: &Context<'_>,
+        effect: Effect,
+        mut attempt: impl FnMut(&mut Client, &Statements) -> Result<Step<T>, Failure>,
+    ) -> Result<T, Error<S::Version>> {
+        let started = Instant::now();
+        let mut conn = pool::checkout(
+            &self.pool,
+            &self.last_failure,
+            ctx,
+            self.acquire_timeout,
+            started,
+        )?;
+        loop {
+            if ctx.remaining() == Some(Duration::ZERO) {
+                return Err(Error::TimedOut(TimedOut::new(
+                    Phase::Queued,
+                    started.elapsed(),
+                )));
+            }
+            let prepared = conn
+                .set_timeouts(ctx.remaining())
+                .and_then(|()| conn.statements(&self.sql));
+            let statements = prepared.map_err(|error| Error::Unavailable(cause(&error)))?;
+            let (outcome, cancelled) =
+                relay_cancel(&mut conn.client, ctx.cancel_token(), |client| {
+                    attempt(client, &statements)
+                });
+            if cancelled {
+                conn.poison();
+            }
+            match outcome {
+                Ok(Step::Done(answer)) => return Ok(answer),
+                Ok(Step::Again) => continue,
+                Err(Failure::Db(error)) => {
+                    return Err(meaning(&error, effect, started, cancelled));
+                }
+                Err(Failure::Decode(cause)) => {
+                    return Err(match effect {
+                        Effect::Reads => Error::Unavailable(cause),
+                        Effect::Writes => Error::OutcomeUnknown(cause),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Runs `statement` on `client`; if `token` is cancelled meanwhile, asks the server to
+/// cancel it. Returns its outcome and whether a cancel request was sent.
+pub(super) fn relay_cancel<T>(
+    client: &mut Client,
+    token: Option<&CancelToken>,
+    statement: impl FnOnce(&mut Client) -> T,
+) -> (T, bool) {
+    let Some(token) = token else {
+        return (statement(client), false);
+    };
+    let server = client.cancel_token();
+    let sent = AtomicBool::new(false);
+    let (finished, done) = mpsc::channel::<()>();
+    let outcome = thread::scope(|scope| {
+        let (sent, server) = (&sent, &server);
+        scope.spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = done.recv_timeout(CANCEL_POLL) {
+                if token.is_cancelled() {
+                    sent.store(true, Ordering::Relaxed);
+                    // If the request cannot be delivered, the statement runs on; its
+                    // deadline still bounds it.
+                    let _ = server.cancel_query(NoTls);
+                    return;
+                }
+            }
+        });
+        let outcome = statement(client);
+        drop(finished);
+        outcome
+    });
+    (outcome, sent.into_inner())
+}
+
+/// What a failed statement means for the caller of an operation that started at
+/// `started`, given whether it writes and whether its cancel token fired.
+pub(super) fn meaning<Ver>(
+    error: &::postgres::Error,
+    effect: Effect,
+    started: Instant,
+    cancelled: bool,
+) -> Error<Ver> {
+    match error.code() {
+        // The wait for a row lock outlasted `lock_timeout`: queued behind another writer.
+        Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+            Error::TimedOut(TimedOut::new(Phase::Queued, started.elapsed()))
+        }
+        Some(&SqlState::QUERY_CANCELED) if cancelled => Error::Cancelled,
+        Some(&SqlState::QUERY_CANCELED) => {
+            Error::TimedOut(TimedOut::new(Phase::Running, started.elapsed()))
+        }
+        // The server answered with an error: the statement was rolled back.
+        Some(_) => Error::Unavailable(cause(error)),
+        // No answer: the connection died. A write may have committed before it did.
+        None if effect == Effect::Writes => Error::OutcomeUnknown(cause(error)),
+        None => Error::Unavailable(cause(error)),
+    }
+}

@@ -1,0 +1,417 @@
+//! The PostgreSQL backend (the `postgres` feature): [`PgStore`], the same operations as
+//! the in-memory store on a table shared by every process that opens it.
+//!
+//! # Storage
+//!
+//! One table per store, created on demand (with its sequence, and a trigger that
+//! notifies changes): `key jsonb PRIMARY KEY, value jsonb NOT NULL, version bigint | uuid`.
+//! Keys and values go through serde as JSON (`jsonb`), so they can be read and queried
+//! from SQL; two keys are the same record when their JSON values are equal (mind types
+//! whose JSON form is not unique, such as hash maps with several keys). Versions are
+//! drawn by the database (see [`PgVersion`]). Needs PostgreSQL 14 or newer
+//! (`CREATE OR REPLACE TRIGGER`); the tests run on 15.
+//!
+//! # One round trip per write
+//!
+//! Each conditional write is one statement that writes if the record is at the expected
+//! version and otherwise reads the current version, in the same round trip, so a refusal
+//! tells *not found* from *stale* and says the current version. The read shares the
+//! statement's snapshot, which may predate a write that committed while the statement
+//! waited; when the answer cannot be trusted (a stale answer naming the very version
+//! expected, or a create-only insert that conflicted with a row its snapshot does not
+//! show), the statement had no effect and is run again. The histories this produces are
+//! checked for linearizability by the test suite.
+//!
+//! `try_update_with` reads, runs the closure (at most once, on the value at the expected
+//! version) without holding anything on the server, and writes with the same version
+//! check: two round trips, and a change in between refuses the write as stale.
+//!
+//! # Deadlines and cancellation
+//!
+//! A [`Context`]'s deadline bounds the wait for a pooled connection and is handed to the
+//! server: `lock_timeout` for the wait on a row lock (reported as
+//! [`Phase::Queued`](crate::Phase::Queued)) and `statement_timeout` for the rest
+//! ([`Phase::Running`](crate::Phase::Running)). A cancelled [`CancelToken`](crate::CancelToken)
+//! sends the server a cancel request for the running statement. Either way the statement
+//! is rolled back: a timed-out or cancelled write had no effect. Setting the session's
+//! timeouts costs one round trip when they change, so bounded operations cost one more
+//! round trip than unbounded ones. An operation whose deadline has already passed is
+//! refused before anything is sent (unlike the in-memory store, which still takes a free
+//! lock).
+//!
+//! # Waiting for a change
+//!
+//! Every write fires a trigger that notifies the table's channel ([`PgStore::channel`]).
+//! `wait_for_change` listens on a pooled connection, reads, and re-reads on each
+//! notification about its key; it holds that connection for as long as it waits, so size
+//! the pool ([`PgStoreBuilder::pool_size`]) for the waiters as well as the other calls.
+//!
+//! # Failures
+//!
+//! [`Error::Unavailable`] when the server cannot be reached or refuses a statement (the
+//! operation had no effect); [`Error::OutcomeUnknown`] when the connection dies after a
+//! write was sent (it may have committed: read before retrying). The pool replaces
+//! broken connections by itself.
+
+mod call;
+mod codec;
+mod pool;
+mod schema;
+mod versions;
+mod watch;
+
+pub use versions::PgVersion;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use self::call::{cause, Effect, Step};
+use self::pool::{LastFailure, Manager, Pool};
+use self::schema::Sql;
+use super::{Context, ReadResult, VersionedStore};
+use crate::store::Versioned;
+use crate::store::{Cause, Error, Rejected, UpdateWithError};
+use crate::version::Counter;
+
+/// Whether a conditional write whose snapshot reports the expected version as current is
+/// run again (a test build can switch this off to see the linearizability check fail).
+const RERUN: bool = !cfg!(verkv_mutant = "no_rerun");
+
+/// The types a store or builder is for, without owning any (so it is `Send` and `Sync`
+/// whatever they are).
+type Records<K, V, S> = PhantomData<fn() -> (K, V, S)>;
+
+/// A versioned key-value store in a PostgreSQL table: the [`VersionedStore`]
+/// operations, with versions drawn by the database and deadlines enforced by the server.
+///
+/// Cheap to share between threads (`&PgStore` is enough); it holds a connection pool.
+/// Several processes (or stores) that open the same table share its records and refuse
+/// each other's stale writes.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::{Duration, Instant};
+/// use verkv::postgres::PgStore;
+/// use verkv::{Context, Error, VersionedStore};
+///
+/// let store: PgStore<String, u32> =
+///     PgStore::builder("host=127.0.0.1 user=postgres").table("likes").build()?;
+/// let ctx = Context::within(Duration::from_secs(1));
+/// let v1 = store.insert(&ctx, "heat".to_string(), 0).unwrap();
+/// let v2 = store.update(&ctx, &"heat".to_string(), &v1, 1).unwrap();
+/// let stale = store.update(&ctx, &"heat".to_string(), &v1, 5).unwrap_err();
+/// assert_eq!(stale.error, Error::Stale { expected: v1, current: v2 });
+/// # Ok::<(), verkv::Cause>(())
+/// ```
+pub struct PgStore<K, V, S = Counter> {
+    pool: Pool,
+    last_failure: LastFailure,
+    sql: Sql,
+    acquire_timeout: Duration,
+    _records: Records<K, V, S>,
+}
+
+impl<K, V, S> fmt::Debug for PgStore<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("channel", &self.sql.channel)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> PgStore<K, V> {
+    /// A builder for a store on the server at `url` (a `postgresql://` URL or a
+    /// `key=value` connection string), with [`Counter`] versions in table `verkv`.
+    pub fn builder(url: impl Into<String>) -> PgStoreBuilder<K, V> {
+        PgStoreBuilder {
+            url: url.into(),
+            table: "verkv".to_string(),
+            pool_size: 8,
+            acquire_timeout: Duration::from_secs(5),
+            _records: PhantomData,
+        }
+    }
+}
+
+impl<K, V, S> PgStore<K, V, S> {
+    /// The channel on which the table's changes are notified: every write sends a JSON
+    /// payload `{"key": …, "key_md5": …, "version": …}` (`version` is `null` for a
+    /// removal, `key` is `null` for keys longer than 7000 bytes of JSON).
+    pub fn channel(&self) -> &str {
+        &self.sql.channel
+    }
+}
+
+/// Configures and opens a [`PgStore`]: made by [`PgStore::builder`].
+pub struct PgStoreBuilder<K, V, S = Counter> {
+    url: String,
+    table: String,
+    pool_size: u32,
+    acquire_timeout: Duration,
+    _records: Records<K, V, S>,
+}
+
+impl<K, V, S> fmt::Debug for PgStoreBuilder<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStoreBuilder")
+            .field("table", &self.table)
+            .field("pool_size", &self.pool_size)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V, S> PgStoreBuilder<K, V, S> {
+    /// The table to keep the records in (default `verkv`): lower-case ASCII letters,
+    /// digits and `_`, at most 48 bytes. It is created if missing, with a sequence
+    /// `<table>_version` and a trigger function `<table>_notify`.
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// The most connections the pool opens (default 8).
+    pub fn pool_size(mut self, connections: u32) -> Self {
+        self.pool_size = connections.max(1);
+        self
+    }
+
+    /// How long an operation without a deadline waits for a pooled connection before it
+    /// gives up as [`Error::Unavailable`] (default 5 s).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Versions of scheme `S2` ([`Counter`] or [`UuidV4`](crate::UuidV4)) instead.
+    pub fn versions<S2: PgVersion>(self) -> PgStoreBuilder<K, V, S2> {
+        PgStoreBuilder {
+            url: self.url,
+            table: self.table,
+            pool_size: self.pool_size,
+            acquire_timeout: self.acquire_timeout,
+            _records: PhantomData,
+        }
+    }
+}
+
+impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
+    /// Opens the pool and creates the table if it is missing.
+    ///
+    /// # Errors
+    ///
+    /// If the URL does not parse, the table name is not plain, or the server cannot be
+    /// reached within the acquire timeout or refuses to create the table.
+    pub fn build(self) -> Result<PgStore<K, V, S>, Cause> {
+        let sql = Sql::new::<S>(&self.table)?;
+        let config: ::postgres::Config = self
+            .url
+            .parse()
+            .map_err(|error| Cause::new(format!("bad connection URL: {error}")))?;
+        let last_failure = LastFailure::default();
+        let pool = r2d2::Pool::builder()
+            .max_size(self.pool_size)
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .connection_timeout(self.acquire_timeout)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(Manager::new(config, last_failure.clone()));
+        let store = PgStore {
+            pool,
+            last_failure,
+            sql,
+            acquire_timeout: self.acquire_timeout,
+            _records: PhantomData,
+        };
+        let started = Instant::now();
+        let mut conn = pool::checkout(
+            &store.pool,
+            &store.last_failure,
+            &Context::background(),
+            store.acquire_timeout,
+            started,
+        )
+        .map_err(|error: Error<S::Version>| Cause::new(error))?;
+        conn.client
+            .batch_execute(&store.sql.create)
+            .map_err(|error| Cause::new(format!("cannot create the table: {}", cause(&error))))?;
+        drop(conn);
+        Ok(store)
+    }
+}
+
+/// The answer of a conditional write's statement, from its one row (if any):
+/// written with this version, or refused at this current version.
+fn written<S: PgVersion>(row: &::postgres::Row) -> Result<Result<S::Version, S::Version>, Cause> {
+    let version = codec::version::<S>(row, 1)?;
+    let written: bool = row
+        .try_get(0)
+        .map_err(|error| Cause::new(format!("cannot decode a row: {error}")))?;
+    Ok(if written { Ok(version) } else { Err(version) })
+}
+
+impl<K, V, S> VersionedStore<K, V> for PgStore<K, V, S>
+where
+    K: Serialize,
+    V: Serialize + DeserializeOwned,
+    S: PgVersion,
+{
+    type Version = S::Version;
+
+    fn get(&self, ctx: &Context<'_>, key: &K) -> ReadResult<V, S::Version> {
+        let key = codec::encode("key", key).map_err(Error::Unavailable)?;
+        self.run(ctx, Effect::Reads, |client, statements| {
+            let Some(row) = client.query_opt(&statements.get, &[&key])? else {
+                return Ok(Step::Done(None));
+            };
+            Ok(Step::Done(Some(Versioned {
+                value: codec::value(&row, 0)?,
+                version: codec::version::<S>(&row, 1)?,
+            })))
+        })
+    }
+
+    fn insert(
+        &self,
+        ctx: &Context<'_>,
+        key: K,
+        value: V,
+    ) -> Result<S::Version, Rejected<V, S::Version>> {
+        let answer = self.encoded(&key, &value).and_then(|(key, encoded)| {
+            self.run(ctx, Effect::Writes, |client, statements| {
+                let Some(row) = client.query_opt(&statements.insert, &[&key, &encoded])? else {
+                    return Ok(Step::Again);
+                };
+                Ok(Step::Done(
+                    written::<S>(&row)?.map_err(|current| Error::Exists { current }),
+                ))
+            })
+        });
+        flatten(answer).map_err(|error| Rejected { error, value })
+    }
+
+    fn update(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &S::Version,
+        value: V,
+    ) -> Result<S::Version, Rejected<V, S::Version>> {
+        let expected_column = S::to_column(expected);
+        let answer = self.encoded(key, &value).and_then(|(key, encoded)| {
+            self.run(ctx, Effect::Writes, |client, statements| {
+                let params: [&(dyn ::postgres::types::ToSql + Sync); 3] =
+                    [&key, &expected_column, &encoded];
+                let Some(row) = client.query_opt(&statements.update, &params)? else {
+                    return Ok(Step::Done(Err(Error::NotFound)));
+                };
+                Ok(match written::<S>(&row)? {
+                    Ok(version) => Step::Done(Ok(version)),
+                    Err(current) if current == *expected && RERUN => Step::Again,
+                    Err(current) => Step::Done(Err(Error::Stale {
+                        expected: expected.clone(),
+                        current,
+                    })),
+                })
+            })
+        });
+        flatten(answer).map_err(|error| Rejected { error, value })
+    }
+
+    fn try_update_with<E>(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &S::Version,
+        compute: impl FnOnce(&V) -> Result<V, E>,
+    ) -> Result<S::Version, UpdateWithError<S::Version, E>> {
+        let current = match self.get(ctx, key)? {
+            None => return Err(Error::NotFound.into()),
+            Some(read) if read.version != *expected => {
+                return Err(Error::Stale {
+                    expected: expected.clone(),
+                    current: read.version,
+                }
+                .into())
+            }
+            Some(read) => read.value,
+        };
+        let value = compute(&current).map_err(UpdateWithError::Closure)?;
+        self.update(ctx, key, expected, value)
+            .map_err(|refused| refused.error.into())
+    }
+
+    fn remove(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &S::Version,
+    ) -> Result<V, Error<S::Version>> {
+        let key = codec::encode("key", key).map_err(Error::Unavailable)?;
+        let expected_column = S::to_column(expected);
+        flatten(self.run(ctx, Effect::Writes, |client, statements| {
+            let Some(row) = client.query_opt(&statements.remove, &[&key, &expected_column])? else {
+                return Ok(Step::Done(Err(Error::NotFound)));
+            };
+            if let Some(removed) = codec::value_opt(&row, 0)? {
+                return Ok(Step::Done(Ok(removed)));
+            }
+            Ok(match codec::version::<S>(&row, 1)? {
+                current if current == *expected && RERUN => Step::Again,
+                current => Step::Done(Err(Error::Stale {
+                    expected: expected.clone(),
+                    current,
+                })),
+            })
+        }))
+    }
+
+    fn put(
+        &self,
+        ctx: &Context<'_>,
+        key: K,
+        value: V,
+    ) -> Result<S::Version, Rejected<V, S::Version>> {
+        let answer = self.encoded(&key, &value).and_then(|(key, encoded)| {
+            self.run(ctx, Effect::Writes, |client, statements| {
+                let row = client.query_one(&statements.put, &[&key, &encoded])?;
+                Ok(Step::Done(codec::version::<S>(&row, 0)?))
+            })
+        });
+        answer.map_err(|error| Rejected { error, value })
+    }
+
+    fn wait_for_change(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        seen: Option<&S::Version>,
+    ) -> ReadResult<V, S::Version> {
+        let key = codec::encode("key", key).map_err(Error::Unavailable)?;
+        self.watch(ctx, &key, seen)
+    }
+}
+
+impl<K: Serialize, V: Serialize, S: PgVersion> PgStore<K, V, S> {
+    /// A write's key and value, encoded.
+    fn encoded(
+        &self,
+        key: &K,
+        value: &V,
+    ) -> Result<(codec::Encoded, codec::Encoded), Error<S::Version>> {
+        let key = codec::encode("key", key).map_err(Error::Unavailable)?;
+        let value = codec::encode("value", value).map_err(Error::Unavailable)?;
+        Ok((key, value))
+    }
+}
+
+/// One error type for a statement's failure and its refusal.
+fn flatten<T, E>(answer: Result<Result<T, E>, E>) -> Result<T, E> {
+    answer.and_then(|inner| inner)
+}

@@ -1,0 +1,222 @@
+//! The connection pool: connections that remember their prepared statements and the
+//! timeouts last set on their session, and a checkout bounded by an operation's context.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ::postgres::fallible_iterator::FallibleIterator;
+use ::postgres::{Client, NoTls, Statement};
+
+use super::call::cause;
+use super::schema::Sql;
+use crate::backend::Context;
+use crate::deadline::{Phase, TimedOut};
+use crate::store::{Cause, Error};
+
+/// How often a checkout that can be cancelled looks at its token.
+const CANCEL_POLL: Duration = Duration::from_millis(5);
+
+/// The statements of one table, prepared on one connection.
+#[derive(Clone)]
+pub(super) struct Statements {
+    pub(super) get: Statement,
+    pub(super) insert: Statement,
+    pub(super) put: Statement,
+    pub(super) update: Statement,
+    pub(super) remove: Statement,
+    pub(super) watch_read: Statement,
+}
+
+/// One pooled connection.
+pub(crate) struct Conn {
+    pub(super) client: Client,
+    statements: Option<Statements>,
+    /// `statement_timeout` and `lock_timeout` as last set on the session, in
+    /// milliseconds (0: none).
+    timeouts: (u64, u64),
+    /// Set when a cancel request may still be on its way to this session: the pool then
+    /// drops the connection rather than let the request cancel somebody else's statement.
+    poisoned: bool,
+}
+
+impl Conn {
+    /// The statements of `sql`, prepared on this connection the first time.
+    pub(super) fn statements(&mut self, sql: &Sql) -> Result<Statements, ::postgres::Error> {
+        if let Some(statements) = &self.statements {
+            return Ok(statements.clone());
+        }
+        let statements = Statements {
+            get: self.client.prepare(&sql.get)?,
+            insert: self.client.prepare(&sql.insert)?,
+            put: self.client.prepare(&sql.put)?,
+            update: self.client.prepare(&sql.update)?,
+            remove: self.client.prepare(&sql.remove)?,
+            watch_read: self.client.prepare(&sql.watch_read)?,
+        };
+        self.statements = Some(statements.clone());
+        Ok(statements)
+    }
+
+    /// Makes the server enforce `remaining` (`None`: nothing): a statement still running
+    /// then is cancelled (`statement_timeout`, SQLSTATE 57014), and a wait for a row lock
+    /// gives up a little earlier (`lock_timeout`, 55P03), so that a wait that is queued
+    /// behind another writer is reported as queued. One round trip, only when the
+    /// session's timeouts must change.
+    pub(super) fn set_timeouts(
+        &mut self,
+        remaining: Option<Duration>,
+    ) -> Result<(), ::postgres::Error> {
+        let wanted = match remaining {
+            None => (0, 0),
+            Some(remaining) => {
+                // Whole milliseconds, at least one (zero would mean no timeout).
+                let statement = (remaining.as_millis() as u64).max(1);
+                let margin = (statement / 10).clamp(1, 5);
+                (statement, statement.saturating_sub(margin).max(1))
+            }
+        };
+        if wanted != self.timeouts {
+            self.client.batch_execute(&format!(
+                "SET statement_timeout = {}; SET lock_timeout = {}",
+                wanted.0, wanted.1
+            ))?;
+            self.timeouts = wanted;
+        }
+        Ok(())
+    }
+
+    /// Whether the connection is still open, found without a round trip: it reads what
+    /// the server may have sent (such as the end of the stream when it went away).
+    fn is_alive(&mut self) -> bool {
+        let _ = self.client.notifications().iter().next();
+        !self.client.is_closed()
+    }
+
+    /// Marks the connection as one the pool must not hand out again.
+    pub(super) fn poison(&mut self) {
+        self.poisoned = true;
+    }
+}
+
+/// Why the last attempt to connect failed, if it did (a later success clears it);
+/// shared by the pool's manager and the store.
+#[derive(Clone, Default)]
+pub(crate) struct LastFailure(Arc<Mutex<Option<Cause>>>);
+
+impl LastFailure {
+    fn get(&self) -> Option<Cause> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn set(&self, failure: Option<Cause>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = failure;
+    }
+}
+
+/// Opens connections for the pool and notes why the last attempt failed.
+pub(crate) struct Manager {
+    config: ::postgres::Config,
+    last_failure: LastFailure,
+}
+
+impl Manager {
+    pub(super) fn new(config: ::postgres::Config, last_failure: LastFailure) -> Self {
+        Manager {
+            config,
+            last_failure,
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = ::postgres::Error;
+
+    fn connect(&self) -> Result<Conn, ::postgres::Error> {
+        match self.config.connect(NoTls) {
+            Ok(client) => {
+                self.last_failure.set(None);
+                Ok(Conn {
+                    client,
+                    statements: None,
+                    timeouts: (0, 0),
+                    poisoned: false,
+                })
+            }
+            Err(error) => {
+                self.last_failure.set(Some(cause(&error)));
+                Err(error)
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), ::postgres::Error> {
+        conn.client.simple_query("").map(drop)
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.poisoned || conn.client.is_closed()
+    }
+}
+
+/// The pool.
+pub(crate) type Pool = r2d2::Pool<Manager>;
+/// A connection checked out of it.
+pub(crate) type Pooled = r2d2::PooledConnection<Manager>;
+
+/// Checks a live connection out of `pool` for an operation that started at `started`,
+/// waiting at most `acquire` and never past the context's deadline.
+///
+/// # Errors
+///
+/// [`Error::TimedOut`] (queued) when the deadline passes first, [`Error::Cancelled`],
+/// [`Error::Unavailable`] when the server cannot be reached or no connection came free
+/// within `acquire`.
+pub(super) fn checkout<Ver>(
+    pool: &Pool,
+    last_failure: &LastFailure,
+    ctx: &Context<'_>,
+    acquire: Duration,
+    started: Instant,
+) -> Result<Pooled, Error<Ver>> {
+    let give_up = started + acquire;
+    loop {
+        if ctx.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let now = Instant::now();
+        let deadline = ctx
+            .deadline()
+            .map_or(give_up, |deadline| deadline.min(give_up));
+        if now >= deadline {
+            if let Some(cause) = last_failure.get() {
+                return Err(Error::Unavailable(cause));
+            }
+            if ctx.deadline().is_some_and(|d| d <= give_up) {
+                return Err(Error::TimedOut(TimedOut::new(
+                    Phase::Queued,
+                    started.elapsed(),
+                )));
+            }
+            return Err(Error::Unavailable(Cause::new(format!(
+                "no pooled connection came free within {acquire:?}"
+            ))));
+        }
+        let mut slice = deadline - now;
+        if ctx.cancel_token().is_some() {
+            slice = slice.min(CANCEL_POLL);
+        }
+        if let Ok(mut conn) = pool.get_timeout(slice) {
+            if conn.is_alive() {
+                return Ok(conn);
+            }
+            // Dropped: the pool sees it is closed and discards it.
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The table, its sequence and change trigger, and the statements of every operation.
+
+use super::versions::PgVersion;
+use crate::store::Cause;
+
+/// Keys longer than this (as JSON text) are left out of change notifications, whose
+/// payload PostgreSQL limits to 8000 bytes; their MD5 is always there.
+const NOTIFIED_KEY_BYTES: usize = 7000;
+
+/// The SQL for one table.
+#[derive(Debug, Clone)]
+pub(crate) struct Sql {
+    /// Creates what is missing: sequence, table, trigger function, trigger.
+    pub(super) create: String,
+    /// The channel change notifications are sent on (unquoted).
+    pub(super) channel: String,
+    /// `$1` key → `value, version`.
+    pub(super) get: String,
+    /// `$1` key, `$2` value → `written, version`; no row: re-run.
+    pub(super) insert: String,
+    /// `$1` key, `$2` value → `version`.
+    pub(super) put: String,
+    /// `$1` key, `$2` expected, `$3` value → `written, version`; no row: not found.
+    pub(super) update: String,
+    /// `$1` key, `$2` expected → `value` (removed) or `NULL, version`; no row: not found.
+    pub(super) remove: String,
+    /// `$1` key → `md5 of the key as notified, value, version` (one row, `NULL`s if absent).
+    pub(super) watch_read: String,
+}
+
+/// Whether `table` is a plain lower-case SQL name (which leaves room for the suffixes of
+/// the names made from it within PostgreSQL's 63 bytes).
+fn is_plain_name(table: &str) -> bool {
+    let mut bytes = table.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z' | b'_'))
+        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+        && table.len() <= 48
+}
+
+impl Sql {
+    /// The SQL for `table` with versions of scheme `S`.
+    ///
+    /// # Errors
+    ///
+    /// If `table` is not a plain name: lower-case ASCII letters, digits and `_`, not
+    /// starting with a digit, at most 48 bytes.
+    pub(super) fn new<S: PgVersion>(table: &str) -> Result<Sql, Cause> {
+        if !is_plain_name(table) {
+            return Err(Cause::new(format!(
+                "table name {table:?} is not lower-case letters, digits and '_' (at most 48)"
+            )));
+        }
+        let t = format!("\"{table}\"");
+        let sequence = format!("\"{table}_version\"");
+        let function = format!("\"{table}_notify\"");
+        let channel = format!("{table}_changes");
+        let ty = S::SQL_TYPE;
+        let draw = S::draw(&sequence);
+        let create = format!(
+            r#"BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('verkv:{table}'));
+CREATE SEQUENCE IF NOT EXISTS {sequence};
+CREATE TABLE IF NOT EXISTS {t} (key jsonb PRIMARY KEY, value jsonb NOT NULL, version {ty} NOT NULL);
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $verkv$
+DECLARE
+  k jsonb;
+  v text;
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    k := OLD.key;
+  ELSE
+    k := NEW.key;
+    v := NEW.version::text;
+  END IF;
+  PERFORM pg_notify('{channel}', json_build_object(
+    'key', CASE WHEN octet_length(k::text) <= {NOTIFIED_KEY_BYTES} THEN k END,
+    'key_md5', md5(k::text),
+    'version', v)::text);
+  RETURN NULL;
+END
+$verkv$;
+CREATE OR REPLACE TRIGGER {function} AFTER INSERT OR UPDATE OR DELETE ON {t}
+  FOR EACH ROW EXECUTE FUNCTION {function}();
+COMMIT;"#
+        );
+        Ok(Sql {
+            create,
+            get: format!("SELECT value, version FROM {t} WHERE key = $1"),
+            insert: format!(
+                "WITH ins AS (INSERT INTO {t} (key, value, version) VALUES ($1, $2, {draw}) \
+                 ON CONFLICT (key) DO NOTHING RETURNING version) \
+                 SELECT true, version FROM ins \
+                 UNION ALL SELECT false, version FROM {t} \
+                 WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM ins)"
+            ),
+            put: format!(
+                "INSERT INTO {t} (key, value, version) VALUES ($1, $2, {draw}) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = EXCLUDED.version \
+                 RETURNING version"
+            ),
+            update: format!(
+                "WITH upd AS (UPDATE {t} SET value = $3, version = {draw} \
+                 WHERE key = $1 AND version = $2 RETURNING version) \
+                 SELECT true, version FROM upd \
+                 UNION ALL SELECT false, version FROM {t} \
+                 WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM upd)"
+            ),
+            remove: format!(
+                "WITH del AS (DELETE FROM {t} WHERE key = $1 AND version = $2 RETURNING value) \
+                 SELECT value, NULL::{ty} FROM del \
+                 UNION ALL SELECT NULL::jsonb, version FROM {t} \
+                 WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM del)"
+            ),
+            watch_read: format!(
+                "SELECT md5($1::jsonb::text), r.value, r.version \
+                 FROM (SELECT 1) AS one LEFT JOIN {t} AS r ON r.key = $1"
+            ),
+            channel,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Counter;
+
+    #[test]
+    fn table_names_are_plain() {
+        for good in ["verkv", "_t", "movies_2"] {
+            assert!(Sql::new::<Counter>(good).is_ok(), "{good}");
+        }
+        for bad in ["", "2t", "Movies", "a-b", "a\"b", "a b", &"x".repeat(49)] {
+            assert!(Sql::new::<Counter>(bad).is_err(), "{bad:?}");
+        }
+    }
+}

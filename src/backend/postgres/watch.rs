@@ -1,0 +1,162 @@
+//! Waiting for a record to change: `LISTEN` on the table's channel, read, and re-read on
+//! every notification about the key until its version differs from the one seen.
+//!
+//! The connection listens *before* it reads, so a change committed between the read and
+//! the wait is still notified (no lost wake-up).
+
+use std::time::{Duration, Instant};
+
+use ::postgres::fallible_iterator::FallibleIterator;
+use ::postgres::Client;
+use serde::de::DeserializeOwned;
+
+use super::call::{cause, meaning, relay_cancel, Effect};
+use super::codec::{self, Encoded};
+use super::pool::{self, Statements};
+use super::versions::PgVersion;
+use super::PgStore;
+use crate::backend::{Context, ReadResult};
+use crate::deadline::{Phase, TimedOut};
+use crate::store::Versioned;
+use crate::store::{Cause, Error};
+
+/// The longest a wait blocks without looking at its cancel token or the clock.
+const SLICE: Duration = Duration::from_millis(10);
+
+/// A record as the watch read it, with the MD5 the trigger notifies for its key.
+struct Read<V, Ver> {
+    key_md5: String,
+    record: Option<Versioned<V, Ver>>,
+}
+
+impl<K, V: DeserializeOwned, S: PgVersion> PgStore<K, V, S> {
+    /// [`VersionedStore::wait_for_change`](crate::VersionedStore::wait_for_change) for an
+    /// encoded key.
+    pub(super) fn watch(
+        &self,
+        ctx: &Context<'_>,
+        key: &Encoded,
+        seen: Option<&S::Version>,
+    ) -> ReadResult<V, S::Version> {
+        let started = Instant::now();
+        let mut conn = pool::checkout(
+            &self.pool,
+            &self.last_failure,
+            ctx,
+            self.acquire_timeout,
+            started,
+        )?;
+        let unavailable = |error: ::postgres::Error| Error::Unavailable(cause(&error));
+        // The wait itself is bounded here, not by the server: no statement timeout.
+        conn.set_timeouts(None).map_err(unavailable)?;
+        let statements = conn.statements(&self.sql).map_err(unavailable)?;
+        let listen = format!("LISTEN \"{}\"", self.sql.channel);
+        conn.client.batch_execute(&listen).map_err(unavailable)?;
+        let outcome = self.watch_listening(ctx, &mut conn.client, &statements, key, seen, started);
+        // Leave the pooled connection as it was found: not listening, nothing buffered.
+        if conn.client.batch_execute("UNLISTEN *").is_err() {
+            conn.poison();
+        }
+        while let Ok(Some(_)) = conn.client.notifications().iter().next() {}
+        outcome
+    }
+
+    fn watch_listening(
+        &self,
+        ctx: &Context<'_>,
+        client: &mut Client,
+        statements: &Statements,
+        key: &Encoded,
+        seen: Option<&S::Version>,
+        started: Instant,
+    ) -> ReadResult<V, S::Version> {
+        loop {
+            let (read, cancelled) = relay_cancel(client, ctx.cancel_token(), |client| {
+                read::<V, S>(client, statements, key)
+            });
+            let read = match read {
+                Ok(read) => read,
+                Err(Some(error)) => return Err(meaning(&error, Effect::Reads, started, cancelled)),
+                Err(None) if cancelled => return Err(Error::Cancelled),
+                Err(None) => return Err(Error::Unavailable(Cause::new("cannot decode a row"))),
+            };
+            if read.record.as_ref().map(|record| &record.version) != seen {
+                return Ok(read.record);
+            }
+            self.until_notified(ctx, client, &read.key_md5, started)?;
+        }
+    }
+
+    /// Blocks until a change of the key whose MD5 is `key_md5` is notified.
+    fn until_notified(
+        &self,
+        ctx: &Context<'_>,
+        client: &mut Client,
+        key_md5: &str,
+        started: Instant,
+    ) -> Result<(), Error<S::Version>> {
+        loop {
+            if ctx.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let slice = match ctx.remaining() {
+                Some(Duration::ZERO) => {
+                    return Err(Error::TimedOut(TimedOut::new(
+                        Phase::Watching,
+                        started.elapsed(),
+                    )))
+                }
+                Some(remaining) => remaining.min(SLICE),
+                None => SLICE,
+            };
+            let next = client.notifications().timeout_iter(slice).next();
+            match next {
+                Ok(Some(notification)) => {
+                    if notification.channel() == self.sql.channel
+                        && is_about(notification.payload(), key_md5)
+                    {
+                        return Ok(());
+                    }
+                }
+                Err(error) => return Err(Error::Unavailable(cause(&error))),
+                Ok(None) if client.is_closed() => {
+                    return Err(Error::Unavailable(Cause::new("connection closed")))
+                }
+                Ok(None) => {}
+            }
+        }
+    }
+}
+
+/// Whether a change notification's payload is about the key whose MD5 is `key_md5`.
+fn is_about(payload: &str, key_md5: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|payload| {
+            payload
+                .get("key_md5")
+                .and_then(|md5| md5.as_str().map(|md5| md5 == key_md5))
+        })
+        .unwrap_or(false)
+}
+
+/// Reads the record of `key` and its key's MD5: `Err(Some)` if the statement failed,
+/// `Err(None)` if the row could not be decoded.
+fn read<V: DeserializeOwned, S: PgVersion>(
+    client: &mut Client,
+    statements: &Statements,
+    key: &Encoded,
+) -> Result<Read<V, S::Version>, Option<::postgres::Error>> {
+    let row = client
+        .query_one(&statements.watch_read, &[key])
+        .map_err(Some)?;
+    let key_md5: String = row.try_get(0).map_err(|_| None)?;
+    let value = codec::value_opt::<V>(&row, 1).map_err(|_| None)?;
+    let version = codec::version_opt::<S>(&row, 2).map_err(|_| None)?;
+    Ok(Read {
+        key_md5,
+        record: value
+            .zip(version)
+            .map(|(value, version)| Versioned { value, version }),
+    })
+}

@@ -1,0 +1,354 @@
+//! The conformance suite on PostgreSQL, and what only a server can show: deadlines
+//! enforced by the server (queued on a row lock or for a pooled connection, running past
+//! the deadline), cancellation on the server, and waiting for a change through
+//! `LISTEN`/`NOTIFY`. Needs `VERKV_POSTGRES_URL` (see `.ci/test`); fails without it.
+
+// The in-memory store's promise about versions (`Versions::Consecutive`) is unused here.
+#[allow(dead_code)]
+#[path = "support/linearizability.rs"]
+mod checker;
+#[path = "support/conformance.rs"]
+mod conformance;
+#[path = "support/ledger.rs"]
+mod ledger;
+#[path = "support/pg.rs"]
+mod pg;
+#[path = "support/stress.rs"]
+mod stress;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use checker::Versions;
+use proptest::prelude::*;
+use stress::{run_round, Backend, Round};
+use verkv::postgres::PgStore;
+use verkv::{CancelToken, Context, Error, Phase, UuidV4, VersionedStore};
+
+/// Fewer cases than on the in-memory store (256): each one creates a table.
+const MODEL_CASES: u32 = 48;
+const STRESS_ROUNDS: u64 = 12;
+const STRESS: Round = Round {
+    threads: 4,
+    keys: 2,
+    operations_per_thread: 60,
+    versions: Versions::Unique,
+};
+
+fn store<K, V>(prefix: &str) -> PgStore<K, V> {
+    PgStore::builder(pg::url())
+        .table(pg::table(prefix))
+        .build()
+        .unwrap_or_else(|cause| panic!("cannot open a store at VERKV_POSTGRES_URL: {cause}"))
+}
+
+/// A plain client, for what the tests do behind the store's back.
+fn raw() -> postgres::Client {
+    postgres::Client::connect(&pg::url(), postgres::NoTls).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(MODEL_CASES))]
+
+    #[test]
+    fn counter_store_conforms(steps in conformance::steps(4, 60)) {
+        let store: PgStore<conformance::Key, conformance::Value> = store("model");
+        conformance::Model::run(&store, &steps);
+    }
+
+    #[test]
+    fn uuid_store_conforms(steps in conformance::steps(4, 60)) {
+        let store: PgStore<conformance::Key, conformance::Value, UuidV4> =
+            PgStore::builder(pg::url())
+                .table(pg::table("model_uuid"))
+                .versions::<UuidV4>()
+                .build()
+                .unwrap();
+        conformance::Model::run(&store, &steps);
+    }
+}
+
+#[test]
+fn histories_are_linearizable() {
+    for round in 0..STRESS_ROUNDS {
+        let store: PgStore<stress::Key, checker::Value> = store("stress");
+        if let Err(violation) = run_round(&Backend(&store), STRESS, round) {
+            panic!("round {round}: {violation}");
+        }
+    }
+}
+
+#[test]
+fn versions_never_repeat_after_remove_and_recreate() {
+    let store: PgStore<String, u32> = store("recreate");
+    let ctx = Context::background();
+    let key = "k".to_string();
+    let mut seen = Vec::new();
+    for round in 0..5 {
+        let v = store.insert(&ctx, key.clone(), round).unwrap();
+        let v2 = store.update(&ctx, &key, &v, round + 1).unwrap();
+        assert!(!seen.contains(&v) && !seen.contains(&v2));
+        seen.extend([v, v2]);
+        store.remove(&ctx, &key, &v2).unwrap();
+        let refused = store.update(&ctx, &key, &v2, 9).unwrap_err();
+        assert_eq!(refused.error, Error::NotFound);
+    }
+}
+
+#[test]
+fn two_stores_on_one_table_refuse_each_others_stale_writes() {
+    let table = pg::table("shared");
+    let open = || -> PgStore<String, String> {
+        PgStore::builder(pg::url()).table(&table).build().unwrap()
+    };
+    let (a, b) = (open(), open());
+    let ctx = Context::background();
+    let key = "movie".to_string();
+    let v1 = a.insert(&ctx, key.clone(), "Heat".into()).unwrap();
+    let read = b.get(&ctx, &key).unwrap().unwrap();
+    assert_eq!((read.value.as_str(), read.version), ("Heat", v1));
+    let v2 = b.update(&ctx, &key, &v1, "Heat (1995)".into()).unwrap();
+    let refused = a.update(&ctx, &key, &v1, "Heat!".into()).unwrap_err();
+    assert_eq!(
+        refused.error,
+        Error::Stale {
+            expected: v1,
+            current: v2
+        }
+    );
+    assert_eq!(refused.value, "Heat!");
+}
+
+/// Holds the row lock of `key` in an open transaction until dropped.
+struct RowLock {
+    _session: postgres::Client,
+}
+
+impl RowLock {
+    fn take(table: &str, key: &str) -> RowLock {
+        let mut client = raw();
+        client.batch_execute("BEGIN").unwrap();
+        let json = serde_json::Value::String(key.to_string());
+        let sql = format!("SELECT 1 FROM \"{table}\" WHERE key = $1 FOR UPDATE");
+        assert_eq!(client.query(&sql, &[&json]).unwrap().len(), 1);
+        RowLock { _session: client }
+    }
+}
+
+#[test]
+fn a_write_queued_on_a_row_lock_times_out_as_queued_with_no_effect() {
+    let table = pg::table("rowlock");
+    let store: PgStore<String, u32> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    let key = "k".to_string();
+    let v1 = store
+        .insert(&Context::background(), key.clone(), 1)
+        .unwrap();
+    let lock = RowLock::take(&table, "k");
+    let started = Instant::now();
+    let refused = store
+        .update(&Context::within(Duration::from_millis(200)), &key, &v1, 2)
+        .unwrap_err();
+    let took = started.elapsed();
+    drop(lock);
+    match refused.error {
+        Error::TimedOut(timed_out) => assert_eq!(timed_out.phase(), Phase::Queued),
+        other => panic!("expected a queued timeout, got {other}"),
+    }
+    assert!(took < Duration::from_millis(1000), "took {took:?}");
+    let now = store.get(&Context::background(), &key).unwrap().unwrap();
+    assert_eq!((now.value, now.version), (1, v1));
+}
+
+/// Makes every update of `table` take `seconds` on the server.
+fn slow_updates(table: &str, seconds: f64) {
+    raw()
+        .batch_execute(&format!(
+            "CREATE FUNCTION \"{table}_slow\"() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN PERFORM pg_sleep({seconds}); RETURN NEW; END $$; \
+             CREATE TRIGGER \"{table}_slow\" BEFORE UPDATE ON \"{table}\" \
+             FOR EACH ROW EXECUTE FUNCTION \"{table}_slow\"();"
+        ))
+        .unwrap();
+}
+
+#[test]
+fn a_write_running_past_its_deadline_is_cancelled_by_the_server_with_no_effect() {
+    let table = pg::table("running");
+    let store: PgStore<String, u32> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    let key = "k".to_string();
+    let v1 = store
+        .insert(&Context::background(), key.clone(), 1)
+        .unwrap();
+    slow_updates(&table, 5.0);
+    let started = Instant::now();
+    let refused = store
+        .update(&Context::within(Duration::from_millis(300)), &key, &v1, 2)
+        .unwrap_err();
+    let took = started.elapsed();
+    match refused.error {
+        Error::TimedOut(timed_out) => assert_eq!(timed_out.phase(), Phase::Running),
+        other => panic!("expected a running timeout, got {other}"),
+    }
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    let now = store.get(&Context::background(), &key).unwrap().unwrap();
+    assert_eq!((now.value, now.version), (1, v1));
+}
+
+#[test]
+fn a_cancelled_write_is_cancelled_on_the_server_with_no_effect() {
+    let table = pg::table("cancel");
+    let store: PgStore<String, u32> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    let key = "k".to_string();
+    let v1 = store
+        .insert(&Context::background(), key.clone(), 1)
+        .unwrap();
+    slow_updates(&table, 5.0);
+    let token = CancelToken::new();
+    let started = Instant::now();
+    let refused = thread::scope(|s| {
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(200));
+            token.cancel();
+        });
+        store
+            .update(&Context::background().with_cancel(&token), &key, &v1, 2)
+            .unwrap_err()
+    });
+    let took = started.elapsed();
+    assert_eq!(refused.error, Error::Cancelled);
+    assert!(took < Duration::from_millis(2000), "took {took:?}");
+    let now = store.get(&Context::background(), &key).unwrap().unwrap();
+    assert_eq!((now.value, now.version), (1, v1));
+}
+
+#[test]
+fn waiting_for_a_pooled_connection_counts_as_queued() {
+    let store: PgStore<String, u32> = PgStore::builder(pg::url())
+        .table(pg::table("pool"))
+        .pool_size(1)
+        .build()
+        .unwrap();
+    let key = "k".to_string();
+    let v1 = store
+        .insert(&Context::background(), key.clone(), 1)
+        .unwrap();
+    thread::scope(|s| {
+        // Holds the only connection while it waits.
+        let watcher = s.spawn(|| {
+            store.wait_for_change(
+                &Context::within(Duration::from_millis(800)),
+                &key,
+                Some(&v1),
+            )
+        });
+        thread::sleep(Duration::from_millis(200));
+        let refused = store
+            .get(&Context::within(Duration::from_millis(100)), &key)
+            .unwrap_err();
+        match refused {
+            Error::TimedOut(timed_out) => assert_eq!(timed_out.phase(), Phase::Queued),
+            other => panic!("expected a queued timeout, got {other}"),
+        }
+        let quiet = watcher.join().unwrap().unwrap_err();
+        assert!(matches!(quiet, Error::TimedOut(t) if t.phase() == Phase::Watching));
+    });
+}
+
+#[test]
+fn wait_for_change_wakes_on_a_write_from_another_store() {
+    let table = pg::table("watch");
+    let open =
+        || -> PgStore<String, u32> { PgStore::builder(pg::url()).table(&table).build().unwrap() };
+    let (watching, writing) = (open(), open());
+    let ctx = Context::within(Duration::from_secs(10));
+    let key = "k".to_string();
+    // Absent: already differs from "seen at v1"; and returns at once.
+    assert_eq!(watching.wait_for_change(&ctx, &key, Some(&1)), Ok(None));
+    let v1 = writing.insert(&ctx, key.clone(), 1).unwrap();
+    thread::scope(|s| {
+        let waiter = s.spawn(|| watching.wait_for_change(&ctx, &key, Some(&v1)));
+        thread::sleep(Duration::from_millis(200));
+        writing.put(&ctx, "other".to_string(), 0).unwrap();
+        let v2 = writing.update(&ctx, &key, &v1, 2).unwrap();
+        let changed = waiter.join().unwrap().unwrap().unwrap();
+        assert_eq!((changed.value, changed.version), (2, v2));
+        // A removal is a change too.
+        let (watching, ctx, key) = (&watching, &ctx, &key);
+        let waiter = s.spawn(move || watching.wait_for_change(ctx, key, Some(&v2)));
+        thread::sleep(Duration::from_millis(100));
+        writing.remove(ctx, key, &v2).unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(None));
+    });
+}
+
+#[test]
+fn wait_for_change_gives_up_at_its_deadline_or_when_cancelled() {
+    let store: PgStore<String, u32> = store("watch_quiet");
+    let key = "k".to_string();
+    let v1 = store
+        .insert(&Context::background(), key.clone(), 1)
+        .unwrap();
+    let quiet = store
+        .wait_for_change(
+            &Context::within(Duration::from_millis(150)),
+            &key,
+            Some(&v1),
+        )
+        .unwrap_err();
+    assert!(matches!(quiet, Error::TimedOut(t) if t.phase() == Phase::Watching));
+    let token = CancelToken::new();
+    let cancelled = thread::scope(|s| {
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(100));
+            token.cancel();
+        });
+        store.wait_for_change(&Context::background().with_cancel(&token), &key, Some(&v1))
+    });
+    assert_eq!(cancelled, Err(Error::Cancelled));
+}
+
+#[test]
+fn an_unreachable_server_is_unavailable_not_a_panic() {
+    // A port nobody listens on: the pool cannot connect within its acquire timeout.
+    let opened = PgStore::<String, u32>::builder("postgresql://postgres@127.0.0.1:9/postgres")
+        .acquire_timeout(Duration::from_millis(300))
+        .build();
+    let cause = opened.unwrap_err();
+    assert!(cause.message().contains("backend unavailable"), "{cause}");
+}
+
+#[test]
+fn a_value_that_cannot_be_json_is_refused_before_anything_is_sent() {
+    use std::collections::HashMap;
+    let store: PgStore<String, HashMap<(u8, u8), u8>> = store("unencodable");
+    let value = HashMap::from([((1, 2), 3)]);
+    let refused = store
+        .insert(&Context::background(), "k".to_string(), value.clone())
+        .unwrap_err();
+    assert!(
+        matches!(refused.error, Error::Unavailable(_)),
+        "{}",
+        refused.error
+    );
+    assert_eq!(refused.value, value);
+    assert_eq!(
+        store.get(&Context::background(), &"k".to_string()),
+        Ok(None)
+    );
+}
+
+#[test]
+fn an_operation_whose_deadline_has_passed_is_refused_before_anything_is_sent() {
+    let store: PgStore<String, u32> = store("passed");
+    let passed = Context::until(Instant::now());
+    let refused = store.insert(&passed, "k".to_string(), 1).unwrap_err();
+    assert!(
+        matches!(refused.error, Error::TimedOut(t) if t.phase() == Phase::Queued),
+        "{}",
+        refused.error
+    );
+    assert_eq!(
+        store.get(&Context::background(), &"k".to_string()),
+        Ok(None)
+    );
+}

@@ -1,0 +1,231 @@
+//! The conformance model: random operation sequences through the [`VersionedStore`]
+//! trait, against a simple sequential model, for every backend. Each answer (values,
+//! versions, errors, handed-back values, closure calls) must be the model's; versions are
+//! compared by identity, and a key must never get a version it had before.
+//!
+//! The records, the version check and the choice of expected versions are the ledger's
+//! (`ledger.rs`), shared with the model of the store's own API; an includer declares both
+//! modules.
+//!
+//! Every operation runs under one of three contexts: none, a long deadline, or a token
+//! cancelled beforehand (which must refuse with `Cancelled` and change nothing). Alone on
+//! the store, nothing else differs.
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use verkv::{CancelToken, Context, Error, Rejected, UpdateWithError, VersionedStore};
+
+use super::ledger::{Expect, Ledger, NeverIssued};
+pub(crate) use super::ledger::{Key, Value};
+
+/// One operation on a key, with its arguments and the context it runs under.
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    key: Key,
+    ctx: Ctx,
+    op: Op,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Ctx {
+    Background,
+    Long,
+    Cancelled,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Get,
+    Insert(Value),
+    Put(Value),
+    Update(Expect, Value),
+    /// `update_with` adding this much, or refusing with the code if it is `None`.
+    UpdateWith(Expect, Option<Value>, u8),
+    Remove(Expect),
+}
+
+fn expect() -> impl Strategy<Value = Expect> {
+    prop_oneof![
+        4 => Just(Expect::Current),
+        2 => any::<usize>().prop_map(Expect::Earlier),
+        1 => any::<u32>().prop_map(Expect::NeverIssued),
+    ]
+}
+
+/// Operations on `keys` keys, mostly without a context.
+pub(crate) fn steps(keys: Key, max_len: usize) -> impl Strategy<Value = Vec<Step>> {
+    let ctx = prop::sample::select(vec![
+        Ctx::Background,
+        Ctx::Background,
+        Ctx::Background,
+        Ctx::Long,
+        Ctx::Cancelled,
+    ]);
+    let op = prop_oneof![
+        2 => Just(Op::Get),
+        3 => any::<Value>().prop_map(Op::Insert),
+        1 => any::<Value>().prop_map(Op::Put),
+        4 => (expect(), any::<Value>()).prop_map(|(e, v)| Op::Update(e, v)),
+        3 => (expect(), any::<Option<Value>>(), any::<u8>())
+            .prop_map(|(e, add, code)| Op::UpdateWith(e, add, code)),
+        2 => expect().prop_map(Op::Remove),
+    ];
+    let step = (0..keys, ctx, op).prop_map(|(key, ctx, op)| Step { key, ctx, op });
+    prop::collection::vec(step, 1..max_len)
+}
+
+/// The model: the ledger of records and versions.
+pub(crate) struct Model<Ver> {
+    ledger: Ledger<Ver>,
+}
+
+impl<Ver: NeverIssued> Model<Ver> {
+    /// Applies `steps` to `store` (which must start empty) and to the model, panicking at
+    /// the first answer that differs.
+    pub(crate) fn run<T: VersionedStore<Key, Value, Version = Ver>>(store: &T, steps: &[Step]) {
+        let mut model = Model {
+            ledger: Ledger::new(),
+        };
+        for (index, step) in steps.iter().enumerate() {
+            let context = format!("step {index}: {step:?}");
+            model.apply(store, step, &context);
+            let after = store.get(&Context::background(), &step.key);
+            assert_eq!(
+                after.unwrap(),
+                model.ledger.records.get(&step.key).cloned(),
+                "{context}: after"
+            );
+        }
+    }
+
+    fn apply<T: VersionedStore<Key, Value, Version = Ver>>(
+        &mut self,
+        store: &T,
+        step: &Step,
+        context: &str,
+    ) {
+        let token = CancelToken::new();
+        let ctx = match step.ctx {
+            Ctx::Background => Context::background(),
+            Ctx::Long => Context::within(Duration::from_secs(60)),
+            Ctx::Cancelled => {
+                token.cancel();
+                Context::background().with_cancel(&token)
+            }
+        };
+        let cancelled = matches!(step.ctx, Ctx::Cancelled);
+        let key = step.key;
+        let record = self.ledger.records.get(&key).cloned();
+        match &step.op {
+            Op::Get => {
+                let got = store.get(&ctx, &key);
+                if cancelled {
+                    assert_eq!(got, Err(Error::Cancelled), "{context}");
+                } else {
+                    assert_eq!(got, Ok(record), "{context}");
+                }
+            }
+            Op::Insert(value) => {
+                let got = store.insert(&ctx, key, *value);
+                let verdict = if cancelled {
+                    Err(Error::Cancelled)
+                } else if let Some(current) = record {
+                    Err(Error::Exists {
+                        current: current.version,
+                    })
+                } else {
+                    Ok(())
+                };
+                self.written(key, *value, got, verdict, context);
+            }
+            Op::Put(value) => {
+                let got = store.put(&ctx, key, *value);
+                let verdict = if cancelled {
+                    Err(Error::Cancelled)
+                } else {
+                    Ok(())
+                };
+                self.written(key, *value, got, verdict, context);
+            }
+            Op::Update(expect, value) => {
+                let expected = self.ledger.expected(key, expect);
+                let got = store.update(&ctx, &key, &expected, *value);
+                let verdict = self.check(cancelled, key, &expected);
+                self.written(key, *value, got, verdict, context);
+            }
+            Op::UpdateWith(expect, add, code) => {
+                let expected = self.ledger.expected(key, expect);
+                let mut given = Vec::new();
+                let got = store.try_update_with(&ctx, &key, &expected, |value: &Value| {
+                    given.push(*value);
+                    add.map(|add| value.wrapping_add(add)).ok_or(*code)
+                });
+                match self.check(cancelled, key, &expected) {
+                    Err(error) => {
+                        assert!(given.is_empty(), "{context}: closure ran after a refusal");
+                        assert_eq!(got, Err(UpdateWithError::Store(error)), "{context}");
+                    }
+                    Ok(()) => {
+                        let old = record.expect("checked").value;
+                        assert_eq!(given, [old], "{context}: closure runs once");
+                        match add {
+                            None => {
+                                assert_eq!(got, Err(UpdateWithError::Closure(*code)), "{context}")
+                            }
+                            Some(add) => {
+                                let version = got.unwrap_or_else(|e| {
+                                    panic!("{context}: must succeed, was refused with {e:?}")
+                                });
+                                self.ledger
+                                    .record(key, old.wrapping_add(*add), version, context);
+                            }
+                        }
+                    }
+                }
+            }
+            Op::Remove(expect) => {
+                let expected = self.ledger.expected(key, expect);
+                let got = store.remove(&ctx, &key, &expected);
+                match self.check(cancelled, key, &expected) {
+                    Err(error) => assert_eq!(got, Err(error), "{context}"),
+                    Ok(()) => {
+                        let removed = self.ledger.records.remove(&key).expect("checked");
+                        assert_eq!(got, Ok(removed.value), "{context}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks a write's answer against the model's verdict, and records it if it wrote.
+    fn written(
+        &mut self,
+        key: Key,
+        value: Value,
+        got: Result<Ver, Rejected<Value, Ver>>,
+        verdict: Result<(), Error<Ver>>,
+        context: &str,
+    ) {
+        match (verdict, got) {
+            (Ok(()), Ok(version)) => self.ledger.record(key, value, version, context),
+            (Ok(()), Err(refused)) => panic!("{context}: must succeed, was refused: {refused}"),
+            (Err(error), Ok(version)) => {
+                panic!("{context}: must be refused with {error}, wrote version {version}")
+            }
+            (Err(error), Err(refused)) => {
+                assert_eq!(refused.error, error, "{context}");
+                assert_eq!(refused.value, value, "{context}: value handed back");
+            }
+        }
+    }
+
+    /// The model's verdict on a conditional operation: a cancelled one is refused before
+    /// the version check.
+    fn check(&self, cancelled: bool, key: Key, expected: &Ver) -> Result<(), Error<Ver>> {
+        if cancelled {
+            return Err(Error::Cancelled);
+        }
+        self.ledger.check(key, expected).map(drop)
+    }
+}
