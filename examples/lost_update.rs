@@ -130,9 +130,9 @@ fn tell_the_story() {
                 Ok(_) => unreachable!("a stale write must be refused"),
             }
         } else {
-            let v = store.put(42, fixed);
+            let v = store.put(42, fixed).unwrap();
             println!("  2. Alice fixes the title and writes: now version {v}");
-            let v = store.put(42, tagged);
+            let v = store.put(42, tagged).unwrap();
             println!("  3. Bob adds a genre to his copy and writes: now version {v}, nobody was told anything");
         }
         let end = store.get(&42).unwrap().value;
@@ -164,7 +164,7 @@ fn contention_run(options: &Options) -> u64 {
     );
     let blind = run(options, |store, key| {
         let read = store.get(&key).unwrap();
-        store.put(key, read.value + 1);
+        store.put(key, read.value + 1).unwrap();
         0
     });
     let versioned = run(options, |store, key| {

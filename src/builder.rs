@@ -2,8 +2,10 @@
 
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cache::eviction::{Bound, Weigher};
 use crate::store::{DefaultHashBuilder, Store};
 use crate::version::{Counter, VersionScheme};
 
@@ -31,6 +33,8 @@ type TypesMarker<K, V, S> = PhantomData<fn() -> (K, V, S)>;
 pub struct StoreBuilder<K, V, S = Counter, H = DefaultHashBuilder> {
     shards: Option<usize>,
     capacity: usize,
+    max_capacity: Option<u64>,
+    weigher: Option<Weigher<K, V>>,
     default_timeout: Option<Duration>,
     hasher: H,
     types: TypesMarker<K, V, S>,
@@ -43,6 +47,8 @@ impl<K, V> StoreBuilder<K, V> {
         StoreBuilder {
             shards: None,
             capacity: 0,
+            max_capacity: None,
+            weigher: None,
             default_timeout: None,
             hasher: DefaultHashBuilder::default(),
             types: PhantomData,
@@ -69,8 +75,74 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
 
     /// Reserves room for `capacity` records in total, spread evenly over the shards, so
     /// that filling the store up to it does not rehash.
+    ///
+    /// Only a hint, and no limit: the store grows past it as needed (for a limit, see
+    /// [`max_capacity`](StoreBuilder::max_capacity)). A capacity too large to allocate
+    /// (`usize::MAX`, say) reserves nothing. moka calls this `initial_capacity`.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
+        self
+    }
+
+    /// Bounds the store: it holds at most `max_capacity` records, or, with a
+    /// [`weigher`](StoreBuilder::weigher), records weighing at most `max_capacity` in
+    /// total. Writes beyond it evict other records (the same name as moka's; quick_cache
+    /// calls it the weight capacity).
+    ///
+    /// **Eviction** is S3-FIFO, per shard (see `BENCHMARKS.md` for how it was chosen and
+    /// what it measures): a record read again soon after it was written stays, and a
+    /// scan or a loop bigger than the cache does not flush the records read repeatedly.
+    /// An evicted record is gone like a removed one: a read finds nothing, a conditional
+    /// write gets [`Error::NotFound`](crate::Error::NotFound), and its versions are
+    /// retired, so a version it had is never handed out again for its key.
+    ///
+    /// **Per shard.** Each shard holds an even share of the bound (the shards' shares add
+    /// up to it exactly), so the store may evict from a full shard while others have
+    /// room; a bound below 256 records per shard gets fewer shards. A record weighing
+    /// more than a shard's share — any record, if `max_capacity` is 0 — is refused with
+    /// [`Error::TooHeavy`](crate::Error::TooHeavy), its value handed back; nothing else
+    /// changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<u32, u32> = verkv::Store::builder().max_capacity(1000).build();
+    /// for key in 0..10_000 {
+    ///     store.put(key, key).unwrap();
+    /// }
+    /// assert!(store.len() <= 1000);
+    /// ```
+    pub fn max_capacity(mut self, max_capacity: u64) -> Self {
+        self.max_capacity = Some(max_capacity);
+        self
+    }
+
+    /// Weighs records for the [`max_capacity`](StoreBuilder::max_capacity) bound, which
+    /// is then a total weight. Without a weigher every record weighs 1. Without a bound a
+    /// weigher has no effect.
+    ///
+    /// The weigher is called when a record is written, evicted or removed, with the
+    /// shard's lock held: keep it cheap, and do not call the store from it. It must
+    /// weigh the same key and value the same every time. (moka and quick_cache take
+    /// the same closure, quick_cache as a `Weighter`.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{Error, Store};
+    ///
+    /// let store: Store<u32, String> = Store::builder()
+    ///     .max_capacity(1 << 20)
+    ///     .weigher(|_key, value: &String| value.len().try_into().unwrap_or(u32::MAX))
+    ///     .shards(1)
+    ///     .build();
+    /// store.insert(1, "x".repeat(1000)).unwrap();
+    /// let too_big = store.insert(2, "x".repeat(2 << 20)).unwrap_err();
+    /// assert!(matches!(too_big.error, Error::TooHeavy { .. }));
+    /// assert_eq!(too_big.value.len(), 2 << 20); // handed back
+    /// ```
+    pub fn weigher(mut self, weigher: impl Fn(&K, &V) -> u32 + Send + Sync + 'static) -> Self {
+        self.weigher = Some(Arc::new(weigher));
         self
     }
 
@@ -89,6 +161,8 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
         StoreBuilder {
             shards: self.shards,
             capacity: self.capacity,
+            max_capacity: self.max_capacity,
+            weigher: self.weigher,
             default_timeout: self.default_timeout,
             hasher,
             types: PhantomData,
@@ -100,6 +174,8 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
         StoreBuilder {
             shards: self.shards,
             capacity: self.capacity,
+            max_capacity: self.max_capacity,
+            weigher: self.weigher,
             default_timeout: self.default_timeout,
             hasher: self.hasher,
             types: PhantomData,
@@ -110,16 +186,24 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
 impl<K, V, S: VersionScheme, H> StoreBuilder<K, V, S, H> {
     /// Builds the store.
     pub fn build(self) -> Store<K, V, S, H> {
-        let shards = self
+        let bound = self.max_capacity.map(|max_capacity| Bound {
+            max_capacity,
+            weigher: self.weigher,
+        });
+        let wanted = self
             .shards
             .unwrap_or_else(default_shard_count)
             .clamp(1, MAX_SHARDS)
             .next_power_of_two();
+        let shards = bound
+            .as_ref()
+            .map_or(wanted, |bound| bound.shard_count(wanted));
         Store::from_parts(
             shards,
             self.capacity.div_ceil(shards),
             self.hasher,
             self.default_timeout,
+            bound,
         )
     }
 }

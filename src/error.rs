@@ -8,6 +8,7 @@
 use std::convert::Infallible;
 use std::fmt;
 
+use crate::cache::eviction::TooHeavy;
 use crate::deadline::{Interrupted, TimedOut};
 
 /// Why a conditional operation was refused. The store is unchanged when one is returned.
@@ -51,13 +52,24 @@ pub enum Error<Ver> {
     /// A bounded operation's [`CancelToken`](crate::CancelToken) was cancelled before it
     /// could take effect.
     Cancelled,
+    /// A store with a [capacity bound](crate::StoreBuilder::max_capacity) cannot hold the
+    /// record at all: it weighs more than its shard's share of the capacity (or the
+    /// capacity is zero). Nothing was written; a write hands its value back.
+    TooHeavy {
+        /// What the record weighs (1 without a [weigher](crate::StoreBuilder::weigher)).
+        weight: u64,
+        /// The most one record can weigh in this store: its shard's share of the bound.
+        capacity: u64,
+    },
 }
 
 impl<Ver> Error<Ver> {
     /// The record's current version, where the error knows it (`Stale`, `Exists`).
     pub fn current(&self) -> Option<&Ver> {
         match self {
-            Error::NotFound | Error::TimedOut(_) | Error::Cancelled => None,
+            Error::NotFound | Error::TimedOut(_) | Error::Cancelled | Error::TooHeavy { .. } => {
+                None
+            }
             Error::Stale { current, .. } | Error::Exists { current } => Some(current),
         }
     }
@@ -73,11 +85,23 @@ impl<Ver: fmt::Display> fmt::Display for Error<Ver> {
             Error::Exists { current } => write!(f, "key already exists at version {current}"),
             Error::TimedOut(timed_out) => timed_out.fmt(f),
             Error::Cancelled => Interrupted::Cancelled.fmt(f),
+            Error::TooHeavy { weight, capacity } => {
+                write!(
+                    f,
+                    "record too heavy: weighs {weight}, at most {capacity} fits"
+                )
+            }
         }
     }
 }
 
 impl<Ver: fmt::Debug + fmt::Display> std::error::Error for Error<Ver> {}
+
+impl<Ver> From<TooHeavy> for Error<Ver> {
+    fn from(TooHeavy { weight, capacity }: TooHeavy) -> Self {
+        Error::TooHeavy { weight, capacity }
+    }
+}
 
 impl<Ver> From<Interrupted> for Error<Ver> {
     fn from(interrupted: Interrupted) -> Self {

@@ -289,7 +289,8 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
     /// `Stale` is `412` after `If-Match` and `409` after `X-Expected-Version`; `Exists`
     /// is `412` after `If-None-Match` and `409` otherwise; `NotFound` is `404`; a timeout
     /// or cancellation is `503 Service Unavailable` (send `Retry-After`, see
-    /// [`RETRY_AFTER_SECONDS`]): nothing was written, the request can be repeated.
+    /// [`RETRY_AFTER_SECONDS`]): nothing was written, the request can be repeated. A record
+    /// too heavy for a bounded store ([`Error::TooHeavy`]) is `413 Content Too Large`.
     pub fn status_of(&self, error: &Error<Ver>) -> StatusCode {
         match error {
             Error::NotFound => StatusCode::NOT_FOUND,
@@ -300,6 +301,7 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
             Error::Exists { .. } if self.if_none_match.is_some() => StatusCode::PRECONDITION_FAILED,
             Error::Exists { .. } => StatusCode::CONFLICT,
             Error::TimedOut(_) | Error::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+            Error::TooHeavy { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 }

@@ -177,6 +177,7 @@
 
 mod bounded;
 mod builder;
+mod cache;
 mod cancel;
 mod deadline;
 mod error;

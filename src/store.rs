@@ -6,6 +6,7 @@ use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 
 use crate::builder::StoreBuilder;
+use crate::cache::eviction::Bound;
 use crate::deadline::{Forever, Wait};
 use crate::error::{Error, Rejected, UpdateWithError};
 use crate::iter::Iter;
@@ -109,12 +110,14 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
         capacity_per_shard: usize,
         hasher: H,
         default_timeout: Option<Duration>,
+        bound: Option<Bound<K, V>>,
     ) -> Self {
         debug_assert!(shard_count.is_power_of_two());
         let shards = (0..shard_count)
-            .map(|_| {
+            .map(|index| {
+                let evictor = bound.as_ref().map(|bound| bound.shard(index, shard_count));
                 CachePadded(LockedShard {
-                    lock: ShardLock::new(Shard::with_capacity(capacity_per_shard)),
+                    lock: ShardLock::new(Shard::new(capacity_per_shard, evictor)),
                     changed: ChangeEvent::new(),
                 })
             })
@@ -281,6 +284,12 @@ where
     /// the record without noticing it, which is how read-modify-write cycles lose
     /// updates. Use [`update`](Store::update) when the new value was derived from a read.
     ///
+    /// # Errors
+    ///
+    /// Only in a store with a [capacity bound](StoreBuilder::max_capacity):
+    /// [`Error::TooHeavy`] if the record could never fit; nothing is written and `value`
+    /// is handed back in the [`Rejected`]. A store without a bound always writes.
+    ///
     /// # Locking behaviour
     ///
     /// As [`insert`](Store::insert).
@@ -293,12 +302,11 @@ where
     ///
     /// ```
     /// let store: verkv::Store<&str, u32> = verkv::Store::new();
-    /// assert_eq!(store.put("a", 1), 1);
-    /// assert_eq!(store.put("a", 2), 2);
+    /// assert_eq!(store.put("a", 1), Ok(1));
+    /// assert_eq!(store.put("a", 2), Ok(2));
     /// ```
-    pub fn put(&self, key: K, value: V) -> S::Version {
-        let Ok(version) = self.put_in(&Forever, key, value);
-        version
+    pub fn put(&self, key: K, value: V) -> Result<S::Version, Rejected<V, S::Version>> {
+        self.put_in(&Forever, key, value)
     }
 
     /// Replaces the value of `key` if its record is still at version `expected`
@@ -475,7 +483,7 @@ where
     {
         let (hash, shard) = self.locate(key);
         let guard = wait.read(&shard.lock)?;
-        Ok(guard.get(hash, key).map(|record| record.version.clone()))
+        Ok(guard.peek(hash, key).map(|record| record.version.clone()))
     }
 
     #[inline(always)]
@@ -485,7 +493,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let (hash, shard) = self.locate(key);
-        Ok(wait.read(&shard.lock)?.get(hash, key).is_some())
+        Ok(wait.read(&shard.lock)?.peek(hash, key).is_some())
     }
 
     #[inline(always)]
@@ -506,19 +514,22 @@ where
         .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
     }
 
-    /// On a wait error, hands `value` back with it.
     #[inline(always)]
     pub(crate) fn put_in<W: Wait>(
         &self,
         wait: &W,
         key: K,
         value: V,
-    ) -> Result<S::Version, (W::Error, V)> {
+    ) -> Result<S::Version, Rejected<V, S::Version>>
+    where
+        W::Error: Into<Error<S::Version>>,
+    {
         let (hash, shard) = self.locate(&key);
         let rehash = |k: &K| self.hasher.hash_one(k);
         write_shard(wait, shard, value, |records, value| {
             records.put(hash, key, value, rehash)
         })
+        .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
     }
 
     #[inline(always)]

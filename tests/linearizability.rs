@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::thread;
 
-use checker::{check, Answer, Call, Event, Value, Version, Violation};
+use checker::{check, check_evicting, Answer, Call, Event, Value, Version, Violation};
 use verkv::{Error, Store};
 
 type Key = u8;
@@ -216,6 +216,15 @@ fn client(store: &impl KeyValue, recorder: &mut Recorder<'_>, seed: u64) {
 
 /// Runs the clients on `store` at the same time and checks each key's history.
 fn run_round(store: &impl KeyValue, round: u64) -> Result<(), Violation> {
+    run_round_checked(store, round, check)
+}
+
+/// As [`run_round`], checking each key's history with `check`.
+fn run_round_checked(
+    store: &impl KeyValue,
+    round: u64,
+    check: fn(&[Event]) -> Result<(), Violation>,
+) -> Result<(), Violation> {
     let clock = AtomicU64::new(0);
     let recorded: Vec<(Key, Event)> = thread::scope(|s| {
         let clients: Vec<_> = (0..THREADS)
@@ -256,6 +265,20 @@ fn store_histories_are_linearizable() {
         if let Err(violation) = run_round(&store, round) {
             panic!("round {round}: {violation}");
         }
+    }
+}
+
+/// With a bound of one record for two keys, writes keep evicting the other key: reads
+/// miss and writes find nothing, but nothing ever reads a value or version no write
+/// produced, and no version comes back.
+#[test]
+fn bounded_store_histories_are_linearizable_with_evictions() {
+    for round in 0..ROUNDS {
+        let store: Store<Key, Value> = Store::builder().max_capacity(1).build();
+        if let Err(violation) = run_round_checked(&store, round, check_evicting) {
+            panic!("round {round}: {violation}");
+        }
+        assert!(store.len() <= 1);
     }
 }
 
@@ -334,6 +357,23 @@ mod known_histories {
         assert!(check(&[created(10), first.clone(), refused]).is_ok());
         let also_won = second(Answer::Written(3));
         assert!(check(&[created(10), first, also_won]).is_err());
+    }
+
+    #[test]
+    fn an_evicting_store_may_miss_but_not_invent_or_resurrect() {
+        let missed = at(1, 2, 3, Call::Get, Answer::Read(None));
+        assert!(check(&[created(10), missed.clone()]).is_err());
+        assert!(check_evicting(&[created(10), missed.clone()]).is_ok());
+        // Once evicted, the record does not come back without a write.
+        let back = at(1, 4, 5, Call::Get, Answer::Read(Some((10, 1))));
+        assert!(check_evicting(&[created(10), missed, back]).is_err());
+        // A value no write produced is never read, evictions or not.
+        let invented = at(1, 2, 3, Call::Get, Answer::Read(Some((11, 1))));
+        assert!(check_evicting(&[created(10), invented]).is_err());
+        // A version the key had is never handed out again.
+        let missed = at(1, 2, 3, Call::Get, Answer::Read(None));
+        let reused = at(0, 4, 5, Call::Insert(12), Answer::Written(1));
+        assert!(check_evicting(&[created(10), missed, reused]).is_err());
     }
 
     #[test]

@@ -225,7 +225,7 @@ impl<S: VersionScheme, H: BuildHasher> Front<'_, S, H> {
 
     fn put(&self, key: Key, value: Value) -> Result<S::Version, Rejected<Value, S::Version>> {
         match self {
-            Front::Plain(store) => Ok(store.put(key, value)),
+            Front::Plain(store) => store.put(key, value),
             Front::Bounded(view) => view.put(key, value),
         }
     }
@@ -323,6 +323,8 @@ pub(crate) struct Model<S: VersionScheme, O> {
     /// Per key, all versions the store handed out for it, oldest first.
     history: HashMap<Key, Vec<S::Version>>,
     oracle: O,
+    /// The store's capacity bound in records, if it has one: it may then evict.
+    bound: Option<usize>,
 }
 
 impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
@@ -331,6 +333,42 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
             records: HashMap::new(),
             history: HashMap::new(),
             oracle,
+            bound: None,
+        }
+    }
+
+    /// The model of a store bounded to `bound` records: after every operation, the
+    /// records the store no longer has count as evicted (their versions retired), and
+    /// the store must never hold more than `bound`. Any eviction choice is allowed; an
+    /// evicted key must then read as absent until it is written again, which the
+    /// comparisons that follow check.
+    pub(crate) fn bounded(oracle: O, bound: usize) -> Self {
+        Model {
+            bound: Some(bound),
+            ..Model::new(oracle)
+        }
+    }
+
+    /// For a bounded store: takes the records the store evicted out of the model.
+    fn evictions<H: BuildHasher>(&mut self, store: &Store<Key, Value, S, H>, context: &str) {
+        let Some(bound) = self.bound else {
+            return;
+        };
+        let held: HashMap<Key, Versioned<Value, S::Version>> = store.iter().collect();
+        assert!(
+            held.len() <= bound,
+            "{context}: {} records, over the bound of {bound}",
+            held.len()
+        );
+        let evicted: Vec<Key> = self
+            .records
+            .keys()
+            .filter(|key| !held.contains_key(key))
+            .copied()
+            .collect();
+        for key in evicted {
+            let record = self.records.remove(&key).expect("listed above");
+            self.oracle.retire(&record.version);
         }
     }
 
@@ -360,6 +398,7 @@ impl<S: SchemeUnderTest, O: VersionOracle<S::Version>> Model<S, O> {
                     assert_eq!(seen, self.records, "{context}");
                 }
             }
+            self.evictions(store, &context);
             // Whatever the answer, the record itself must be exactly what the model holds.
             if let Some(key) = op.key() {
                 assert_eq!(
