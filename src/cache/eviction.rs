@@ -20,12 +20,12 @@
 //!   stays between 1% and 30%: about 1% on loops and frequency-heavy traces (as moka's
 //!   fixed window), more on recency-heavy ones (where a fixed 1% loses to S3-FIFO's 10%).
 //!
-//! **What a read costs.** A read records an access twice, under the shard's *read*
-//! lock, through relaxed atomics, each written only when it changes: a saturating count
-//! (0 to 3) in a byte of the record, and the key's four 4-bit counters in one word of
-//! the sketch. A key read over and over stops writing after a few reads, until its
-//! record next passes the head of its queue (the count) or the sketch next halves
-//! (every ten writes per record): hot keys' reads stay reads.
+//! **What a read costs.** A read records an access under the shard's *read* lock,
+//! through relaxed atomics written only when they change: a saturating count (0 to 3)
+//! in a byte of the record and, while that count climbs, the key's four 4-bit counters
+//! in one word of the sketch. A key read over and over stops writing after three reads,
+//! and stops touching the sketch too, until its record next passes the head of its
+//! queue: hot keys' reads stay reads, and cost a plain read plus one byte's load.
 //!
 //! **Finding a queued record.** A queue holds the record's hash and a ticket (a per-shard
 //! number given to each new record, kept in the record). Records removed by the user
@@ -108,15 +108,17 @@ impl Access {
         }
     }
 
-    /// Records a read, under the shard's read lock. Writes the byte only when the count
-    /// changes (a relaxed store: two readers may count once between them, which is
-    /// fine for a hint).
+    /// Records a read, under the shard's read lock; whether the count changed. Writes
+    /// the byte only then (a relaxed store: two readers may count once between them,
+    /// which is fine for a hint).
     #[inline]
-    pub(crate) fn touch(&self) {
+    fn touch(&self) -> bool {
         let uses = self.uses.load(Ordering::Relaxed);
-        if uses < MAX_USES {
+        let counts = uses < MAX_USES;
+        if counts {
             self.uses.store(uses + 1, Ordering::Relaxed);
         }
+        counts
     }
 
     /// The ticket that tells this record's queue slot from others.
@@ -150,8 +152,9 @@ fn window_limits(capacity: u64) -> (u64, u64) {
     )
 }
 
-/// A record's place in a queue.
+/// A record's place in a queue: 12 bytes, packed (every access copies a field out).
 #[derive(Debug, Clone, Copy)]
+#[repr(C, packed(4))]
 struct Slot {
     hash: u64,
     ticket: u32,
@@ -443,11 +446,14 @@ impl<K, V> Evictor<K, V> {
     }
 
     /// Records a read of the record `access` with hash `hash`, under the shard's read
-    /// lock: writes only what changes.
+    /// lock: writes only what changes. The sketch counts the read only while the
+    /// record's own count climbs, so a record read again and again costs one byte's
+    /// load, like a plain read, until its count is next spent.
     #[inline]
     pub(crate) fn record_read(&self, hash: u64, access: &Access) {
-        access.touch();
-        self.sketch.increment(hash);
+        if access.touch() {
+            self.sketch.increment(hash);
+        }
     }
 
     /// Evicts records from `table` until the shard is within its capacity, retiring
@@ -524,6 +530,7 @@ impl<K, V> Evictor<K, V> {
                 self.ghost.remember(slot.hash, table.len());
             }
         }
+        self.trim();
     }
 
     /// Whether a record with hash `hash` that leaves the small queue unread goes to the
@@ -568,6 +575,16 @@ impl<K, V> Evictor<K, V> {
     #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
         self.small.len() + self.main.len()
+    }
+
+    /// Gives back what the queues hold beyond twice their length: the window fills
+    /// with every record before the first eviction, and is small after it.
+    fn trim(&mut self) {
+        for queue in [&mut self.small, &mut self.main] {
+            if queue.capacity() > 4 * queue.len() + SLACK {
+                queue.shrink_to(2 * queue.len());
+            }
+        }
     }
 
     /// Drops the slots of records that are gone.
