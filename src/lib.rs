@@ -160,6 +160,30 @@
 //! The [`Patch`] trait shows a typed patch with validation; the `movies` example has two
 //! clients patch one record, one of them from a stale read.
 //!
+//! # A bounded cache
+//!
+//! [`StoreBuilder::max_capacity`] bounds a store by its number of records, or with a
+//! [`weigher`](StoreBuilder::weigher) by their total weight (moka's names). Writes beyond
+//! the bound evict records the store judges least likely to be read again: a policy that
+//! survives scans and loops, chosen on real request traces (`BENCHMARKS.md`). An evicted
+//! record is gone like a removed one (its versions are never handed out again), and a
+//! read of a hot key stays a read: recording the access writes only when what is
+//! recorded changes. A record that could never fit is refused with [`Error::TooHeavy`],
+//! its value handed back.
+//!
+//! ```
+//! use verkv::{Error, Store};
+//!
+//! let sessions: Store<u64, String> = Store::builder().max_capacity(10_000).build();
+//! for user in 0..100_000 {
+//!     sessions.put(user, format!("session of {user}")).unwrap();
+//! }
+//! assert!(sessions.len() <= 10_000);
+//! // Evicted is absent: a conditional write on it finds nothing.
+//! let gone = (0..100_000).find(|user| !sessions.contains_key(user)).unwrap();
+//! assert_eq!(sessions.update(&gone, &1, String::new()).unwrap_err().error, Error::NotFound);
+//! ```
+//!
 //! # Cargo features
 //!
 //! | feature | adds |
