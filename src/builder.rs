@@ -233,4 +233,67 @@ mod tests {
         let default = StoreBuilder::<u8, u8>::new().build().shard_count();
         assert!(default.is_power_of_two() && default >= 8);
     }
+
+    #[test]
+    fn absurd_capacities_neither_panic_nor_reserve() {
+        for capacity in [usize::MAX, 1 << 40] {
+            let store = StoreBuilder::<u64, u64>::new().capacity(capacity).build();
+            assert_eq!(store.put(1, 1), Ok(1));
+        }
+        for bound in [u64::MAX, 1 << 40] {
+            let store = StoreBuilder::<u64, u64>::new()
+                .capacity(usize::MAX)
+                .max_capacity(bound)
+                .build();
+            for key in 0..1000 {
+                store.insert(key, key).unwrap();
+            }
+            assert_eq!(store.len(), 1000);
+        }
+    }
+
+    #[test]
+    fn a_zero_bound_refuses_every_write_and_hands_the_value_back() {
+        let store = StoreBuilder::<u64, String>::new().max_capacity(0).build();
+        let refused = store.put(1, "kept by the caller".into()).unwrap_err();
+        assert_eq!(
+            refused.error,
+            crate::Error::TooHeavy {
+                weight: 1,
+                capacity: 0
+            }
+        );
+        assert_eq!(refused.value, "kept by the caller");
+        assert!(store.insert(1, "again".into()).is_err());
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn a_small_bound_gets_fewer_shards_whose_shares_add_up_to_it() {
+        let store = StoreBuilder::<u64, u64>::new()
+            .shards(64)
+            .max_capacity(1000)
+            .build();
+        assert_eq!(store.shard_count(), 2);
+        for key in 0..100_000 {
+            store.put(key, key).unwrap();
+        }
+        assert!(store.len() <= 1000 && store.len() > 900, "{}", store.len());
+        let one = StoreBuilder::<u64, u64>::new().max_capacity(7).build();
+        assert_eq!(one.shard_count(), 1);
+    }
+
+    #[test]
+    fn a_weigher_bounds_the_total_weight() {
+        let store = StoreBuilder::<u64, Vec<u8>>::new()
+            .shards(1)
+            .max_capacity(1000)
+            .weigher(|_, value| value.len() as u32)
+            .build();
+        for key in 0..1000 {
+            store.put(key, vec![0; 1 + key as usize % 50]).unwrap();
+            let weight: usize = store.iter().map(|(_, record)| record.value.len()).sum();
+            assert!(weight <= 1000, "weight {weight}");
+        }
+    }
 }
