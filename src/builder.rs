@@ -123,7 +123,9 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
     ///
     /// The weigher is called when a record is written, evicted or removed, with the
     /// shard's lock held: keep it cheap, and do not call the store from it. It must
-    /// weigh the same key and value the same every time. (moka and quick_cache take
+    /// weigh the same key and value the same every time. A record of weight 0 does not
+    /// count against the bound (so any number of them fit), though it may still be
+    /// evicted to make room for others. (moka and quick_cache take
     /// the same closure, quick_cache as a `Weighter`.)
     ///
     /// # Examples
@@ -295,5 +297,21 @@ mod tests {
             let weight: usize = store.iter().map(|(_, record)| record.value.len()).sum();
             assert!(weight <= 1000, "weight {weight}");
         }
+    }
+
+    #[test]
+    fn records_of_weight_zero_do_not_count() {
+        let store = StoreBuilder::<u64, u64>::new()
+            .max_capacity(1)
+            .weigher(|_, value| u32::from(*value != 0))
+            .build();
+        for key in 0..100 {
+            store.insert(key, 0).unwrap();
+        }
+        assert_eq!(store.len(), 100);
+        store.insert(100, 1).unwrap();
+        store.insert(101, 1).unwrap();
+        let weighed = store.iter().filter(|(_, record)| record.value != 0).count();
+        assert_eq!(weighed, 1);
     }
 }
