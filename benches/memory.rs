@@ -1,5 +1,6 @@
-//! Heap bytes per record at 1e6 records: ours (both version kinds) against dashmap,
-//! counted by an instrumented global allocator.
+//! Heap bytes per record at 1e6 records: ours (both version kinds, unbounded and with a
+//! capacity bound) against dashmap, moka and quick_cache, counted by an instrumented
+//! global allocator.
 //!
 //! `cargo bench --bench memory` prints Markdown tables for 1e6 records (the target) and
 //! for 9e5 (the other end of a table's growth cycle); `-- --test` counts 1e4 and 9e3
@@ -21,15 +22,69 @@ static COUNTING: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// than dashmap holding the same keys and values.
 const TARGET_EXTRA_BYTES: f64 = 16.0;
 
+/// The target for ours with a capacity bound: bytes per record at most.
+const TARGET_BOUNDED_BYTES: f64 = 64.0;
+
 /// Heap bytes per record held by the map that `fill` builds with `records` records.
 fn bytes_per_record<M>(records: u64, fill: impl FnOnce(u64) -> M) -> f64 {
+    bytes_per_held_record(records, fill, |_| records)
+}
+
+/// Heap bytes per record held by the map that `fill` builds from `records` writes, for
+/// bounded maps that may hold fewer: `held` counts what the map holds.
+fn bytes_per_held_record<M>(
+    records: u64,
+    fill: impl FnOnce(u64) -> M,
+    held: impl FnOnce(&M) -> u64,
+) -> f64 {
     let region = Region::new(COUNTING);
     let map = fill(records);
     let change = region.change();
-    let held = change.bytes_allocated as f64 - change.bytes_deallocated as f64
+    let bytes = change.bytes_allocated as f64 - change.bytes_deallocated as f64
         + change.bytes_reallocated as f64;
+    let count = held(&map);
     drop(map);
-    held / records as f64
+    bytes / count as f64
+}
+
+/// Ours bounded to `records` records, sent `records` fresh keys: per-shard shares of the
+/// bound may evict a few before the whole store is full.
+fn verkv_bounded(records: u64) -> Store<u64, u64, Counter, DefaultHashBuilder> {
+    let store = Store::builder()
+        .max_capacity(records)
+        .hasher(DefaultHashBuilder::default())
+        .build();
+    for key in 0..records {
+        store.insert(key, key).expect("a record of weight 1 fits");
+    }
+    store
+}
+
+fn moka_bounded(records: u64) -> moka::sync::Cache<u64, u64, DefaultHashBuilder> {
+    let cache = moka::sync::Cache::builder()
+        .max_capacity(records)
+        .build_with_hasher(DefaultHashBuilder::default());
+    for key in 0..records {
+        cache.insert(key, key);
+    }
+    cache.run_pending_tasks();
+    cache
+}
+
+type QuickCache = quick_cache::sync::Cache<u64, u64, quick_cache::UnitWeighter, DefaultHashBuilder>;
+
+fn quick_cache_bounded(records: u64) -> QuickCache {
+    let cache = QuickCache::with(
+        records as usize,
+        records,
+        quick_cache::UnitWeighter,
+        DefaultHashBuilder::default(),
+        Default::default(),
+    );
+    for key in 0..records {
+        cache.insert(key, key);
+    }
+    cache
 }
 
 fn verkv<S: VersionScheme>(records: u64) -> Store<u64, u64, S, DefaultHashBuilder> {
@@ -51,8 +106,9 @@ fn dashmap<V>(records: u64, value: impl Fn(u64) -> V) -> DashMap<u64, V, Default
     map
 }
 
-/// Prints the table for `records` records; ours' and dashmap's bytes per record.
-fn measure(records: u64) -> (f64, f64) {
+/// Prints the table for `records` records; ours', dashmap's and ours bounded bytes per
+/// record.
+fn measure(records: u64) -> (f64, f64, f64) {
     let dashmap_plain = bytes_per_record(records, |n| dashmap(n, |key| key));
     let rows = [
         (
@@ -62,6 +118,10 @@ fn measure(records: u64) -> (f64, f64) {
         (
             "verkv, `UuidV4` versions",
             bytes_per_record(records, verkv::<UuidV4>),
+        ),
+        (
+            "verkv bounded (`max_capacity` = records), `Counter` versions",
+            bytes_per_held_record(records, verkv_bounded, |store| store.len() as u64),
         ),
         ("dashmap, u64 values", dashmap_plain),
         (
@@ -74,6 +134,14 @@ fn measure(records: u64) -> (f64, f64) {
                 dashmap(n, |key| (key, Uuid::from_u64_pair(key, key)))
             }),
         ),
+        (
+            "moka bounded (`max_capacity` = records)",
+            bytes_per_held_record(records, moka_bounded, |cache| cache.entry_count()),
+        ),
+        (
+            "quick_cache bounded (capacity = records)",
+            bytes_per_held_record(records, quick_cache_bounded, |cache| cache.len() as u64),
+        ),
     ];
     println!("heap bytes per record, {records} records, u64 keys, u64 values, grown from empty");
     println!();
@@ -83,13 +151,13 @@ fn measure(records: u64) -> (f64, f64) {
         println!("| {name} | {bytes:.1} |");
     }
     println!();
-    (rows[0].1, dashmap_plain)
+    (rows[0].1, dashmap_plain, rows[2].1)
 }
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--test");
     let records = if quick { 10_000 } else { 1_000_000 };
-    let (ours, dashmap_plain) = measure(records);
+    let (ours, dashmap_plain, bounded) = measure(records);
     let limit = dashmap_plain + TARGET_EXTRA_BYTES;
     if ours <= limit {
         println!("target met: {ours:.1} <= dashmap {dashmap_plain:.1} + {TARGET_EXTRA_BYTES}");
@@ -97,6 +165,14 @@ fn main() {
         println!(
             "target missed by {:.1} bytes: {ours:.1} > dashmap {dashmap_plain:.1} + {TARGET_EXTRA_BYTES}",
             ours - limit
+        );
+    }
+    if bounded <= TARGET_BOUNDED_BYTES {
+        println!("bounded target met: {bounded:.1} <= {TARGET_BOUNDED_BYTES}");
+    } else {
+        println!(
+            "bounded target missed by {:.1} bytes: {bounded:.1} > {TARGET_BOUNDED_BYTES}",
+            bounded - TARGET_BOUNDED_BYTES
         );
     }
     // Hash tables grow by doubling, so bytes per record depend on where the count falls

@@ -199,6 +199,7 @@
 //! | `wait/` | operations that wait, on top of the store: [`Bounded`] views, [`retry_update`](Store::retry_update), [`wait_for_change`](Store::wait_for_change) |
 //! | `patch/` | partial updates: [`Patch`], [`Field`], JSON patches |
 //! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |
+//! | `cache/` | the capacity bound's eviction policy (a leaf each shard holds), and single-flight [`get_or_load`](Store::get_or_load) on top of the store |
 //! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, and PostgreSQL (feature `postgres`) |
 //!
 //! Higher layers add methods to [`Store`] in their own files (`impl Store` blocks), so the
@@ -214,6 +215,29 @@
 //! meaning, plus [`Error::Unavailable`] (the operation had no effect) and
 //! [`Error::OutcomeUnknown`] (a write was sent and the connection died: it may have
 //! happened).
+//! # A bounded cache
+//!
+//! [`StoreBuilder::max_capacity`] bounds a store by its number of records, or with a
+//! [`weigher`](StoreBuilder::weigher) by their total weight (moka's names). Writes beyond
+//! the bound evict records the store judges least likely to be read again: a policy that
+//! survives scans and loops, chosen on real request traces (`BENCHMARKS.md`). An evicted
+//! record is gone like a removed one (its versions are never handed out again), and a
+//! read of a hot key stays a read: recording the access writes only when what is
+//! recorded changes. A record that could never fit is refused with [`Error::TooHeavy`],
+//! its value handed back.
+//!
+//! ```
+//! use verkv::{Error, Store};
+//!
+//! let sessions: Store<u64, String> = Store::builder().max_capacity(10_000).build();
+//! for user in 0..100_000 {
+//!     sessions.put(user, format!("session of {user}")).unwrap();
+//! }
+//! assert!(sessions.len() <= 10_000);
+//! // Evicted is absent: a conditional write on it finds nothing.
+//! let gone = (0..100_000).find(|user| !sessions.contains_key(user)).unwrap();
+//! assert_eq!(sessions.update(&gone, &1, String::new()).unwrap_err().error, Error::NotFound);
+//! ```
 //!
 //! # Cargo features
 //!
@@ -251,7 +275,7 @@ pub use deadline::{CancelToken, Interrupted, Phase, TimedOut};
 pub use patch::json;
 pub use patch::{Field, FieldProblem, Invalid, NullNotAllowed, Patch, PatchError};
 pub use store::{
-    Cause, DefaultHashBuilder, Error, Iter, Occupied, Rejected, Store, StoreBuilder,
+    Cause, DefaultHashBuilder, Error, Iter, NotInserted, Rejected, Store, StoreBuilder,
     UpdateWithError, VersionOf, Versioned,
 };
 pub use version::etag;

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::thread;
 
-use checker::{check, Answer, Call, Event, Value, Version, Versions, Violation};
+use checker::{check, check_evicting, Answer, Call, Event, Value, Version, Versions, Violation};
 use stress::{run_round, Backend, Key, KeyValue, Round};
 use verkv::Store;
 
@@ -27,6 +27,7 @@ const SHAPE: Round = Round {
     keys: 2,
     operations_per_thread: if cfg!(miri) { 10 } else { 60 },
     versions: Versions::Consecutive,
+    evictions: false,
 };
 const ROUNDS: u64 = if cfg!(miri) { 2 } else { 200 };
 
@@ -114,6 +115,24 @@ fn store_histories_are_linearizable() {
     }
 }
 
+/// With a bound of one record for two keys, writes keep evicting the other key: reads
+/// miss and writes find nothing, but nothing ever reads a value or version no write
+/// produced, and no version comes back.
+#[test]
+fn bounded_store_histories_are_linearizable_with_evictions() {
+    let shape = Round {
+        evictions: true,
+        ..SHAPE
+    };
+    for round in 0..ROUNDS {
+        let store: Store<Key, Value> = Store::builder().max_capacity(1).build();
+        if let Err(violation) = run_round(&Backend(&store), shape, round) {
+            panic!("round {round}: {violation}");
+        }
+        assert!(store.len() <= 1);
+    }
+}
+
 #[test]
 fn checker_rejects_the_check_then_write_store() {
     const BROKEN_ROUNDS: u64 = 20;
@@ -193,6 +212,24 @@ mod known_histories {
         .is_ok());
         let also_won = second(Answer::Written(3));
         assert!(check(&[created(10), first, also_won], Versions::Consecutive).is_err());
+    }
+
+    #[test]
+    fn an_evicting_store_may_miss_but_not_invent_or_resurrect() {
+        let consecutive = Versions::Consecutive;
+        let missed = at(1, 2, 3, Call::Get, Answer::Read(None));
+        assert!(check(&[created(10), missed.clone()], consecutive).is_err());
+        assert!(check_evicting(&[created(10), missed.clone()], consecutive).is_ok());
+        // Once evicted, the record does not come back without a write.
+        let back = at(1, 4, 5, Call::Get, Answer::Read(Some((10, 1))));
+        assert!(check_evicting(&[created(10), missed, back], consecutive).is_err());
+        // A value no write produced is never read, evictions or not.
+        let invented = at(1, 2, 3, Call::Get, Answer::Read(Some((11, 1))));
+        assert!(check_evicting(&[created(10), invented], consecutive).is_err());
+        // A version the key had is never handed out again.
+        let missed = at(1, 2, 3, Call::Get, Answer::Read(None));
+        let reused = at(0, 4, 5, Call::Insert(12), Answer::Written(1));
+        assert!(check_evicting(&[created(10), missed, reused], consecutive).is_err());
     }
 
     #[test]

@@ -38,7 +38,9 @@ fn blind_writes_lose_alices_update_every_time() {
     for _ in 0..100 {
         let store = Store::new();
         store.insert("counter", 0).unwrap();
-        let (end, _) = race(&store, |store, _version, value| store.put("counter", value));
+        let (end, _) = race(&store, |store, _version, value| {
+            store.put("counter", value).unwrap()
+        });
         assert_eq!(end, 10, "Bob's blind write replaced Alice's +1");
     }
 }

@@ -204,8 +204,8 @@ fn recreated_keys_never_reuse_versions<S: VersionScheme>(store: Store<String, u3
 }
 
 fn put_writes_blindly<S: VersionScheme>(store: Store<String, u32, S>) {
-    let v1 = store.put(key("a"), 1);
-    let v2 = store.put(key("a"), 2);
+    let v1 = store.put(key("a"), 1).unwrap();
+    let v2 = store.put(key("a"), 2).unwrap();
     assert_ne!(v1, v2);
     assert_eq!(
         store.get("a"),
@@ -263,8 +263,8 @@ fn counter_versions_count_from_one_per_key() {
     assert_eq!(store.insert("a", 0), Ok(1));
     assert_eq!(store.insert("b", 0), Ok(1));
     assert_eq!(store.update(&"a", &1, 1), Ok(2));
-    assert_eq!(store.put("a", 2), 3);
-    assert_eq!(store.put("c", 2), 1);
+    assert_eq!(store.put("a", 2), Ok(3));
+    assert_eq!(store.put("c", 2), Ok(1));
 }
 
 #[test]

@@ -316,7 +316,7 @@ fn malformed_patch_documents_are_clear_errors() {
 #[test]
 fn json_patches_are_refused_when_stale_or_missing() {
     let store = store_with(json!({"a": 1}));
-    let v2 = store.put(0, json!({"a": 2}));
+    let v2 = store.put(0, json!({"a": 2})).unwrap();
     let patch: JsonPatch = r#"[{"op":"replace","path":"/a","value":3}]"#.parse().unwrap();
     let err = store.patch(&0, &1, patch.clone()).unwrap_err();
     assert_eq!(

@@ -228,7 +228,7 @@ proptest! {
         second in any_patch(),
     ) {
         let store = store_with(&record, &[]);
-        let v2 = store.put(0, record.clone());
+        let v2 = store.put(0, record.clone()).unwrap();
         let before = snapshot(&store);
         // `first` read version 1, before the blind write made it 2.
         let result = store.patch(&0, &1, first);

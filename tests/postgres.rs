@@ -29,6 +29,7 @@ use verkv::{CancelToken, Context, Error, Phase, UuidV4, VersionedStore};
 const MODEL_CASES: u32 = 48;
 const STRESS_ROUNDS: u64 = 12;
 const STRESS: Round = Round {
+    evictions: false,
     threads: 4,
     keys: 2,
     operations_per_thread: 60,

@@ -38,7 +38,7 @@ fn every_call_back_into_the_store_panics_clearly() {
         ("version", Box::new(|s| assert!(s.version(&2).is_some()))),
         ("contains_key", Box::new(|s| assert!(s.contains_key(&2)))),
         ("insert", Box::new(|s| assert!(s.insert(3, 0).is_ok()))),
-        ("put", Box::new(|s| assert!(s.put(2, 0) > 0))),
+        ("put", Box::new(|s| assert!(s.put(2, 0).unwrap() > 0))),
         ("update", Box::new(|s| assert!(s.update(&2, &1, 0).is_ok()))),
         (
             "update_with",

@@ -69,7 +69,7 @@ fn the_deadline_stops_a_loop_that_keeps_meeting_stale_versions() {
         .within(timeout)
         .retry_update(&"a", |n| {
             calls += 1;
-            store.put("a", 1000 + calls);
+            store.put("a", 1000 + calls).unwrap();
             n + 1
         })
         .unwrap_err();
@@ -99,7 +99,7 @@ fn cancellation_stops_the_loop_between_attempts() {
         .with_cancel(&token)
         .retry_update(&"a", |n| {
             calls += 1;
-            store.put("a", 0);
+            store.put("a", 0).unwrap();
             if calls == 3 {
                 token.cancel();
             }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::common::keys::Dist;
 use crate::common::payload::{Bytes256, Payload};
 use crate::common::subjects::{
-    DashMapCas, DashMapRaw, Floor, Moka, Papaya, RwLockMap, Subject, Verkv, VerkvRetry, VerkvWithin,
+    DashMapCas, DashMapRaw, Floor, Moka, MokaBounded, Papaya, QuickCache, RwLockMap, Subject,
+    Verkv, VerkvBounded, VerkvRetry, VerkvWithin,
 };
 use crate::common::workload::{Bench, Scenario, Workload};
 
@@ -120,6 +121,14 @@ fn bounded_and_twin<V: Payload>(workload: Workload, scenario: Scenario) -> [Cont
 fn contenders<V: Payload>(workload: Workload, scenario: Scenario) -> Vec<Contender> {
     let w = workload;
     let s = scenario;
+    if matches!(w, Workload::BoundedGetHit | Workload::InsertEvicting) {
+        // Bounded caches only, ours first.
+        return vec![
+            shared::<VerkvBounded<V>, V>(OURS, w, s),
+            shared::<MokaBounded<V>, V>("moka", w, s),
+            shared::<QuickCache<V>, V>("quick_cache", w, s),
+        ];
+    }
     let mut list = vec![shared::<Verkv<V>, V>(OURS, w, s)];
     match w {
         Workload::GetHit | Workload::GetMiss | Workload::Update | Workload::UpdateWith => {
@@ -154,6 +163,7 @@ fn contenders<V: Payload>(workload: Workload, scenario: Scenario) -> Vec<Contend
             shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
             shared::<Papaya<V>, V>("papaya", w, s),
         ]),
+        Workload::BoundedGetHit | Workload::InsertEvicting => unreachable!("returned above"),
         Workload::ReadMostly | Workload::Churn => list.extend([
             shared::<DashMapCas<V>, V>("dashmap-cas", w, s),
             shared::<RwLockMap<V>, V>("rwlock-hashmap", w, s),
@@ -167,7 +177,7 @@ fn contenders<V: Payload>(workload: Workload, scenario: Scenario) -> Vec<Contend
 }
 
 /// Every workload, in report order.
-const WORKLOADS: [Workload; 10] = [
+const WORKLOADS: [Workload; 12] = [
     Workload::GetHit,
     Workload::GetMiss,
     Workload::Update,
@@ -178,6 +188,8 @@ const WORKLOADS: [Workload; 10] = [
     Workload::Remove,
     Workload::ReadMostly,
     Workload::Churn,
+    Workload::BoundedGetHit,
+    Workload::InsertEvicting,
 ];
 
 /// The value sizes.
@@ -228,7 +240,11 @@ fn default_scenarios(workload: Workload) -> Vec<(Scenario, Value)> {
     }
     if matches!(
         workload,
-        Workload::GetHit | Workload::Update | Workload::ReadMostly | Workload::Churn
+        Workload::GetHit
+            | Workload::Update
+            | Workload::ReadMostly
+            | Workload::Churn
+            | Workload::BoundedGetHit
     ) {
         list.push(at(100_000, Dist::Zipf, 1, Value::Small));
         list.push(at(100_000, Dist::Zipf, 2, Value::Small));

@@ -35,6 +35,12 @@ pub(crate) enum Workload {
     ReadMostly,
     /// Churn: 10% `get`, 40% `insert`, 40% `remove`, 10% `update`.
     Churn,
+    /// `get` of a present key in a cache with a capacity bound (above the key count, so
+    /// every key stays).
+    BoundedGetHit,
+    /// `insert` of fresh keys into a cache with a capacity bound: once it is full, every
+    /// insert evicts.
+    InsertEvicting,
 }
 
 impl fmt::Display for Workload {
@@ -50,6 +56,8 @@ impl fmt::Display for Workload {
             Workload::Remove => "remove",
             Workload::ReadMostly => "mix_98r_1i_1d",
             Workload::Churn => "churn_10r_40i_40d_10u",
+            Workload::BoundedGetHit => "bounded_get_hit",
+            Workload::InsertEvicting => "insert_evicting",
         })
     }
 }
@@ -91,7 +99,7 @@ impl Workload {
     fn partitions_keys(self) -> bool {
         !matches!(
             self,
-            Workload::GetHit | Workload::GetMiss | Workload::UpdateStale
+            Workload::GetHit | Workload::GetMiss | Workload::UpdateStale | Workload::BoundedGetHit
         )
     }
 }
@@ -139,6 +147,8 @@ struct Lane {
     versions: Vec<u64>,
     /// Picks the operation in mixes.
     rng: Rng,
+    /// How many fresh keys this thread has inserted beyond the populated ones.
+    fresh: u64,
 }
 
 impl Lane {
@@ -202,6 +212,7 @@ impl<S: Subject<V>, V: Payload> Bench<S, V> {
                 cursor: 0,
                 versions: vec![NEVER_CURRENT; keys / threads],
                 rng: Rng::new(0x0DD5 + thread as u64),
+                fresh: 0,
             })
             .collect();
         let mut bench = Bench {
@@ -373,7 +384,7 @@ fn run_pass<S: Subject<V>, V: Payload>(
 ) -> (Instant, Duration) {
     let start = Instant::now();
     let surprises = match pass.workload {
-        Workload::GetHit => reads(subject, lane, pass.ops, 0, true),
+        Workload::GetHit | Workload::BoundedGetHit => reads(subject, lane, pass.ops, 0, true),
         Workload::GetMiss => reads(subject, lane, pass.ops, pass.keys, false),
         Workload::UpdateStale => stale_updates(subject, lane, pass.ops),
         Workload::Update | Workload::UpdateWith => updates(subject, lane, pass),
@@ -381,6 +392,7 @@ fn run_pass<S: Subject<V>, V: Payload>(
         Workload::Remove => drain(subject, lane, pass),
         Workload::ReadMostly => mix(subject, lane, pass, [98, 1, 1, 0]),
         Workload::Churn => mix(subject, lane, pass, [10, 40, 40, 10]),
+        Workload::InsertEvicting => fresh_inserts(subject, lane, pass),
     };
     let elapsed = start.elapsed();
     assert_eq!(
@@ -449,6 +461,18 @@ fn fill<S: Subject<V>, V: Payload>(subject: &S, lane: &mut Lane, pass: Pass) -> 
     let mut surprises = 0;
     for index in 0..pass.ops as usize {
         let key = owned_key(lane, pass.threads, index);
+        surprises += u64::from(subject.insert(black_box(key), V::make(key)).is_none());
+    }
+    surprises
+}
+
+/// `insert`s keys never inserted before (beyond the populated ones, each thread its own);
+/// counts refusals.
+fn fresh_inserts<S: Subject<V>, V: Payload>(subject: &S, lane: &mut Lane, pass: Pass) -> u64 {
+    let mut surprises = 0;
+    for _ in 0..pass.ops {
+        let key = pass.keys + lane.fresh * pass.threads + lane.thread;
+        lane.fresh += 1;
         surprises += u64::from(subject.insert(black_box(key), V::make(key)).is_none());
     }
     surprises

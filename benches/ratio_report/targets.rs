@@ -21,6 +21,8 @@ pub(crate) fn target(
         (Workload::Update, "dashmap") => Some((1.1, "<= 1.1 vs dashmap insert (overwrite)")),
         (Workload::Update, "papaya") => Some((1.0 / 3.0, ">= 3x faster than papaya compute")),
         (Workload::UpdateStale, "verkv-get") => Some((1.1, "<= 1.1 vs our own get")),
+        (Workload::BoundedGetHit, "moka") => Some((0.1, ">= 10x moka's throughput")),
+        (Workload::BoundedGetHit, "quick_cache") => Some((1.0, "<= 1.0 vs quick_cache")),
         _ => None,
     }
 }

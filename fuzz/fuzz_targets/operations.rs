@@ -23,6 +23,9 @@ const KEYS: Key = 4;
 /// Enough for long histories per key, short enough to keep executions fast.
 const MAX_OPS: usize = 512;
 
+/// The bound of the bounded store: fewer records than keys, so that it evicts.
+const BOUND: usize = 2;
+
 fn expect(input: &mut Unstructured<'_>) -> Result<Expect> {
     Ok(match input.choose_index(3)? {
         0 => Expect::Current,
@@ -100,4 +103,11 @@ fuzz_target!(|data: &[u8]| {
 
     let random: Store<Key, model::Value, UuidV4> = Store::builder().versions::<UuidV4>().build();
     Model::<UuidV4, _>::new(AnyFresh).run(&random, &ops);
+
+    // Bounded below the key count: it evicts, yet versions stay exactly predictable.
+    let bounded: Store<Key, model::Value, Counter> = Store::builder()
+        .shards(1)
+        .max_capacity(BOUND as u64)
+        .build();
+    Model::<Counter, _>::bounded(ExactCounter::default(), BOUND).run(&bounded, &ops);
 });

@@ -376,10 +376,17 @@ where
                         Some(written) => written.snapshot(),
                         None => {
                             let loaded = value.clone();
-                            let version = records.put(hash, key, value, rehash);
-                            Versioned {
-                                value: loaded,
-                                version,
+                            match records.put(hash, key, value, rehash) {
+                                Ok(version) => Versioned {
+                                    value: loaded,
+                                    version,
+                                },
+                                // Too heavy for a bounded store: handed to the callers
+                                // as if stored and evicted at once.
+                                Err(refused) => Versioned {
+                                    value: refused.value,
+                                    version: records.passing_version(),
+                                },
                             }
                         }
                     }

@@ -73,8 +73,9 @@ impl<Ver: Display, E: StoreRefusal<Ver>> Refused<Ver, E> {
     /// that timed out or was cancelled, or whose backend is unavailable (nothing was
     /// written: the request can be repeated, send `Retry-After`, see
     /// [`RETRY_AFTER_SECONDS`](super::RETRY_AFTER_SECONDS)); `500 Internal Server Error`
-    /// for a write whose outcome is unknown (it may have been written); `422 Unprocessable
-    /// Content` for a closure or patch that refused.
+    /// for a write whose outcome is unknown (it may have been written); `413 Content Too
+    /// Large` for a record too heavy for a bounded store; `422 Unprocessable Content` for a
+    /// closure or patch that refused.
     pub fn status(&self) -> StatusCode {
         match self {
             Refused::Precondition(decision) => decision.status(),
@@ -83,6 +84,7 @@ impl<Ver: Display, E: StoreRefusal<Ver>> Refused<Ver, E> {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
                 Some(Error::OutcomeUnknown(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+                Some(Error::TooHeavy { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
                 Some(Error::NotFound) => StatusCode::NOT_FOUND,
                 Some(Error::Stale { .. } | Error::Exists { .. }) => StatusCode::CONFLICT,
                 None => StatusCode::UNPROCESSABLE_ENTITY,
@@ -228,7 +230,8 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
                     Error::TimedOut(_)
                     | Error::Cancelled
                     | Error::Unavailable(_)
-                    | Error::OutcomeUnknown(_),
+                    | Error::OutcomeUnknown(_)
+                    | Error::TooHeavy { .. },
                 )
                 | None => return Err(Refused::Write(error)),
             };
@@ -263,7 +266,7 @@ mod tests {
         let mut raced = false;
         preconditions.modify(read, |version| {
             if !std::mem::replace(&mut raced, true) {
-                store.put("a", 7);
+                store.put("a", 7).unwrap();
             }
             store.update(&"a", version, 1)
         })

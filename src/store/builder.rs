@@ -2,9 +2,12 @@
 
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
+use std::panic::RefUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::facade::{DefaultHashBuilder, Store};
+use crate::cache::eviction::{Bound, Weigher};
 use crate::version::{Counter, VersionScheme};
 
 /// The most shards a store will use; more would only cost memory.
@@ -31,6 +34,8 @@ type TypesMarker<K, V, S> = PhantomData<fn() -> (K, V, S)>;
 pub struct StoreBuilder<K, V, S = Counter, H = DefaultHashBuilder> {
     shards: Option<usize>,
     capacity: usize,
+    max_capacity: Option<u64>,
+    weigher: Option<Weigher<K, V>>,
     default_timeout: Option<Duration>,
     hasher: H,
     types: TypesMarker<K, V, S>,
@@ -43,6 +48,8 @@ impl<K, V> StoreBuilder<K, V> {
         StoreBuilder {
             shards: None,
             capacity: 0,
+            max_capacity: None,
+            weigher: None,
             default_timeout: None,
             hasher: DefaultHashBuilder::default(),
             types: PhantomData,
@@ -111,12 +118,80 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
     /// Reserves room for `capacity` records in total, spread evenly over the shards, so
     /// that filling the store up to it does not rehash.
     ///
-    /// A hint, not a bound: a shard whose share is more than the machine can allocate
-    /// when the store is built (`usize::MAX`, `1 << 40`) reserves nothing and grows as
-    /// records arrive, instead of failing. (What moka and quick_cache call capacity is a
-    /// bound on the number of entries.)
+    /// A hint, not a bound: the store grows past it as needed (for a bound, see
+    /// [`max_capacity`](StoreBuilder::max_capacity)). A shard whose share is more than the
+    /// machine can allocate when the store is built (`usize::MAX`, `1 << 40`) reserves
+    /// nothing and grows as records arrive, instead of failing. moka calls this
+    /// `initial_capacity`.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
+        self
+    }
+
+    /// Bounds the store: it holds at most `max_capacity` records, or, with a
+    /// [`weigher`](StoreBuilder::weigher), records weighing at most `max_capacity` in
+    /// total. Writes beyond it evict other records (the same name as moka's; quick_cache
+    /// calls it the weight capacity).
+    ///
+    /// **Eviction** is S3-FIFO, per shard (see `BENCHMARKS.md` for how it was chosen and
+    /// what it measures): a record read again soon after it was written stays, and a
+    /// scan or a loop bigger than the cache does not flush the records read repeatedly.
+    /// An evicted record is gone like a removed one: a read finds nothing, a conditional
+    /// write gets [`Error::NotFound`](crate::Error::NotFound), and its versions are
+    /// retired, so a version it had is never handed out again for its key.
+    ///
+    /// **Per shard.** Each shard holds an even share of the bound (the shards' shares add
+    /// up to it exactly), so the store may evict from a full shard while others have
+    /// room; a bound below 256 records per shard gets fewer shards. A record weighing
+    /// more than a shard's share — any record, if `max_capacity` is 0 — is refused with
+    /// [`Error::TooHeavy`](crate::Error::TooHeavy), its value handed back; nothing else
+    /// changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<u32, u32> = verkv::Store::builder().max_capacity(1000).build();
+    /// for key in 0..10_000 {
+    ///     store.put(key, key).unwrap();
+    /// }
+    /// assert!(store.len() <= 1000);
+    /// ```
+    pub fn max_capacity(mut self, max_capacity: u64) -> Self {
+        self.max_capacity = Some(max_capacity);
+        self
+    }
+
+    /// Weighs records for the [`max_capacity`](StoreBuilder::max_capacity) bound, which
+    /// is then a total weight. Without a weigher every record weighs 1. Without a bound a
+    /// weigher has no effect.
+    ///
+    /// The weigher is called when a record is written, evicted or removed, with the
+    /// shard's lock held: keep it cheap, and do not call the store from it. It must
+    /// weigh the same key and value the same every time. A record of weight 0 does not
+    /// count against the bound (so any number of them fit), though it may still be
+    /// evicted to make room for others. (moka and quick_cache take
+    /// the same closure, quick_cache as a `Weighter`.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{Error, Store};
+    ///
+    /// let store: Store<u32, String> = Store::builder()
+    ///     .max_capacity(1 << 20)
+    ///     .weigher(|_key, value: &String| value.len().try_into().unwrap_or(u32::MAX))
+    ///     .shards(1)
+    ///     .build();
+    /// store.insert(1, "x".repeat(1000)).unwrap();
+    /// let too_big = store.insert(2, "x".repeat(2 << 20)).unwrap_err();
+    /// assert!(matches!(too_big.error, Error::TooHeavy { .. }));
+    /// assert_eq!(too_big.value.len(), 2 << 20); // handed back
+    /// ```
+    pub fn weigher(
+        mut self,
+        weigher: impl Fn(&K, &V) -> u32 + Send + Sync + RefUnwindSafe + 'static,
+    ) -> Self {
+        self.weigher = Some(Arc::new(weigher));
         self
     }
 
@@ -135,6 +210,8 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
         StoreBuilder {
             shards: self.shards,
             capacity: self.capacity,
+            max_capacity: self.max_capacity,
+            weigher: self.weigher,
             default_timeout: self.default_timeout,
             hasher,
             types: PhantomData,
@@ -146,6 +223,8 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
         StoreBuilder {
             shards: self.shards,
             capacity: self.capacity,
+            max_capacity: self.max_capacity,
+            weigher: self.weigher,
             default_timeout: self.default_timeout,
             hasher: self.hasher,
             types: PhantomData,
@@ -156,16 +235,24 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
 impl<K, V, S: VersionScheme, H> StoreBuilder<K, V, S, H> {
     /// Builds the store.
     pub fn build(self) -> Store<K, V, S, H> {
-        let shards = self
+        let bound = self.max_capacity.map(|max_capacity| Bound {
+            max_capacity,
+            weigher: self.weigher,
+        });
+        let wanted = self
             .shards
             .unwrap_or_else(default_shard_count)
             .clamp(1, MAX_SHARDS)
             .next_power_of_two();
+        let shards = bound
+            .as_ref()
+            .map_or(wanted, |bound| bound.shard_count(wanted));
         Store::from_parts(
             shards,
             self.capacity.div_ceil(shards),
             self.hasher,
             self.default_timeout,
+            bound,
         )
     }
 }
@@ -197,11 +284,81 @@ mod tests {
     }
 
     #[test]
-    fn an_absurd_capacity_is_not_reserved_and_the_store_still_works() {
+    fn absurd_capacities_neither_panic_nor_reserve() {
         for capacity in [usize::MAX, 1 << 40] {
-            let store: Store<u64, u64> = StoreBuilder::new().shards(2).capacity(capacity).build();
-            assert_eq!(store.insert(1, 1), Ok(1));
-            assert_eq!(store.get(&1).map(|read| read.value), Some(1));
+            let store = StoreBuilder::<u64, u64>::new().capacity(capacity).build();
+            assert_eq!(store.put(1, 1), Ok(1));
         }
+        for bound in [u64::MAX, 1 << 40] {
+            let store = StoreBuilder::<u64, u64>::new()
+                .capacity(usize::MAX)
+                .max_capacity(bound)
+                .build();
+            for key in 0..1000 {
+                store.insert(key, key).unwrap();
+            }
+            assert_eq!(store.len(), 1000);
+        }
+    }
+
+    #[test]
+    fn a_zero_bound_refuses_every_write_and_hands_the_value_back() {
+        let store = StoreBuilder::<u64, String>::new().max_capacity(0).build();
+        let refused = store.put(1, "kept by the caller".into()).unwrap_err();
+        assert_eq!(
+            refused.error,
+            crate::Error::TooHeavy {
+                weight: 1,
+                capacity: 0
+            }
+        );
+        assert_eq!(refused.value, "kept by the caller");
+        assert!(store.insert(1, "again".into()).is_err());
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn a_small_bound_gets_fewer_shards_whose_shares_add_up_to_it() {
+        let store = StoreBuilder::<u64, u64>::new()
+            .shards(64)
+            .max_capacity(1000)
+            .build();
+        assert_eq!(store.shard_count(), 2);
+        for key in 0..100_000 {
+            store.put(key, key).unwrap();
+        }
+        assert!(store.len() <= 1000 && store.len() > 900, "{}", store.len());
+        let one = StoreBuilder::<u64, u64>::new().max_capacity(7).build();
+        assert_eq!(one.shard_count(), 1);
+    }
+
+    #[test]
+    fn a_weigher_bounds_the_total_weight() {
+        let store = StoreBuilder::<u64, Vec<u8>>::new()
+            .shards(1)
+            .max_capacity(1000)
+            .weigher(|_, value| value.len() as u32)
+            .build();
+        for key in 0..1000 {
+            store.put(key, vec![0; 1 + key as usize % 50]).unwrap();
+            let weight: usize = store.iter().map(|(_, record)| record.value.len()).sum();
+            assert!(weight <= 1000, "weight {weight}");
+        }
+    }
+
+    #[test]
+    fn records_of_weight_zero_do_not_count() {
+        let store = StoreBuilder::<u64, u64>::new()
+            .max_capacity(1)
+            .weigher(|_, value| u32::from(*value != 0))
+            .build();
+        for key in 0..100 {
+            store.insert(key, 0).unwrap();
+        }
+        assert_eq!(store.len(), 100);
+        store.insert(100, 1).unwrap();
+        store.insert(101, 1).unwrap();
+        let weighed = store.iter().filter(|(_, record)| record.value != 0).count();
+        assert_eq!(weighed, 1);
     }
 }

@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::record::Versioned;
+use crate::cache::eviction::TooHeavy;
 use crate::deadline::{Interrupted, TimedOut};
 
 /// Why a conditional operation was refused. The store is unchanged when one is returned.
@@ -62,6 +63,15 @@ pub enum Error<Ver> {
     /// out; never assume it was not written. The in-memory [`Store`](crate::Store) never
     /// answers this.
     OutcomeUnknown(Cause),
+    /// A store with a [capacity bound](crate::StoreBuilder::max_capacity) cannot hold the
+    /// record at all: it weighs more than its shard's share of the capacity (or the
+    /// capacity is zero). Nothing was written; a write hands its value back.
+    TooHeavy {
+        /// What the record weighs (1 without a [weigher](crate::StoreBuilder::weigher)).
+        weight: u64,
+        /// The most one record can weigh in this store: its shard's share of the bound.
+        capacity: u64,
+    },
 }
 
 impl<Ver> Error<Ver> {
@@ -72,7 +82,8 @@ impl<Ver> Error<Ver> {
             | Error::TimedOut(_)
             | Error::Cancelled
             | Error::Unavailable(_)
-            | Error::OutcomeUnknown(_) => None,
+            | Error::OutcomeUnknown(_)
+            | Error::TooHeavy { .. } => None,
             Error::Stale { current, .. } | Error::Exists { current } => Some(current),
         }
     }
@@ -93,6 +104,12 @@ impl<Ver: fmt::Display> fmt::Display for Error<Ver> {
                 f,
                 "outcome unknown: the connection was lost after the write was sent ({cause})"
             ),
+            Error::TooHeavy { weight, capacity } => {
+                write!(
+                    f,
+                    "record too heavy: weighs {weight}, at most {capacity} fits"
+                )
+            }
         }
     }
 }
@@ -141,6 +158,12 @@ impl fmt::Display for Cause {
 impl std::error::Error for Cause {}
 
 impl<Ver: fmt::Debug + fmt::Display> std::error::Error for Error<Ver> {}
+
+impl<Ver> From<TooHeavy> for Error<Ver> {
+    fn from(TooHeavy { weight, capacity }: TooHeavy) -> Self {
+        Error::TooHeavy { weight, capacity }
+    }
+}
 
 impl<Ver> From<Interrupted> for Error<Ver> {
     fn from(interrupted: Interrupted) -> Self {
@@ -208,35 +231,46 @@ impl<V, Ver> From<Rejected<V, Ver>> for Error<Ver> {
     }
 }
 
-/// A create-only [`insert_or_current`](crate::Store::insert_or_current) found a record:
-/// the record as it is (read under the same lock), and the value that was not inserted.
+/// Why [`insert_or_current`](crate::Store::insert_or_current) did not insert.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Occupied<V, Ver> {
-    /// The record that is there.
-    pub current: Versioned<V, Ver>,
-    /// The value the caller passed, handed back.
-    pub value: V,
+pub enum NotInserted<V, Ver> {
+    /// The key has a record: the record as it is (read under the same lock), and the
+    /// value that was not inserted.
+    Occupied {
+        /// The record that is there.
+        current: Versioned<V, Ver>,
+        /// The value the caller passed, handed back.
+        value: V,
+    },
+    /// The store refused the record ([`Error::TooHeavy`] in a bounded store), with the
+    /// value handed back.
+    Refused(Rejected<V, Ver>),
 }
 
-impl<V, Ver: fmt::Debug> fmt::Debug for Occupied<V, Ver> {
+impl<V, Ver: fmt::Debug> fmt::Debug for NotInserted<V, Ver> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Occupied")
-            .field("version", &self.current.version)
-            .finish_non_exhaustive()
+        match self {
+            NotInserted::Occupied { current, .. } => f
+                .debug_struct("Occupied")
+                .field("version", &current.version)
+                .finish_non_exhaustive(),
+            NotInserted::Refused(rejected) => f.debug_tuple("Refused").field(rejected).finish(),
+        }
     }
 }
 
-impl<V, Ver: fmt::Display> fmt::Display for Occupied<V, Ver> {
+impl<V, Ver: fmt::Display> fmt::Display for NotInserted<V, Ver> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "record already exists at version {}",
-            self.current.version
-        )
+        match self {
+            NotInserted::Occupied { current, .. } => {
+                write!(f, "key already exists at version {}", current.version)
+            }
+            NotInserted::Refused(rejected) => rejected.fmt(f),
+        }
     }
 }
 
-impl<V, Ver: fmt::Debug + fmt::Display> std::error::Error for Occupied<V, Ver> {}
+impl<V, Ver: fmt::Debug + fmt::Display> std::error::Error for NotInserted<V, Ver> {}
 
 /// Why [`try_update_with`](crate::Store::try_update_with) (or another `try_` method) did not
 /// write: the store refused, or the closure did. Either way the record and its version

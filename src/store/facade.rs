@@ -6,10 +6,11 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 
-use super::error::{Error, Occupied, Rejected, UpdateWithError};
+use super::error::{Error, NotInserted, Rejected, UpdateWithError};
 use super::record::{Record, Versioned};
 use super::reentry::{forbid_reentry, ClosureScope};
 use super::shard::Shard;
+use crate::cache::eviction::Bound;
 use crate::cache::loading::Loads;
 use crate::deadline::{Forever, Wait};
 use crate::sync::{CachePadded, ChangeEvent, ShardLock};
@@ -84,12 +85,14 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
         capacity_per_shard: usize,
         hasher: H,
         default_timeout: Option<Duration>,
+        bound: Option<Bound<K, V>>,
     ) -> Self {
         debug_assert!(shard_count.is_power_of_two());
         let shards = (0..shard_count)
-            .map(|_| {
+            .map(|index| {
+                let evictor = bound.as_ref().map(|bound| bound.shard(index, shard_count));
                 CachePadded::new(LockedShard {
-                    lock: ShardLock::new(Shard::with_capacity(capacity_per_shard)),
+                    lock: ShardLock::new(Shard::new(capacity_per_shard, evictor)),
                     changed: ChangeEvent::new(),
                     loads: Loads::new(),
                 })
@@ -257,7 +260,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`Occupied`] if `key` already has a record.
+    /// [`NotInserted::Occupied`] if `key` already has a record;
+    /// [`NotInserted::Refused`] if a bounded store cannot hold it ([`Error::TooHeavy`]).
     ///
     /// # Locking behaviour
     ///
@@ -272,21 +276,33 @@ where
     /// ```
     /// let store: verkv::Store<&str, &str> = verkv::Store::new();
     /// assert_eq!(store.insert_or_current("a", "first"), Ok(1));
-    /// let occupied = store.insert_or_current("a", "second").unwrap_err();
-    /// assert_eq!((occupied.current.value, occupied.current.version), ("first", 1));
-    /// assert_eq!(occupied.value, "second");
+    /// let verkv::NotInserted::Occupied { current, value } =
+    ///     store.insert_or_current("a", "second").unwrap_err()
+    /// else {
+    ///     panic!("the key is there")
+    /// };
+    /// assert_eq!((current.value, current.version, value), ("first", 1, "second"));
     /// ```
-    pub fn insert_or_current(&self, key: K, value: V) -> Result<S::Version, Occupied<V, S::Version>>
+    pub fn insert_or_current(
+        &self,
+        key: K,
+        value: V,
+    ) -> Result<S::Version, NotInserted<V, S::Version>>
     where
         V: Clone,
     {
         let (hash, shard) = self.locate(&key);
         let rehash = |k: &K| self.hasher.hash_one(k);
         let Ok(inserted) = write_shard(&Forever, shard, value, |records, value| {
-            records.insert(hash, key, value, rehash, |record, value| Occupied {
-                current: record.snapshot(),
-                value,
-            })
+            match records.get(hash, &key) {
+                Some(record) => Err(NotInserted::Occupied {
+                    current: record.snapshot(),
+                    value,
+                }),
+                None => records
+                    .insert(hash, key, value, rehash)
+                    .map_err(NotInserted::Refused),
+            }
         });
         inserted
     }
@@ -297,6 +313,12 @@ where
     /// This is the *blind* write: it overwrites a change made since the caller last read
     /// the record without noticing it, which is how read-modify-write cycles lose
     /// updates. Use [`update`](Store::update) when the new value was derived from a read.
+    ///
+    /// # Errors
+    ///
+    /// Only in a store with a [capacity bound](StoreBuilder::max_capacity):
+    /// [`Error::TooHeavy`] if the record could never fit; nothing is written and `value`
+    /// is handed back in the [`Rejected`]. A store without a bound always writes.
     ///
     /// # Locking behaviour
     ///
@@ -310,12 +332,11 @@ where
     ///
     /// ```
     /// let store: verkv::Store<&str, u32> = verkv::Store::new();
-    /// assert_eq!(store.put("a", 1), 1);
-    /// assert_eq!(store.put("a", 2), 2);
+    /// assert_eq!(store.put("a", 1), Ok(1));
+    /// assert_eq!(store.put("a", 2), Ok(2));
     /// ```
-    pub fn put(&self, key: K, value: V) -> S::Version {
-        let Ok(version) = self.put_in(&Forever, key, value);
-        version
+    pub fn put(&self, key: K, value: V) -> Result<S::Version, Rejected<V, S::Version>> {
+        self.put_in(&Forever, key, value)
     }
 
     /// Replaces the value of `key` if its record is still at version `expected`
@@ -537,7 +558,7 @@ where
     {
         let (hash, shard) = self.locate(key);
         let guard = wait.read(&shard.lock)?;
-        Ok(guard.get(hash, key).map(|record| record.version.clone()))
+        Ok(guard.peek(hash, key).map(|record| record.version.clone()))
     }
 
     #[inline(always)]
@@ -547,7 +568,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let (hash, shard) = self.locate(key);
-        Ok(wait.read(&shard.lock)?.get(hash, key).is_some())
+        Ok(wait.read(&shard.lock)?.peek(hash, key).is_some())
     }
 
     #[inline(always)]
@@ -563,29 +584,27 @@ where
         let (hash, shard) = self.locate(&key);
         let rehash = |k: &K| self.hasher.hash_one(k);
         write_shard(wait, shard, value, |records, value| {
-            records.insert(hash, key, value, rehash, |record, value| Rejected {
-                error: Error::Exists {
-                    current: record.version.clone(),
-                },
-                value,
-            })
+            records.insert(hash, key, value, rehash)
         })
         .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
     }
 
-    /// On a wait error, hands `value` back with it.
     #[inline(always)]
     pub(crate) fn put_in<W: Wait>(
         &self,
         wait: &W,
         key: K,
         value: V,
-    ) -> Result<S::Version, (W::Error, V)> {
+    ) -> Result<S::Version, Rejected<V, S::Version>>
+    where
+        W::Error: Into<Error<S::Version>>,
+    {
         let (hash, shard) = self.locate(&key);
         let rehash = |k: &K| self.hasher.hash_one(k);
         write_shard(wait, shard, value, |records, value| {
             records.put(hash, key, value, rehash)
         })
+        .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
     }
 
     #[inline(always)]

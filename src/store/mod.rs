@@ -22,8 +22,9 @@ pub(crate) mod reentry;
 pub(crate) mod shard;
 
 pub use builder::StoreBuilder;
-pub use error::{Cause, Error, Occupied, Rejected, UpdateWithError};
+pub use error::{Cause, Error, NotInserted, Rejected, UpdateWithError};
 pub(crate) use facade::{write_shard, LockedShard};
 pub use facade::{DefaultHashBuilder, Store, VersionOf};
 pub use iter::Iter;
+pub(crate) use record::Record;
 pub use record::Versioned;

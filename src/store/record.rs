@@ -1,5 +1,7 @@
 //! What the store keeps per key, and what a read hands out.
 
+use crate::cache::eviction::Access;
+
 /// A value together with the version it had when it was read: one consistent snapshot.
 ///
 /// Returned by [`Store::get`](crate::Store::get) and by iteration. The version is what a
@@ -32,6 +34,8 @@ pub struct Versioned<V, Ver> {
 pub(crate) struct Record<V, Ver> {
     pub(crate) value: V,
     pub(crate) version: Ver,
+    /// The record's eviction state (used by bounded stores only).
+    pub(crate) access: Access,
 }
 
 impl<V: Clone, Ver: Clone> Record<V, Ver> {

@@ -5,21 +5,33 @@
 
 use std::borrow::Borrow;
 
-use hashbrown::hash_table::{Entry, HashTable};
+use hashbrown::hash_table::{Entry, HashTable, VacantEntry};
 
 use super::error::{Error, Rejected, UpdateWithError};
 use super::record::Record;
+use crate::cache::eviction::{Access, Evictor};
 use crate::version::VersionScheme;
 
 type Version<S> = <S as VersionScheme>::Version;
 
-/// A record that passed the version check, with the scheme that will version its write.
-type Current<'a, V, S> = (&'a mut S, &'a mut Record<V, Version<S>>);
+/// A record that passed the version check, with what writing it needs: the shard's
+/// version scheme and eviction state, and the record's key.
+type Current<'a, K, V, S> = (
+    &'a mut S,
+    &'a mut Option<Evictor<K, V>>,
+    &'a K,
+    &'a mut Record<V, Version<S>>,
+);
 
-/// The records of one shard and the shard's version scheme.
+/// A new record's version, and the ticket to [`settle`](Shard::settle) with.
+type Created<S> = (Version<S>, Option<u32>);
+
+/// The records of one shard, the shard's version scheme, and its eviction state if the
+/// store is bounded.
 pub(crate) struct Shard<K, V, S: VersionScheme> {
     table: HashTable<(K, Record<V, Version<S>>)>,
     versions: S,
+    bound: Option<Evictor<K, V>>,
 }
 
 /// Checks that `record` is at `expected`: the heart of every conditional write.
@@ -40,31 +52,73 @@ fn check_version<V, Ver: Clone + Eq>(
     }
 }
 
-/// Moves `record` to its next version with `value`, returning the new version.
-fn overwrite<V, S: VersionScheme>(
-    versions: &mut S,
-    record: &mut Record<V, Version<S>>,
+/// Moves `record` to its next version with `value`, returning the new version; refuses
+/// (handing `value` back) a value too heavy for a bounded shard to hold at all.
+fn overwrite<K, V, S: VersionScheme>(
+    (versions, bound, key, record): Current<'_, K, V, S>,
     value: V,
-) -> Version<S> {
+) -> Result<Version<S>, Rejected<V, Version<S>>> {
+    if let Some(bound) = bound {
+        if let Err(too_heavy) = bound.reweigh(key, &record.value, &value, &mut record.access) {
+            return Err(Rejected {
+                error: too_heavy.into(),
+                value,
+            });
+        }
+    }
     record.version = versions.next(&record.version);
     record.value = value;
-    record.version.clone()
+    Ok(record.version.clone())
+}
+
+/// Creates the record for `key` in `vacant`; refuses (handing `value` back) a value too
+/// heavy for a bounded shard to hold at all. Returns the version and the ticket to
+/// [`settle`](Shard::settle) with.
+fn create<K, V, S: VersionScheme>(
+    vacant: VacantEntry<'_, (K, Record<V, Version<S>>)>,
+    versions: &mut S,
+    bound: &mut Option<Evictor<K, V>>,
+    hash: u64,
+    key: K,
+    value: V,
+) -> Result<Created<S>, Rejected<V, Version<S>>> {
+    let access = match bound {
+        None => Access::unbounded(),
+        Some(bound) => match bound.admit(hash, &key, &value) {
+            Ok(access) => access,
+            Err(too_heavy) => {
+                return Err(Rejected {
+                    error: too_heavy.into(),
+                    value,
+                })
+            }
+        },
+    };
+    let ticket = bound.is_some().then(|| access.ticket());
+    let version = versions.initial();
+    vacant.insert((
+        key,
+        Record {
+            value,
+            version: version.clone(),
+            access,
+        },
+    ));
+    Ok((version, ticket))
 }
 
 impl<K, V, S: VersionScheme> Shard<K, V, S> {
-    /// An empty shard with room reserved for `capacity` records, if the machine can
-    /// give that much memory now; otherwise with none (the table grows as records come).
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
+    /// An empty shard with room for `capacity` records if the memory can be had (it is
+    /// only a hint: a capacity too large to allocate leaves the table to grow as
+    /// needed), bounded by `bound` if given.
+    pub(crate) fn new(capacity: usize, bound: Option<Evictor<K, V>>) -> Self {
         let mut table = HashTable::new();
-        // `with_capacity` would panic on a size that overflows, and abort the process on
-        // one the allocator refuses. An empty table never rehashes, so the hasher is
-        // never called.
-        if table.try_reserve(capacity, |_| 0).is_err() {
-            table = HashTable::new();
-        }
+        // An empty table has nothing to rehash.
+        let _ = table.try_reserve(capacity, |_: &(K, Record<V, Version<S>>)| 0);
         Shard {
             table,
             versions: S::default(),
+            bound,
         }
     }
 
@@ -76,16 +130,52 @@ impl<K, V, S: VersionScheme> Shard<K, V, S> {
         self.table.iter()
     }
 
+    /// A version for a record that is evicted the moment it is made (one too heavy for
+    /// the bound): issued and retired at once, so it is never handed out again and a
+    /// write naming it finds nothing, as for any evicted record.
+    pub(crate) fn passing_version(&mut self) -> Version<S> {
+        let version = self.versions.initial();
+        self.versions.retire(&version);
+        version
+    }
+
     /// Removes every record.
     pub(crate) fn clear(&mut self) {
         for (_, record) in self.table.drain() {
             self.versions.retire(&record.version);
         }
+        if let Some(bound) = &mut self.bound {
+            bound.clear();
+        }
+    }
+
+    /// Evicts what a bounded shard holds beyond its capacity, never the record with
+    /// ticket `keep` (the one just written).
+    fn settle(&mut self, keep: Option<u32>) {
+        if let Some(bound) = &mut self.bound {
+            bound.settle(&mut self.table, &mut self.versions, keep);
+        }
     }
 }
 
 impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
+    /// The record of `key`, read as an access: a bounded shard's eviction policy counts it.
+    #[inline]
     pub(crate) fn get<Q>(&self, hash: u64, key: &Q) -> Option<&Record<V, Version<S>>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let record = self.peek(hash, key)?;
+        if let Some(bound) = &self.bound {
+            bound.record_read(hash, &record.access);
+        }
+        Some(record)
+    }
+
+    /// The record of `key`, without counting an access.
+    #[inline]
+    pub(crate) fn peek<Q>(&self, hash: u64, key: &Q) -> Option<&Record<V, Version<S>>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -101,46 +191,50 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         hash: u64,
         key: &Q,
         expected: &Version<S>,
-    ) -> Result<Current<'_, V, S>, Error<Version<S>>>
+    ) -> Result<Current<'_, K, V, S>, Error<Version<S>>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let (_, record) = self
+        let (key, record) = self
             .table
             .find_mut(hash, |(k, _)| k.borrow() == key)
             .ok_or(Error::NotFound)?;
         check_version(record, expected)?;
-        Ok((&mut self.versions, record))
+        Ok((&mut self.versions, &mut self.bound, key, record))
     }
 
-    /// Creates the record; refuses if the key is present, with what `occupied` makes of
-    /// the record there and the value.
-    pub(crate) fn insert<R>(
+    /// Creates the record; refuses if the key is present.
+    pub(crate) fn insert(
         &mut self,
         hash: u64,
         key: K,
         value: V,
         rehash: impl Fn(&K) -> u64,
-        occupied: impl FnOnce(&Record<V, Version<S>>, V) -> R,
-    ) -> Result<Version<S>, R> {
-        match self
+    ) -> Result<Version<S>, Rejected<V, Version<S>>> {
+        let (version, keep) = match self
             .table
             .entry(hash, |(k, _)| *k == key, |(k, _)| rehash(k))
         {
-            Entry::Occupied(entry) => Err(occupied(&entry.get().1, value)),
-            Entry::Vacant(vacant) => {
-                let version = self.versions.initial();
-                vacant.insert((
-                    key,
-                    Record {
-                        value,
-                        version: version.clone(),
+            Entry::Occupied(occupied) => {
+                return Err(Rejected {
+                    error: Error::Exists {
+                        current: occupied.get().1.version.clone(),
                     },
-                ));
-                Ok(version)
+                    value,
+                })
             }
-        }
+            Entry::Vacant(vacant) => create(
+                vacant,
+                &mut self.versions,
+                &mut self.bound,
+                hash,
+                key,
+                value,
+            )?,
+        };
+        self.settle(keep);
+        Ok(version)
     }
 
     /// Writes the record whatever its version, creating it if absent.
@@ -150,26 +244,28 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         key: K,
         value: V,
         rehash: impl Fn(&K) -> u64,
-    ) -> Version<S> {
-        match self
+    ) -> Result<Version<S>, Rejected<V, Version<S>>> {
+        let (version, keep) = match self
             .table
             .entry(hash, |(k, _)| *k == key, |(k, _)| rehash(k))
         {
-            Entry::Occupied(mut occupied) => {
-                overwrite(&mut self.versions, &mut occupied.get_mut().1, value)
+            Entry::Occupied(occupied) => {
+                let (key, record) = occupied.into_mut();
+                let keep = self.bound.is_some().then(|| record.access.ticket());
+                let current = (&mut self.versions, &mut self.bound, &*key, record);
+                (overwrite(current, value)?, keep)
             }
-            Entry::Vacant(vacant) => {
-                let version = self.versions.initial();
-                vacant.insert((
-                    key,
-                    Record {
-                        value,
-                        version: version.clone(),
-                    },
-                ));
-                version
-            }
-        }
+            Entry::Vacant(vacant) => create(
+                vacant,
+                &mut self.versions,
+                &mut self.bound,
+                hash,
+                key,
+                value,
+            )?,
+        };
+        self.settle(keep);
+        Ok(version)
     }
 
     /// Replaces the value if the record is at `expected`, computing the new value from
@@ -186,9 +282,12 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let (versions, record) = self.find_current(hash, key, expected)?;
-        let value = compute(&record.value).map_err(UpdateWithError::Closure)?;
-        Ok(overwrite(versions, record, value))
+        let current = self.find_current(hash, key, expected)?;
+        let value = compute(&current.3.value).map_err(UpdateWithError::Closure)?;
+        let keep = Some(current.3.access.ticket());
+        let version = overwrite(current, value).map_err(|rejected| rejected.error)?;
+        self.settle(keep);
+        Ok(version)
     }
 
     /// Replaces the value if the record is at `expected`.
@@ -203,10 +302,15 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        match self.find_current(hash, key, expected) {
-            Ok((versions, record)) => Ok(overwrite(versions, record, value)),
-            Err(error) => Err(Rejected { error, value }),
-        }
+        let (version, keep) = match self.find_current(hash, key, expected) {
+            Ok(current) => {
+                let keep = Some(current.3.access.ticket());
+                (overwrite(current, value)?, keep)
+            }
+            Err(error) => return Err(Rejected { error, value }),
+        };
+        self.settle(keep);
+        Ok(version)
     }
 
     /// Removes the record if it is at `expected`, returning its value.
@@ -225,8 +329,157 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
             .find_entry(hash, |(k, _)| k.borrow() == key)
             .map_err(|_| Error::NotFound)?;
         check_version(&entry.get().1, expected)?;
-        let ((_, record), _) = entry.remove();
+        let ((key, record), _) = entry.remove();
         self.versions.retire(&record.version);
+        if let Some(bound) = &mut self.bound {
+            bound.forget(&key, &record.value, &record.access);
+        }
+        self.settle(None);
         Ok(record.value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cache::eviction::Weigher;
+    use crate::version::Counter;
+
+    /// A fixed, well-spread hash: the tests need no randomness.
+    fn hash(key: &u64) -> u64 {
+        key.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
+    }
+
+    fn bounded(capacity: u64, weigher: Option<Weigher<u64, u64>>) -> Shard<u64, u64, Counter> {
+        Shard::new(0, Some(Evictor::new(capacity, weigher)))
+    }
+
+    /// The replay rule of the hit-ratio report: read, and write on a miss.
+    fn access(shard: &mut Shard<u64, u64, Counter>, key: u64) -> bool {
+        if shard.get(hash(&key), &key).is_some() {
+            return true;
+        }
+        shard.put(hash(&key), key, key, hash).unwrap();
+        false
+    }
+
+    #[test]
+    fn never_holds_more_than_its_capacity() {
+        let mut shard = bounded(100, None);
+        for key in 0..10_000 {
+            shard.insert(hash(&key), key, key, hash).unwrap();
+            assert!(shard.len() <= 100);
+        }
+        assert_eq!(shard.len(), 100);
+    }
+
+    #[test]
+    fn an_evicted_record_retires_its_versions() {
+        let mut shard = bounded(1, None);
+        let first = shard.insert(hash(&1), 1, 1, hash).unwrap();
+        let second = shard.update(hash(&1), &1, &first, 2).unwrap();
+        // Key 2 evicts key 1 at version 2.
+        shard.insert(hash(&2), 2, 2, hash).unwrap();
+        assert!(shard.get(hash(&1), &1).is_none());
+        let again = shard.insert(hash(&1), 1, 3, hash).unwrap();
+        assert!(again > second, "version {again} after evicting at {second}");
+    }
+
+    #[test]
+    fn records_read_repeatedly_survive_a_scan() {
+        let mut shard = bounded(100, None);
+        let hot: Vec<u64> = (0..50).collect();
+        for _ in 0..3 {
+            for &key in &hot {
+                access(&mut shard, key);
+            }
+        }
+        // A scan of 10,000 keys read once each, with the hot keys read now and then.
+        for key in 1_000..11_000 {
+            access(&mut shard, key);
+            if key % 100 == 0 {
+                for &hot_key in &hot {
+                    access(&mut shard, hot_key);
+                }
+            }
+        }
+        let kept = hot
+            .iter()
+            .filter(|&&key| shard.peek(hash(&key), &key).is_some())
+            .count();
+        assert!(kept >= 45, "only {kept} of 50 hot keys survived the scan");
+    }
+
+    #[test]
+    fn a_loop_bigger_than_the_capacity_still_hits() {
+        // LRU and FIFO hit nothing here: each key is evicted just before it comes back.
+        let mut shard = bounded(500, None);
+        let mut hits = 0;
+        for _ in 0..20 {
+            for key in 0..1_000 {
+                hits += u32::from(access(&mut shard, key));
+            }
+        }
+        assert!(hits > 20 * 1_000 / 4, "{hits} hits in 20,000 requests");
+    }
+
+    #[test]
+    fn a_record_that_could_never_fit_is_refused_and_handed_back() {
+        let mut empty = bounded(0, None);
+        let refused = empty.insert(hash(&1), 1, 7, hash).unwrap_err();
+        assert_eq!(
+            refused.error,
+            Error::TooHeavy {
+                weight: 1,
+                capacity: 0
+            }
+        );
+        assert_eq!(refused.value, 7);
+        assert_eq!(empty.put(hash(&1), 1, 7, hash).unwrap_err().value, 7);
+        assert_eq!(empty.len(), 0);
+
+        let by_value: Weigher<u64, u64> = Arc::new(|_, value| *value as u32);
+        let mut weighted = bounded(10, Some(by_value));
+        let version = weighted.insert(hash(&1), 1, 4, hash).unwrap();
+        let refused = weighted.update(hash(&1), &1, &version, 11).unwrap_err();
+        assert_eq!(
+            refused.error,
+            Error::TooHeavy {
+                weight: 11,
+                capacity: 10
+            }
+        );
+        assert_eq!(refused.value, 11);
+        let record = weighted.peek(hash(&1), &1).unwrap();
+        assert_eq!((record.value, record.version), (4, version));
+    }
+
+    #[test]
+    fn a_record_grown_by_a_write_evicts_others_not_itself() {
+        let by_value: Weigher<u64, u64> = Arc::new(|_, value| *value as u32);
+        let mut shard = bounded(10, Some(by_value));
+        for key in 0..5 {
+            shard.insert(hash(&key), key, 2, hash).unwrap();
+        }
+        let version = shard.peek(hash(&4), &4).unwrap().version;
+        shard.update(hash(&4), &4, &version, 9).unwrap();
+        assert_eq!(shard.peek(hash(&4), &4).unwrap().value, 9);
+        let total: u64 = shard.iter().map(|(_, record)| record.value).sum();
+        assert!(total <= 10, "weight {total} over 10");
+    }
+
+    #[test]
+    fn removals_do_not_grow_the_queues() {
+        let mut shard = bounded(1_000, None);
+        for round in 0..10_000u64 {
+            let key = round % 10;
+            let version = shard.insert(hash(&key), key, round, hash).unwrap();
+            shard.remove(hash(&key), &key, &version).unwrap();
+        }
+        assert_eq!(shard.len(), 0);
+        let bound = shard.bound.as_ref().unwrap();
+        assert!(bound.queued() <= 64, "{bound:?}");
     }
 }

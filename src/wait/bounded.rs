@@ -188,12 +188,11 @@ where
     ///
     /// # Errors
     ///
-    /// [`Error::TimedOut`] or [`Error::Cancelled`], with the value handed back.
+    /// As [`Store::put`], plus [`Error::TimedOut`] and [`Error::Cancelled`], with the value
+    /// handed back.
     #[inline]
     pub fn put(&self, key: K, value: V) -> Result<S::Version, Rejected<V, S::Version>> {
-        self.store
-            .put_in(&self.budget, key, value)
-            .map_err(Rejected::not_started)
+        self.store.put_in(&self.budget, key, value)
     }
 
     /// As [`Store::update`], within the view's deadline.

@@ -161,12 +161,25 @@ impl fmt::Display for Violation {
 /// Checks that the history of one key, which started without a record, is linearizable,
 /// with versions as `versions` promises.
 pub(crate) fn check(history: &[Event], versions: Versions) -> Result<(), Violation> {
+    check_with(history, versions, false)
+}
+
+/// As [`check`], for a store with a capacity bound: between any two calls the record may
+/// be evicted (it is then absent, and its version never comes back). So a read may miss
+/// and a conditional write may find nothing, but no call may see a value or version no
+/// write produced.
+pub(crate) fn check_evicting(history: &[Event], versions: Versions) -> Result<(), Violation> {
+    check_with(history, versions, true)
+}
+
+fn check_with(history: &[Event], versions: Versions, evictions: bool) -> Result<(), Violation> {
     let mut events = history.to_vec();
     events.sort_by_key(|event| event.invoked);
     let total = events.len();
     reused_version(&events, total)?;
     let mut search = Search {
         versions,
+        evictions,
         placed: vec![0; total.div_ceil(64)],
         tried: HashSet::new(),
         furthest: None,
@@ -212,6 +225,8 @@ fn reused_version(events: &[Event], total: usize) -> Result<(), Violation> {
 
 struct Search {
     versions: Versions,
+    /// Whether the record may be evicted between calls.
+    evictions: bool,
     /// Sorted by invocation time.
     events: Vec<Event>,
     /// Bit set of the events already placed in the linearization.
@@ -259,16 +274,24 @@ impl Search {
         let candidates: Vec<usize> = self.candidates().collect();
         for index in candidates {
             let event = &self.events[index];
-            let Some(next) = state.after(&event.call, &event.answer, self.versions) else {
-                continue;
-            };
-            self.flip(index);
-            if self.tried.insert((self.placed.clone(), next.clone()))
-                && self.place_rest(&next, remaining - 1)
-            {
-                return true;
+            let evicted = (self.evictions && state.record.is_some()).then_some(KeyState {
+                record: None,
+                highest: state.highest,
+            });
+            let nexts: Vec<KeyState> = [Some(state), evicted.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|from| from.after(&event.call, &event.answer, self.versions))
+                .collect();
+            for next in nexts {
+                self.flip(index);
+                if self.tried.insert((self.placed.clone(), next.clone()))
+                    && self.place_rest(&next, remaining - 1)
+                {
+                    return true;
+                }
+                self.flip(index);
             }
-            self.flip(index);
         }
         false
     }

@@ -214,7 +214,7 @@ impl<S: VersionScheme, H: BuildHasher> Front<'_, S, H> {
 
     fn put(&self, key: Key, value: Value) -> Result<S::Version, Rejected<Value, S::Version>> {
         match self {
-            Front::Plain(store) => Ok(store.put(key, value)),
+            Front::Plain(store) => store.put(key, value),
             Front::Bounded(view) => view.put(key, value),
         }
     }
@@ -290,6 +290,8 @@ struct Computed<Ver> {
 pub(crate) struct Model<S: VersionScheme, O> {
     ledger: Ledger<S::Version>,
     oracle: O,
+    /// The store's capacity bound in records, if it has one: it may then evict.
+    bound: Option<usize>,
 }
 
 impl<S: VersionScheme, O: VersionOracle<S::Version>> Model<S, O>
@@ -300,6 +302,43 @@ where
         Model {
             ledger: Ledger::new(),
             oracle,
+            bound: None,
+        }
+    }
+
+    /// The model of a store bounded to `bound` records: after every operation, the
+    /// records the store no longer has count as evicted (their versions retired), and
+    /// the store must never hold more than `bound`. Any eviction choice is allowed; an
+    /// evicted key must then read as absent until it is written again, which the
+    /// comparisons that follow check.
+    pub(crate) fn bounded(oracle: O, bound: usize) -> Self {
+        Model {
+            bound: Some(bound),
+            ..Model::new(oracle)
+        }
+    }
+
+    /// For a bounded store: takes the records the store evicted out of the model.
+    fn evictions<H: BuildHasher>(&mut self, store: &Store<Key, Value, S, H>, context: &str) {
+        let Some(bound) = self.bound else {
+            return;
+        };
+        let held: HashMap<Key, Versioned<Value, S::Version>> = store.iter().collect();
+        assert!(
+            held.len() <= bound,
+            "{context}: {} records, over the bound of {bound}",
+            held.len()
+        );
+        let evicted: Vec<Key> = self
+            .ledger
+            .records
+            .keys()
+            .filter(|key| !held.contains_key(key))
+            .copied()
+            .collect();
+        for key in evicted {
+            let record = self.ledger.records.remove(&key).expect("listed above");
+            self.oracle.retire(&record.version);
         }
     }
 
@@ -329,6 +368,7 @@ where
                     assert_eq!(seen, self.ledger.records, "{context}");
                 }
             }
+            self.evictions(store, &context);
             // Whatever the answer, the record itself must be exactly what the model holds.
             if let Some(key) = op.key() {
                 assert_eq!(

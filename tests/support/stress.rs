@@ -8,7 +8,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
-use super::checker::{check, Answer, Call, Event, Value, Version, Versions, Violation};
+use super::checker::{
+    check, check_evicting, Answer, Call, Event, Value, Version, Versions, Violation,
+};
 use verkv::{Context, Error, VersionedStore};
 
 pub(crate) type Key = u8;
@@ -72,6 +74,8 @@ pub(crate) struct Round {
     pub(crate) operations_per_thread: usize,
     /// What the store promises about the versions it hands out.
     pub(crate) versions: Versions,
+    /// Whether the store may evict a record between calls (a capacity bound).
+    pub(crate) evictions: bool,
 }
 
 /// A small, fast pseudo-random sequence (xorshift), seeded per thread, so that every
@@ -182,7 +186,11 @@ pub(crate) fn run_round(store: &impl KeyValue, shape: Round, round: u64) -> Resu
             .filter(|(k, _)| *k == key)
             .map(|(_, event)| event.clone())
             .collect();
-        check(&history, shape.versions)?;
+        if shape.evictions {
+            check_evicting(&history, shape.versions)?;
+        } else {
+            check(&history, shape.versions)?;
+        }
     }
     Ok(())
 }

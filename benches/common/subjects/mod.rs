@@ -9,16 +9,18 @@ mod dashmap;
 mod floor;
 mod moka;
 mod papaya;
+mod quick_cache;
 mod rwlock;
 mod verkv;
 mod versioned_map;
 
 pub(crate) use self::dashmap::{DashMapCas, DashMapRaw};
 pub(crate) use self::floor::Floor;
-pub(crate) use self::moka::Moka;
+pub(crate) use self::moka::{Moka, MokaBounded};
 pub(crate) use self::papaya::Papaya;
+pub(crate) use self::quick_cache::QuickCache;
 pub(crate) use self::rwlock::RwLockMap;
-pub(crate) use self::verkv::{Verkv, VerkvRetry, VerkvWithin};
+pub(crate) use self::verkv::{Verkv, VerkvBounded, VerkvRetry, VerkvWithin};
 
 use crate::common::payload::Payload;
 
@@ -27,6 +29,13 @@ pub(crate) const FIRST_VERSION: u64 = 1;
 
 /// A version no record ever has: writes naming it are always stale.
 pub(crate) const NEVER_CURRENT: u64 = 0;
+
+/// The capacity bound of the bounded subjects built for `capacity` records: a quarter
+/// more, so that a store whose shards each hold an even share of the bound keeps every
+/// key of a `get` benchmark (keys do not spread over the shards exactly evenly).
+pub(crate) fn bound_for(capacity: usize) -> u64 {
+    capacity as u64 + capacity as u64 / 4
+}
 
 /// The hasher every contender uses.
 pub(crate) type Hasher = ::verkv::DefaultHashBuilder;

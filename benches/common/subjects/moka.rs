@@ -3,21 +3,28 @@
 use ::moka::ops::compute::{CompResult, Op};
 use ::moka::sync::Cache;
 
-use super::{Hasher, Subject, FIRST_VERSION};
+use super::{bound_for, Hasher, Subject, FIRST_VERSION};
 use crate::common::payload::Payload;
 
-/// `moka::sync::Cache`, unbounded so that nothing is evicted during a measurement. No
-/// versions: its operations are the plain cache ones (`insert` overwrites,
-/// `and_compute_with` modifies whatever is there, `remove` is unconditional).
-pub(crate) struct Moka<V: Payload>(Cache<u64, V, Hasher>);
+/// `moka::sync::Cache`, unbounded so that nothing is evicted during a measurement (or,
+/// as `Moka<V, true>`, bounded as the other bounded subjects are, see [`bound_for`]).
+/// No versions: its operations are the plain cache ones (`insert` overwrites,
+/// `and_compute_with` modifies whatever is there, `remove` is unconditional). Its
+/// eviction runs asynchronously, as its users get it: inside its own calls, now and then.
+pub(crate) struct Moka<V: Payload, const BOUNDED: bool = false>(Cache<u64, V, Hasher>);
 
-impl<V: Payload> Subject<V> for Moka<V> {
+/// moka with a capacity bound.
+pub(crate) type MokaBounded<V> = Moka<V, true>;
+
+impl<V: Payload, const BOUNDED: bool> Subject<V> for Moka<V, BOUNDED> {
     fn build(capacity: usize) -> Self {
-        Moka(
-            Cache::builder()
-                .initial_capacity(capacity)
-                .build_with_hasher(Hasher::default()),
-        )
+        let builder = Cache::builder().initial_capacity(capacity);
+        let builder = if BOUNDED {
+            builder.max_capacity(bound_for(capacity))
+        } else {
+            builder
+        };
+        Moka(builder.build_with_hasher(Hasher::default()))
     }
 
     fn get(&self, key: u64) -> Option<V> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ::verkv::Store;
 
-use super::{Hasher, Subject};
+use super::{bound_for, Hasher, Subject};
 use crate::common::payload::Payload;
 
 /// The store as every variant here builds it: `u64` counter versions, default shards.
@@ -52,16 +52,28 @@ impl ReadModifyWrite for Retrying {
     }
 }
 
-/// `verkv::Store` used directly, its read-modify-write done the `M` way.
-pub(crate) struct Verkv<V, M = UnderLock>(Measured<V>, PhantomData<M>);
+/// `verkv::Store` used directly, its read-modify-write done the `M` way; with a
+/// capacity bound (see [`bound_for`]) if `BOUNDED`.
+pub(crate) struct Verkv<V, M = UnderLock, const BOUNDED: bool = false>(Measured<V>, PhantomData<M>);
 
 /// `verkv::Store` whose read-modify-write is the retry helper; the other operations are
 /// the store's own.
 pub(crate) type VerkvRetry<V> = Verkv<V, Retrying>;
 
-impl<V: Payload, M: ReadModifyWrite> Subject<V> for Verkv<V, M> {
+/// `verkv::Store` with a capacity bound.
+pub(crate) type VerkvBounded<V> = Verkv<V, UnderLock, true>;
+
+impl<V: Payload, M: ReadModifyWrite, const BOUNDED: bool> Subject<V> for Verkv<V, M, BOUNDED> {
     fn build(capacity: usize) -> Self {
-        Verkv(build(capacity), PhantomData)
+        let store = if BOUNDED {
+            Store::builder()
+                .max_capacity(bound_for(capacity))
+                .hasher(Hasher::default())
+                .build()
+        } else {
+            build(capacity)
+        };
+        Verkv(store, PhantomData)
     }
 
     fn get(&self, key: u64) -> Option<V> {

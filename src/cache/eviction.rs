@@ -1,0 +1,644 @@
+//! Eviction for a bounded shard, chosen by measurement on real request traces (see
+//! `BENCHMARKS.md`, "Hit ratio"): a small FIFO window in front of a main CLOCK, with
+//! TinyLFU's frequency filter between them and a window that sizes itself.
+//!
+//! - **Window.** A new record enters a small FIFO queue. One read again while there goes
+//!   on to the main queue when it reaches the head (S3-FIFO's rule, Yang et al., SOSP
+//!   2023).
+//! - **Admission.** One not read again goes to the main queue only if a frequency sketch
+//!   says its key was used more often lately than the record the main queue would evict
+//!   next, by a margin (TinyLFU, Einziger et al., 2017); otherwise it is evicted. While
+//!   the main queue has room, everything goes on. So a scan, or a loop bigger than the
+//!   cache, passes through the window and leaves the main queue alone: a loop keeps
+//!   hitting on the part of it that stays.
+//! - **Main.** A CLOCK: a record at its head that was read since it last passed there
+//!   goes round again, one use fewer; one that was not is evicted.
+//! - **Adaptive window.** Keys evicted from the window are remembered in a ghost table.
+//!   One that comes back while the sketch still knows it as rare (recency brought it
+//!   back, not frequency) grows the window, by twice its weight; one that comes back
+//!   frequent shrinks it, by its weight. The window starts at 1% of the capacity and
+//!   stays between 1% and 30%: about 1% on loops and frequency-heavy traces (as moka's
+//!   fixed window), more on recency-heavy ones (where a fixed 1% loses to S3-FIFO's 10%).
+//!
+//! **What a read costs.** A read records an access under the shard's *read* lock,
+//! through relaxed atomics written only when they change: a saturating count (0 to 3)
+//! in a byte of the record and, while that count climbs, the key's four 4-bit counters
+//! in one word of the sketch. A key read over and over stops writing after three reads,
+//! and stops touching the sketch too, until its record next passes the head of its
+//! queue: hot keys' reads stay reads, and cost a plain read plus one byte's load.
+//!
+//! **Finding a queued record.** A queue holds the record's hash and a ticket (a per-shard
+//! number given to each new record, kept in the record). Records removed by the user
+//! leave their slot behind; a slot whose ticket no record has any more is skipped, and
+//! the queues are compacted when such slots outnumber the records.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::RefUnwindSafe;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+
+use crate::store::Record;
+use crate::version::VersionScheme;
+
+/// How a bounded store weighs its records: `|key, value| weight`.
+pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync + RefUnwindSafe>;
+
+/// The highest access count a record keeps: reads beyond it change nothing.
+const MAX_USES: u8 = 3;
+
+/// The window's share of a shard's capacity, in per mille: where it starts and its
+/// lower bound.
+const MIN_WINDOW_PER_MILLE: u64 = 10;
+
+/// The window's upper bound, in per mille of the capacity.
+const MAX_WINDOW_PER_MILLE: u64 = 300;
+
+/// How far a returning key that was rare grows the window, in multiples of its weight
+/// (a returning frequent key shrinks it by one).
+const WINDOW_GROWTH: u64 = 2;
+
+/// The most a returning key may have been used, by the sketch's count, to be taken for
+/// one that recency brought back.
+const RARE: u64 = 1;
+
+/// How much more often than the main queue's victim a key must have been used lately to
+/// take its place: with ties admitted, a loop churns the main queue.
+const ADMISSION_MARGIN: u64 = 1;
+
+/// Reads while in the window that earn a record its move to the main queue.
+const PROMOTE_USES: u8 = 1;
+
+/// Ghost slots per live record (rounded up to a power of two).
+const GHOST_FACTOR: usize = 1;
+
+/// Sketch words (of 16 counters) per live record (rounded up to a power of two).
+const SKETCH_WORDS_PER_RECORD: usize = 1;
+
+/// Queue slots beyond twice the number of records, before the queues are compacted.
+const SLACK: usize = 64;
+
+/// Which queue a record is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queue {
+    Small,
+    Main,
+}
+
+/// A record's eviction state: its access count, its queue and its ticket.
+///
+/// Every record has one; in an unbounded store it is never read.
+#[derive(Debug)]
+pub(crate) struct Access {
+    /// Reads since the record last passed the head of its queue, up to [`MAX_USES`].
+    uses: AtomicU8,
+    queue: Queue,
+    /// Tells this record's queue slot from those of records removed before it.
+    ticket: u32,
+}
+
+impl Access {
+    /// The state of a record in a store without a bound.
+    pub(crate) fn unbounded() -> Self {
+        Access {
+            uses: AtomicU8::new(0),
+            queue: Queue::Small,
+            ticket: 0,
+        }
+    }
+
+    /// Records a read, under the shard's read lock; whether the count changed. Writes
+    /// the byte only then (a relaxed store: two readers may count once between them,
+    /// which is fine for a hint).
+    #[inline]
+    fn touch(&self) -> bool {
+        let uses = self.uses.load(Ordering::Relaxed);
+        let counts = uses < MAX_USES;
+        if counts {
+            self.uses.store(uses + 1, Ordering::Relaxed);
+        }
+        counts
+    }
+
+    /// The ticket that tells this record's queue slot from others.
+    pub(crate) fn ticket(&self) -> u32 {
+        self.ticket
+    }
+
+    /// Records a use under the write lock.
+    fn bump(&mut self) {
+        let uses = self.uses.get_mut();
+        *uses = (*uses + 1).min(MAX_USES);
+    }
+}
+
+impl Clone for Access {
+    fn clone(&self) -> Self {
+        Access {
+            uses: AtomicU8::new(self.uses.load(Ordering::Relaxed)),
+            queue: self.queue,
+            ticket: self.ticket,
+        }
+    }
+}
+
+/// The least and the most weight the window may be given in a shard of `capacity`.
+fn window_limits(capacity: u64) -> (u64, u64) {
+    let per_mille = |share: u64| capacity / 1000 * share + capacity % 1000 * share / 1000;
+    (
+        per_mille(MIN_WINDOW_PER_MILLE).max(1),
+        per_mille(MAX_WINDOW_PER_MILLE).max(1),
+    )
+}
+
+/// A record's place in a queue: 12 bytes, packed (every access copies a field out).
+#[derive(Debug, Clone, Copy)]
+#[repr(C, packed(4))]
+struct Slot {
+    hash: u64,
+    ticket: u32,
+}
+
+/// A record that can never fit: heavier than the shard's whole capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooHeavy {
+    /// What the weigher said the record weighs.
+    pub(crate) weight: u64,
+    /// The capacity of the shard it would go to.
+    pub(crate) capacity: u64,
+}
+
+/// Hashes of records recently evicted from the small queue, in a direct-mapped table of
+/// 32-bit fingerprints: a newer hash overwrites an older one in its slot, so the ghost
+/// forgets roughly in the order it learnt, without a queue of its own.
+#[derive(Default)]
+struct Ghost {
+    fingerprints: Vec<u32>,
+}
+
+impl Ghost {
+    fn index_and_fingerprint(&self, hash: u64) -> (usize, u32) {
+        let index = hash as usize & (self.fingerprints.len() - 1);
+        // Never 0, which marks an empty slot.
+        (index, (hash >> 32) as u32 | 1)
+    }
+
+    /// Remembers `hash`; sized for a shard of `live` records.
+    fn remember(&mut self, hash: u64, live: usize) {
+        let wanted = (live * GHOST_FACTOR).max(16).next_power_of_two();
+        if self.fingerprints.len() < wanted {
+            self.fingerprints = vec![0; wanted];
+        }
+        let (index, fingerprint) = self.index_and_fingerprint(hash);
+        self.fingerprints[index] = fingerprint;
+    }
+
+    /// Whether `hash` is remembered; forgets it if so.
+    fn take(&mut self, hash: u64) -> bool {
+        if self.fingerprints.is_empty() {
+            return false;
+        }
+        let (index, fingerprint) = self.index_and_fingerprint(hash);
+        let found = self.fingerprints[index] == fingerprint;
+        if found {
+            self.fingerprints[index] = 0;
+        }
+        found
+    }
+
+    fn clear(&mut self) {
+        self.fingerprints.fill(0);
+    }
+}
+
+/// How often keys were used lately, for records and non-records alike: a count-min
+/// sketch of 4-bit counters, four per key in one 64-bit word, halved every so often so
+/// that old popularity fades (TinyLFU, Einziger et al., 2017).
+///
+/// Reads count under the shard's read lock, through relaxed atomics, and write a word
+/// only when one of its counters changes: once a key's counters are at 15, reading it
+/// writes nothing until the next halving.
+#[derive(Default)]
+struct Sketch {
+    words: Vec<AtomicU64>,
+    /// Counts recorded (by writes) since the last halving.
+    samples: u64,
+}
+
+impl Sketch {
+    /// The word of `hash` and the bit offsets of its four counters, one in each quarter.
+    fn locate(&self, hash: u64) -> Option<(&AtomicU64, [u32; 4])> {
+        if self.words.is_empty() {
+            return None;
+        }
+        let word = &self.words[(hash >> 32) as usize & (self.words.len() - 1)];
+        let offsets = [0, 1, 2, 3].map(|row| row * 16 + ((hash >> (row * 8)) as u32 & 3) * 4);
+        Some((word, offsets))
+    }
+
+    /// Counts a use of `hash`.
+    fn increment(&self, hash: u64) {
+        let Some((word, offsets)) = self.locate(hash) else {
+            return;
+        };
+        let old = word.load(Ordering::Relaxed);
+        let mut new = old;
+        for offset in offsets {
+            if (new >> offset) & 15 < 15 {
+                new += 1 << offset;
+            }
+        }
+        if new != old {
+            word.store(new, Ordering::Relaxed);
+        }
+    }
+
+    /// How often `hash` was used lately (an overestimate, never an underestimate).
+    fn estimate(&self, hash: u64) -> u64 {
+        let Some((word, offsets)) = self.locate(hash) else {
+            return 0;
+        };
+        let word = word.load(Ordering::Relaxed);
+        offsets
+            .map(|offset| (word >> offset) & 15)
+            .into_iter()
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Counts a write of `hash` in a shard of `live` records: grows the sketch with the
+    /// shard, and halves every counter after ten writes per record.
+    fn record_write(&mut self, hash: u64, live: usize) {
+        let wanted = (live * SKETCH_WORDS_PER_RECORD).max(16).next_power_of_two();
+        if self.words.len() < wanted {
+            self.words = (0..wanted).map(|_| AtomicU64::new(0)).collect();
+            self.samples = 0;
+        }
+        self.increment(hash);
+        self.samples += 1;
+        if self.samples >= 10 * live.max(16) as u64 {
+            self.samples = 0;
+            for word in &mut self.words {
+                *word.get_mut() = (*word.get_mut() >> 1) & 0x7777_7777_7777_7777;
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        for word in &mut self.words {
+            *word.get_mut() = 0;
+        }
+        self.samples = 0;
+    }
+}
+
+/// The eviction state of one bounded shard: its capacity, the weight it holds, and the
+/// queues that order its records.
+pub(crate) struct Evictor<K, V> {
+    capacity: u64,
+    /// The weight of the records in the shard.
+    weight: u64,
+    /// The weight of the records in the small queue.
+    small_weight: u64,
+    /// The weight the small queue (the window) may hold before it is the one to evict
+    /// from.
+    window: u64,
+    small: VecDeque<Slot>,
+    main: VecDeque<Slot>,
+    ghost: Ghost,
+    sketch: Sketch,
+    next_ticket: u32,
+    /// `None`: every record weighs 1.
+    weigher: Option<Weigher<K, V>>,
+}
+
+impl<K, V> fmt::Debug for Evictor<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Evictor")
+            .field("capacity", &self.capacity)
+            .field("weight", &self.weight)
+            .field("small", &self.small.len())
+            .field("main", &self.main.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> Evictor<K, V> {
+    /// An empty shard's state: at most `capacity` in weight, weighed by `weigher` (or 1
+    /// per record).
+    pub(crate) fn new(capacity: u64, weigher: Option<Weigher<K, V>>) -> Self {
+        Evictor {
+            capacity,
+            weight: 0,
+            small_weight: 0,
+            window: window_limits(capacity).0,
+            small: VecDeque::new(),
+            main: VecDeque::new(),
+            ghost: Ghost::default(),
+            sketch: Sketch::default(),
+            next_ticket: 0,
+            weigher,
+        }
+    }
+
+    fn weigh(weigher: &Option<Weigher<K, V>>, key: &K, value: &V) -> u64 {
+        weigher
+            .as_ref()
+            .map_or(1, |weigh| u64::from(weigh(key, value)))
+    }
+
+    fn check_fits(&self, weight: u64) -> Result<(), TooHeavy> {
+        if weight <= self.capacity {
+            Ok(())
+        } else {
+            Err(TooHeavy {
+                weight,
+                capacity: self.capacity,
+            })
+        }
+    }
+
+    /// Adds `weight` to the account of `queue`.
+    fn add(&mut self, queue: Queue, weight: u64) {
+        self.weight = self.weight.saturating_add(weight);
+        if queue == Queue::Small {
+            self.small_weight = self.small_weight.saturating_add(weight);
+        }
+    }
+
+    /// Takes `weight` off the account of `queue`.
+    fn subtract(&mut self, queue: Queue, weight: u64) {
+        self.weight -= weight;
+        if queue == Queue::Small {
+            self.small_weight -= weight;
+        }
+    }
+
+    /// Queues a new record: the state it is stored with. Refuses one that could never
+    /// fit. Call [`settle`](Evictor::settle) once it is in the table.
+    pub(crate) fn admit(&mut self, hash: u64, key: &K, value: &V) -> Result<Access, TooHeavy> {
+        let weight = Self::weigh(&self.weigher, key, value);
+        self.check_fits(weight)?;
+        if self.ghost.take(hash) {
+            // Back soon after the window let it go. Had the window been bigger, this
+            // would have been a hit; if recency brought it back (the sketch knows it as
+            // rare), make it bigger, and if frequency did, the admission should have
+            // kept it: leave the room to the main queue.
+            let (least, most) = window_limits(self.capacity);
+            self.window = if self.sketch.estimate(hash) <= RARE {
+                self.window
+                    .saturating_add(weight.saturating_mul(WINDOW_GROWTH))
+                    .min(most)
+            } else {
+                self.window.saturating_sub(weight).max(least)
+            };
+        }
+        self.sketch
+            .record_write(hash, self.small.len() + self.main.len());
+        let ticket = self.next_ticket;
+        self.next_ticket = ticket.wrapping_add(1);
+        self.small.push_back(Slot { hash, ticket });
+        self.add(Queue::Small, weight);
+        Ok(Access {
+            uses: AtomicU8::new(0),
+            queue: Queue::Small,
+            ticket,
+        })
+    }
+
+    /// Accounts for a record's value changing from `old` to `new`, before it does, and
+    /// counts the write as a use. Refuses a value that could never fit (nothing changes
+    /// then). Call [`settle`](Evictor::settle) once it is written.
+    pub(crate) fn reweigh(
+        &mut self,
+        key: &K,
+        old: &V,
+        new: &V,
+        access: &mut Access,
+    ) -> Result<(), TooHeavy> {
+        if self.weigher.is_some() {
+            let old = Self::weigh(&self.weigher, key, old);
+            let new = Self::weigh(&self.weigher, key, new);
+            self.check_fits(new)?;
+            self.subtract(access.queue, old);
+            self.add(access.queue, new);
+        }
+        access.bump();
+        Ok(())
+    }
+
+    /// Accounts for a record the user removed. Its queue slot stays behind, to be
+    /// skipped or compacted away.
+    pub(crate) fn forget(&mut self, key: &K, value: &V, access: &Access) {
+        let weight = Self::weigh(&self.weigher, key, value);
+        self.subtract(access.queue, weight);
+    }
+
+    /// Forgets every record (the shard was cleared).
+    pub(crate) fn clear(&mut self) {
+        self.weight = 0;
+        self.small_weight = 0;
+        self.small.clear();
+        self.main.clear();
+        self.ghost.clear();
+        self.sketch.clear();
+    }
+
+    /// Records a read of the record `access` with hash `hash`, under the shard's read
+    /// lock: writes only what changes. The sketch counts the read only while the
+    /// record's own count climbs, so a record read again and again costs one byte's
+    /// load, like a plain read, until its count is next spent.
+    #[inline]
+    pub(crate) fn record_read(&self, hash: u64, access: &Access) {
+        if access.touch() {
+            self.sketch.increment(hash);
+        }
+    }
+
+    /// Evicts records from `table` until the shard is within its capacity, retiring
+    /// their versions with `versions`. The record with ticket `keep` (the one just
+    /// written) is never evicted: it goes to the back of the main queue instead.
+    pub(crate) fn settle<S: VersionScheme>(
+        &mut self,
+        table: &mut HashTable<(K, Record<V, S::Version>)>,
+        versions: &mut S,
+        keep: Option<u32>,
+    ) {
+        if self.small.len() + self.main.len() > 2 * table.len() + SLACK {
+            self.compact(table);
+        }
+        let window = self.window;
+        // Set after `keep` went to the back of an otherwise empty main queue.
+        let mut keep_alone_in_main = false;
+        while self.weight > self.capacity {
+            let from_small = !self.small.is_empty()
+                && (self.small_weight > window || self.main.is_empty() || keep_alone_in_main);
+            let popped = if from_small {
+                self.small.pop_front()
+            } else {
+                self.main.pop_front()
+            };
+            let Some(slot) = popped else {
+                // Every record has a slot, so the queues cannot run dry over capacity.
+                debug_assert!(false, "queues ran dry at weight {}", self.weight);
+                return;
+            };
+            let Some((_, record)) =
+                table.find(slot.hash, |(_, record)| record.access.ticket == slot.ticket)
+            else {
+                continue; // removed by the user
+            };
+            let queue = record.access.queue;
+            let uses = record.access.uses.load(Ordering::Relaxed);
+            let kept = Some(slot.ticket) == keep;
+            let stays = match queue {
+                Queue::Small => {
+                    uses >= PROMOTE_USES
+                        || kept
+                        || self.admits(table, slot.hash, keep, self.capacity - window)
+                }
+                Queue::Main => uses > 0 || kept,
+            };
+            let Ok(mut found) =
+                table.find_entry(slot.hash, |(_, record)| record.access.ticket == slot.ticket)
+            else {
+                unreachable!("the record was just found");
+            };
+            let (key, record) = found.get_mut();
+            let access = &mut record.access;
+            if stays {
+                let uses = access.uses.get_mut();
+                if queue == Queue::Small {
+                    let weight = Self::weigh(&self.weigher, key, &record.value);
+                    self.small_weight -= weight;
+                    access.queue = Queue::Main;
+                    *uses = 0;
+                } else {
+                    *uses = uses.saturating_sub(1);
+                }
+                self.main.push_back(slot);
+                keep_alone_in_main = kept && self.main.len() == 1;
+                continue;
+            }
+            let queue = access.queue;
+            let weight = Self::weigh(&self.weigher, key, &record.value);
+            let ((_, record), _) = found.remove();
+            versions.retire(&record.version);
+            self.subtract(queue, weight);
+            if queue == Queue::Small {
+                self.ghost.remember(slot.hash, table.len());
+            }
+        }
+        self.trim();
+    }
+
+    /// Whether a record with hash `hash` that leaves the small queue unread goes to the
+    /// main queue all the same: if it was used more often lately than the record the
+    /// main queue would evict next (TinyLFU's admission), or the main queue is empty.
+    fn admits(
+        &mut self,
+        table: &mut HashTable<(K, Record<V, impl Sized>)>,
+        hash: u64,
+        keep: Option<u32>,
+        main_room: u64,
+    ) -> bool {
+        if self.weight - self.small_weight < main_room {
+            return true;
+        }
+        // Turn the main queue's CLOCK to its next victim: records read since they last
+        // passed the head go round again, one use fewer.
+        let mut turns = self.main.len() * (usize::from(MAX_USES) + 1) + 1;
+        while turns > 0 {
+            turns -= 1;
+            let Some(&slot) = self.main.front() else {
+                return true;
+            };
+            let Some((_, record)) =
+                table.find_mut(slot.hash, |(_, record)| record.access.ticket == slot.ticket)
+            else {
+                self.main.pop_front();
+                continue;
+            };
+            let uses = record.access.uses.get_mut();
+            if *uses > 0 || Some(slot.ticket) == keep {
+                *uses = uses.saturating_sub(1);
+                self.main.rotate_left(1);
+                continue;
+            }
+            return self.sketch.estimate(hash) > self.sketch.estimate(slot.hash) + ADMISSION_MARGIN;
+        }
+        true
+    }
+
+    /// How many slots the queues hold, live or not.
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        self.small.len() + self.main.len()
+    }
+
+    /// Gives back what the queues hold beyond twice their length: the window fills
+    /// with every record before the first eviction, and is small after it.
+    fn trim(&mut self) {
+        for queue in [&mut self.small, &mut self.main] {
+            if queue.capacity() > 4 * queue.len() + SLACK {
+                queue.shrink_to(2 * queue.len());
+            }
+        }
+    }
+
+    /// Drops the slots of records that are gone.
+    fn compact(&mut self, table: &HashTable<(K, Record<V, impl Sized>)>) {
+        let live = |slot: &Slot| {
+            table
+                .find(slot.hash, |(_, record)| record.access.ticket == slot.ticket)
+                .is_some()
+        };
+        self.small.retain(live);
+        self.main.retain(live);
+    }
+}
+
+/// A store's capacity bound, as the builder was given it.
+pub(crate) struct Bound<K, V> {
+    /// The most the store holds: records, or weight with a weigher.
+    pub(crate) max_capacity: u64,
+    pub(crate) weigher: Option<Weigher<K, V>>,
+}
+
+impl<K, V> Clone for Bound<K, V> {
+    fn clone(&self) -> Self {
+        Bound {
+            max_capacity: self.max_capacity,
+            weigher: self.weigher.clone(),
+        }
+    }
+}
+
+/// The least capacity a shard is given where the bound allows: fewer shards are used
+/// rather than many tiny ones, whose eviction would follow the keys' hashes more than
+/// their use.
+const MIN_SHARD_CAPACITY: u64 = 256;
+
+impl<K, V> Bound<K, V> {
+    /// How many shards a store that asked for `wanted` (a power of two) gets: as many
+    /// as leave each at least [`MIN_SHARD_CAPACITY`], and at least one.
+    pub(crate) fn shard_count(&self, wanted: usize) -> usize {
+        let fitting = (self.max_capacity / MIN_SHARD_CAPACITY).max(1);
+        let mut shards = wanted;
+        while shards > 1 && shards as u64 > fitting {
+            shards /= 2;
+        }
+        shards
+    }
+
+    /// The eviction state of shard `index` of `shards`: the capacity split evenly, the
+    /// remainder one each to the first shards, so the shards' capacities add up to the
+    /// bound exactly.
+    pub(crate) fn shard(&self, index: usize, shards: usize) -> Evictor<K, V> {
+        let shards = shards as u64;
+        let extra = u64::from((index as u64) < self.max_capacity % shards);
+        Evictor::new(self.max_capacity / shards + extra, self.weigher.clone())
+    }
+}
