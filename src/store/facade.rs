@@ -316,7 +316,7 @@ where
     ///
     /// # Errors
     ///
-    /// Only in a store with a [capacity bound](StoreBuilder::max_capacity):
+    /// Only in a store with a [capacity bound](crate::StoreBuilder::max_capacity):
     /// [`Error::TooHeavy`] if the record could never fit; nothing is written and `value`
     /// is handed back in the [`Rejected`]. A store without a bound always writes.
     ///
