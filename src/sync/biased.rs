@@ -28,7 +28,8 @@
 //! # The inhibit window
 //!
 //! After a revocation the bias stays off for [`INHIBIT`] times as long as the revocation
-//! took, so a mixed load does not pay for a revocation per write: meanwhile readers use
+//! took, and at least [`MIN_INHIBIT`], so a mixed load does not pay for a revocation per
+//! write: meanwhile readers use
 //! the inner lock, and one of them turns the bias back on once the window has passed
 //! (readers hold the inner lock then, so no writer can be revoking).
 //!
@@ -59,10 +60,16 @@ const SLOTS: usize = if cfg!(verkv_loom) { 2 } else { 256 };
 /// BRAVO's choice: it bounds what revocations cost a writer-heavy load to about a tenth.
 const INHIBIT: u64 = 9;
 
+/// The shortest inhibit window, in nanoseconds. With few threads a revocation takes
+/// about a hundred nanoseconds, and a window of nine times that ends before the next
+/// write to the shard under a mixed load: the bias would flap, and every write pay a
+/// revocation (two looks at the clock among them). Loom has no clock: no floor there.
+const MIN_INHIBIT: u64 = if cfg!(verkv_loom) { 0 } else { 50_000 };
+
 /// How often (every how many reads through the inner lock, per thread) a reader looks at
 /// the clock to see whether an inhibit window is over. Loom has no clock: it looks
 /// every time, and its window is always over.
-const CLOCK_PERIOD: u32 = if cfg!(verkv_loom) { 1 } else { 8 };
+const CLOCK_PERIOD: u32 = if cfg!(verkv_loom) { 1 } else { 64 };
 
 /// The reader slots: each holds the address of the lock its thread is reading with the
 /// bias, or 0.
@@ -444,7 +451,10 @@ impl<T> ShardLock<T> {
             }
         }
         let ended = now();
-        let window = ended.saturating_sub(started).saturating_mul(INHIBIT);
+        let window = ended
+            .saturating_sub(started)
+            .saturating_mul(INHIBIT)
+            .max(MIN_INHIBIT);
         self.inhibit_until
             .store(ended.saturating_add(window), Ordering::Relaxed);
         true
