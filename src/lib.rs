@@ -192,7 +192,7 @@
 //!
 //! | folder | owns |
 //! |---|---|
-//! | `sync.rs` | the only file that names lock, atomic and event types (swapped for loom's under `cfg(verkv_loom)`) |
+//! | `sync.rs`, `sync/` | the only files that name lock, atomic and event types (swapped for loom's under `cfg(verkv_loom)`); `sync/biased.rs` is the shard lock, biased towards readers so a `get` writes no memory another core's `get` writes, and the crate's only `unsafe` code |
 //! | `version/` | version schemes ([`Counter`], [`UuidV4`]) and [`etag`] parsing |
 //! | `deadline/` | how an operation waits: forever, or until a deadline or a [`CancelToken`]; [`TimedOut`] |
 //! | `store/` | [`Store`]: `facade.rs` hashes, locks and delegates; `shard.rs` is the single-threaded core where **compare-and-swap and every version check live**; records, builder, iteration, errors |

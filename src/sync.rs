@@ -49,14 +49,15 @@ mod lock {
     pub(crate) type ReadGuard<'a, T> = parking_lot::RwLockReadGuard<'a, T>;
     pub(crate) type WriteGuard<'a, T> = parking_lot::RwLockWriteGuard<'a, T>;
 
-    /// A reader-writer lock around one shard.
-    pub(crate) struct ShardLock<T> {
+    /// The reader-writer lock under a [`ShardLock`](super::ShardLock): taken by writers,
+    /// and by readers while the shard is not read-biased.
+    pub(crate) struct InnerLock<T> {
         lock: parking_lot::RwLock<T>,
     }
 
-    impl<T> ShardLock<T> {
+    impl<T> InnerLock<T> {
         pub(crate) fn new(value: T) -> Self {
-            ShardLock {
+            InnerLock {
                 lock: parking_lot::RwLock::new(value),
             }
         }
@@ -105,8 +106,9 @@ mod lock {
 
     use super::Instant;
 
-    /// A reader-writer lock around one shard (loom's, for model checking).
-    pub(crate) struct ShardLock<T> {
+    /// The reader-writer lock under a [`ShardLock`](super::ShardLock) (loom's, for model
+    /// checking).
+    pub(crate) struct InnerLock<T> {
         lock: loom::sync::RwLock<T>,
         writing: AtomicBool,
         readers: AtomicUsize,
@@ -122,9 +124,9 @@ mod lock {
         writing: &'a AtomicBool,
     }
 
-    impl<T> ShardLock<T> {
+    impl<T> InnerLock<T> {
         pub(crate) fn new(value: T) -> Self {
-            ShardLock {
+            InnerLock {
                 lock: loom::sync::RwLock::new(value),
                 writing: AtomicBool::new(false),
                 readers: AtomicUsize::new(0),
@@ -165,7 +167,7 @@ mod lock {
             self.try_read()
         }
 
-        /// As [`read_until`](ShardLock::read_until).
+        /// As [`read_until`](InnerLock::read_until).
         pub(crate) fn write_until(&self, _deadline: Instant) -> Option<WriteGuard<'_, T>> {
             self.try_write()
         }
@@ -206,7 +208,9 @@ mod lock {
     }
 }
 
-pub(crate) use lock::{ReadGuard, ShardLock, WriteGuard};
+mod biased;
+
+pub(crate) use biased::{ReadGuard, ShardLock, WriteGuard};
 
 /// A mutual-exclusion lock for short critical sections that never block inside.
 #[cfg(not(verkv_loom))]

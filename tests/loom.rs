@@ -12,6 +12,12 @@
 //! RUSTFLAGS='--cfg verkv_loom --cfg verkv_mutant="no_version_check"' cargo test --test loom
 //! RUSTFLAGS='--cfg verkv_loom --cfg verkv_mutant="no_single_flight"' cargo test --test loom
 //! ```
+//!
+//! The shard lock's own protocol (revocation of the read bias, a writer that gives up,
+//! the bias coming back) is modelled beside it, in `src/sync/biased.rs`, where the models
+//! can see whether a reader took the fast path: `cargo test --lib sync::` under the same
+//! cfg. `get_never_sees_a_torn_pair` and the model above run it through the store; all of
+//! them fail against the writer that skips revocation (`verkv_mutant="no_revocation"`).
 #![cfg(verkv_loom)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -132,6 +138,39 @@ fn a_timed_out_cas_has_no_effect() {
     });
     assert!(
         TIMEOUT_EXPLORED.load(Ordering::Relaxed),
+        "the timeout path was never taken"
+    );
+}
+
+static READER_TIMEOUT_EXPLORED: AtomicBool = AtomicBool::new(false);
+
+/// A reader announced on the read-biased shard makes a bounded writer give up (loom has
+/// no clock: the bounded wait is one attempt): the write has no effect and the reader,
+/// and the readers after it, still finish with a consistent pair.
+#[test]
+fn a_write_timed_out_on_a_reader_has_no_effect() {
+    check(|| {
+        let store = store();
+        let reader = {
+            let store = store.clone();
+            thread::spawn(move || {
+                let seen = store.get("k").unwrap();
+                assert_eq!(seen.value, seen.version * 10, "torn read: {seen:?}");
+            })
+        };
+        let mine = match store.within(Duration::from_secs(1)).update("k", &1, 20) {
+            Ok(_) => true,
+            Err(refused) if matches!(refused.error, Error::TimedOut(_)) => {
+                READER_TIMEOUT_EXPLORED.store(true, Ordering::Relaxed);
+                false
+            }
+            Err(refused) => panic!("unexpected refusal: {:?}", refused.error),
+        };
+        reader.join().unwrap();
+        assert_consistent(&store, u64::from(mine));
+    });
+    assert!(
+        READER_TIMEOUT_EXPLORED.load(Ordering::Relaxed),
         "the timeout path was never taken"
     );
 }

@@ -212,8 +212,9 @@ fn comparison(workload: Workload, scenario: Scenario, value: Value) -> Compariso
     }
 }
 
-/// The scenarios of the default run: the key-count curve for `get` hits, and for every
-/// workload 1e5 keys at 1 and 2 threads, with Zipfian and 256-byte variants where the
+/// The scenarios of the default run: the key-count curve for `get` hits and misses
+/// (Zipfian keys too at two threads), and for every other workload 1e5 keys at 1 and 2
+/// threads, with Zipfian and 256-byte variants where the
 /// targets are about them.
 fn default_scenarios(workload: Workload) -> Vec<(Scenario, Value)> {
     let at = |keys, dist, threads, value| {
@@ -227,11 +228,14 @@ fn default_scenarios(workload: Workload) -> Vec<(Scenario, Value)> {
         )
     };
     let mut list = Vec::new();
-    if workload == Workload::GetHit {
+    if matches!(workload, Workload::GetHit | Workload::GetMiss) {
+        // The read path's curve: every key count, and at two threads Zipfian keys too
+        // (the hot keys whose lock words bounced between cores).
         for keys in [1_000, 100_000, 1_000_000] {
             for threads in [1, 2] {
                 list.push(at(keys, Dist::Uniform, threads, Value::Small));
             }
+            list.push(at(keys, Dist::Zipf, 2, Value::Small));
         }
     } else {
         for threads in [1, 2] {
@@ -247,6 +251,11 @@ fn default_scenarios(workload: Workload) -> Vec<(Scenario, Value)> {
             | Workload::BoundedGetHit
     ) {
         list.push(at(100_000, Dist::Zipf, 1, Value::Small));
+    }
+    if matches!(
+        workload,
+        Workload::Update | Workload::ReadMostly | Workload::Churn
+    ) {
         list.push(at(100_000, Dist::Zipf, 2, Value::Small));
     }
     if matches!(workload, Workload::GetHit | Workload::Update) {

@@ -61,7 +61,10 @@ pub(crate) struct LockedShard<K, V, S: VersionScheme> {
 /// The store is split into shards, each behind a reader-writer lock. Every method locks
 /// at most one shard at a time and never hands a lock guard out: reads return owned
 /// copies. Reads share a shard's lock; writes take it exclusively and hold it only for
-/// the write itself (and for the closure of [`update_with`](Store::update_with)).
+/// the write itself (and for the closure of [`update_with`](Store::update_with)). While
+/// nobody writes a shard, its reads write no memory that other threads' reads write: a
+/// write first waits for the reads in progress on its shard, and for a short while
+/// afterwards the shard's reads go through its lock word, as writes do.
 pub struct Store<K, V, S: VersionScheme = Counter, H = DefaultHashBuilder> {
     shards: Box<[CachePadded<LockedShard<K, V, S>>]>,
     /// The timeout of [`bounded`](Store::bounded) views, if the builder set one.
