@@ -97,3 +97,34 @@ fn reads_never_overlap_a_write_on_a_read_biased_shard() {
     assert_eq!(store.get("wide").unwrap().version, WRITES + 1);
     assert!(reads > 0);
 }
+
+/// Readers that never pause do not starve a writer with a deadline: each write revokes
+/// the read bias (or queues on the shard's lock, which stops letting new readers in ahead
+/// of it) and gets in long before its deadline. The deadline is generous so that a loaded
+/// machine cannot fail the test; a writer that could starve would miss it every time.
+#[test]
+fn writers_with_deadlines_are_not_starved_by_readers() {
+    const WRITES: u64 = 300;
+    let store: Store<u64, u64> = Store::new();
+    store.insert(7, 0).unwrap();
+    let stop = AtomicBool::new(false);
+
+    thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::black_box(store.get(&7));
+                }
+            });
+        }
+        let bounded = store.within(std::time::Duration::from_secs(2));
+        for n in 1..=WRITES {
+            let read = store.get(&7).unwrap();
+            bounded
+                .update(&7, &read.version, n)
+                .unwrap_or_else(|e| panic!("write {n} under readers: {e}"));
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(store.get(&7).unwrap().value, WRITES);
+}
