@@ -98,8 +98,8 @@ impl Listener {
                 Ok(Some(notification)) => {
                     last_heard = Instant::now();
                     if notification.channel() == self.channel {
-                        count(&shared.counters.invalidations);
                         apply(shared, notification.payload());
+                        count(&shared.counters.invalidations);
                     }
                 }
                 Ok(None) if client.is_closed() => return,

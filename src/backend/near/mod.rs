@@ -228,7 +228,7 @@ where
         let local = Store::builder().max_capacity(self.max_capacity).build();
         let shared = Arc::new(Shared {
             local,
-            stamps: Stamps::new(),
+            stamps: Stamps::new(self.max_capacity),
             counters: Counters::default(),
             listener_pid: AtomicU32::new(pid),
             stop: AtomicBool::new(false),

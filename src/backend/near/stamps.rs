@@ -16,8 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::DefaultHashBuilder;
 
-/// How many stripes the keys are spread over.
-const STRIPES: usize = 1024;
+/// The fewest and the most stripes.
+const STRIPES: (usize, usize) = (1 << 10, 1 << 22);
+/// Stripes per record memory may hold: few enough keys share a stripe that a change of
+/// one seldom refuses the copy of another.
+const STRIPES_PER_RECORD: u64 = 4;
 
 /// The clock, the stripes' last ticks, and the floor.
 pub(super) struct Stamps {
@@ -28,10 +31,14 @@ pub(super) struct Stamps {
 }
 
 impl Stamps {
-    pub(super) fn new() -> Self {
+    /// The clock for a memory of at most `capacity` records.
+    pub(super) fn new(capacity: u64) -> Self {
+        let wanted =
+            usize::try_from(capacity.saturating_mul(STRIPES_PER_RECORD)).unwrap_or(usize::MAX);
+        let stripes = wanted.clamp(STRIPES.0, STRIPES.1).next_power_of_two();
         Stamps {
             clock: AtomicU64::new(0),
-            stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            stripes: (0..stripes).map(|_| AtomicU64::new(0)).collect(),
             floor: AtomicU64::new(0),
             hasher: DefaultHashBuilder::default(),
         }
@@ -63,7 +70,7 @@ impl Stamps {
     }
 
     fn stripe<K: Hash>(&self, key: &K) -> &AtomicU64 {
-        &self.stripes[self.hasher.hash_one(key) as usize % STRIPES]
+        &self.stripes[self.hasher.hash_one(key) as usize % self.stripes.len()]
     }
 }
 
@@ -73,7 +80,7 @@ mod tests {
 
     #[test]
     fn a_copy_stamped_before_an_invalidation_is_refused() {
-        let stamps = Stamps::new();
+        let stamps = Stamps::new(10);
         let before = stamps.now();
         assert!(stamps.is_current(&"a", before));
         let tick = stamps.invalidate(&"a");

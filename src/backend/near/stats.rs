@@ -14,7 +14,7 @@ pub struct NearStats {
     /// Reads sent to the database without using memory: fresh reads, and every read
     /// while not coherent.
     pub bypassed: u64,
-    /// Change notifications received.
+    /// Change notifications received and handled (the key's copy dropped or re-stamped).
     pub invalidations: u64,
     /// Times the notification connection was lost.
     pub disconnects: u64,
