@@ -2,19 +2,31 @@
 //! near-caches over one table in one process, each with its own connections: a write
 //! through one is seen by the other within a bound, a write based on a stale cached
 //! read is refused, and a lost notification connection stops stale serving until it is
-//! back. Needs `VERKV_POSTGRES_URL` (see `.ci/test`); fails without it.
+//! back; concurrent writes through both are linearizable, and reads from memory lag the
+//! writes by no more than the notification delay. Needs `VERKV_POSTGRES_URL` (see
+//! `.ci/test`); fails without it.
 
+// The in-memory store's promise about versions (`Versions::Consecutive`) is unused here.
+#[allow(dead_code)]
+#[path = "support/linearizability.rs"]
+mod checker;
 #[path = "support/conformance.rs"]
 mod conformance;
 #[path = "support/ledger.rs"]
 mod ledger;
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/stress.rs"]
+mod stress;
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use checker::{Answer, Value, Version, Versions};
 use proptest::prelude::*;
+use stress::{run_round, Backend, KeyValue, Round};
 use verkv::near::{NearCache, NearStats};
 use verkv::postgres::{PgStore, PgVersion};
 use verkv::{Context, Error, UuidV4, VersionedStore};
@@ -249,4 +261,156 @@ fn a_lost_notification_connection_stops_stale_serving_until_it_is_back() {
     let hits = two.stats().hits;
     assert_eq!(two.get(&ctx, &key).unwrap().unwrap().version, v3);
     assert_eq!(two.stats().hits, hits + 1);
+}
+
+/// Two near-caches over one table, taking turns: every call goes to the next one. Reads
+/// are fresh (the promise checked here is about writes).
+struct Pair {
+    caches: [NearCache<stress::Key, Value>; 2],
+    turn: AtomicUsize,
+}
+
+impl Pair {
+    fn next(&self) -> Backend<'_, NearCache<stress::Key, Value>> {
+        Backend(&self.caches[self.turn.fetch_add(1, Ordering::Relaxed) % 2])
+    }
+}
+
+impl KeyValue for Pair {
+    fn get(&self, key: stress::Key) -> Answer {
+        let cache = self.next().0;
+        let read = cache.get_fresh(&Context::background(), &key).unwrap();
+        Answer::Read(read.map(|read| (read.value, read.version)))
+    }
+
+    fn insert(&self, key: stress::Key, value: Value) -> Answer {
+        self.next().insert(key, value)
+    }
+
+    fn update(&self, key: stress::Key, expected: Version, value: Value) -> Answer {
+        self.next().update(key, expected, value)
+    }
+
+    fn remove(&self, key: stress::Key, expected: Version) -> Answer {
+        self.next().remove(key, expected)
+    }
+}
+
+#[test]
+fn writes_through_two_near_caches_are_linearizable() {
+    let shape = Round {
+        evictions: false,
+        threads: 4,
+        keys: 2,
+        operations_per_thread: 60,
+        versions: Versions::Unique,
+    };
+    for round in 0..6 {
+        let table = pg::table("near_stress");
+        let pair = Pair {
+            caches: [near(&table), near(&table)],
+            turn: AtomicUsize::new(0),
+        };
+        if let Err(violation) = run_round(&pair, shape, round) {
+            panic!("round {round}: {violation}");
+        }
+    }
+}
+
+/// How far behind the writes a read from memory may be: the notification delay, with a
+/// wide margin for a loaded machine.
+const LAG: Duration = Duration::from_secs(1);
+
+/// A successful update: the version it replaced, and what it wrote when.
+struct Written {
+    expected: Version,
+    version: Version,
+    value: Value,
+    returned: Instant,
+}
+
+#[test]
+fn reads_from_memory_lag_the_writes_by_at_most_the_notification_delay() {
+    let table = pg::table("near_lag");
+    let caches: [NearCache<String, Value>; 2] = [near(&table), near(&table)];
+    let ctx = Context::background();
+    let key = "k".to_string();
+    let first = caches[0].insert(&ctx, key.clone(), 0).unwrap();
+    let writing = AtomicBool::new(true);
+    let (writes, reads) = thread::scope(|scope| {
+        let writers: Vec<_> = (0..2u64)
+            .map(|lane| {
+                let (cache, key) = (&caches[lane as usize], &key);
+                scope.spawn(move || {
+                    let ctx = Context::background();
+                    let mut written = Vec::new();
+                    for step in 0..150 {
+                        let read = cache.get(&ctx, key).unwrap().unwrap();
+                        let value = 1 + lane * 1000 + step;
+                        if let Ok(version) = cache.update(&ctx, key, &read.version, value) {
+                            written.push(Written {
+                                expected: read.version,
+                                version,
+                                value,
+                                returned: Instant::now(),
+                            });
+                        }
+                    }
+                    written
+                })
+            })
+            .collect();
+        let reader = scope.spawn(|| {
+            let ctx = Context::background();
+            let mut reads = Vec::new();
+            let mut turn = 0;
+            while writing.load(Ordering::SeqCst) {
+                let invoked = Instant::now();
+                let read = caches[turn % 2].get(&ctx, &key).unwrap().unwrap();
+                reads.push((invoked, read.version, read.value));
+                turn += 1;
+            }
+            reads
+        });
+        let writes: Vec<Written> = writers
+            .into_iter()
+            .flat_map(|writer| writer.join().unwrap())
+            .collect();
+        writing.store(false, Ordering::SeqCst);
+        (writes, reader.join().unwrap())
+    });
+    // The versions in the order the database took them: each update names the one it
+    // replaced.
+    let by_expected: HashMap<Version, &Written> = writes.iter().map(|w| (w.expected, w)).collect();
+    let mut chain = vec![(first, 0, None)];
+    while let Some(next) = by_expected.get(&chain.last().unwrap().0) {
+        chain.push((next.version, next.value, Some(next.returned)));
+    }
+    assert_eq!(chain.len(), writes.len() + 1, "the updates form one chain");
+    let position: HashMap<Version, usize> = chain
+        .iter()
+        .enumerate()
+        .map(|(at, (version, ..))| (*version, at))
+        .collect();
+    assert!(reads.len() > 100, "too few reads to judge: {}", reads.len());
+    for (invoked, version, value) in &reads {
+        let at = *position
+            .get(version)
+            .unwrap_or_else(|| panic!("read a version never written: {version}"));
+        assert_eq!(
+            chain[at].1, *value,
+            "version {version} read with another value"
+        );
+        // The newest write that had returned long enough before this read began.
+        let settled = chain
+            .iter()
+            .rposition(|(.., returned)| returned.is_some_and(|r| r + LAG <= *invoked))
+            .unwrap_or(0);
+        assert!(
+            at >= settled,
+            "a read lagged more than {LAG:?}: it saw write {at}, write {settled} had returned before"
+        );
+    }
+    let hits: u64 = caches.iter().map(|cache| cache.stats().hits).sum();
+    assert!(hits > 0, "no read was served from memory");
 }
