@@ -329,14 +329,21 @@ struct Written {
     returned: Instant,
 }
 
+/// How long the writers of the lag check write: long enough that a read that never
+/// catches up lags by more than [`LAG`].
+const WRITING: Duration = Duration::from_millis(2500);
+
 #[test]
 fn reads_from_memory_lag_the_writes_by_at_most_the_notification_delay() {
     let table = pg::table("near_lag");
-    let caches: [NearCache<String, Value>; 2] = [near(&table), near(&table)];
+    // Two writing instances, and one that only reads (nothing but notifications
+    // refreshes its memory).
+    let caches: [NearCache<String, Value>; 3] = [near(&table), near(&table), near(&table)];
     let ctx = Context::background();
     let key = "k".to_string();
     let first = caches[0].insert(&ctx, key.clone(), 0).unwrap();
     let writing = AtomicBool::new(true);
+    let started = Instant::now();
     let (writes, reads) = thread::scope(|scope| {
         let writers: Vec<_> = (0..2u64)
             .map(|lane| {
@@ -344,9 +351,11 @@ fn reads_from_memory_lag_the_writes_by_at_most_the_notification_delay() {
                 scope.spawn(move || {
                     let ctx = Context::background();
                     let mut written = Vec::new();
-                    for step in 0..150 {
+                    let mut step = 0;
+                    while started.elapsed() < WRITING {
                         let read = cache.get(&ctx, key).unwrap().unwrap();
-                        let value = 1 + lane * 1000 + step;
+                        step += 1;
+                        let value = lane * 1_000_000 + step;
                         if let Ok(version) = cache.update(&ctx, key, &read.version, value) {
                             written.push(Written {
                                 expected: read.version,
@@ -366,7 +375,7 @@ fn reads_from_memory_lag_the_writes_by_at_most_the_notification_delay() {
             let mut turn = 0;
             while writing.load(Ordering::SeqCst) {
                 let invoked = Instant::now();
-                let read = caches[turn % 2].get(&ctx, &key).unwrap().unwrap();
+                let read = caches[turn % 3].get(&ctx, &key).unwrap().unwrap();
                 reads.push((invoked, read.version, read.value));
                 turn += 1;
             }

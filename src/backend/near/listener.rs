@@ -7,7 +7,7 @@
 //! either in a copy that was cleared, or read again after the `LISTEN`.
 
 use std::hash::Hash;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,7 @@ impl Listener {
         V: Clone,
         Ver: Clone + std::fmt::Display,
     {
+        let _stopped = Incoherent(&shared.counters.coherent);
         loop {
             self.listen(shared, &mut client);
             shared.counters.coherent.store(false, Ordering::SeqCst);
@@ -113,6 +114,16 @@ impl Listener {
                 Err(_) => return,
             }
         }
+    }
+}
+
+/// Marks memory as not coherent when dropped: when the thread ends, even by a panic,
+/// memory is no longer served from.
+struct Incoherent<'a>(&'a AtomicBool);
+
+impl Drop for Incoherent<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }
 

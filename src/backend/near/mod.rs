@@ -15,8 +15,9 @@
 //!   [`NearCache::get_fresh`].
 //! - **Losing the notification connection stops serving from memory** at once: reads go
 //!   to the database until the connection is back (listening first, then clearing
-//!   memory). A connection that dies silently is noticed within the heartbeat
-//!   ([`NearCacheBuilder::heartbeat`]) plus a round trip. [`NearStats`] says whether the
+//!   memory). A connection that dies silently is noticed within about two heartbeats
+//!   ([`NearCacheBuilder::heartbeat`], at least a second each): a round trip is sent
+//!   after one silent heartbeat, and fails if unanswered for another. [`NearStats`] says whether the
 //!   near-cache is coherent now, and counts disconnects and reconnects.
 //!
 //! # How it works
@@ -78,7 +79,6 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -121,11 +121,10 @@ struct Shared<K, V, Ver> {
 /// [module documentation](self) for what it guarantees.
 ///
 /// Open one per process (or per table) and share it: it owns a connection of its own
-/// and a thread that listens on it, both closed when it is dropped.
+/// and a thread that listens on it, both closed soon after it is dropped.
 pub struct NearCache<K, V, S: PgVersion = Counter> {
     db: PgStore<K, V, S>,
     shared: Arc<Shared<K, V, S::Version>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl<K, V, S: PgVersion> fmt::Debug for NearCache<K, V, S> {
@@ -164,13 +163,12 @@ impl<K, V, S: PgVersion> NearCache<K, V, S> {
     }
 }
 
+/// Tells the listening thread to end: it closes its connection within a few tens of
+/// milliseconds (or once a connection attempt under way gives up), without making the
+/// drop wait for it.
 impl<K, V, S: PgVersion> Drop for NearCache<K, V, S> {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            // The thread catches nothing that could panic; if it did, the cache is gone.
-            let _ = thread.join();
-        }
     }
 }
 
@@ -203,8 +201,9 @@ where
     }
 
     /// How long the notification connection may stay silent before a round trip checks
-    /// that it is alive (default 1 s): the longest a silent loss goes unnoticed, plus
-    /// that round trip.
+    /// that it is alive (default 1 s); that round trip fails if the server has not
+    /// answered within the heartbeat (at least 1 s). A silent loss goes unnoticed for
+    /// about two heartbeats at most, a loss the server or the system reports for none.
     pub fn heartbeat(mut self, heartbeat: Duration) -> Self {
         self.heartbeat = heartbeat;
         self
@@ -217,7 +216,15 @@ where
     /// If the notification connection cannot be opened or refuses to listen.
     pub fn build(self) -> Result<NearCache<K, V, S>, Cause> {
         let mut config = self.db.config().clone();
-        config.application_name("verkv near-cache listener");
+        // A silent loss must fail the heartbeat's round trip, not hang it.
+        let patience = self.heartbeat.max(Duration::from_secs(1));
+        config
+            .application_name("verkv near-cache listener")
+            .tcp_user_timeout(patience)
+            .keepalives_idle(patience);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(patience);
+        }
         let listener = Listener {
             config,
             channel: self.db.channel().to_string(),
@@ -234,17 +241,15 @@ where
             stop: AtomicBool::new(false),
         });
         shared.counters.coherent.store(true, Ordering::SeqCst);
-        let thread = {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("verkv-near-listener".to_string())
-                .spawn(move || listener.run(&shared, client))
-                .map_err(|error| Cause::new(format!("cannot start the listener: {error}")))?
-        };
+        let thread = Arc::clone(&shared);
+        // Not joined: it ends by itself once the near-cache is dropped (see `Drop`).
+        std::thread::Builder::new()
+            .name("verkv-near-listener".to_string())
+            .spawn(move || listener.run(&thread, client))
+            .map_err(|error| Cause::new(format!("cannot start the listener: {error}")))?;
         Ok(NearCache {
             db: self.db,
             shared,
-            thread: Some(thread),
         })
     }
 }
