@@ -11,8 +11,10 @@
 //!   copy in memory is served only while no change of its key has been notified since it
 //!   was read (or written), so a read misses only changes whose notification has not
 //!   reached this process yet (typically well under a millisecond on one host; measured
-//!   in `BENCHMARKS.md`). Reads that must not lag at all ask for it:
-//!   [`NearCache::get_fresh`].
+//!   in `BENCHMARKS.md`). This holds within one process too: two writes of one key
+//!   through one near-cache at the same time may leave the older one's copy in memory
+//!   until the newer one's notification arrives. Reads that must not lag at all ask for
+//!   it: [`NearCache::get_fresh`].
 //! - **Losing the notification connection stops serving from memory** at once: reads go
 //!   to the database until the connection is back (listening first, then clearing
 //!   memory). A connection that dies silently is noticed within about two heartbeats
