@@ -423,3 +423,52 @@ fn reads_from_memory_lag_the_writes_by_at_most_the_notification_delay() {
     let hits: u64 = caches.iter().map(|cache| cache.stats().hits).sum();
     assert!(hits > 0, "no read was served from memory");
 }
+
+/// How long the writers of the convergence check write.
+const CONVERGING: Duration = Duration::from_millis(1500);
+
+#[test]
+fn once_the_writes_stop_every_instance_serves_the_last_one() {
+    // Blind writes back to back from several threads, while another instance reads:
+    // whatever order its loads and the notifications land in, once the writes stop and
+    // their notifications are in, its memory serves the last write.
+    for round in 0..2 {
+        let table = pg::table("near_converge");
+        let (writer, reader): (NearCache<u32, u64>, NearCache<u32, u64>) =
+            (near(&table), near(&table));
+        let db = writer.database();
+        let ctx = Context::background();
+        db.insert(&ctx, 0, 0).unwrap();
+        let writing = AtomicBool::new(true);
+        let started = Instant::now();
+        thread::scope(|scope| {
+            for lane in 0..3u64 {
+                let (reader, writing) = (&reader, &writing);
+                scope.spawn(move || {
+                    let ctx = Context::background();
+                    while writing.load(Ordering::SeqCst) {
+                        reader.get(&ctx, &0).unwrap();
+                    }
+                });
+                scope.spawn(move || {
+                    let ctx = Context::background();
+                    let mut value = lane << 32;
+                    while started.elapsed() < CONVERGING {
+                        value += 1;
+                        db.put(&ctx, 0, value).unwrap();
+                    }
+                });
+            }
+            thread::sleep(CONVERGING);
+            // Quiet: every notification arrives while the readers go on.
+            thread::sleep(Duration::from_millis(300));
+            writing.store(false, Ordering::SeqCst);
+        });
+        let last = db.get(&ctx, &0).unwrap();
+        assert_eq!(
+            reader.get(&ctx, &0).unwrap(),
+            last,
+            "round {round}: memory serves a record older than the last write"
+        );
+    }
+}

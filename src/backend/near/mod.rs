@@ -10,8 +10,9 @@
 //! - **A read lags the database by at most the notification delay while connected**: a
 //!   copy in memory is served only while no change of its key has been notified since it
 //!   was read (or written), so a read misses only changes whose notification has not
-//!   reached this process yet (typically well under a millisecond on one host; measured
-//!   in `BENCHMARKS.md`). This holds within one process too: two writes of one key
+//!   reached this process yet (on one host, tens of microseconds after the writer's
+//!   answer at the median, milliseconds at the 99th percentile on a loaded machine: see
+//!   `BENCHMARKS.md`). This holds within one process too: two writes of one key
 //!   through one near-cache at the same time may leave the older one's copy in memory
 //!   until the newer one's notification arrives. Reads that must not lag at all ask for
 //!   it: [`NearCache::get_fresh`].
@@ -19,8 +20,9 @@
 //!   to the database until the connection is back (listening first, then clearing
 //!   memory). A connection that dies silently is noticed within about two heartbeats
 //!   ([`NearCacheBuilder::heartbeat`], at least a second each): a round trip is sent
-//!   after one silent heartbeat, and fails if unanswered for another. [`NearStats`] says whether the
-//!   near-cache is coherent now, and counts disconnects and reconnects.
+//!   after one silent heartbeat, and fails if unanswered for another. [`NearStats`]
+//!   says whether the near-cache is coherent now, and counts disconnects and
+//!   reconnects.
 //!
 //! # How it works
 //!
@@ -34,7 +36,9 @@
 //! A dedicated connection, on a thread of its own, listens on the table's channel
 //! ([`PgStore::channel`]). Each notification carries the changed key (as JSON) and its
 //! new version: the key's copy is kept and re-stamped if it is already at that version
-//! (the writer's own copy), dropped otherwise. A key too long to be notified (over 7000
+//! (the writer's own copy: PostgreSQL delivers notifications in commit order, so every
+//! earlier change has been handled and the copy is current), dropped otherwise. A key
+//! too long to be notified (over 7000
 //! bytes of JSON) clears memory. Keys are read back from the notification rather than
 //! matched by the MD5 it also carries, because PostgreSQL hashes its own normalised text
 //! of the `jsonb` key, which a client cannot reproduce for every type.
@@ -44,7 +48,11 @@
 //! lands. Every copy is stamped with the invalidation clock as it was *before* its query
 //! was sent, and every notification ticks the clock for its key; a copy stamped before
 //! its key's last tick is never served (it is loaded again), whenever it landed. The
-//! argument is in the invalidation clock's own documentation (`stamps.rs`).
+//! argument is in the invalidation clock's own documentation (`stamps.rs`). Keys share
+//! the clock's stripes (four per record of capacity), so a change of one key may also
+//! refuse another's copy: one more load, never a stale read.
+//!
+//! `wait_for_change` is the database's (it listens on a pooled connection of its own).
 //!
 //! # Time to live
 //!
