@@ -200,7 +200,7 @@
 //! | `patch/` | partial updates: [`Patch`], [`Field`], JSON patches |
 //! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |
 //! | `cache/` | the capacity bound's eviction policy (a leaf each shard holds), and single-flight [`get_or_load`](Store::get_or_load) on top of the store |
-//! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, and PostgreSQL (feature `postgres`) |
+//! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`) |
 //!
 //! Higher layers add methods to [`Store`] in their own files (`impl Store` blocks), so the
 //! store never names them.
@@ -246,7 +246,7 @@
 //! | `serde` | `Deserialize` for [`Field`]: a missing key is absent, `null` is null |
 //! | `json` | the `json` module: JSON Merge Patch and JSON Patch for JSON records |
 //! | `http` | the `http` module: `ETag` headers, and `If-Match` / `If-None-Match` / `X-Expected-Version` evaluated into statuses |
-//! | `postgres` | the `postgres` module: [`VersionedStore`] on a PostgreSQL table (`PgStore`) |
+//! | `postgres` | the `postgres` module: [`VersionedStore`] on a PostgreSQL table (`PgStore`); the `near` module: a near-cache in front of it, kept coherent by notifications (`NearCache`) |
 //!
 //! # Errors
 //!
@@ -266,6 +266,8 @@ mod sync;
 mod version;
 mod wait;
 
+#[cfg(feature = "postgres")]
+pub use backend::near;
 #[cfg(feature = "postgres")]
 pub use backend::postgres;
 pub use backend::{Context, ReadResult, VersionedStore};

@@ -1,4 +1,5 @@
-//! Two instances of the movies API over one PostgreSQL table: an edit through one is
+//! Two instances of the movies API over one PostgreSQL table, straight on the table or
+//! each through a near-cache of its own: an edit through one is seen by the other, is
 //! refused through the other when it was based on a stale read (`412`), and accepted
 //! after re-fetching. Needs `VERKV_POSTGRES_URL` (see `.ci/test`); fails without it.
 
@@ -11,18 +12,52 @@ mod movies;
 #[path = "support/pg.rs"]
 mod pg;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use app::MovieStore;
 use axum::http::StatusCode;
-use movies::{heat, start};
+use movies::{heat, start, Reply, Server};
 use serde_json::{json, Value};
+use verkv::near::NearCache;
 use verkv::postgres::PgStore;
+
+/// How long an edit may take to reach the other instance through its near-cache (about
+/// a millisecond on an idle machine).
+const BOUND: Duration = Duration::from_secs(2);
+
+fn open(table: &str) -> PgStore<String, Value> {
+    PgStore::builder(pg::url()).table(table).build().unwrap()
+}
 
 #[test]
 fn two_instances_refuse_each_others_stale_writes_with_412() {
     let table = pg::table("movies");
-    let open =
-        || -> PgStore<String, Value> { PgStore::builder(pg::url()).table(&table).build().unwrap() };
+    two_instances_exchange_edits(|| open(&table));
+}
+
+#[test]
+fn two_instances_with_near_caches_refuse_each_others_stale_writes_with_412() {
+    let table = pg::table("movies_near");
+    two_instances_exchange_edits(|| NearCache::builder(open(&table)).build().unwrap());
+}
+
+/// What `server` answers to `GET /movies/1` once it shows the version `edit` made (at
+/// once on the table, within the notification delay through a near-cache).
+fn seen_within_bound<S>(server: &Server<S>, edit: &Reply) -> Reply {
+    let give_up = Instant::now() + BOUND;
+    loop {
+        let seen = server.send("GET", "1", &[], None);
+        if seen.etag == edit.etag || Instant::now() >= give_up {
+            assert_eq!(seen.etag, edit.etag, "the edit did not reach this instance");
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Two instances over the stores `open` makes: each sees the other's edits and refuses
+/// the writes based on what the other changed.
+fn two_instances_exchange_edits<S: MovieStore>(open: impl Fn() -> S) {
     let one = start(open(), Duration::from_secs(3));
     let two = start(open(), Duration::from_secs(3));
     assert_eq!(one.create("1", heat()).status, StatusCode::CREATED);
@@ -44,6 +79,19 @@ fn two_instances_refuse_each_others_stale_writes_with_412() {
     );
     assert_eq!(patched.status, StatusCode::OK);
     assert_ne!(patched.etag, alice.etag);
+    let give_up = Instant::now() + BOUND;
+    while two.send("GET", "1", &[], None).etag != patched.etag && Instant::now() < give_up {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let seen = two.send("GET", "1", &[], None);
+    assert_eq!(
+        seen.etag, patched.etag,
+        "the edit did not reach the other instance"
+    );
+    assert_eq!(
+        seen.body,
+        json!({ "title": "Heat", "year": 1996, "genres": ["crime"] })
+    );
 
     let stale = two.send(
         "PATCH",
@@ -63,7 +111,7 @@ fn two_instances_refuse_each_others_stale_writes_with_412() {
     );
     assert_eq!(retried.status, StatusCode::OK);
     assert_eq!(
-        one.send("GET", "1", &[], None).body,
+        seen_within_bound(&one, &retried).body,
         json!({ "title": "Heat", "year": 1996, "genres": ["thriller"] })
     );
     let deleted = one.send(

@@ -6,7 +6,9 @@
 //!
 //! With the `postgres` feature, `--database URL` serves the table `movies` of that
 //! PostgreSQL database instead of memory: run two instances on two ports with the same URL
-//! and each refuses the other's stale writes with `412`.
+//! and each refuses the other's stale writes with `412`. Add `--near-cache RECORDS` to
+//! serve reads from a near-cache of that many movies in memory, kept coherent with the
+//! other instances by the table's notifications (writes still go to the database).
 //!
 //! Then, for example:
 //!
@@ -24,16 +26,30 @@ use std::time::Duration;
 
 use app::{router, AppState, MovieStore};
 
-const USAGE: &str = "usage: movies_api [--port N] [--timeout-ms N] [--database URL]";
+const USAGE: &str =
+    "usage: movies_api [--port N] [--timeout-ms N] [--database URL [--near-cache RECORDS]]";
 
-/// The command line: port, request timeout, and the database URL if one was given.
-fn parse_args() -> Result<(u16, Duration, Option<String>), String> {
-    let (mut port, mut timeout_ms, mut database) = (8080u16, 3000u64, None);
+/// Where the movies are kept.
+struct Backend {
+    /// The database URL, if one was given (else memory).
+    database: Option<String>,
+    /// How many movies a near-cache in front of the database holds, if there is one.
+    near_cache: Option<u64>,
+}
+
+/// The command line: port, request timeout, and where the movies are kept.
+fn parse_args() -> Result<(u16, Duration, Backend), String> {
+    let (mut port, mut timeout_ms) = (8080u16, 3000u64);
+    let (mut database, mut near_cache) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--database" => database = Some(value),
+            "--near-cache" => match value.parse() {
+                Ok(records) if records > 0 => near_cache = Some(records),
+                _ => return Err(format!("--near-cache: {value:?} is not a positive number")),
+            },
             "--port" => {
                 port = value
                     .parse()
@@ -46,7 +62,14 @@ fn parse_args() -> Result<(u16, Duration, Option<String>), String> {
             other => return Err(format!("unknown option {other:?}")),
         }
     }
-    Ok((port, Duration::from_millis(timeout_ms), database))
+    if near_cache.is_some() && database.is_none() {
+        return Err("--near-cache needs --database".to_string());
+    }
+    let backend = Backend {
+        database,
+        near_cache,
+    };
+    Ok((port, Duration::from_millis(timeout_ms), backend))
 }
 
 /// Serves `store` on 127.0.0.1:`port`.
@@ -67,22 +90,36 @@ async fn serve<S: MovieStore>(store: S, port: u16, request_timeout: Duration) {
         .expect("server failed");
 }
 
+/// The database's table, straight or through a near-cache.
 #[cfg(feature = "postgres")]
-async fn serve_database(url: String, port: u16, request_timeout: Duration) {
+enum Database {
+    Direct(verkv::postgres::PgStore<String, serde_json::Value>),
+    Near(verkv::near::NearCache<String, serde_json::Value>),
+}
+
+#[cfg(feature = "postgres")]
+async fn serve_database(
+    url: String,
+    near_cache: Option<u64>,
+    port: u16,
+    request_timeout: Duration,
+) {
     let opened = tokio::task::spawn_blocking(move || {
-        verkv::postgres::PgStore::builder(url)
+        let db = verkv::postgres::PgStore::builder(url)
             .table("movies")
-            .build()
+            .build()?;
+        Ok::<_, verkv::Cause>(match near_cache {
+            Some(records) => Database::Near(
+                verkv::near::NearCache::builder(db)
+                    .max_capacity(records)
+                    .build()?,
+            ),
+            None => Database::Direct(db),
+        })
     });
     match opened.await.expect("opening the store panicked") {
-        Ok(store) => {
-            serve::<verkv::postgres::PgStore<String, serde_json::Value>>(
-                store,
-                port,
-                request_timeout,
-            )
-            .await
-        }
+        Ok(Database::Direct(db)) => serve(db, port, request_timeout).await,
+        Ok(Database::Near(near)) => serve(near, port, request_timeout).await,
         Err(cause) => {
             eprintln!("movies_api: cannot open the database: {cause}");
             std::process::exit(1);
@@ -91,19 +128,24 @@ async fn serve_database(url: String, port: u16, request_timeout: Duration) {
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn serve_database(_url: String, _port: u16, _request_timeout: Duration) {
+async fn serve_database(
+    _url: String,
+    _near_cache: Option<u64>,
+    _port: u16,
+    _request_timeout: Duration,
+) {
     eprintln!("movies_api: --database needs the postgres feature (--features http,json,postgres)");
     std::process::exit(2);
 }
 
 #[tokio::main]
 async fn main() {
-    let (port, request_timeout, database) = parse_args().unwrap_or_else(|problem| {
+    let (port, request_timeout, backend) = parse_args().unwrap_or_else(|problem| {
         eprintln!("movies_api: {problem}\n{USAGE}");
         std::process::exit(2);
     });
-    match database {
-        Some(url) => serve_database(url, port, request_timeout).await,
+    match backend.database {
+        Some(url) => serve_database(url, backend.near_cache, port, request_timeout).await,
         None => serve(app::Movies::new(), port, request_timeout).await,
     }
 }

@@ -13,7 +13,7 @@ use crate::wait::Bounded;
 impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     /// The bounded view that carries `ctx`: its deadline (a `Duration` too large to add
     /// to now means none) and its token.
-    fn view<'a>(&'a self, ctx: &Context<'a>) -> Bounded<'a, K, V, S, H> {
+    pub(super) fn view<'a>(&'a self, ctx: &Context<'a>) -> Bounded<'a, K, V, S, H> {
         let view = match ctx.deadline() {
             Some(deadline) => self.until(deadline),
             None => self.within(Duration::MAX),

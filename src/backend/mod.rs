@@ -12,6 +12,8 @@
 mod context;
 mod memory;
 #[cfg(feature = "postgres")]
+pub mod near;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 
 pub use context::Context;

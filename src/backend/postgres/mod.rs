@@ -110,6 +110,8 @@ type Records<K, V, S> = PhantomData<fn() -> (K, V, S)>;
 /// ```
 pub struct PgStore<K, V, S = Counter> {
     pool: Pool,
+    /// The connection settings, for connections opened outside the pool.
+    config: ::postgres::Config,
     last_failure: LastFailure,
     sql: Sql,
     acquire_timeout: Duration,
@@ -145,6 +147,12 @@ impl<K, V, S> PgStore<K, V, S> {
     /// removal, `key` is `null` for keys longer than 7000 bytes of JSON).
     pub fn channel(&self) -> &str {
         &self.sql.channel
+    }
+
+    /// The connection settings, for a connection of its own outside the pool (such as a
+    /// near-cache's notification connection).
+    pub(crate) fn config(&self) -> &::postgres::Config {
+        &self.config
     }
 }
 
@@ -221,9 +229,10 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
             .test_on_check_out(false)
             .connection_timeout(self.acquire_timeout)
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(Manager::new(config, last_failure.clone()));
+            .build_unchecked(Manager::new(config.clone(), last_failure.clone()));
         let store = PgStore {
             pool,
+            config,
             last_failure,
             sql,
             acquire_timeout: self.acquire_timeout,

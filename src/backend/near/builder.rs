@@ -1,0 +1,101 @@
+//! Configuring and opening a near-cache: its memory's bound, the heartbeat of its
+//! notification connection, and the thread that listens on it.
+
+use std::fmt;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::listener::Listener;
+use super::stamps::Stamps;
+use super::stats::Counters;
+use super::{NearCache, Shared};
+use crate::backend::postgres::{PgStore, PgVersion};
+use crate::store::{Cause, Store};
+use crate::version::Counter;
+
+/// Configures and opens a [`NearCache`]: made by [`NearCache::builder`].
+pub struct NearCacheBuilder<K, V, S: PgVersion = Counter> {
+    pub(super) db: PgStore<K, V, S>,
+    pub(super) max_capacity: u64,
+    pub(super) heartbeat: Duration,
+}
+
+impl<K, V, S: PgVersion> fmt::Debug for NearCacheBuilder<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NearCacheBuilder")
+            .field("max_capacity", &self.max_capacity)
+            .field("heartbeat", &self.heartbeat)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V, S> NearCacheBuilder<K, V, S>
+where
+    K: Serialize + DeserializeOwned + Hash + Eq + Clone + Send + Sync + 'static,
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    S: PgVersion,
+{
+    /// The most records memory holds (default 10 000); the bounded store evicts beyond.
+    pub fn max_capacity(mut self, records: u64) -> Self {
+        self.max_capacity = records;
+        self
+    }
+
+    /// How long the notification connection may stay silent before a round trip checks
+    /// that it is alive (default 1 s); that round trip fails if the server has not
+    /// answered within the heartbeat (at least 1 s). A silent loss goes unnoticed for
+    /// about two heartbeats at most, a loss the server or the system reports for none.
+    pub fn heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// Opens the notification connection, listens, and starts its thread.
+    ///
+    /// # Errors
+    ///
+    /// If the notification connection cannot be opened or refuses to listen.
+    pub fn build(self) -> Result<NearCache<K, V, S>, Cause> {
+        let mut config = self.db.config().clone();
+        // A silent loss must fail the heartbeat's round trip, not hang it.
+        let patience = self.heartbeat.max(Duration::from_secs(1));
+        config
+            .application_name("verkv near-cache listener")
+            .tcp_user_timeout(patience)
+            .keepalives_idle(patience);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(patience);
+        }
+        let listener = Listener {
+            config,
+            channel: self.db.channel().to_string(),
+            heartbeat: self.heartbeat,
+        };
+        let (client, pid) = listener.connect()?;
+        // A time-to-live on the copies would be set here, on the local store's builder.
+        let local = Store::builder().max_capacity(self.max_capacity).build();
+        let shared = Arc::new(Shared {
+            local,
+            stamps: Stamps::new(self.max_capacity),
+            counters: Counters::default(),
+            listener_pid: AtomicU32::new(pid),
+            stop: AtomicBool::new(false),
+        });
+        shared.counters.coherent.store(true, Ordering::SeqCst);
+        let thread = Arc::clone(&shared);
+        // Not joined: it ends by itself once the near-cache is dropped (see `Drop`).
+        std::thread::Builder::new()
+            .name("verkv-near-listener".to_string())
+            .spawn(move || listener.run(&thread, client))
+            .map_err(|error| Cause::new(format!("cannot start the listener: {error}")))?;
+        Ok(NearCache {
+            db: self.db,
+            shared,
+        })
+    }
+}

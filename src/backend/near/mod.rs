@@ -1,0 +1,392 @@
+//! A near-cache in front of PostgreSQL (the `postgres` feature): [`NearCache`], the
+//! [`VersionedStore`] operations of a [`PgStore`], with reads served from a bounded
+//! in-memory [`Store`] kept coherent by the table's change notifications.
+//!
+//! # What it guarantees
+//!
+//! - **Writes are exactly as safe as on PostgreSQL alone.** Every write goes to the
+//!   database, whose version check decides; memory is never consulted. A stale read,
+//!   from memory or not, can never make a stale write succeed.
+//! - **A read lags the database by at most the notification delay while connected**: a
+//!   copy in memory is served only while no change of its key has been notified since it
+//!   was read (or written), so a read misses only changes whose notification has not
+//!   reached this process yet (on one host, tens of microseconds after the writer's
+//!   answer at the median, milliseconds at the 99th percentile on a loaded machine: see
+//!   `BENCHMARKS.md`). This holds within one process too: two writes of one key
+//!   through one near-cache at the same time may leave the older one's copy in memory
+//!   until the newer one's notification arrives. Reads that must not lag at all ask for
+//!   it: [`NearCache::get_fresh`].
+//! - **Losing the notification connection stops serving from memory** at once: reads go
+//!   to the database until the connection is back (listening first, then clearing
+//!   memory). A connection that dies silently is noticed within about two heartbeats
+//!   ([`NearCacheBuilder::heartbeat`], at least a second each): a round trip is sent
+//!   after one silent heartbeat, and fails if unanswered for another. [`NearStats`]
+//!   says whether the near-cache is coherent now, and counts disconnects and
+//!   reconnects.
+//!
+//! # How it works
+//!
+//! Memory holds, per key, the database's record (value and the **database's** version,
+//! never a local one) or its absence, with a stamp of the invalidation clock. A miss
+//! loads from the database through the store's single flight
+//! ([`Store::try_get_or_load`]): concurrent misses on one key send one query. A write
+//! that succeeds leaves its record in memory (a removal leaves the absence); a refused
+//! write drops the key's copy, so the next read loads the current record.
+//!
+//! A dedicated connection, on a thread of its own, listens on the table's channel
+//! ([`PgStore::channel`]). Each notification carries the changed key (as JSON) and its
+//! new version: the key's copy is kept and re-stamped if it is already at that version
+//! (the writer's own copy: PostgreSQL delivers notifications in commit order, so every
+//! earlier change has been handled and the copy is current), dropped otherwise. A key
+//! too long to be notified (over 7000
+//! bytes of JSON) clears memory. Keys are read back from the notification rather than
+//! matched by the MD5 it also carries, because PostgreSQL hashes its own normalised text
+//! of the `jsonb` key, which a client cannot reproduce for every type.
+//!
+//! **A load that lands after the invalidation it predates.** A load can read a row,
+//! then the row changes and its notification is handled, and only then the load's copy
+//! lands. Every copy is stamped with the invalidation clock as it was *before* its query
+//! was sent, and every notification ticks the clock for its key; a copy stamped before
+//! its key's last tick is never served (it is loaded again), whenever it landed. The
+//! argument is in the invalidation clock's own documentation (`stamps.rs`). Keys share
+//! the clock's stripes (four per record of capacity), so a change of one key may also
+//! refuse another's copy: one more load, never a stale read.
+//!
+//! `wait_for_change` is the database's (it listens on a pooled connection of its own).
+//!
+//! # Time to live
+//!
+//! Staleness is bounded by notifications alone for now; a time-to-live on the copies, as
+//! a second line of defence, belongs on the in-memory store and is handed to it where
+//! [`NearCacheBuilder::build`] builds the local store.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use verkv::near::NearCache;
+//! use verkv::postgres::PgStore;
+//! use verkv::{Context, VersionedStore};
+//!
+//! let db: PgStore<String, u32> =
+//!     PgStore::builder("host=127.0.0.1 user=postgres").table("likes").build()?;
+//! let cache = NearCache::builder(db).max_capacity(100_000).build()?;
+//! let ctx = Context::within(Duration::from_secs(1));
+//! let v1 = cache.insert(&ctx, "heat".to_string(), 0).unwrap();
+//! let read = cache.get(&ctx, &"heat".to_string()).unwrap().unwrap(); // from memory
+//! assert_eq!(read.version, v1); // the database's version
+//! assert!(cache.stats().coherent);
+//! # Ok::<(), verkv::Cause>(())
+//! ```
+
+mod builder;
+mod listener;
+mod stamps;
+mod stats;
+
+pub use builder::NearCacheBuilder;
+pub use stats::NearStats;
+
+use std::fmt;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use self::stamps::Stamps;
+use self::stats::{count, Counters};
+use super::postgres::{PgStore, PgVersion};
+use super::{Context, ReadResult, VersionedStore};
+use crate::store::{Error, Rejected, Store, UpdateWithError, Versioned};
+use crate::version::Counter;
+use crate::LoadError;
+
+/// How many times a read tries memory (a copy found stale is dropped, and loaded again)
+/// before it reads the database directly.
+const ATTEMPTS: usize = 3;
+
+/// What memory holds for a key: the database's record or its absence, stamped with the
+/// invalidation clock as it was before the query that produced it was sent.
+#[derive(Clone)]
+struct Cached<V, Ver> {
+    record: Option<Versioned<V, Ver>>,
+    stamp: u64,
+}
+
+/// What the near-cache and its listening thread share.
+struct Shared<K, V, Ver> {
+    local: Store<K, Cached<V, Ver>>,
+    stamps: Stamps,
+    counters: Counters,
+    /// The server process of the notification connection (0 while there is none).
+    listener_pid: AtomicU32,
+    /// Set when the near-cache is dropped: the thread then ends.
+    stop: AtomicBool,
+}
+
+/// A [`PgStore`] with a bounded in-memory copy of the records it reads and writes, kept
+/// coherent across processes by the table's change notifications. See the
+/// [module documentation](self) for what it guarantees.
+///
+/// Open one per process (or per table) and share it: it owns a connection of its own
+/// and a thread that listens on it, both closed soon after it is dropped.
+pub struct NearCache<K, V, S: PgVersion = Counter> {
+    db: PgStore<K, V, S>,
+    shared: Arc<Shared<K, V, S::Version>>,
+}
+
+impl<K, V, S: PgVersion> fmt::Debug for NearCache<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NearCache")
+            .field("db", &self.db)
+            .field("stats", &self.shared.counters.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V, S: PgVersion> NearCache<K, V, S> {
+    /// A builder for a near-cache in front of `db`.
+    pub fn builder(db: PgStore<K, V, S>) -> NearCacheBuilder<K, V, S> {
+        NearCacheBuilder {
+            db,
+            max_capacity: 10_000,
+            heartbeat: Duration::from_secs(1),
+        }
+    }
+
+    /// The store behind the cache: its operations skip memory (and leave it as it is).
+    pub fn database(&self) -> &PgStore<K, V, S> {
+        &self.db
+    }
+
+    /// The counters, and whether memory is coherent (served from) now.
+    pub fn stats(&self) -> NearStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// The server process id of the notification connection (`None` while it is being
+    /// opened again), to find it in `pg_stat_activity`.
+    pub fn listener_pid(&self) -> Option<u32> {
+        Some(self.shared.listener_pid.load(Ordering::SeqCst)).filter(|&pid| pid != 0)
+    }
+}
+
+/// Tells the listening thread to end: it closes its connection within a few tens of
+/// milliseconds (or once a connection attempt under way gives up), without making the
+/// drop wait for it.
+impl<K, V, S: PgVersion> Drop for NearCache<K, V, S> {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl<K, V, S> NearCache<K, V, S>
+where
+    K: Serialize + Hash + Eq + Clone,
+    V: Serialize + DeserializeOwned + Clone,
+    S: PgVersion,
+{
+    /// Reads `key` from the database, bypassing memory (which then holds what was read):
+    /// for a read that must see every write committed before it started.
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::get`] on the [`PgStore`].
+    pub fn get_fresh(&self, ctx: &Context<'_>, key: &K) -> ReadResult<V, S::Version> {
+        count(&self.shared.counters.bypassed);
+        let stamp = self.shared.stamps.now();
+        let record = self.db.get(ctx, key)?;
+        self.land(key.clone(), record.clone(), stamp);
+        Ok(record)
+    }
+
+    /// Whether memory may serve a copy of `key` stamped `stamp`.
+    fn servable(&self, key: &K, stamp: u64) -> bool {
+        self.shared.counters.coherent.load(Ordering::SeqCst)
+            && self.shared.stamps.is_current(key, stamp)
+    }
+
+    /// Leaves in memory what a query sent at `stamp` found or wrote.
+    fn land(&self, key: K, record: Option<Versioned<V, S::Version>>, stamp: u64) {
+        // A bounded store takes every record (evicting others): nothing to handle.
+        let _ = self.shared.local.put(key, Cached { record, stamp });
+    }
+
+    /// Drops the copy of `key`, if any (one that lands meanwhile has its own stamp).
+    fn forget(&self, key: &K) {
+        if let Some(copy) = self.shared.local.version(key) {
+            let _ = self.shared.local.remove(key, &copy);
+        }
+    }
+
+    /// A write's answer, after which memory holds `record` or nothing of `key`.
+    fn after_write<T, E>(
+        &self,
+        key: K,
+        stamp: u64,
+        answer: Result<T, E>,
+        record: impl FnOnce(&T) -> Option<Versioned<V, S::Version>>,
+    ) -> Result<T, E> {
+        match &answer {
+            Ok(written) => self.land(key, record(written), stamp),
+            Err(_) => self.forget(&key),
+        }
+        answer
+    }
+
+    /// Reads `key` through memory: a servable copy, or one load of the database shared
+    /// by the concurrent misses.
+    fn read_through(&self, ctx: &Context<'_>, key: &K) -> Option<ReadResult<V, S::Version>> {
+        let local = &self.shared.local;
+        for _ in 0..ATTEMPTS {
+            if let Some(copy) = local.get(key) {
+                if self.servable(key, copy.value.stamp) {
+                    count(&self.shared.counters.hits);
+                    return Some(Ok(copy.value.record));
+                }
+                let _ = local.remove(key, &copy.version);
+            }
+            let mut led = false;
+            let loaded = local.view(ctx).try_get_or_load(key.clone(), || {
+                led = true;
+                let stamp = self.shared.stamps.now();
+                self.db.get(ctx, key).map(|record| Cached { record, stamp })
+            });
+            let copy = match loaded {
+                Ok(copy) => copy,
+                Err(LoadError::Loader(error)) => return Some(Err((*error).clone())),
+                Err(LoadError::Interrupted(interrupted)) => return Some(Err(interrupted.into())),
+            };
+            if led {
+                // Read from the database during this call: current when it was read.
+                count(&self.shared.counters.misses);
+                return Some(Ok(copy.value.record));
+            }
+            if self.servable(key, copy.value.stamp) {
+                count(&self.shared.counters.hits);
+                return Some(Ok(copy.value.record));
+            }
+            let _ = local.remove(key, &copy.version);
+        }
+        None
+    }
+}
+
+impl<K, V, S> VersionedStore<K, V> for NearCache<K, V, S>
+where
+    K: Serialize + Hash + Eq + Clone,
+    V: Serialize + DeserializeOwned + Clone,
+    S: PgVersion,
+{
+    type Version = S::Version;
+
+    fn get(&self, ctx: &Context<'_>, key: &K) -> ReadResult<V, S::Version> {
+        if ctx.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        if self.shared.counters.coherent.load(Ordering::SeqCst) {
+            if let Some(answer) = self.read_through(ctx, key) {
+                return answer;
+            }
+        }
+        count(&self.shared.counters.bypassed);
+        self.db.get(ctx, key)
+    }
+
+    fn insert(
+        &self,
+        ctx: &Context<'_>,
+        key: K,
+        value: V,
+    ) -> Result<S::Version, Rejected<V, S::Version>> {
+        let stamp = self.shared.stamps.now();
+        let copy = value.clone();
+        let answer = self.db.insert(ctx, key.clone(), value);
+        self.after_write(key, stamp, answer, |version| {
+            Some(Versioned {
+                value: copy,
+                version: version.clone(),
+            })
+        })
+    }
+
+    fn update(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &S::Version,
+        value: V,
+    ) -> Result<S::Version, Rejected<V, S::Version>> {
+        let stamp = self.shared.stamps.now();
+        let copy = value.clone();
+        let answer = self.db.update(ctx, key, expected, value);
+        self.after_write(key.clone(), stamp, answer, |version| {
+            Some(Versioned {
+                value: copy,
+                version: version.clone(),
+            })
+        })
+    }
+
+    fn try_update_with<E>(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &S::Version,
+        compute: impl FnOnce(&V) -> Result<V, E>,
+    ) -> Result<S::Version, UpdateWithError<S::Version, E>> {
+        let stamp = self.shared.stamps.now();
+        let mut copy = None;
+        let answer = self.db.try_update_with(ctx, key, expected, |current| {
+            let value = compute(current)?;
+            copy = Some(value.clone());
+            Ok(value)
+        });
+        self.after_write(key.clone(), stamp, answer, |version| {
+            copy.map(|value| Versioned {
+                value,
+                version: version.clone(),
+            })
+        })
+    }
+
+    fn remove(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &S::Version,
+    ) -> Result<V, Error<S::Version>> {
+        let stamp = self.shared.stamps.now();
+        let answer = self.db.remove(ctx, key, expected);
+        self.after_write(key.clone(), stamp, answer, |_| None)
+    }
+
+    fn put(
+        &self,
+        ctx: &Context<'_>,
+        key: K,
+        value: V,
+    ) -> Result<S::Version, Rejected<V, S::Version>> {
+        let stamp = self.shared.stamps.now();
+        let copy = value.clone();
+        let answer = self.db.put(ctx, key.clone(), value);
+        self.after_write(key, stamp, answer, |version| {
+            Some(Versioned {
+                value: copy,
+                version: version.clone(),
+            })
+        })
+    }
+
+    fn wait_for_change(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        seen: Option<&S::Version>,
+    ) -> ReadResult<V, S::Version> {
+        self.db.wait_for_change(ctx, key, seen)
+    }
+}
