@@ -261,6 +261,7 @@ mod deadline;
 #[cfg(feature = "http")]
 pub mod http;
 mod patch;
+mod stats;
 mod store;
 mod sync;
 mod version;
@@ -274,6 +275,9 @@ pub use deadline::{CancelToken, Interrupted, Phase, TimedOut};
 #[cfg(feature = "json")]
 pub use patch::json;
 pub use patch::{Field, FieldProblem, Invalid, NullNotAllowed, Patch, PatchError};
+pub use stats::{
+    Evictions, HotKey, Loads, LockWaits, Refusals, Stats, Timeouts, LOCK_WAIT_BUCKETS,
+};
 pub use store::{
     Cause, DefaultHashBuilder, Error, Iter, NotInserted, Rejected, Store, StoreBuilder,
     UpdateWithError, VersionOf, Versioned,

@@ -34,7 +34,7 @@ const LONGEST_POLL_SLEEP: Duration = Duration::from_millis(1);
 /// How the store blocks: on a shard lock, between retries, for a change.
 pub(crate) trait Wait {
     /// What a wait can fail with.
-    type Error: Copy;
+    type Error: Copy + Into<Interrupted>;
 
     fn read<'a, T>(&self, lock: &'a ShardLock<T>) -> Result<ReadGuard<'a, T>, Self::Error>;
 

@@ -1,0 +1,112 @@
+//! Which counter stripe a thread owns: a small index that no other live thread holds,
+//! so that a counter slot with that index is written by one thread only and can be
+//! bumped with a plain load and store instead of a read-modify-write instruction.
+//!
+//! A thread claims an index on its first count and gives it back when it exits (its
+//! thread-local destructor), so a process that starts and ends many threads reuses
+//! the same few indices. When [`STRIPES`] threads hold one each, further threads get
+//! none and count in a shared slot with atomic additions: correct, only slower. The
+//! index is handed from an exiting thread to the next through a mutex, which orders the
+//! old owner's last store before the new owner's first load.
+//!
+//! The `verkv_mutant = "shared_stripe"` cfg hands every thread index 0, so that the
+//! statistics tests can show they catch the counts lost when two threads own one slot.
+
+/// How many threads can own a stripe at the same time.
+pub(crate) const STRIPES: usize = 64;
+
+#[cfg(not(verkv_loom))]
+mod claim {
+    use std::cell::Cell;
+    use std::sync::{Mutex, PoisonError};
+
+    use super::STRIPES;
+
+    /// Indices given back by threads that exited, and the next one never handed out.
+    static RETURNED: Mutex<(Vec<usize>, usize)> = Mutex::new((Vec::new(), 0));
+
+    /// A thread's claim: `UNCLAIMED` until its first count, `STRIPES` if there was
+    /// none left.
+    struct Claim(Cell<usize>);
+
+    const UNCLAIMED: usize = usize::MAX;
+
+    impl Drop for Claim {
+        fn drop(&mut self) {
+            let index = self.0.get();
+            if index < STRIPES {
+                let mut returned = RETURNED.lock().unwrap_or_else(PoisonError::into_inner);
+                returned.0.push(index);
+            }
+        }
+    }
+
+    std::thread_local! {
+        static CLAIM: Claim = const { Claim(Cell::new(UNCLAIMED)) };
+    }
+
+    /// A free index, or `STRIPES` if every one is held.
+    #[cold]
+    fn claim_one() -> usize {
+        let mut returned = RETURNED.lock().unwrap_or_else(PoisonError::into_inner);
+        let (free, next) = &mut *returned;
+        free.pop().unwrap_or_else(|| {
+            let index = (*next).min(STRIPES);
+            *next = index + usize::from(index < STRIPES);
+            index
+        })
+    }
+
+    /// The calling thread's stripe, if it owns one (see the [module docs](super)).
+    #[inline]
+    pub(crate) fn thread_stripe() -> Option<usize> {
+        if cfg!(verkv_mutant = "shared_stripe") {
+            return Some(0);
+        }
+        CLAIM
+            .try_with(|claim| {
+                let mut index = claim.0.get();
+                if index == UNCLAIMED {
+                    index = claim_one();
+                    claim.0.set(index);
+                }
+                index
+            })
+            .ok()
+            .filter(|&index| index < STRIPES)
+    }
+}
+
+#[cfg(verkv_loom)]
+mod claim {
+    /// Under loom no thread owns a stripe: every count is an atomic addition, which the
+    /// model checker explores like any other.
+    pub(crate) fn thread_stripe() -> Option<usize> {
+        None
+    }
+}
+
+pub(crate) use claim::thread_stripe;
+
+#[cfg(all(test, not(verkv_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_threads_own_different_stripes_and_exited_ones_give_theirs_back() {
+        let mine = thread_stripe().expect("a stripe for the first threads");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let other = std::thread::spawn(move || {
+            let theirs = thread_stripe();
+            sender.send(theirs).unwrap();
+            theirs
+        });
+        let theirs = receiver.recv().unwrap();
+        assert_ne!(theirs, Some(mine));
+        let returned = other.join().unwrap();
+        // Exited: the next new thread may get the same index again, and never ours.
+        let next = std::thread::spawn(thread_stripe).join().unwrap();
+        assert_ne!(next, Some(mine));
+        assert!(returned.is_some() && next.is_some());
+    }
+}
