@@ -47,7 +47,7 @@ pub struct Stats {
     pub inserts: u64,
     /// Records changed under the version check: `update`, `update_with`, `patch`.
     pub updates: u64,
-    /// Blind writes (`put`), and the records that loads wrote.
+    /// Blind writes (`put`). (A load writes its record without counting here.)
     pub puts: u64,
     /// Records removed by `remove`.
     pub removes: u64,

@@ -117,13 +117,15 @@ pub(crate) fn count_stop<K, V, S: VersionScheme>(
     }
 }
 
-/// Takes `lock` exclusively through `wait`, counting the time queued if it was not free.
+/// Takes `lock` exclusively through `wait`, counting the time queued if it was not free
+/// (the clock is read only then).
 #[inline(always)]
 pub(crate) fn timed_write<'a, K, T, W: Wait>(
     wait: &W,
     lock: &'a ShardLock<T>,
     counters: &ShardCounters<K>,
 ) -> Result<WriteGuard<'a, T>, W::Error> {
+    wait.may_start()?;
     if let Some(free) = lock.try_write() {
         return Ok(free);
     }
