@@ -559,10 +559,11 @@ where
         V: Clone,
     {
         let (hash, shard) = self.locate(key);
-        let records = wait
+        let found = wait
             .read(&shard.lock)
-            .inspect_err(|&stop| count_stop(shard, stop))?;
-        let found = records.get(hash, key).map(Record::snapshot);
+            .inspect_err(|&stop| count_stop(shard, stop))?
+            .get(hash, key)
+            .map(Record::snapshot);
         self.count_read(found.is_some());
         Ok(found)
     }
@@ -578,10 +579,11 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let (hash, shard) = self.locate(key);
-        let guard = wait
+        let found = wait
             .read(&shard.lock)
-            .inspect_err(|&stop| count_stop(shard, stop))?;
-        let found = guard.peek(hash, key).map(|record| record.version.clone());
+            .inspect_err(|&stop| count_stop(shard, stop))?
+            .peek(hash, key)
+            .map(|record| record.version.clone());
         self.count_read(found.is_some());
         Ok(found)
     }
@@ -593,10 +595,11 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let (hash, shard) = self.locate(key);
-        let records = wait
+        let found = wait
             .read(&shard.lock)
-            .inspect_err(|&stop| count_stop(shard, stop))?;
-        let found = records.peek(hash, key).is_some();
+            .inspect_err(|&stop| count_stop(shard, stop))?
+            .peek(hash, key)
+            .is_some();
         self.count_read(found);
         Ok(found)
     }
