@@ -17,16 +17,17 @@ fn slot() -> Slot {
     CachePadded::new([AtomicU64::new(0), AtomicU64::new(0)])
 }
 
-/// A store's read counters (see the [module docs](self)).
+/// A store's read counters (see the [module docs](self)), kept in the box that holds
+/// the store's statistics: a read reaches its stripe through one pointer.
 pub(crate) struct Reads {
-    owned: Box<[Slot; STRIPES]>,
+    owned: [Slot; STRIPES],
     shared: Slot,
 }
 
 impl Reads {
     pub(crate) fn new() -> Self {
         Reads {
-            owned: Box::new(std::array::from_fn(|_| slot())),
+            owned: std::array::from_fn(|_| slot()),
             shared: slot(),
         }
     }

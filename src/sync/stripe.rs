@@ -25,15 +25,18 @@ mod claim {
     /// Indices given back by threads that exited, and the next one never handed out.
     static RETURNED: Mutex<(Vec<usize>, usize)> = Mutex::new((Vec::new(), 0));
 
-    /// A thread's claim: `UNCLAIMED` until its first count, `STRIPES` if there was
-    /// none left.
-    struct Claim(Cell<usize>);
-
+    /// What a thread's claim says: no index asked for yet.
     const UNCLAIMED: usize = usize::MAX;
+
+    /// Holds a thread's index until the thread exits, then gives it back.
+    struct Claim(Cell<usize>);
 
     impl Drop for Claim {
         fn drop(&mut self) {
             let index = self.0.get();
+            // Counts made after this, by later thread-local destructors, go to the
+            // shared slot: the index may already be another thread's.
+            let _ = INDEX.try_with(|mine| mine.set(STRIPES));
             if index < STRIPES {
                 let mut returned = RETURNED.lock().unwrap_or_else(PoisonError::into_inner);
                 returned.0.push(index);
@@ -42,19 +45,33 @@ mod claim {
     }
 
     std::thread_local! {
+        /// The index this thread counts with: `UNCLAIMED`, an owned index, or
+        /// `STRIPES` (none: count in the shared slot). Without a destructor, so that
+        /// reading it is a plain thread-local load.
+        static INDEX: Cell<usize> = const { Cell::new(UNCLAIMED) };
+        /// The claim that gives the index back when the thread exits.
         static CLAIM: Claim = const { Claim(Cell::new(UNCLAIMED)) };
     }
 
-    /// A free index, or `STRIPES` if every one is held.
+    /// Claims a free index for this thread (`STRIPES` if every one is held, or if the
+    /// thread is exiting and cannot give one back).
     #[cold]
-    fn claim_one() -> usize {
-        let mut returned = RETURNED.lock().unwrap_or_else(PoisonError::into_inner);
-        let (free, next) = &mut *returned;
-        free.pop().unwrap_or_else(|| {
-            let index = (*next).min(STRIPES);
-            *next = index + usize::from(index < STRIPES);
+    #[inline(never)]
+    fn claim() -> usize {
+        let claimed = CLAIM.try_with(|claim| {
+            let mut returned = RETURNED.lock().unwrap_or_else(PoisonError::into_inner);
+            let (free, next) = &mut *returned;
+            let index = free.pop().unwrap_or_else(|| {
+                let index = (*next).min(STRIPES);
+                *next = index + usize::from(index < STRIPES);
+                index
+            });
+            claim.0.set(index);
             index
-        })
+        });
+        let index = claimed.unwrap_or(STRIPES);
+        INDEX.with(|mine| mine.set(index));
+        index
     }
 
     /// The calling thread's stripe, if it owns one (see the [module docs](super)).
@@ -63,17 +80,11 @@ mod claim {
         if cfg!(verkv_mutant = "shared_stripe") {
             return Some(0);
         }
-        CLAIM
-            .try_with(|claim| {
-                let mut index = claim.0.get();
-                if index == UNCLAIMED {
-                    index = claim_one();
-                    claim.0.set(index);
-                }
-                index
-            })
-            .ok()
-            .filter(|&index| index < STRIPES)
+        let index = match INDEX.with(Cell::get) {
+            UNCLAIMED => claim(),
+            index => index,
+        };
+        (index < STRIPES).then_some(index)
     }
 }
 
