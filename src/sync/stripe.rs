@@ -53,10 +53,17 @@ mod claim {
         static CLAIM: Claim = const { Claim(Cell::new(UNCLAIMED)) };
     }
 
-    /// Claims a free index for this thread (`STRIPES` if every one is held, or if the
-    /// thread is exiting and cannot give one back).
+    /// This thread's stripe when it has not claimed one yet (it claims one now) or
+    /// has none (`index` is `STRIPES`).
     #[cold]
     #[inline(never)]
+    fn unowned(index: usize) -> Option<usize> {
+        let index = if index == UNCLAIMED { claim() } else { index };
+        (index < STRIPES).then_some(index)
+    }
+
+    /// Claims a free index for this thread (`STRIPES` if every one is held, or if the
+    /// thread is exiting and cannot give one back).
     fn claim() -> usize {
         let claimed = CLAIM.try_with(|claim| {
             let mut returned = RETURNED.lock().unwrap_or_else(PoisonError::into_inner);
@@ -80,11 +87,10 @@ mod claim {
         if cfg!(verkv_mutant = "shared_stripe") {
             return Some(0);
         }
-        let index = match INDEX.with(Cell::get) {
-            UNCLAIMED => claim(),
-            index => index,
-        };
-        (index < STRIPES).then_some(index)
+        match INDEX.with(Cell::get) {
+            owned if owned < STRIPES => Some(owned),
+            index => unowned(index),
+        }
     }
 }
 
