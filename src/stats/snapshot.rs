@@ -101,7 +101,8 @@ pub struct Refusals {
     pub too_heavy: u64,
 }
 
-/// Timeouts by [`Phase`](crate::Phase).
+/// Timeouts by [`Phase`](crate::Phase), counted where the wait gave up: a retry loop
+/// whose wait for the lock times out counts as queued (its error says retrying).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timeouts {
