@@ -34,7 +34,10 @@ fn main() -> ExitCode {
     let lost = match options.backend.as_str() {
         "memory" => {
             tell_the_story(&Store::new(), &Store::new());
-            contention_run(&options, &Store::new(), &Store::new())
+            let versioned = Store::builder().hot_keys(HOTTEST).build();
+            let lost = contention_run(&options, &Store::new(), &versioned);
+            print_hottest(&versioned);
+            lost
         }
         "postgres" => match on_postgres(&options) {
             Ok(lost) => lost,
@@ -222,6 +225,31 @@ struct Tally {
     actual: u64,
     conflicts: u64,
     elapsed: Duration,
+}
+
+/// How many of the hottest conflicting keys the in-memory run reports.
+const HOTTEST: usize = 5;
+
+/// Where the versioned path's writers fought: the statistics of its store.
+fn print_hottest(versioned: &Store<u64, u64>) {
+    let stats = versioned.stats().expect("built with hot keys");
+    println!("\n== Where the writers fought (versioned path, statistics on) ==\n");
+    println!(
+        "{} stale refusals; {} writers queued for a shard lock, {:?} in total, {:?} at most",
+        stats.refusals.stale, stats.lock_waits.count, stats.lock_waits.total, stats.lock_waits.max
+    );
+    let hottest = versioned.stats_top_conflicts();
+    if hottest.is_empty() {
+        println!("no conflicting keys: no write was refused as stale");
+        return;
+    }
+    println!("hottest conflicting keys (stale refusals, true count within count - error):");
+    for hot in hottest {
+        println!(
+            "  key {:>4}: {:>8} (error {})",
+            hot.key, hot.count, hot.error
+        );
+    }
 }
 
 /// The contention run: blind read-modify-write on `blind`, versioned with a retry on

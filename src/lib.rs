@@ -186,6 +186,30 @@
 //! The [`Patch`] trait shows a typed patch with validation; the `movies` example has two
 //! clients patch one record, one of them from a stale read.
 //!
+//! # Statistics
+//!
+//! Switched on in the builder ([`statistics`](StoreBuilder::statistics)), a store counts
+//! what it did — hits and misses, loads, writes, refusals by reason, timeouts by phase,
+//! evictions — and how long its writers queued for shard locks; with
+//! [`hot_keys`](StoreBuilder::hot_keys) it also keeps the keys whose writes were refused
+//! as stale most often: where writers fight. [`Store::stats`] reports a [`Stats`]
+//! snapshot, [`Stats::since`] the difference between two. Off, the store counts nothing;
+//! on, a read counts in its own thread's counter, so reads still write no shared line.
+//! The `metrics` feature publishes the snapshot through the `metrics` facade.
+//!
+//! ```
+//! use verkv::Store;
+//!
+//! let store: Store<&str, u32> = Store::builder().hot_keys(5).build();
+//! let v1 = store.insert("likes", 0).unwrap();
+//! store.update(&"likes", &v1, 1).unwrap();
+//! let stale = store.update(&"likes", &v1, 1); // a second writer, from the same read
+//! assert!(stale.is_err());
+//! let stats = store.stats().unwrap();
+//! assert_eq!((stats.inserts, stats.updates, stats.refusals.stale), (1, 1, 1));
+//! assert_eq!(store.stats_top_conflicts()[0].key, "likes");
+//! ```
+//!
 //! # How the crate is built
 //!
 //! Layers, lowest first; each uses only the ones above it in this list.
@@ -195,6 +219,7 @@
 //! | `sync.rs`, `sync/` | the only files that name lock, atomic and event types (swapped for loom's under `cfg(verkv_loom)`); `sync/biased.rs` is the shard lock, biased towards readers so a `get` writes no memory another core's `get` writes, and the crate's only `unsafe` code |
 //! | `version/` | version schemes ([`Counter`], [`UuidV4`]) and [`etag`] parsing |
 //! | `deadline/` | how an operation waits: forever, or until a deadline or a [`CancelToken`]; [`TimedOut`] |
+//! | `stats/` | statistics: the counters the store's one-line hooks write (reads in per-thread stripes, writes in their shard's), the hot-key summary, and the [`Stats`] report read from them |
 //! | `store/` | [`Store`]: `facade.rs` hashes, locks and delegates; `shard.rs` is the single-threaded core where **compare-and-swap and every version check live**; records, builder, iteration, errors |
 //! | `wait/` | operations that wait, on top of the store: [`Bounded`] views, [`retry_update`](Store::retry_update), [`wait_for_change`](Store::wait_for_change) |
 //! | `patch/` | partial updates: [`Patch`], [`Field`], JSON patches |
@@ -261,6 +286,7 @@ mod deadline;
 #[cfg(feature = "http")]
 pub mod http;
 mod patch;
+mod stats;
 mod store;
 mod sync;
 mod version;
@@ -276,6 +302,9 @@ pub use deadline::{CancelToken, Interrupted, Phase, TimedOut};
 #[cfg(feature = "json")]
 pub use patch::json;
 pub use patch::{Field, FieldProblem, Invalid, NullNotAllowed, Patch, PatchError};
+pub use stats::{
+    Evictions, HotKey, Loads, LockWaits, Refusals, Stats, Timeouts, LOCK_WAIT_BUCKETS,
+};
 pub use store::{
     Cause, DefaultHashBuilder, Error, Iter, NotInserted, Rejected, Store, StoreBuilder,
     UpdateWithError, VersionOf, Versioned,

@@ -11,13 +11,13 @@ use std::time::Instant;
 
 #[cfg(not(verkv_loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicBool, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     Arc,
 };
 
 #[cfg(verkv_loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicBool, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     Arc,
 };
 
@@ -209,8 +209,10 @@ mod lock {
 }
 
 mod biased;
+mod stripe;
 
 pub(crate) use biased::{ReadGuard, ShardLock, WriteGuard};
+pub(crate) use stripe::{thread_stripe, STRIPES};
 
 /// A mutual-exclusion lock for short critical sections that never block inside.
 #[cfg(not(verkv_loom))]

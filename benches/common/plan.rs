@@ -9,7 +9,7 @@ use crate::common::keys::Dist;
 use crate::common::payload::{Bytes256, Payload};
 use crate::common::subjects::{
     DashMapCas, DashMapRaw, Floor, Moka, MokaBounded, Papaya, QuickCache, RwLockMap, Subject,
-    Verkv, VerkvBounded, VerkvRetry, VerkvWithin,
+    Verkv, VerkvBounded, VerkvRetry, VerkvStats, VerkvWithin,
 };
 use crate::common::workload::{Bench, Scenario, Workload};
 
@@ -133,6 +133,10 @@ fn contenders<V: Payload>(workload: Workload, scenario: Scenario) -> Vec<Contend
     match w {
         Workload::GetHit | Workload::GetMiss | Workload::Update | Workload::UpdateWith => {
             list.extend(bounded_and_twin::<V>(w, s));
+            if matches!(w, Workload::GetHit | Workload::GetMiss) {
+                // What statistics cost a read: read against the twin's ratio.
+                list.push(shared::<VerkvStats<V>, V>("verkv-stats", w, s));
+            }
             if w == Workload::UpdateWith {
                 list.push(shared::<VerkvRetry<V>, V>("verkv-retry", w, s));
             }

@@ -129,7 +129,14 @@ fn measure(comparison: &Comparison, rounds: usize, run_time: Duration, runs: usi
                     "**missed by {:.0}%** ({wording})",
                     (median / limit - 1.0) * 100.0
                 ),
-                None => String::new(),
+                None => match targets::floor(comparison.workload, contender.name) {
+                    Some((least, wording)) if median >= least => format!("met ({wording})"),
+                    Some((least, wording)) => format!(
+                        "**missed by {:.0}%** ({wording})",
+                        (least / median - 1.0) * 100.0
+                    ),
+                    None => String::new(),
+                },
             };
         writeln!(
             rows,

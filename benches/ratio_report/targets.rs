@@ -24,3 +24,13 @@ pub(crate) fn target(
         _ => None,
     }
 }
+
+/// The lowest acceptable median ratio ours/`peer`, for peers that are ours with
+/// something switched on, whose cost is bounded from below; `None` where none applies.
+pub(crate) fn floor(workload: Workload, peer: &str) -> Option<(f64, &'static str)> {
+    let read = matches!(workload, Workload::GetHit | Workload::GetMiss);
+    match peer {
+        "verkv-stats" if read => Some((1.0 / 1.05, "statistics on <= 1.05x off")),
+        _ => None,
+    }
+}

@@ -457,6 +457,11 @@ impl<K, V> Evictor<K, V> {
         }
     }
 
+    /// The weight of the records in the shard.
+    pub(crate) fn weight(&self) -> u64 {
+        self.weight
+    }
+
     /// Evicts records from `table` until the shard is within its capacity, retiring
     /// their versions with `versions`. The record with ticket `keep` (the one just
     /// written) is never evicted: it goes to the back of the main queue instead.

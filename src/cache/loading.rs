@@ -18,7 +18,7 @@ use crate::cache::flight::{Flights, Joined, Landed, Leader};
 use crate::deadline::{Forever, Interrupted, Wait};
 use crate::store::reentry::ClosureScope;
 use crate::store::Versioned;
-use crate::store::{write_shard, LockedShard, Store};
+use crate::store::{count_stop, write_shard, LoadTimer, LockedShard, Store};
 use crate::version::VersionScheme;
 use crate::wait::Bounded;
 
@@ -292,7 +292,9 @@ where
             match start {
                 Start::Hit(found) => return Ok(found),
                 Start::Miss(Joined::Lead(leader)) => {
+                    let timer = LoadTimer::start(shard);
                     let loaded = scoped(leader.id(), load).await;
+                    timer.stop(&loaded);
                     return self.land(shard, hash, leader, loaded);
                 }
                 Start::Miss(Joined::Join(flight, back)) => {
@@ -322,15 +324,18 @@ where
             match self.start(fixed.as_ref().unwrap_or(wait), hash, shard, key)? {
                 Start::Hit(found) => return Ok(Ok(found)),
                 Start::Miss(Joined::Lead(leader)) => {
+                    let timer = LoadTimer::start(shard);
                     let loaded = {
                         let _scope = ClosureScope::enter(leader.id());
                         load()
                     };
+                    timer.stop(&loaded);
                     return Ok(self.land(shard, hash, leader, loaded));
                 }
                 Start::Miss(Joined::Join(flight, back)) => {
                     let fixed = fixed.get_or_insert_with(|| wait.fixed());
-                    match result_for(flight.wait(fixed, Instant::now())?) {
+                    let landed = flight.wait(fixed, Instant::now());
+                    match result_for(landed.inspect_err(|&stop| count_stop(shard, stop))?) {
                         Some(result) => return Ok(result),
                         None => key = back,
                     }
@@ -348,8 +353,12 @@ where
         shard: &'a LockedShard<K, V, S>,
         key: K,
     ) -> Result<Start<'a, K, V, S::Version>, W::Error> {
-        let records = wait.read(&shard.lock)?;
-        if let Some(record) = records.get(hash, &key) {
+        let records = wait
+            .read(&shard.lock)
+            .inspect_err(|&stop| count_stop(shard, stop))?;
+        let found = records.get(hash, &key);
+        self.count_read(found.is_some());
+        if let Some(record) = found {
             return Ok(Start::Hit(record.snapshot()));
         }
         let rehash = |k: &K| self.hasher.hash_one(k);

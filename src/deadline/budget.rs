@@ -34,11 +34,15 @@ const LONGEST_POLL_SLEEP: Duration = Duration::from_millis(1);
 /// How the store blocks: on a shard lock, between retries, for a change.
 pub(crate) trait Wait {
     /// What a wait can fail with.
-    type Error: Copy;
+    type Error: Copy + Into<Interrupted>;
 
     fn read<'a, T>(&self, lock: &'a ShardLock<T>) -> Result<ReadGuard<'a, T>, Self::Error>;
 
     fn write<'a, T>(&self, lock: &'a ShardLock<T>) -> Result<WriteGuard<'a, T>, Self::Error>;
+
+    /// Whether an operation may start: what `read` and `write` check before they try
+    /// the lock (the cancel token), for callers that try it themselves first.
+    fn may_start(&self) -> Result<(), Self::Error>;
 
     /// The same limit, with a relative timeout turned into a deadline from now, for
     /// operations made of several waits (retries, watching).
@@ -69,6 +73,10 @@ impl Wait for Forever {
 
     fn write<'a, T>(&self, lock: &'a ShardLock<T>) -> Result<WriteGuard<'a, T>, Infallible> {
         Ok(lock.write())
+    }
+
+    fn may_start(&self) -> Result<(), Infallible> {
+        Ok(())
     }
 
     fn fixed(&self) -> Self {
@@ -269,6 +277,11 @@ impl Wait for Budget<'_> {
             || lock.write(),
             |end| lock.write_until(end),
         )
+    }
+
+    #[inline]
+    fn may_start(&self) -> Result<(), Interrupted> {
+        check_cancelled(self.cancel)
     }
 
     fn fixed(&self) -> Self {

@@ -123,6 +123,14 @@ impl fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// Lets code that is generic over how it waits treat every wait's error as an
+/// interruption (the statistics count them) when waiting cannot fail.
+impl From<std::convert::Infallible> for Interrupted {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

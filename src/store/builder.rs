@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::facade::{DefaultHashBuilder, Store};
 use crate::cache::eviction::{Bound, Weigher};
+use crate::stats::report::Setup;
 use crate::version::{Counter, VersionScheme};
 
 /// The most shards a store will use; more would only cost memory.
@@ -37,6 +38,7 @@ pub struct StoreBuilder<K, V, S = Counter, H = DefaultHashBuilder> {
     max_capacity: Option<u64>,
     weigher: Option<Weigher<K, V>>,
     default_timeout: Option<Duration>,
+    statistics: Option<Setup<K>>,
     hasher: H,
     types: TypesMarker<K, V, S>,
 }
@@ -51,6 +53,7 @@ impl<K, V> StoreBuilder<K, V> {
             max_capacity: None,
             weigher: None,
             default_timeout: None,
+            statistics: None,
             hasher: DefaultHashBuilder::default(),
             types: PhantomData,
         }
@@ -204,6 +207,25 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
         self
     }
 
+    /// Switches statistics on (or off again): [`Store::stats`] then reports what the
+    /// store did. Off by default; off, they cost nothing measurable, and on, a read
+    /// counts in its thread's own counter and a write in its shard's (see
+    /// `BENCHMARKS.md` for what that costs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<u32, u32> = verkv::Store::builder().statistics(true).build();
+    /// store.get(&1);
+    /// assert_eq!(store.stats().unwrap().misses, 1);
+    /// ```
+    pub fn statistics(mut self, on: bool) -> Self {
+        self.statistics = on.then(|| Setup {
+            hot_keys: self.statistics.and_then(|setup| setup.hot_keys),
+        });
+        self
+    }
+
     /// Uses `hasher` to hash keys, e.g. [`std::hash::RandomState`] (SipHash) where keys
     /// come from untrusted clients and hash flooding must be ruled out.
     pub fn hasher<H2: BuildHasher>(self, hasher: H2) -> StoreBuilder<K, V, S, H2> {
@@ -213,6 +235,7 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
             max_capacity: self.max_capacity,
             weigher: self.weigher,
             default_timeout: self.default_timeout,
+            statistics: self.statistics,
             hasher,
             types: PhantomData,
         }
@@ -226,9 +249,35 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
             max_capacity: self.max_capacity,
             weigher: self.weigher,
             default_timeout: self.default_timeout,
+            statistics: self.statistics,
             hasher: self.hasher,
             types: PhantomData,
         }
+    }
+}
+
+/// The most hot keys a store keeps per shard: each stale refusal scans them.
+const MAX_HOT_KEYS: usize = 256;
+
+impl<K: Clone, V, S, H> StoreBuilder<K, V, S, H> {
+    /// Switches statistics on and keeps the `top` keys whose writes were refused as
+    /// stale most often ([`Store::stats_top_conflicts`]): where writers fight. Each shard
+    /// keeps a Space-Saving summary of `top` keys (at most 256), so memory stays bounded
+    /// whatever the number of keys; `0` keeps none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let store: verkv::Store<&str, u32> = verkv::Store::builder().hot_keys(10).build();
+    /// assert!(store.stats().is_some());
+    /// assert!(store.stats_top_conflicts().is_empty());
+    /// ```
+    pub fn hot_keys(mut self, top: usize) -> Self {
+        let top = top.min(MAX_HOT_KEYS);
+        self.statistics = Some(Setup {
+            hot_keys: (top > 0).then_some((top, K::clone as fn(&K) -> K)),
+        });
+        self
     }
 }
 
@@ -253,6 +302,7 @@ impl<K, V, S: VersionScheme, H> StoreBuilder<K, V, S, H> {
             self.hasher,
             self.default_timeout,
             bound,
+            self.statistics,
         )
     }
 }

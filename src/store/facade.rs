@@ -10,9 +10,12 @@ use super::error::{Error, NotInserted, Rejected, UpdateWithError};
 use super::record::{Record, Versioned};
 use super::reentry::{forbid_reentry, ClosureScope};
 use super::shard::Shard;
+use super::tally::{count_checked_write, count_stop, count_write, timed_write};
 use crate::cache::eviction::Bound;
 use crate::cache::loading::Loads;
 use crate::deadline::{Forever, Wait};
+use crate::stats::counters::{Event, ShardCounters};
+use crate::stats::report::{Setup, StoreCounters};
 use crate::sync::{CachePadded, ChangeEvent, ShardLock};
 use crate::version::{Counter, VersionScheme};
 
@@ -48,6 +51,8 @@ pub(crate) struct LockedShard<K, V, S: VersionScheme> {
     pub(crate) lock: ShardLock<Shard<K, V, S>>,
     pub(crate) changed: ChangeEvent,
     pub(crate) loads: Loads<K, V, S::Version>,
+    /// What its operations did, if statistics are on.
+    pub(crate) counters: Option<Box<ShardCounters<K>>>,
 }
 
 /// A concurrent map from keys to versioned records.
@@ -72,6 +77,8 @@ pub struct Store<K, V, S: VersionScheme = Counter, H = DefaultHashBuilder> {
     /// `64 - log2(shard count)`: how far to shift a hash to get its shard index.
     shard_shift: u32,
     pub(crate) hasher: H,
+    /// The store-wide statistics (its reads), if they are on.
+    pub(crate) counters: Option<Box<StoreCounters>>,
 }
 
 impl<K, V, S: VersionScheme, H> fmt::Debug for Store<K, V, S, H> {
@@ -89,8 +96,10 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
         hasher: H,
         default_timeout: Option<Duration>,
         bound: Option<Bound<K, V>>,
+        statistics: Option<Setup<K>>,
     ) -> Self {
         debug_assert!(shard_count.is_power_of_two());
+        let (counters, shard_counters) = statistics.map(StoreCounters::new).unzip();
         let shards = (0..shard_count)
             .map(|index| {
                 let evictor = bound.as_ref().map(|bound| bound.shard(index, shard_count));
@@ -98,6 +107,7 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
                     lock: ShardLock::new(Shard::new(capacity_per_shard, evictor)),
                     changed: ChangeEvent::new(),
                     loads: Loads::new(),
+                    counters: shard_counters.as_ref().map(|new| Box::new(new())),
                 })
             })
             .collect();
@@ -106,6 +116,7 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
             shard_shift: 64 - shard_count.trailing_zeros(),
             default_timeout,
             hasher,
+            counters: counters.map(Box::new),
         }
     }
 
@@ -297,7 +308,7 @@ where
         let (hash, shard) = self.locate(&key);
         let rehash = |k: &K| self.hasher.hash_one(k);
         let Ok(inserted) = write_shard(&Forever, shard, value, |records, value| {
-            match records.get(hash, &key) {
+            let inserted = match records.get(hash, &key) {
                 Some(record) => Err(NotInserted::Occupied {
                     current: record.snapshot(),
                     value,
@@ -305,7 +316,9 @@ where
                 None => records
                     .insert(hash, key, value, rehash)
                     .map_err(NotInserted::Refused),
-            }
+            };
+            count_write(shard, &inserted, Event::Inserted);
+            inserted
         });
         inserted
     }
@@ -546,7 +559,13 @@ where
         V: Clone,
     {
         let (hash, shard) = self.locate(key);
-        Ok(wait.read(&shard.lock)?.get(hash, key).map(Record::snapshot))
+        let found = wait
+            .read(&shard.lock)
+            .inspect_err(|&stop| count_stop(shard, stop))?
+            .get(hash, key)
+            .map(Record::snapshot);
+        self.count_read(found.is_some());
+        Ok(found)
     }
 
     #[inline(always)]
@@ -560,8 +579,13 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let (hash, shard) = self.locate(key);
-        let guard = wait.read(&shard.lock)?;
-        Ok(guard.peek(hash, key).map(|record| record.version.clone()))
+        let found = wait
+            .read(&shard.lock)
+            .inspect_err(|&stop| count_stop(shard, stop))?
+            .peek(hash, key)
+            .map(|record| record.version.clone());
+        self.count_read(found.is_some());
+        Ok(found)
     }
 
     #[inline(always)]
@@ -571,7 +595,13 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let (hash, shard) = self.locate(key);
-        Ok(wait.read(&shard.lock)?.peek(hash, key).is_some())
+        let found = wait
+            .read(&shard.lock)
+            .inspect_err(|&stop| count_stop(shard, stop))?
+            .peek(hash, key)
+            .is_some();
+        self.count_read(found);
+        Ok(found)
     }
 
     #[inline(always)]
@@ -587,7 +617,9 @@ where
         let (hash, shard) = self.locate(&key);
         let rehash = |k: &K| self.hasher.hash_one(k);
         write_shard(wait, shard, value, |records, value| {
-            records.insert(hash, key, value, rehash)
+            let inserted = records.insert(hash, key, value, rehash);
+            count_write(shard, &inserted, Event::Inserted);
+            inserted
         })
         .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
     }
@@ -605,7 +637,9 @@ where
         let (hash, shard) = self.locate(&key);
         let rehash = |k: &K| self.hasher.hash_one(k);
         write_shard(wait, shard, value, |records, value| {
-            records.put(hash, key, value, rehash)
+            let written = records.put(hash, key, value, rehash);
+            count_write(shard, &written, Event::Put);
+            written
         })
         .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
     }
@@ -625,7 +659,9 @@ where
     {
         let (hash, shard) = self.locate(key);
         write_shard(wait, shard, value, |records, value| {
-            records.update(hash, key, expected, value)
+            let updated = records.update(hash, key, expected, value);
+            count_checked_write(shard, records, (hash, key), &updated, Event::Updated);
+            updated
         })
         .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
     }
@@ -646,10 +682,12 @@ where
         let (hash, shard) = self.locate(key);
         let id = self.id();
         write_shard(wait, shard, compute, |records, compute| {
-            records.update_with(hash, key, expected, |current| {
+            let updated = records.update_with(hash, key, expected, |current| {
                 let _scope = ClosureScope::enter(id);
                 compute(current)
-            })
+            });
+            count_checked_write(shard, records, (hash, key), &updated, Event::Updated);
+            updated
         })
         .unwrap_or_else(|(error, _)| Err(UpdateWithError::Store(error.into())))
     }
@@ -668,7 +706,9 @@ where
     {
         let (hash, shard) = self.locate(key);
         write_shard(wait, shard, (), |records, ()| {
-            records.remove(hash, key, expected)
+            let removed = records.remove(hash, key, expected);
+            count_checked_write(shard, records, (hash, key), &removed, Event::Removed);
+            removed
         })
         .unwrap_or_else(|(error, ())| Err(error.into()))
     }
@@ -684,13 +724,20 @@ pub(crate) fn write_shard<K, V, S: VersionScheme, W: Wait, T, R>(
     input: T,
     write: impl FnOnce(&mut Shard<K, V, S>, T) -> R,
 ) -> Result<R, (W::Error, T)> {
-    let (result, watched) = match wait.write(&shard.lock) {
+    let taken = match shard.counters.as_deref() {
+        None => wait.write(&shard.lock),
+        Some(counters) => timed_write(wait, &shard.lock, counters),
+    };
+    let (result, watched) = match taken {
         Ok(mut records) => {
             let result = write(&mut records, input);
             // Asked under the lock: see `ChangeEvent` for why that is enough.
             (result, shard.changed.has_watchers())
         }
-        Err(error) => return Err((error, input)),
+        Err(error) => {
+            count_stop(shard, error);
+            return Err((error, input));
+        }
     };
     if watched {
         shard.changed.notify();

@@ -9,8 +9,9 @@
 //! - [`iter`]: iteration over owned snapshots, shard by shard.
 //! - [`reentry`]: refuses a closure that calls back into the store running it.
 //! - [`error`]: why an operation did not take effect.
+//! - [`tally`]: the one-line hooks through which operations count into `stats`.
 //!
-//! Uses `sync`, `version` and `deadline`; never the layers above it (`wait`, `patch`,
+//! Uses `sync`, `version`, `deadline` and the counters of `stats`; never the layers above it (`wait`, `patch`,
 //! `http`), which add methods to [`Store`] in their own files.
 
 mod builder;
@@ -20,6 +21,7 @@ mod iter;
 mod record;
 pub(crate) mod reentry;
 pub(crate) mod shard;
+mod tally;
 
 pub use builder::StoreBuilder;
 pub use error::{Cause, Error, NotInserted, Rejected, UpdateWithError};
@@ -28,3 +30,4 @@ pub use facade::{DefaultHashBuilder, Store, VersionOf};
 pub use iter::Iter;
 pub(crate) use record::Record;
 pub use record::Versioned;
+pub(crate) use tally::{count_stop, LoadTimer};

@@ -10,6 +10,8 @@ use hashbrown::hash_table::{Entry, HashTable, VacantEntry};
 use super::error::{Error, Rejected, UpdateWithError};
 use super::record::Record;
 use crate::cache::eviction::{Access, Evictor};
+use crate::stats::counters::Departure;
+use crate::stats::Evictions;
 use crate::version::VersionScheme;
 
 type Version<S> = <S as VersionScheme>::Version;
@@ -32,6 +34,8 @@ pub(crate) struct Shard<K, V, S: VersionScheme> {
     table: HashTable<(K, Record<V, Version<S>>)>,
     versions: S,
     bound: Option<Evictor<K, V>>,
+    /// Records that left without a caller removing them, by cause.
+    evicted: Evictions,
 }
 
 /// Checks that `record` is at `expected`: the heart of every conditional write.
@@ -119,6 +123,7 @@ impl<K, V, S: VersionScheme> Shard<K, V, S> {
             table,
             versions: S::default(),
             bound,
+            evicted: Evictions::default(),
         }
     }
 
@@ -153,8 +158,23 @@ impl<K, V, S: VersionScheme> Shard<K, V, S> {
     /// ticket `keep` (the one just written).
     fn settle(&mut self, keep: Option<u32>) {
         if let Some(bound) = &mut self.bound {
+            let before = self.table.len();
             bound.settle(&mut self.table, &mut self.versions, keep);
+            let evicted = before - self.table.len();
+            self.evicted.count(Departure::Capacity, evicted as u64);
         }
+    }
+
+    /// How many records left without a caller removing them, by cause.
+    pub(crate) fn evicted(&self) -> &Evictions {
+        &self.evicted
+    }
+
+    /// What the records weigh: by the bound's weigher, else one each.
+    pub(crate) fn weight(&self) -> u64 {
+        self.bound
+            .as_ref()
+            .map_or(self.table.len() as u64, Evictor::weight)
     }
 }
 
@@ -183,6 +203,17 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         self.table
             .find(hash, |(k, _)| k.borrow() == key)
             .map(|(_, record)| record)
+    }
+
+    /// The stored copy of `key`, if it has a record.
+    pub(crate) fn key<Q>(&self, hash: u64, key: &Q) -> Option<&K>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.table
+            .find(hash, |(k, _)| k.borrow() == key)
+            .map(|(k, _)| k)
     }
 
     /// Finds the record for `key` and checks that it is at `expected`.

@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hash};
 use std::time::Instant;
 
 use crate::deadline::{Forever, Wait};
-use crate::store::Store;
+use crate::store::{count_stop, Store};
 use crate::store::{Error, Rejected, UpdateWithError};
 use crate::sync::Backoff;
 use crate::version::VersionScheme;
@@ -161,8 +161,10 @@ where
                 }
             }
             let started = *started.get_or_insert_with(Instant::now);
-            wait.between_attempts(started, attempts)
-                .map_err(|error| UpdateWithError::Store(error.into()))?;
+            wait.between_attempts(started, attempts).map_err(|error| {
+                count_stop(self.locate(key).1, error);
+                UpdateWithError::Store(error.into())
+            })?;
             backoff.snooze();
         }
     }

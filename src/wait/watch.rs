@@ -21,8 +21,8 @@ use crate::deadline::CancelToken;
 use crate::sync::Alarm;
 
 use crate::deadline::{Forever, Interrupted, Phase, Wait};
-use crate::store::Store;
 use crate::store::Versioned;
+use crate::store::{count_stop, Store};
 use crate::version::VersionScheme;
 use crate::wait::Bounded;
 
@@ -93,7 +93,8 @@ where
             if differs(&current, seen) {
                 return Ok(current);
             }
-            wait.park(listener, started, Phase::Watching)?;
+            wait.park(listener, started, Phase::Watching)
+                .inspect_err(|&stop| count_stop(shard, stop))?;
         }
     }
 
@@ -234,7 +235,9 @@ where
             if differs(&current, seen) {
                 return Ok(current);
             }
-            budget.between_waits(started, Phase::Watching)?;
+            budget
+                .between_waits(started, Phase::Watching)
+                .inspect_err(|&stop| count_stop(shard, stop))?;
             // Whichever comes first: a change, the token, the deadline.
             std::future::poll_fn(|cx| {
                 let woken = Pin::new(&mut changed).poll(cx).is_ready()

@@ -20,7 +20,7 @@ pub(crate) use self::moka::{Moka, MokaBounded};
 pub(crate) use self::papaya::Papaya;
 pub(crate) use self::quick_cache::QuickCache;
 pub(crate) use self::rwlock::RwLockMap;
-pub(crate) use self::verkv::{Verkv, VerkvBounded, VerkvRetry, VerkvWithin};
+pub(crate) use self::verkv::{Verkv, VerkvBounded, VerkvRetry, VerkvStats, VerkvWithin};
 
 use crate::common::payload::Payload;
 

@@ -12,10 +12,11 @@ use crate::common::payload::Payload;
 /// The store as every variant here builds it: `u64` counter versions, default shards.
 type Measured<V> = Store<u64, V, ::verkv::Counter, Hasher>;
 
-fn build<V>(capacity: usize) -> Measured<V> {
+fn build<V>(capacity: usize, statistics: bool) -> Measured<V> {
     Store::builder()
         .capacity(capacity)
         .hasher(Hasher::default())
+        .statistics(statistics)
         .build()
 }
 
@@ -53,8 +54,11 @@ impl ReadModifyWrite for Retrying {
 }
 
 /// `verkv::Store` used directly, its read-modify-write done the `M` way; with a
-/// capacity bound (see [`bound_for`]) if `BOUNDED`.
-pub(crate) struct Verkv<V, M = UnderLock, const BOUNDED: bool = false>(Measured<V>, PhantomData<M>);
+/// capacity bound (see [`bound_for`]) if `BOUNDED`, with statistics on if `STATS`.
+pub(crate) struct Verkv<V, M = UnderLock, const BOUNDED: bool = false, const STATS: bool = false>(
+    Measured<V>,
+    PhantomData<M>,
+);
 
 /// `verkv::Store` whose read-modify-write is the retry helper; the other operations are
 /// the store's own.
@@ -63,7 +67,12 @@ pub(crate) type VerkvRetry<V> = Verkv<V, Retrying>;
 /// `verkv::Store` with a capacity bound.
 pub(crate) type VerkvBounded<V> = Verkv<V, UnderLock, true>;
 
-impl<V: Payload, M: ReadModifyWrite, const BOUNDED: bool> Subject<V> for Verkv<V, M, BOUNDED> {
+/// `verkv::Store` with statistics on.
+pub(crate) type VerkvStats<V> = Verkv<V, UnderLock, false, true>;
+
+impl<V: Payload, M: ReadModifyWrite, const BOUNDED: bool, const STATS: bool> Subject<V>
+    for Verkv<V, M, BOUNDED, STATS>
+{
     fn build(capacity: usize) -> Self {
         let store = if BOUNDED {
             Store::builder()
@@ -71,7 +80,7 @@ impl<V: Payload, M: ReadModifyWrite, const BOUNDED: bool> Subject<V> for Verkv<V
                 .hasher(Hasher::default())
                 .build()
         } else {
-            build(capacity)
+            build(capacity, STATS)
         };
         Verkv(store, PhantomData)
     }
@@ -103,7 +112,7 @@ pub(crate) struct VerkvWithin<V>(Measured<V>);
 
 impl<V: Payload> Subject<V> for VerkvWithin<V> {
     fn build(capacity: usize) -> Self {
-        VerkvWithin(build(capacity))
+        VerkvWithin(build(capacity, false))
     }
 
     fn get(&self, key: u64) -> Option<V> {

@@ -1,0 +1,172 @@
+//! The store's hooks into its [statistics](crate::stats): each operation counts what it
+//! did in one line at its call site. With statistics off, each hook is one test of an
+//! `Option` that is `None`.
+
+use std::borrow::Borrow;
+use std::time::{Duration, Instant};
+
+use super::error::{Error, NotInserted, Rejected, UpdateWithError};
+use super::facade::{LockedShard, Store};
+use super::shard::Shard;
+use crate::deadline::{Interrupted, Wait};
+use crate::stats::counters::{Event, ShardCounters};
+use crate::sync::{ShardLock, WriteGuard};
+use crate::version::VersionScheme;
+
+/// What a refusal counts as.
+fn refusal<Ver>(error: &Error<Ver>) -> Option<Event> {
+    match error {
+        Error::Stale { .. } => Some(Event::Stale),
+        Error::NotFound => Some(Event::NotFound),
+        Error::Exists { .. } => Some(Event::Exists),
+        Error::TooHeavy { .. } => Some(Event::TooHeavy),
+        Error::TimedOut(timed_out) => Event::stopped(Interrupted::TimedOut(*timed_out)),
+        Error::Cancelled => Some(Event::Cancelled),
+        Error::Unavailable(_) | Error::OutcomeUnknown(_) => None,
+    }
+}
+
+/// The answer of a write, as its statistics see it.
+pub(crate) trait Written {
+    /// What it counts as: `done` if it wrote, else why it was refused.
+    fn counted(&self, done: Event) -> Option<Event>;
+}
+
+impl<T, V, Ver> Written for Result<T, Rejected<V, Ver>> {
+    fn counted(&self, done: Event) -> Option<Event> {
+        self.as_ref()
+            .map_or_else(|refused| refusal(&refused.error), |_| Some(done))
+    }
+}
+
+impl<T, Ver> Written for Result<T, Error<Ver>> {
+    fn counted(&self, done: Event) -> Option<Event> {
+        self.as_ref().map_or_else(refusal, |_| Some(done))
+    }
+}
+
+impl<T, Ver, E> Written for Result<T, UpdateWithError<Ver, E>> {
+    fn counted(&self, done: Event) -> Option<Event> {
+        match self {
+            Ok(_) => Some(done),
+            Err(UpdateWithError::Store(error)) => refusal(error),
+            Err(UpdateWithError::Closure(_)) => Some(Event::Declined),
+        }
+    }
+}
+
+impl<T, V, Ver> Written for Result<T, NotInserted<V, Ver>> {
+    fn counted(&self, done: Event) -> Option<Event> {
+        match self {
+            Ok(_) => Some(done),
+            Err(NotInserted::Occupied { .. }) => Some(Event::Exists),
+            Err(NotInserted::Refused(refused)) => refusal(&refused.error),
+        }
+    }
+}
+
+/// Counts a write to `shard` that needs no version (a create or a blind write).
+#[inline(always)]
+pub(crate) fn count_write<K, V, S: VersionScheme>(
+    shard: &LockedShard<K, V, S>,
+    written: &impl Written,
+    done: Event,
+) {
+    if let Some(counters) = shard.counters.as_deref() {
+        if let Some(event) = written.counted(done) {
+            counters.count(event);
+        }
+    }
+}
+
+/// Counts a write to `key` under the version check; a stale refusal also counts `key`
+/// among the conflicting keys (looked up in `records`, under the same lock).
+#[inline(always)]
+pub(crate) fn count_checked_write<K, V, S: VersionScheme, Q>(
+    shard: &LockedShard<K, V, S>,
+    records: &Shard<K, V, S>,
+    (hash, key): (u64, &Q),
+    written: &impl Written,
+    done: Event,
+) where
+    K: Borrow<Q> + Eq,
+    Q: Eq + ?Sized,
+{
+    if let Some(counters) = shard.counters.as_deref() {
+        if let Some(event) = written.counted(done) {
+            counters.count(event);
+            if event == Event::Stale {
+                if let Some(key) = records.key(hash, key) {
+                    counters.conflict(key);
+                }
+            }
+        }
+    }
+}
+
+/// Counts an operation on `shard` that stopped (timed out or was cancelled) before it
+/// took effect.
+pub(crate) fn count_stop<K, V, S: VersionScheme>(
+    shard: &LockedShard<K, V, S>,
+    stopped: impl Into<Interrupted>,
+) {
+    if let Some(counters) = shard.counters.as_deref() {
+        if let Some(event) = Event::stopped(stopped.into()) {
+            counters.count(event);
+        }
+    }
+}
+
+/// Takes `lock` exclusively through `wait`, counting the time queued if it was not free
+/// (the clock is read only then).
+#[inline(always)]
+pub(crate) fn timed_write<'a, K, T, W: Wait>(
+    wait: &W,
+    lock: &'a ShardLock<T>,
+    counters: &ShardCounters<K>,
+) -> Result<WriteGuard<'a, T>, W::Error> {
+    wait.may_start()?;
+    if let Some(free) = lock.try_write() {
+        return Ok(free);
+    }
+    let started = Instant::now();
+    let taken = wait.write(lock);
+    if taken.is_ok() {
+        counters.queued(started.elapsed());
+    }
+    taken
+}
+
+/// Times a load on `shard`, if it counts: the clock is read only with statistics on.
+pub(crate) struct LoadTimer<'a, K> {
+    started: Option<(&'a ShardCounters<K>, Instant)>,
+}
+
+impl<'a, K> LoadTimer<'a, K> {
+    pub(crate) fn start<V, S: VersionScheme>(shard: &'a LockedShard<K, V, S>) -> Self {
+        LoadTimer {
+            started: shard
+                .counters
+                .as_deref()
+                .map(|counters| (counters, Instant::now())),
+        }
+    }
+
+    /// Counts the load, ended with `loaded`.
+    pub(crate) fn stop<T, E>(self, loaded: &Result<T, E>) {
+        if let Some((counters, started)) = self.started {
+            let took: Duration = started.elapsed();
+            counters.loaded(loaded.is_ok(), took);
+        }
+    }
+}
+
+impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
+    /// Counts a read that found its key (`hit`) or not.
+    #[inline(always)]
+    pub(crate) fn count_read(&self, hit: bool) {
+        if let Some(counters) = self.counters.as_deref() {
+            counters.reads.count(hit);
+        }
+    }
+}
