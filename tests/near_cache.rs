@@ -3,7 +3,8 @@
 //! through one is seen by the other within a bound, a write based on a stale cached
 //! read is refused, and a lost notification connection stops stale serving until it is
 //! back; concurrent writes through both are linearizable, and reads from memory lag the
-//! writes by no more than the notification delay. Needs `VERKV_POSTGRES_URL` (see
+//! writes by no more than the notification delay; a load held still between reading a
+//! row and landing it, while a newer change is heard, is never served. Needs `VERKV_POSTGRES_URL` (see
 //! `.ci/test`); fails without it.
 
 // The in-memory store's promise about versions (`Versions::Consecutive`) is unused here.
@@ -261,6 +262,135 @@ fn a_lost_notification_connection_stops_stale_serving_until_it_is_back() {
     let hits = two.stats().hits;
     assert_eq!(two.get(&ctx, &key).unwrap().unwrap().version, v3);
     assert_eq!(two.stats().hits, hits + 1);
+}
+
+/// A value whose decoding can be held still: what opens, on purpose, the window between a
+/// load's read of a row and its copy landing in memory (the value is decoded after the
+/// query returns, before the copy lands). Only the late-load test uses this type, so the
+/// one gate it shares is that test's alone.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(transparent)]
+struct Gated(u32);
+
+impl<'de> serde::Deserialize<'de> for Gated {
+    fn deserialize<D: serde::Deserializer<'de>>(decoder: D) -> Result<Self, D::Error> {
+        let value = u32::deserialize(decoder)?;
+        gate::pass();
+        Ok(Gated(value))
+    }
+}
+
+/// The gate a [`Gated`] decoding passes: open, or armed to hold the next decoding until
+/// the test releases it. Every wait is bounded: a held decoding goes on by itself after
+/// [`gate::HOLD`], and the test fails if no decoding arrives.
+mod gate {
+    use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+    use std::time::Duration;
+
+    /// The longest a decoding is held, and the longest the test waits for one.
+    pub(crate) const HOLD: Duration = Duration::from_secs(10);
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Open,
+        Armed,
+        Holding,
+    }
+
+    static STATE: Mutex<State> = Mutex::new(State::Open);
+    static CHANGED: Condvar = Condvar::new();
+
+    fn state() -> MutexGuard<'static, State> {
+        STATE.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Holds the next decoding.
+    pub(crate) fn arm() {
+        *state() = State::Armed;
+    }
+
+    /// Called by every decoding: holds it if armed, until released (or [`HOLD`] passed).
+    pub(crate) fn pass() {
+        let mut state = state();
+        if *state != State::Armed {
+            return;
+        }
+        *state = State::Holding;
+        CHANGED.notify_all();
+        let (mut state, _) = CHANGED
+            .wait_timeout_while(state, HOLD, |state| *state == State::Holding)
+            .unwrap_or_else(PoisonError::into_inner);
+        *state = State::Open;
+    }
+
+    /// Waits until a decoding is held (it has read its row); whether one is.
+    pub(crate) fn held() -> bool {
+        let (state, _) = CHANGED
+            .wait_timeout_while(state(), HOLD, |state| *state == State::Armed)
+            .unwrap_or_else(PoisonError::into_inner);
+        *state == State::Holding
+    }
+
+    /// Lets the held decoding go on.
+    pub(crate) fn release() {
+        *state() = State::Open;
+        CHANGED.notify_all();
+    }
+}
+
+#[test]
+fn a_load_that_lands_after_a_newer_change_is_heard_is_not_served() {
+    let table = pg::table("near_late_load");
+    let cache: NearCache<String, Gated> = near(&table);
+    let behind: PgStore<String, Gated> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    let ctx = Context::background();
+    let key = "k".to_string();
+    let v1 = behind.insert(&ctx, key.clone(), Gated(1)).unwrap();
+    let heard = stats_reach(&cache, |s| s.invalidations >= 1);
+    assert_eq!(
+        heard.invalidations, 1,
+        "the insert was not heard: {heard:?}"
+    );
+
+    thread::scope(|scope| {
+        // A miss: the load reads version 1, then is held while decoding it.
+        gate::arm();
+        let load = scope.spawn(|| cache.get(&Context::background(), &key));
+        let held = gate::held();
+        if !held {
+            gate::release();
+        }
+        assert!(
+            held,
+            "the load did not decode a row within {:?}",
+            gate::HOLD
+        );
+        // A newer change, heard by the near-cache while the old row is still in flight.
+        let v2 = behind.update(&ctx, &key, &v1, Gated(2)).unwrap();
+        let heard = stats_reach(&cache, |s| s.invalidations >= 2);
+        gate::release();
+        assert_eq!(
+            heard.invalidations, 2,
+            "the update was not heard: {heard:?}"
+        );
+        // The load lands late: its caller gets what it read (the row before the update)...
+        let loaded = load.join().unwrap().unwrap().unwrap();
+        assert_eq!((loaded.value, loaded.version), (Gated(1), v1));
+        // ...but the copy it left in memory is older than the change heard: never served.
+        let read = cache.get(&ctx, &key).unwrap().unwrap();
+        assert_eq!(
+            (read.value, read.version),
+            (Gated(2), v2),
+            "memory served a load that predates a change it had heard of"
+        );
+        let read = cache.get(&ctx, &key).unwrap().unwrap();
+        assert_eq!(read.version, v2);
+    });
+    let stats = cache.stats();
+    assert_eq!(
+        stats.misses, 2,
+        "the stale copy was not loaded again: {stats:?}"
+    );
 }
 
 /// Two near-caches over one table, taking turns: every call goes to the next one. Reads
