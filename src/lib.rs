@@ -269,6 +269,9 @@ mod wait;
 #[cfg(feature = "postgres")]
 pub use backend::postgres;
 pub use backend::{Context, ReadResult, VersionedStore};
+pub use cache::clock::{Clock, ManualClock};
+pub use cache::expiry::Expiry;
+pub use cache::listener::RemovalCause;
 pub use cache::loading::LoadError;
 pub use deadline::{CancelToken, Interrupted, Phase, TimedOut};
 #[cfg(feature = "json")]

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use super::facade::{DefaultHashBuilder, Store};
 use crate::cache::eviction::{Bound, Weigher};
+use crate::cache::expiry::Expiration;
+use crate::cache::listener::Notifier;
 use crate::version::{Counter, VersionScheme};
 
 /// The most shards a store will use; more would only cost memory.
@@ -37,6 +39,10 @@ pub struct StoreBuilder<K, V, S = Counter, H = DefaultHashBuilder> {
     max_capacity: Option<u64>,
     weigher: Option<Weigher<K, V>>,
     default_timeout: Option<Duration>,
+    /// Expiry settings, set in `cache::expiry`.
+    pub(crate) expiration: Expiration<K, V>,
+    /// The eviction listener, set in `cache::listener`.
+    pub(crate) notifier: Option<Arc<Notifier<K, V>>>,
     hasher: H,
     types: TypesMarker<K, V, S>,
 }
@@ -51,6 +57,8 @@ impl<K, V> StoreBuilder<K, V> {
             max_capacity: None,
             weigher: None,
             default_timeout: None,
+            expiration: Expiration::default(),
+            notifier: None,
             hasher: DefaultHashBuilder::default(),
             types: PhantomData,
         }
@@ -213,6 +221,8 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
             max_capacity: self.max_capacity,
             weigher: self.weigher,
             default_timeout: self.default_timeout,
+            expiration: self.expiration,
+            notifier: self.notifier,
             hasher,
             types: PhantomData,
         }
@@ -226,6 +236,8 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
             max_capacity: self.max_capacity,
             weigher: self.weigher,
             default_timeout: self.default_timeout,
+            expiration: self.expiration,
+            notifier: self.notifier,
             hasher: self.hasher,
             types: PhantomData,
         }
@@ -253,6 +265,8 @@ impl<K, V, S: VersionScheme, H> StoreBuilder<K, V, S, H> {
             self.hasher,
             self.default_timeout,
             bound,
+            self.expiration,
+            self.notifier,
         )
     }
 }

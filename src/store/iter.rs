@@ -1,6 +1,7 @@
 //! Iteration over owned snapshots, one shard at a time.
 
 use std::fmt;
+use std::hash::{BuildHasher, Hash};
 
 use super::facade::Store;
 use super::record::Versioned;
@@ -25,7 +26,9 @@ impl<'a, K: Clone, V: Clone, S: VersionScheme, H> Iter<'a, K, V, S, H> {
     }
 }
 
-impl<K: Clone, V: Clone, S: VersionScheme, H> Iterator for Iter<'_, K, V, S, H> {
+impl<K: Clone + Hash, V: Clone, S: VersionScheme, H: BuildHasher> Iterator
+    for Iter<'_, K, V, S, H>
+{
     type Item = (K, Versioned<V, S::Version>);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -36,10 +39,11 @@ impl<K: Clone, V: Clone, S: VersionScheme, H> Iterator for Iter<'_, K, V, S, H> 
             let shard = self.store.shards().get(self.next_shard)?;
             self.next_shard += 1;
             // Copy the whole shard and let go of its lock before handing anything out.
+            let hash = |key: &K| self.store.hasher.hash_one(key);
             let copied: Vec<_> = shard
                 .lock
                 .read()
-                .iter()
+                .iter(hash)
                 .map(|(key, record)| (key.clone(), record.snapshot()))
                 .collect();
             self.copied = copied.into_iter();
@@ -65,6 +69,7 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     /// snapshot of the whole store at one instant: a record written while it runs may be
     /// seen before or after that write, and one created or removed meanwhile may or may
     /// not appear. No lock is held between items, so the loop body may use the store.
+    /// Expired records are skipped (reclaiming them is left to writes).
     ///
     /// # Examples
     ///
@@ -78,7 +83,8 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     /// ```
     pub fn iter(&self) -> Iter<'_, K, V, S, H>
     where
-        K: Clone,
+        K: Clone + Hash,
+        H: BuildHasher,
         V: Clone,
     {
         forbid_reentry(self.id());

@@ -1,0 +1,445 @@
+//! Expiry: when a record's time runs out, and the per-shard state that knows it.
+//!
+//! A shard of a store with expiry keeps a [`Timer`] next to its records: a side table
+//! from each expiring record (its hash and ticket, as the eviction queues name it) to
+//! its deadlines, and a hand that walks the expiring records a few at a time. A store
+//! without expiry has no timer: its records carry nothing extra and its operations read
+//! no clock. A record that never expires has no entry either.
+//!
+//! - **Reads** look the deadline up and treat an expired record as absent. A read with a
+//!   time-to-idle moves the idle deadline forward, writing it only when it moves by more
+//!   than [`IDLE_GRANULARITY`], so that a hot key's reads stay reads.
+//! - **Writes** to a key first reclaim its record if it has expired (a conditional write
+//!   on it is refused with [`Error::Expired`](crate::Error::Expired)), and every write
+//!   turns the hand over at most [`SWEEP_PER_WRITE`] records, reclaiming those that
+//!   expired: the work is bounded per write and needs no background thread.
+
+use std::fmt;
+use std::panic::RefUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hashbrown::HashTable;
+use std::collections::VecDeque;
+
+use super::clock::{nanos, Clock, Ticker};
+
+/// Records the hand looks at per write, at most.
+const SWEEP_PER_WRITE: usize = 4;
+
+/// How far a read must move an idle deadline before it writes it (1 ms): a record read
+/// all the time writes its deadline at most once a millisecond, and may expire up to
+/// that much earlier than its last read plus the time-to-idle.
+pub(crate) const IDLE_GRANULARITY: u64 = 1_000_000;
+
+/// The deadline of a record that never expires.
+const NEVER: u64 = u64::MAX;
+
+/// A per-record expiry policy, for deadlines computed from the key and value: moka's
+/// `Expiry`, Caffeine's `Expiry`. Set with [`StoreBuilder::expiry`](crate::StoreBuilder::expiry).
+///
+/// Each method returns how long from now the record lives, `None` for ever. The policy
+/// takes the place of the store-wide [time-to-live](crate::StoreBuilder::time_to_live);
+/// a [time-to-idle](crate::StoreBuilder::time_to_idle) still applies beside it; a write
+/// made through [`expiring_after`](crate::Store::expiring_after) overrides both for that
+/// write.
+///
+/// The methods run under the shard's lock (a read's under its read lock): they should be
+/// quick, and must not call into the store.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use verkv::{Expiry, ManualClock, Store};
+///
+/// /// Negative answers are kept for a second, others for a minute.
+/// struct ByAnswer;
+/// impl Expiry<&'static str, Option<u32>> for ByAnswer {
+///     fn expire_after_create(&self, _key: &&str, value: &Option<u32>) -> Option<Duration> {
+///         Some(Duration::from_secs(if value.is_some() { 60 } else { 1 }))
+///     }
+/// }
+///
+/// let clock = ManualClock::new();
+/// let store: Store<&str, Option<u32>> = Store::builder().expiry(ByAnswer).clock(clock.clone()).build();
+/// store.insert("found", Some(1)).unwrap();
+/// store.insert("missing", None).unwrap();
+/// clock.advance(Duration::from_secs(1));
+/// assert!(store.contains_key(&"found"));
+/// assert!(!store.contains_key(&"missing"));
+/// ```
+pub trait Expiry<K, V>: Send + Sync {
+    /// How long a new record lives.
+    fn expire_after_create(&self, key: &K, value: &V) -> Option<Duration>;
+
+    /// How long a record lives after a write replaced its value; `remaining` is what it
+    /// had left (`None`: for ever). By default, as long as a new record.
+    fn expire_after_update(
+        &self,
+        key: &K,
+        value: &V,
+        remaining: Option<Duration>,
+    ) -> Option<Duration> {
+        let _ = remaining;
+        self.expire_after_create(key, value)
+    }
+
+    /// How long a record lives after a read; by default what it had left. Returning a
+    /// new time makes reads write (as a time-to-idle does).
+    fn expire_after_read(
+        &self,
+        key: &K,
+        value: &V,
+        remaining: Option<Duration>,
+    ) -> Option<Duration> {
+        let _ = (key, value);
+        remaining
+    }
+}
+
+/// A policy as the store keeps it.
+type Policy<K, V> = Arc<dyn Expiry<K, V> + RefUnwindSafe>;
+
+/// A store's expiry settings, as the builder was given them.
+pub(crate) struct Expiration<K, V> {
+    pub(crate) clock: Clock,
+    pub(crate) time_to_live: Option<Duration>,
+    pub(crate) time_to_idle: Option<Duration>,
+    pub(crate) policy: Option<Policy<K, V>>,
+}
+
+impl<K, V> Default for Expiration<K, V> {
+    fn default() -> Self {
+        Expiration {
+            clock: Clock::System,
+            time_to_live: None,
+            time_to_idle: None,
+            policy: None,
+        }
+    }
+}
+
+impl<K, V> Clone for Expiration<K, V> {
+    fn clone(&self) -> Self {
+        Expiration {
+            clock: self.clock.clone(),
+            time_to_live: self.time_to_live,
+            time_to_idle: self.time_to_idle,
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+impl<K, V> Expiration<K, V> {
+    /// Whether any record can expire without a per-write time-to-live.
+    fn configured(&self) -> bool {
+        self.time_to_live.is_some() || self.time_to_idle.is_some() || self.policy.is_some()
+    }
+
+    /// A shard's expiry state: a timer if the settings expire anything.
+    pub(crate) fn shard(&self) -> Timing<K, V> {
+        if self.configured() {
+            Timing::On(Box::new(Timer::new(self.clone())))
+        } else {
+            Timing::Off(self.clock.clone())
+        }
+    }
+}
+
+/// A shard's expiry state. `Off` until some record can expire: the shard then reads no
+/// clock. A write with its own time-to-live turns it on.
+pub(crate) enum Timing<K, V> {
+    /// No expiry so far; the clock to start if a write asks for some.
+    Off(Clock),
+    On(Box<Timer<K, V>>),
+}
+
+impl<K, V> Timing<K, V> {
+    /// The timer, if the shard has one.
+    #[inline]
+    pub(crate) fn active(&self) -> Option<&Timer<K, V>> {
+        match self {
+            Timing::Off(_) => None,
+            Timing::On(timer) => Some(timer),
+        }
+    }
+
+    /// The timer, if the shard has one.
+    #[inline]
+    pub(crate) fn active_mut(&mut self) -> Option<&mut Timer<K, V>> {
+        match self {
+            Timing::Off(_) => None,
+            Timing::On(timer) => Some(timer),
+        }
+    }
+
+    /// The timer a write needs: started if it asks for a time-to-live of its own, else
+    /// the one there is.
+    #[inline]
+    pub(crate) fn for_write(&mut self, time_to_live: Option<Duration>) -> Option<&mut Timer<K, V>> {
+        if let (Timing::Off(clock), Some(_)) = (&*self, time_to_live) {
+            let settings = Expiration {
+                clock: clock.clone(),
+                ..Expiration::default()
+            };
+            *self = Timing::On(Box::new(Timer::new(settings)));
+        }
+        self.active_mut()
+    }
+}
+
+/// When one record expires: `expires` from its time-to-live (or policy), `idle` from its
+/// time-to-idle; nanoseconds on the shard's ticker, [`NEVER`] for no limit. Reads may
+/// move either, under the read lock.
+struct Deadline {
+    hash: u64,
+    ticket: u32,
+    expires: AtomicU64,
+    idle: AtomicU64,
+}
+
+impl Deadline {
+    fn passed(&self, now: u64) -> bool {
+        !cfg!(verkv_mutant = "no_expiry_check")
+            && (now >= self.expires.load(Ordering::Relaxed)
+                || now >= self.idle.load(Ordering::Relaxed))
+    }
+}
+
+/// What the hand found at one record.
+pub(crate) enum Turn {
+    /// Nothing left to look at.
+    Done,
+    /// A record that has not expired, or one already gone.
+    Passed,
+    /// The record (hash, ticket) expired: reclaim it. Its deadline is already forgotten.
+    Due(u64, u32),
+}
+
+/// One shard's expiry state: the settings, the ticker, the deadlines of its expiring
+/// records, and the hand that sweeps them.
+pub(crate) struct Timer<K, V> {
+    settings: Expiration<K, V>,
+    ticker: Ticker,
+    deadlines: HashTable<Deadline>,
+    /// Every expiring record (hash, ticket) once, in the order the hand visits them;
+    /// records gone since are dropped when the hand reaches them.
+    hand: VecDeque<(u64, u32)>,
+    /// Tickets for the records of a shard without a bound (a bound issues its own).
+    next_ticket: u32,
+}
+
+impl<K, V> fmt::Debug for Timer<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timer")
+            .field("deadlines", &self.deadlines.len())
+            .field("hand", &self.hand.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `now + ttl`, [`NEVER`] for no time-to-live or one too long to count.
+fn after(now: u64, ttl: Option<Duration>) -> u64 {
+    ttl.map_or(NEVER, |ttl| now.saturating_add(nanos(ttl)))
+}
+
+/// The time left until `deadline`, `None` for never.
+fn remaining(now: u64, deadline: u64) -> Option<Duration> {
+    (deadline != NEVER).then(|| Duration::from_nanos(deadline.saturating_sub(now)))
+}
+
+impl<K, V> Timer<K, V> {
+    fn new(settings: Expiration<K, V>) -> Self {
+        Timer {
+            ticker: Ticker::start(&settings.clock),
+            settings,
+            deadlines: HashTable::new(),
+            hand: VecDeque::new(),
+            next_ticket: 0,
+        }
+    }
+
+    /// The time now on this shard's ticker.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        self.ticker.now()
+    }
+
+    /// A ticket for a new record of a shard without a bound.
+    pub(crate) fn issue_ticket(&mut self) -> u32 {
+        let ticket = self.next_ticket;
+        self.next_ticket = ticket.wrapping_add(1);
+        ticket
+    }
+
+    fn find(&self, hash: u64, ticket: u32) -> Option<&Deadline> {
+        self.deadlines.find(hash, |deadline| {
+            deadline.hash == hash && deadline.ticket == ticket
+        })
+    }
+
+    /// Whether the record (hash, ticket) has expired at `now`.
+    #[inline]
+    pub(crate) fn expired(&self, hash: u64, ticket: u32, now: u64) -> bool {
+        self.find(hash, ticket)
+            .is_some_and(|deadline| deadline.passed(now))
+    }
+
+    /// A read of the record (hash, ticket) with `key` and `value`: whether it is still
+    /// there (not expired), moving its deadlines as its time-to-idle and the policy say.
+    #[inline]
+    pub(crate) fn read(&self, hash: u64, ticket: u32, key: &K, value: &V) -> bool {
+        let Some(deadline) = self.find(hash, ticket) else {
+            return true;
+        };
+        let now = self.now();
+        if deadline.passed(now) {
+            return false;
+        }
+        if let Some(tti) = self.settings.time_to_idle {
+            let idle = after(now, Some(tti));
+            if idle
+                > deadline
+                    .idle
+                    .load(Ordering::Relaxed)
+                    .saturating_add(IDLE_GRANULARITY)
+            {
+                deadline.idle.store(idle, Ordering::Relaxed);
+            }
+        }
+        if let Some(policy) = &self.settings.policy {
+            let expires = deadline.expires.load(Ordering::Relaxed);
+            let wanted = after(
+                now,
+                policy.expire_after_read(key, value, remaining(now, expires)),
+            );
+            if wanted != expires {
+                deadline.expires.store(wanted, Ordering::Relaxed);
+            }
+        }
+        true
+    }
+
+    /// Starts the clock of a new record (hash, ticket); `time_to_live` is the write's own.
+    pub(crate) fn start(
+        &mut self,
+        hash: u64,
+        ticket: u32,
+        key: &K,
+        value: &V,
+        time_to_live: Option<Duration>,
+    ) {
+        let now = self.now();
+        let ttl = match (time_to_live, &self.settings.policy) {
+            (Some(ttl), _) => Some(ttl),
+            (None, Some(policy)) => policy.expire_after_create(key, value),
+            (None, None) => self.settings.time_to_live,
+        };
+        let expires = after(now, ttl);
+        let idle = after(now, self.settings.time_to_idle);
+        self.set(hash, ticket, expires, idle);
+    }
+
+    /// Restarts the clock of the record (hash, ticket) after a write gave it `value`;
+    /// `time_to_live` is the write's own.
+    pub(crate) fn restart(
+        &mut self,
+        hash: u64,
+        ticket: u32,
+        key: &K,
+        value: &V,
+        time_to_live: Option<Duration>,
+    ) {
+        let now = self.now();
+        let ttl = match (time_to_live, &self.settings.policy) {
+            (Some(ttl), _) => Some(ttl),
+            (None, Some(policy)) => {
+                let before = self
+                    .find(hash, ticket)
+                    .map_or(NEVER, |deadline| deadline.expires.load(Ordering::Relaxed));
+                policy.expire_after_update(key, value, remaining(now, before))
+            }
+            (None, None) => self.settings.time_to_live,
+        };
+        let expires = after(now, ttl);
+        let idle = after(now, self.settings.time_to_idle);
+        self.set(hash, ticket, expires, idle);
+    }
+
+    /// Sets the deadlines of the record (hash, ticket): kept only if it can expire.
+    fn set(&mut self, hash: u64, ticket: u32, expires: u64, idle: u64) {
+        let found = self.deadlines.find_entry(hash, |deadline| {
+            deadline.hash == hash && deadline.ticket == ticket
+        });
+        match (found, expires == NEVER && idle == NEVER) {
+            (Ok(entry), true) => {
+                entry.remove();
+            }
+            (Ok(mut entry), false) => {
+                let deadline = entry.get_mut();
+                *deadline.expires.get_mut() = expires;
+                *deadline.idle.get_mut() = idle;
+            }
+            (Err(_), true) => {}
+            (Err(_), false) => {
+                self.deadlines.insert_unique(
+                    hash,
+                    Deadline {
+                        hash,
+                        ticket,
+                        expires: AtomicU64::new(expires),
+                        idle: AtomicU64::new(idle),
+                    },
+                    |deadline| deadline.hash,
+                );
+                self.hand.push_back((hash, ticket));
+            }
+        }
+    }
+
+    /// Forgets the record (hash, ticket): it left the shard.
+    pub(crate) fn forget(&mut self, hash: u64, ticket: u32) {
+        if let Ok(entry) = self.deadlines.find_entry(hash, |deadline| {
+            deadline.hash == hash && deadline.ticket == ticket
+        }) {
+            entry.remove();
+        }
+    }
+
+    /// Forgets every record (the shard was cleared).
+    pub(crate) fn clear(&mut self) {
+        self.deadlines.clear();
+        self.hand.clear();
+    }
+
+    /// How many records the hand may look at in one write.
+    pub(crate) fn sweep_budget() -> usize {
+        SWEEP_PER_WRITE
+    }
+
+    /// Moves the hand over one record, at `now`.
+    pub(crate) fn turn(&mut self, now: u64) -> Turn {
+        let Some((hash, ticket)) = self.hand.pop_front() else {
+            return Turn::Done;
+        };
+        let Ok(entry) = self.deadlines.find_entry(hash, |deadline| {
+            deadline.hash == hash && deadline.ticket == ticket
+        }) else {
+            return Turn::Passed; // gone already: its slot goes too
+        };
+        if entry.get().passed(now) {
+            entry.remove();
+            return Turn::Due(hash, ticket);
+        }
+        self.hand.push_back((hash, ticket));
+        Turn::Passed
+    }
+
+    /// How many slots the hand holds, live or not.
+    #[cfg(test)]
+    pub(crate) fn hand_len(&self) -> usize {
+        self.hand.len()
+    }
+}
