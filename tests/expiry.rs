@@ -460,3 +460,38 @@ fn retain_refuses_a_predicate_that_calls_back_into_the_store() {
         "the store still works"
     );
 }
+
+/// A policy with a bug: it panics on the value 13.
+struct Unlucky;
+
+impl Expiry<u32, u32> for Unlucky {
+    fn expire_after_create(&self, _key: &u32, value: &u32) -> Option<Duration> {
+        assert_ne!(*value, 13, "unlucky");
+        Some(MINUTE)
+    }
+}
+
+#[test]
+fn a_panicking_policy_writes_nothing() {
+    let store: Store<u32, u32> = Store::builder()
+        .shards(1)
+        .max_capacity(4)
+        .expiry(Unlucky)
+        .build();
+    let v1 = store.insert(1, 1).unwrap();
+    let panicked = |write: &dyn Fn()| std::panic::catch_unwind(AssertUnwindSafe(write)).is_err();
+    assert!(panicked(&|| drop(store.insert(2, 13))));
+    assert!(panicked(&|| drop(store.update(&1, &v1, 13))));
+    assert_eq!(store.get(&2), None);
+    assert_eq!(store.get(&1).map(|r| (r.value, r.version)), Some((1, v1)));
+    // The bound's accounting is intact: four more records fit, and no more are kept.
+    for key in 20..30 {
+        store.insert(key, key).unwrap();
+        assert!(store.len() <= 4);
+    }
+    assert_eq!(
+        store.len(),
+        4,
+        "the bound counts no weight for the refused write"
+    );
+}

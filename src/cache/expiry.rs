@@ -208,6 +208,13 @@ impl Deadline {
     }
 }
 
+/// When a record just written expires, by its time-to-live and by its time-to-idle.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lifetime {
+    expires: u64,
+    idle: u64,
+}
+
 /// What the hand found at one record.
 pub(crate) enum Turn {
     /// Nothing left to look at.
@@ -322,50 +329,37 @@ impl<K, V> Timer<K, V> {
         true
     }
 
-    /// Starts the clock of a new record (hash, ticket); `time_to_live` is the write's own.
-    pub(crate) fn start(
-        &mut self,
-        hash: u64,
-        ticket: u32,
+    /// When a record written now with `value` expires: computed before the write
+    /// changes anything, since a policy is the caller's code and may panic.
+    /// `time_to_live` is the write's own; `current` the record's, if it exists.
+    pub(crate) fn lifetime(
+        &self,
         key: &K,
         value: &V,
         time_to_live: Option<Duration>,
-    ) {
+        current: Option<(u64, u32)>,
+    ) -> Lifetime {
         let now = self.now();
-        let ttl = match (time_to_live, &self.settings.policy) {
-            (Some(ttl), _) => Some(ttl),
-            (None, Some(policy)) => policy.expire_after_create(key, value),
-            (None, None) => self.settings.time_to_live,
-        };
-        let expires = after(now, ttl);
-        let idle = after(now, self.settings.time_to_idle);
-        self.set(hash, ticket, expires, idle);
-    }
-
-    /// Restarts the clock of the record (hash, ticket) after a write gave it `value`;
-    /// `time_to_live` is the write's own.
-    pub(crate) fn restart(
-        &mut self,
-        hash: u64,
-        ticket: u32,
-        key: &K,
-        value: &V,
-        time_to_live: Option<Duration>,
-    ) {
-        let now = self.now();
-        let ttl = match (time_to_live, &self.settings.policy) {
-            (Some(ttl), _) => Some(ttl),
-            (None, Some(policy)) => {
+        let ttl = match (time_to_live, &self.settings.policy, current) {
+            (Some(ttl), _, _) => Some(ttl),
+            (None, Some(policy), None) => policy.expire_after_create(key, value),
+            (None, Some(policy), Some((hash, ticket))) => {
                 let before = self
                     .find(hash, ticket)
                     .map_or(NEVER, |deadline| deadline.expires.load(Ordering::Relaxed));
                 policy.expire_after_update(key, value, remaining(now, before))
             }
-            (None, None) => self.settings.time_to_live,
+            (None, None, _) => self.settings.time_to_live,
         };
-        let expires = after(now, ttl);
-        let idle = after(now, self.settings.time_to_idle);
-        self.set(hash, ticket, expires, idle);
+        Lifetime {
+            expires: after(now, ttl),
+            idle: after(now, self.settings.time_to_idle),
+        }
+    }
+
+    /// Starts (or restarts) the clock of the record (hash, ticket), just written.
+    pub(crate) fn start(&mut self, hash: u64, ticket: u32, lifetime: Lifetime) {
+        self.set(hash, ticket, lifetime.expires, lifetime.idle);
     }
 
     /// Sets the deadlines of the record (hash, ticket): kept only if it can expire.

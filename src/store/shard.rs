@@ -79,6 +79,11 @@ fn overwrite<K, V, S: VersionScheme>(
         key,
         record,
     } = current;
+    let ticket = record.access.ticket();
+    let timer = timing.for_write(time_to_live);
+    let lifetime = timer
+        .as_ref()
+        .map(|timer| timer.lifetime(key, &value, time_to_live, Some((hash, ticket))));
     if let Some(bound) = bound {
         if let Err(too_heavy) = bound.reweigh(key, &record.value, &value, &mut record.access) {
             return Err(Rejected {
@@ -87,8 +92,8 @@ fn overwrite<K, V, S: VersionScheme>(
             });
         }
     }
-    if let Some(timer) = timing.for_write(time_to_live) {
-        timer.restart(hash, record.access.ticket(), key, &value, time_to_live);
+    if let (Some(timer), Some(lifetime)) = (timer, lifetime) {
+        timer.start(hash, ticket, lifetime);
     }
     record.version = versions.next(&record.version);
     removals.push_replaced(key, std::mem::replace(&mut record.value, value));
@@ -109,6 +114,9 @@ fn create<K, V, S: VersionScheme>(
     value: V,
     time_to_live: Option<Duration>,
 ) -> Result<Created<S>, Rejected<V, Version<S>>> {
+    let lifetime = timing
+        .for_write(time_to_live)
+        .map(|timer| timer.lifetime(&key, &value, time_to_live, None));
     let mut access = match bound {
         None => Access::unbounded(),
         Some(bound) => match bound.admit(hash, &key, &value) {
@@ -121,11 +129,11 @@ fn create<K, V, S: VersionScheme>(
             }
         },
     };
-    if let Some(timer) = timing.for_write(time_to_live) {
+    if let (Some(timer), Some(lifetime)) = (timing.active_mut(), lifetime) {
         if bound.is_none() {
             access = Access::ticketed(timer.issue_ticket());
         }
-        timer.start(hash, access.ticket(), &key, &value, time_to_live);
+        timer.start(hash, access.ticket(), lifetime);
     }
     let ticket = bound.is_some().then(|| access.ticket());
     let version = versions.initial();

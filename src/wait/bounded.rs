@@ -79,8 +79,8 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     /// A view whose writes give their records `ttl` to live (a per-write time-to-live),
     /// whatever the store's [expiry settings](crate::StoreBuilder::time_to_live) say:
     /// moka's per-entry expiry for one write, Redis's `SET ... EX`. It has no deadline;
-    /// add one with [`Bounded::within`]-style views made the other way round:
-    /// `store.within(t).expiring_after(ttl)`.
+    /// for one, start from a bounded view: `store.within(t).expiring_after(ttl)`
+    /// ([`Bounded::expiring_after`]).
     ///
     /// **One shape for every write.** Every write the view offers takes the TTL the same
     /// way: [`insert`](Bounded::insert), [`insert_or_current`](Bounded::insert_or_current),
