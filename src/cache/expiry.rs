@@ -294,9 +294,18 @@ impl<K, V> Timer<K, V> {
             .is_some_and(|deadline| deadline.passed(now))
     }
 
+    /// Whether the record (hash, ticket) is still there now, for a look that is not a
+    /// read (no deadline moves). Out of line, as [`read`](Timer::read).
+    #[inline(never)]
+    pub(crate) fn present(&self, hash: u64, ticket: u32) -> bool {
+        !self.expired(hash, ticket, self.now())
+    }
+
     /// A read of the record (hash, ticket) with `key` and `value`: whether it is still
     /// there (not expired), moving its deadlines as its time-to-idle and the policy say.
-    #[inline]
+    /// Kept out of line, so that the read path of a shard without a timer stays as small
+    /// as it was before expiry (inlined, a plain `get` measured 15–20% slower).
+    #[inline(never)]
     pub(crate) fn read(&self, hash: u64, ticket: u32, key: &K, value: &V) -> bool {
         let Some(deadline) = self.find(hash, ticket) else {
             return true;

@@ -341,7 +341,7 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
     {
         let (_, record) = self.table.find(hash, |(k, _)| k.borrow() == key)?;
         if let Some(timer) = self.timing.active() {
-            if timer.expired(hash, record.access.ticket(), timer.now()) {
+            if !timer.present(hash, record.access.ticket()) {
                 return None;
             }
         }
