@@ -495,3 +495,33 @@ fn a_panicking_policy_writes_nothing() {
         "the bound counts no weight for the refused write"
     );
 }
+
+#[test]
+fn a_listener_may_ask_for_the_key_a_load_is_landing() {
+    let slot: Arc<OnceLock<Weak<Store<u32, u32>>>> = Arc::default();
+    let inside = AssertUnwindSafe(slot.clone());
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let answers = asked.clone();
+    let store = Arc::new(
+        Store::builder()
+            .shards(1)
+            .eviction_listener(move |key, _, cause| {
+                assert_eq!(cause, RemovalCause::Expired);
+                let store = inside.get().and_then(Weak::upgrade).unwrap();
+                // The load ended with the write that removed the record: this one is new
+                // (had it joined the load, it would wait for itself, here until the timeout).
+                let found = store.within(Duration::from_secs(5)).get_or_load(key, || 0);
+                answers
+                    .lock()
+                    .unwrap()
+                    .push(found.map(|record| record.value).ok());
+            })
+            .build(),
+    );
+    slot.set(Arc::downgrade(&store)).unwrap();
+    // Stored already expired: the write's own sweep reclaims it, and the listener hears.
+    let loaded = store.expiring_after(Duration::ZERO).get_or_load(1, || 11);
+    assert_eq!(loaded.unwrap().value, 11);
+    assert_eq!(*asked.lock().unwrap(), [Some(0)]);
+    assert_eq!(store.get(&1).map(|record| record.value), Some(0));
+}
