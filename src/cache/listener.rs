@@ -40,7 +40,9 @@ pub enum RemovalCause {
     /// Its time-to-live or time-to-idle ran out (see
     /// [`StoreBuilder::time_to_live`](crate::StoreBuilder::time_to_live)).
     Expired,
-    /// The [capacity bound](crate::StoreBuilder::max_capacity) made room for another.
+    /// The [capacity bound](crate::StoreBuilder::max_capacity) made room for another
+    /// (the bound does not look at deadlines: a record that had expired but was not
+    /// reclaimed yet may go this way).
     Evicted,
     /// A caller removed it: [`Store::remove`], or [`Store::retain`] refused it.
     Removed,
