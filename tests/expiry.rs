@@ -375,15 +375,26 @@ fn a_panicking_listener_is_counted_and_leaves_the_store_usable() {
 
 #[test]
 fn under_concurrency_every_record_is_heard_of_exactly_once() {
+    let clock = ManualClock::new();
     let (builder, heard) = listening();
-    let store = Arc::new(builder.max_capacity(64).build());
-    let threads: Vec<_> = (0..4u32)
+    let store = Arc::new(
+        builder
+            .max_capacity(64)
+            .time_to_live(Duration::from_millis(5))
+            .clock(clock.clone())
+            .build(),
+    );
+    let writers: Vec<_> = (0..3u32)
         .map(|thread| {
             let store = store.clone();
             thread::spawn(move || {
                 for round in 0..2_000u32 {
                     let key = thread * 1_000_000 + round;
-                    store.insert(key, round).unwrap();
+                    // Each key is created once: the checks below count records by key.
+                    let version = store.insert(key, round).unwrap();
+                    if round % 5 == 0 {
+                        let _ = store.update(&key, &version, round + 1);
+                    }
                     if round % 3 == 0 {
                         if let Some(read) = store.get(&key) {
                             let _ = store.remove(&key, &read.version);
@@ -393,23 +404,44 @@ fn under_concurrency_every_record_is_heard_of_exactly_once() {
             })
         })
         .collect();
-    for thread in threads {
+    // Time moves while they write: records expire under their feet.
+    let ticking = {
+        let clock = clock.clone();
+        thread::spawn(move || {
+            for _ in 0..2_000 {
+                clock.advance(Duration::from_millis(1));
+                thread::yield_now();
+            }
+        })
+    };
+    for thread in writers {
         thread.join().unwrap();
+    }
+    ticking.join().unwrap();
+    // Then all expire, and a few more writes sweep some of them.
+    clock.advance(Duration::from_secs(1));
+    for key in 0..64 {
+        store.insert(10_000_000 + key, key).unwrap();
     }
     let left: Vec<u32> = store.iter().map(|(key, _)| key).collect();
     store.invalidate_all();
     let heard = heard.lock().unwrap();
-    let mut seen: HashMap<u32, usize> = HashMap::new();
-    for (key, _, _) in heard.iter() {
-        *seen.entry(*key).or_default() += 1;
+    let mut left_once: HashMap<u32, usize> = HashMap::new();
+    let mut replaced = 0;
+    for (key, _, cause) in heard.iter() {
+        if *cause == RemovalCause::Replaced {
+            replaced += 1;
+        } else {
+            *left_once.entry(*key).or_default() += 1;
+        }
     }
-    assert_eq!(seen.len(), 8_000, "every record inserted left once");
-    assert!(seen.values().all(|&times| times == 1));
-    let cleared = heard
-        .iter()
-        .filter(|(_, _, cause)| *cause == RemovalCause::Cleared)
-        .count();
-    assert_eq!(cleared, left.len());
+    assert_eq!(left_once.len(), 6_064, "every record inserted left");
+    assert!(left_once.values().all(|&times| times == 1), "and only once");
+    let count = |wanted: RemovalCause| heard.iter().filter(|(_, _, c)| *c == wanted).count();
+    assert!(count(RemovalCause::Expired) > 0 && count(RemovalCause::Evicted) > 0);
+    assert!(count(RemovalCause::Removed) > 0 && replaced > 0);
+    // Cleared: what was left, and expired records not reclaimed yet (not iterated).
+    assert!(count(RemovalCause::Cleared) >= left.len());
 }
 
 #[test]
