@@ -293,7 +293,7 @@ pub use deadline::{CancelToken, Interrupted, Phase, TimedOut};
 pub use patch::json;
 pub use patch::{Field, FieldProblem, Invalid, NullNotAllowed, Patch, PatchError};
 pub use store::{
-    Cause, DefaultHashBuilder, Error, Iter, NotInserted, Rejected, Store, StoreBuilder,
+    Cause, DefaultHashBuilder, Error, Iter, Keys, NotInserted, Rejected, Store, StoreBuilder,
     UpdateWithError, VersionOf, Versioned,
 };
 pub use version::etag;

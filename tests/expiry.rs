@@ -44,11 +44,13 @@ fn a_record_expires_exactly_at_its_time_to_live() {
     assert_eq!(store.get(&1).map(|r| r.value), Some(10));
     assert_eq!(store.version(&1), Some(version));
     assert!(store.contains_key(&1));
+    assert_eq!(store.keys().collect::<Vec<_>>(), [1]);
     clock.advance(NANO);
     assert_eq!(store.get(&1), None);
     assert_eq!(store.version(&1), None);
     assert!(!store.contains_key(&1));
     assert_eq!(store.iter().count(), 0);
+    assert_eq!(store.keys().count(), 0);
 }
 
 #[test]
