@@ -1,10 +1,10 @@
 //! Expiry: when a record's time runs out, and the per-shard state that knows it.
 //!
-//! A shard of a store with expiry keeps a [`Timer`] next to its records: a side table
-//! from each expiring record (its hash and ticket, as the eviction queues name it) to
-//! its deadlines, and a hand that walks the expiring records a few at a time. A store
-//! without expiry has no timer: its records carry nothing extra and its operations read
-//! no clock. A record that never expires has no entry either.
+//! A shard of a store with expiry keeps a [`Timer`] next to its records: the deadlines
+//! of its expiring records in a dense array, an index that finds a record's entry by its
+//! hash and ticket (as the eviction queues name it), and a hand that walks the array a
+//! few entries at a time. A store without expiry has no timer: its records carry nothing
+//! extra and its operations read no clock. A record that never expires has no entry.
 //!
 //! - **Reads** look the deadline up and treat an expired record as absent. A read with a
 //!   time-to-idle moves the idle deadline forward, writing it only when it moves by more
@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hashbrown::HashTable;
-use std::collections::VecDeque;
 
 use super::clock::{nanos, Clock, Ticker};
 
@@ -219,7 +218,7 @@ pub(crate) struct Lifetime {
 pub(crate) enum Turn {
     /// Nothing left to look at.
     Done,
-    /// A record that has not expired, or one already gone.
+    /// A record that has not expired.
     Passed,
     /// The record (hash, ticket) expired: reclaim it. Its deadline is already forgotten.
     Due(u64, u32),
@@ -230,10 +229,13 @@ pub(crate) enum Turn {
 pub(crate) struct Timer<K, V> {
     settings: Expiration<K, V>,
     ticker: Ticker,
-    deadlines: HashTable<Deadline>,
-    /// Every expiring record (hash, ticket) once, in the order the hand visits them;
-    /// records gone since are dropped when the hand reaches them.
-    hand: VecDeque<(u64, u32)>,
+    /// The deadlines of the expiring records, in no order, without gaps: an entry that
+    /// goes is replaced by the last one.
+    deadlines: Vec<Deadline>,
+    /// Where each record's entry is in `deadlines`, found by the record's hash.
+    index: HashTable<usize>,
+    /// The entry of `deadlines` the sweep looks at next.
+    hand: usize,
     /// Tickets for the records of a shard without a bound (a bound issues its own).
     next_ticket: u32,
 }
@@ -242,7 +244,7 @@ impl<K, V> fmt::Debug for Timer<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timer")
             .field("deadlines", &self.deadlines.len())
-            .field("hand", &self.hand.len())
+            .field("hand", &self.hand)
             .finish_non_exhaustive()
     }
 }
@@ -262,8 +264,9 @@ impl<K, V> Timer<K, V> {
         Timer {
             ticker: Ticker::start(&settings.clock),
             settings,
-            deadlines: HashTable::new(),
-            hand: VecDeque::new(),
+            deadlines: Vec::new(),
+            index: HashTable::new(),
+            hand: 0,
             next_ticket: 0,
         }
     }
@@ -281,10 +284,18 @@ impl<K, V> Timer<K, V> {
         ticket
     }
 
+    /// Where the entry of the record (hash, ticket) is in `deadlines`.
+    fn position(&self, hash: u64, ticket: u32) -> Option<usize> {
+        let deadlines = &self.deadlines;
+        self.index
+            .find(hash, |&at| {
+                deadlines[at].hash == hash && deadlines[at].ticket == ticket
+            })
+            .copied()
+    }
+
     fn find(&self, hash: u64, ticket: u32) -> Option<&Deadline> {
-        self.deadlines.find(hash, |deadline| {
-            deadline.hash == hash && deadline.ticket == ticket
-        })
+        self.position(hash, ticket).map(|at| &self.deadlines[at])
     }
 
     /// Whether the record (hash, ticket) has expired at `now`.
@@ -373,48 +384,59 @@ impl<K, V> Timer<K, V> {
 
     /// Sets the deadlines of the record (hash, ticket): kept only if it can expire.
     fn set(&mut self, hash: u64, ticket: u32, expires: u64, idle: u64) {
-        let found = self.deadlines.find_entry(hash, |deadline| {
-            deadline.hash == hash && deadline.ticket == ticket
-        });
-        match (found, expires == NEVER && idle == NEVER) {
-            (Ok(entry), true) => {
-                entry.remove();
-            }
-            (Ok(mut entry), false) => {
-                let deadline = entry.get_mut();
+        match (
+            self.position(hash, ticket),
+            expires == NEVER && idle == NEVER,
+        ) {
+            (Some(at), true) => self.remove_at(at),
+            (Some(at), false) => {
+                let deadline = &mut self.deadlines[at];
                 *deadline.expires.get_mut() = expires;
                 *deadline.idle.get_mut() = idle;
             }
-            (Err(_), true) => {}
-            (Err(_), false) => {
-                self.deadlines.insert_unique(
+            (None, true) => {}
+            (None, false) => {
+                let at = self.deadlines.len();
+                self.deadlines.push(Deadline {
                     hash,
-                    Deadline {
-                        hash,
-                        ticket,
-                        expires: AtomicU64::new(expires),
-                        idle: AtomicU64::new(idle),
-                    },
-                    |deadline| deadline.hash,
-                );
-                self.hand.push_back((hash, ticket));
+                    ticket,
+                    expires: AtomicU64::new(expires),
+                    idle: AtomicU64::new(idle),
+                });
+                let deadlines = &self.deadlines;
+                self.index.insert_unique(hash, at, |&at| deadlines[at].hash);
             }
         }
     }
 
+    /// Removes the entry at `at`, moving the last entry into its place.
+    fn remove_at(&mut self, at: usize) {
+        let hash = self.deadlines[at].hash;
+        if let Ok(entry) = self.index.find_entry(hash, |&found| found == at) {
+            entry.remove();
+        }
+        let last = self.deadlines.len() - 1;
+        if at != last {
+            let moved = self.deadlines[last].hash;
+            if let Some(found) = self.index.find_mut(moved, |&found| found == last) {
+                *found = at;
+            }
+        }
+        self.deadlines.swap_remove(at);
+    }
+
     /// Forgets the record (hash, ticket): it left the shard.
     pub(crate) fn forget(&mut self, hash: u64, ticket: u32) {
-        if let Ok(entry) = self.deadlines.find_entry(hash, |deadline| {
-            deadline.hash == hash && deadline.ticket == ticket
-        }) {
-            entry.remove();
+        if let Some(at) = self.position(hash, ticket) {
+            self.remove_at(at);
         }
     }
 
     /// Forgets every record (the shard was cleared).
     pub(crate) fn clear(&mut self) {
         self.deadlines.clear();
-        self.hand.clear();
+        self.index.clear();
+        self.hand = 0;
     }
 
     /// How many records the hand may look at in one write.
@@ -424,25 +446,26 @@ impl<K, V> Timer<K, V> {
 
     /// Moves the hand over one record, at `now`.
     pub(crate) fn turn(&mut self, now: u64) -> Turn {
-        let Some((hash, ticket)) = self.hand.pop_front() else {
+        if self.deadlines.is_empty() {
             return Turn::Done;
-        };
-        let Ok(entry) = self.deadlines.find_entry(hash, |deadline| {
-            deadline.hash == hash && deadline.ticket == ticket
-        }) else {
-            return Turn::Passed; // gone already: its slot goes too
-        };
-        if entry.get().passed(now) {
-            entry.remove();
-            return Turn::Due(hash, ticket);
         }
-        self.hand.push_back((hash, ticket));
+        if self.hand >= self.deadlines.len() {
+            self.hand = 0;
+        }
+        let deadline = &self.deadlines[self.hand];
+        if deadline.passed(now) {
+            let due = Turn::Due(deadline.hash, deadline.ticket);
+            // The last entry moves here: the hand looks at it next.
+            self.remove_at(self.hand);
+            return due;
+        }
+        self.hand += 1;
         Turn::Passed
     }
 
-    /// How many slots the hand holds, live or not.
+    /// How many records have an entry.
     #[cfg(test)]
-    pub(crate) fn hand_len(&self) -> usize {
-        self.hand.len()
+    pub(crate) fn tracked(&self) -> usize {
+        self.deadlines.len()
     }
 }

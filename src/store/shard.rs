@@ -714,7 +714,7 @@ mod tests {
     }
 
     #[test]
-    fn removed_records_do_not_grow_the_timers_hand() {
+    fn removed_records_leave_the_timer() {
         let clock = crate::ManualClock::new();
         let expiring = crate::cache::expiry::Expiration {
             clock: clock.clone().into(),
@@ -729,6 +729,65 @@ mod tests {
             shard.remove(hash(&key), &key, &version).unwrap();
         }
         let timer = shard.timing.active().unwrap();
-        assert!(timer.hand_len() <= 16, "{timer:?}");
+        assert_eq!(timer.tracked(), 0, "{timer:?}");
+    }
+
+    #[test]
+    fn many_records_expire_each_at_its_own_time() {
+        use std::collections::HashMap;
+        use std::time::Duration;
+
+        let clock = crate::ManualClock::new();
+        let expiring = crate::cache::expiry::Expiration {
+            clock: clock.clone().into(),
+            ..Default::default()
+        };
+        let mut shard: Shard<u64, u64, Counter> =
+            Shard::new(0, None, expiring.shard(), Removals::new(None));
+        // key -> (version, expires at, in seconds; None: never)
+        let mut alive: HashMap<u64, (u64, Option<u64>)> = HashMap::new();
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |bound: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % bound
+        };
+        for second in 0..200u64 {
+            for _ in 0..20 {
+                let key = next(500);
+                let ttl = match next(4) {
+                    0 => None,
+                    n => Some(n * 3),
+                };
+                let time_to_live = Some(ttl.map_or(Duration::MAX, Duration::from_secs));
+                if next(5) == 0 {
+                    if let Some((version, _)) = alive.remove(&key) {
+                        shard.remove(hash(&key), &key, &version).unwrap();
+                    }
+                    continue;
+                }
+                let version = shard
+                    .put(hash(&key), key, second, hash, time_to_live)
+                    .unwrap();
+                alive.insert(key, (version, ttl.map(|ttl| second + ttl)));
+            }
+            clock.advance(Duration::from_secs(1));
+            alive.retain(|_, (_, expires)| expires.is_none_or(|at| at > second + 1));
+            for key in 0..500 {
+                let found = shard.peek(hash(&key), &key).map(|record| record.version);
+                assert_eq!(
+                    found,
+                    alive.get(&key).map(|(v, _)| *v),
+                    "key {key} at {second}"
+                );
+            }
+            let tracked = shard.timing.active().unwrap().tracked();
+            assert!(
+                tracked <= shard.len(),
+                "{tracked} deadlines for {} records",
+                shard.len()
+            );
+        }
     }
 }
