@@ -123,7 +123,10 @@ fn timed(bounded: bool) -> (Store<Key, model::Value, Counter>, Model<Counter, An
         builder = builder.max_capacity(BOUND as u64);
     }
     let time = Time::new(clock, Some(TTL));
-    (builder.build(), Model::timed(AnyFresh, time, bounded.then_some(BOUND)))
+    (
+        builder.build(),
+        Model::timed(AnyFresh, time, bounded.then_some(BOUND)),
+    )
 }
 
 fuzz_target!(|data: &[u8]| {
