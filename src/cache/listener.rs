@@ -7,6 +7,7 @@ use std::panic::{self, AssertUnwindSafe, RefUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::store::reentry::forbid_reentry;
 use crate::store::Store;
 use crate::version::VersionScheme;
 
@@ -179,6 +180,10 @@ where
     /// operation that removed the record has taken effect and returns as usual, the store
     /// stays usable, and the listener goes on being called for later removals.
     ///
+    /// # Panics
+    ///
+    /// If called from inside a closure this store is running, as [`Store::get`].
+    ///
     /// # Examples
     ///
     /// ```
@@ -191,6 +196,7 @@ where
     /// assert_eq!(store.get(&"a").unwrap().value, 2);
     /// ```
     pub fn listener_panics(&self) -> u64 {
+        forbid_reentry(self.id());
         self.shards()[0].lock.read().removals().panics()
     }
 }
