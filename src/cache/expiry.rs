@@ -174,18 +174,63 @@ impl<K, V> Timing<K, V> {
         }
     }
 
-    /// The timer a write needs: started if it asks for a time-to-live of its own, else
-    /// the one there is.
+    /// When a record written now with `value` expires; `None` if it never does because
+    /// the shard keeps no time and the write asks for none. A write with a time-to-live
+    /// of its own starts the shard's timer. `time_to_live` is the write's own; `current`
+    /// the record (hash, ticket) the write replaces the value of, if any.
+    ///
+    /// Only the test stays inline: the rest, out of line, keeps the write path of a
+    /// shard without expiry as small as it was.
     #[inline]
-    pub(crate) fn for_write(&mut self, time_to_live: Option<Duration>) -> Option<&mut Timer<K, V>> {
-        if let (Timing::Off(clock), Some(_)) = (&*self, time_to_live) {
+    pub(crate) fn lifetime(
+        &mut self,
+        key: &K,
+        value: &V,
+        time_to_live: Option<Duration>,
+        current: Option<(u64, u32)>,
+    ) -> Option<Lifetime> {
+        if matches!(self, Timing::Off(_)) && time_to_live.is_none() {
+            return None;
+        }
+        self.timed_lifetime(key, value, time_to_live, current)
+    }
+
+    #[inline(never)]
+    fn timed_lifetime(
+        &mut self,
+        key: &K,
+        value: &V,
+        time_to_live: Option<Duration>,
+        current: Option<(u64, u32)>,
+    ) -> Option<Lifetime> {
+        if let Timing::Off(clock) = self {
             let settings = Expiration {
                 clock: clock.clone(),
                 ..Expiration::default()
             };
             *self = Timing::On(Box::new(Timer::new(settings)));
         }
-        self.active_mut()
+        let timer = self.active()?;
+        Some(timer.lifetime(key, value, time_to_live, current))
+    }
+
+    /// Gives the record (hash, ticket), just written, its `lifetime` (from
+    /// [`lifetime`](Timing::lifetime)).
+    #[inline(never)]
+    pub(crate) fn start(&mut self, hash: u64, ticket: u32, lifetime: Lifetime) {
+        if let Some(timer) = self.active_mut() {
+            timer.set(hash, ticket, lifetime.expires, lifetime.idle);
+        }
+    }
+
+    /// A ticket for a new record of a shard without a bound (a bound issues its own).
+    #[inline(never)]
+    pub(crate) fn issue_ticket(&mut self) -> u32 {
+        self.active_mut().map_or(0, |timer| {
+            let ticket = timer.next_ticket;
+            timer.next_ticket = ticket.wrapping_add(1);
+            ticket
+        })
     }
 }
 
@@ -277,13 +322,6 @@ impl<K, V> Timer<K, V> {
         self.ticker.now()
     }
 
-    /// A ticket for a new record of a shard without a bound.
-    pub(crate) fn issue_ticket(&mut self) -> u32 {
-        let ticket = self.next_ticket;
-        self.next_ticket = ticket.wrapping_add(1);
-        ticket
-    }
-
     /// Where the entry of the record (hash, ticket) is in `deadlines`.
     fn position(&self, hash: u64, ticket: u32) -> Option<usize> {
         let deadlines = &self.deadlines;
@@ -352,7 +390,7 @@ impl<K, V> Timer<K, V> {
     /// When a record written now with `value` expires: computed before the write
     /// changes anything, since a policy is the caller's code and may panic.
     /// `time_to_live` is the write's own; `current` the record's, if it exists.
-    pub(crate) fn lifetime(
+    fn lifetime(
         &self,
         key: &K,
         value: &V,
@@ -375,11 +413,6 @@ impl<K, V> Timer<K, V> {
             expires: after(now, ttl),
             idle: after(now, self.settings.time_to_idle),
         }
-    }
-
-    /// Starts (or restarts) the clock of the record (hash, ticket), just written.
-    pub(crate) fn start(&mut self, hash: u64, ticket: u32, lifetime: Lifetime) {
-        self.set(hash, ticket, lifetime.expires, lifetime.idle);
     }
 
     /// Sets the deadlines of the record (hash, ticket): kept only if it can expire.

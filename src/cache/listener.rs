@@ -100,6 +100,12 @@ impl<K, V> Removals<K, V> {
         }
     }
 
+    /// Whether anybody listens (else nothing is kept).
+    #[inline]
+    pub(crate) fn listening(&self) -> bool {
+        self.notifier.is_some()
+    }
+
     /// Notes a record that left the shard, if anybody listens.
     #[inline]
     pub(crate) fn push(&mut self, key: K, value: V, cause: RemovalCause) {
@@ -126,17 +132,25 @@ impl<K, V> Removals<K, V> {
         }
     }
 
-    /// What to tell the listener once the lock is released; `None` if nothing.
+    /// What to tell the listener once the lock is released; `None` if nothing. Only the
+    /// test is inline, and the answer is a pointer: a write without removals to tell
+    /// carries nothing more out of its critical section.
     #[inline]
-    pub(crate) fn take(&mut self) -> Option<Delivery<K, V>> {
+    pub(crate) fn take(&mut self) -> Option<Box<Delivery<K, V>>> {
         if self.pending.is_empty() {
             return None;
         }
+        self.take_pending()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn take_pending(&mut self) -> Option<Box<Delivery<K, V>>> {
         let notifier = self.notifier.clone()?;
-        Some(Delivery {
+        Some(Box::new(Delivery {
             notifier,
             removed: mem::take(&mut self.pending),
-        })
+        }))
     }
 
     /// How many calls of the listener panicked (0 without a listener).

@@ -65,6 +65,7 @@ fn check_version<V, Ver: Clone + Eq>(
 /// Moves the record to its next version with `value`, returning the new version; refuses
 /// (handing `value` back) a value too heavy for a bounded shard to hold at all. The old
 /// value goes to the eviction listener as replaced; `time_to_live` is the write's own.
+#[inline]
 fn overwrite<K, V, S: VersionScheme>(
     current: Current<'_, K, V, S>,
     value: V,
@@ -80,10 +81,7 @@ fn overwrite<K, V, S: VersionScheme>(
         record,
     } = current;
     let ticket = record.access.ticket();
-    let timer = timing.for_write(time_to_live);
-    let lifetime = timer
-        .as_ref()
-        .map(|timer| timer.lifetime(key, &value, time_to_live, Some((hash, ticket))));
+    let lifetime = timing.lifetime(key, &value, time_to_live, Some((hash, ticket)));
     if let Some(bound) = bound {
         if let Err(too_heavy) = bound.reweigh(key, &record.value, &value, &mut record.access) {
             return Err(Rejected {
@@ -92,11 +90,15 @@ fn overwrite<K, V, S: VersionScheme>(
             });
         }
     }
-    if let (Some(timer), Some(lifetime)) = (timer, lifetime) {
-        timer.start(hash, ticket, lifetime);
+    if let Some(lifetime) = lifetime {
+        timing.start(hash, ticket, lifetime);
     }
     record.version = versions.next(&record.version);
-    removals.push_replaced(key, std::mem::replace(&mut record.value, value));
+    if removals.listening() {
+        removals.push_replaced(key, std::mem::replace(&mut record.value, value));
+    } else {
+        record.value = value;
+    }
     Ok(record.version.clone())
 }
 
@@ -114,9 +116,7 @@ fn create<K, V, S: VersionScheme>(
     value: V,
     time_to_live: Option<Duration>,
 ) -> Result<Created<S>, Rejected<V, Version<S>>> {
-    let lifetime = timing
-        .for_write(time_to_live)
-        .map(|timer| timer.lifetime(&key, &value, time_to_live, None));
+    let lifetime = timing.lifetime(&key, &value, time_to_live, None);
     let mut access = match bound {
         None => Access::unbounded(),
         Some(bound) => match bound.admit(hash, &key, &value) {
@@ -129,11 +129,11 @@ fn create<K, V, S: VersionScheme>(
             }
         },
     };
-    if let (Some(timer), Some(lifetime)) = (timing.active_mut(), lifetime) {
+    if let Some(lifetime) = lifetime {
         if bound.is_none() {
-            access = Access::ticketed(timer.issue_ticket());
+            access = Access::ticketed(timing.issue_ticket());
         }
-        timer.start(hash, access.ticket(), lifetime);
+        timing.start(hash, access.ticket(), lifetime);
     }
     let ticket = bound.is_some().then(|| access.ticket());
     let version = versions.initial();
@@ -191,7 +191,7 @@ impl<K, V, S: VersionScheme> Shard<K, V, S> {
     /// The records removed since the last call, for the eviction listener: deliver them
     /// once the lock is released.
     #[inline]
-    pub(crate) fn take_removals(&mut self) -> Option<Delivery<K, V>> {
+    pub(crate) fn take_removals(&mut self) -> Option<Box<Delivery<K, V>>> {
         self.removals.take()
     }
 
@@ -256,8 +256,17 @@ impl<K, V, S: VersionScheme> Shard<K, V, S> {
         self.sweep();
     }
 
-    /// Turns the timer's hand over a bounded number of records, reclaiming the expired.
+    /// Turns the timer's hand over a bounded number of records, reclaiming the expired
+    /// (out of line, as [`reclaim_expired`](Shard::reclaim_expired)).
+    #[inline]
     fn sweep(&mut self) {
+        if self.timing.active().is_some() {
+            self.sweep_timed();
+        }
+    }
+
+    #[inline(never)]
+    fn sweep_timed(&mut self) {
         let Some(timer) = self.timing.active() else {
             return;
         };
@@ -348,8 +357,19 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         Some(record)
     }
 
-    /// Reclaims the record of `key` if it has expired; whether it did.
+    /// Reclaims the record of `key` if it has expired; whether it did. Only the test of
+    /// the timer is inline: a shard without one pays nothing more on its writes.
+    #[inline]
     fn reclaim_expired<Q>(&mut self, hash: u64, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.timing.active().is_some() && self.reclaim_if_expired(hash, key)
+    }
+
+    #[inline(never)]
+    fn reclaim_if_expired<Q>(&mut self, hash: u64, key: &Q) -> bool
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
