@@ -189,10 +189,17 @@ impl<K, V> Timing<K, V> {
         time_to_live: Option<Duration>,
         current: Option<(u64, u32)>,
     ) -> Option<Lifetime> {
-        if matches!(self, Timing::Off(_)) && time_to_live.is_none() {
+        if !self.keeps_time(time_to_live) {
             return None;
         }
         self.timed_lifetime(key, value, time_to_live, current)
+    }
+
+    /// Whether a write with `time_to_live` (its own) has deadlines to set: the shard has
+    /// a timer, or the write starts one.
+    #[inline]
+    pub(crate) fn keeps_time(&self, time_to_live: Option<Duration>) -> bool {
+        matches!(self, Timing::On(_)) || time_to_live.is_some()
     }
 
     #[inline(never)]
