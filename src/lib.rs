@@ -224,7 +224,7 @@
 //! | `wait/` | operations that wait, on top of the store: [`Bounded`] views, [`retry_update`](Store::retry_update), [`wait_for_change`](Store::wait_for_change) |
 //! | `patch/` | partial updates: [`Patch`], [`Field`], JSON patches |
 //! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |
-//! | `cache/` | the capacity bound's eviction policy (a leaf each shard holds), and single-flight [`get_or_load`](Store::get_or_load) on top of the store |
+//! | `cache/` | the capacity bound's eviction policy and the expiry timer (leaves each shard holds), the eviction listener, and single-flight [`get_or_load`](Store::get_or_load) on top of the store |
 //! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`) |
 //!
 //! Higher layers add methods to [`Store`] in their own files (`impl Store` blocks), so the
@@ -264,6 +264,21 @@
 //! assert_eq!(sessions.update(&gone, &1, String::new()).unwrap_err().error, Error::NotFound);
 //! ```
 //!
+//! # Expiry
+//!
+//! [`StoreBuilder::time_to_live`], [`time_to_idle`](StoreBuilder::time_to_idle), a
+//! per-record [`Expiry`] policy and per-write [`expiring_after`](Store::expiring_after)
+//! views make records expire. **From the instant a record expires** it is invisible to
+//! every read (`get`, `version`, `contains_key`, iteration; get-or-load loads again) and
+//! to every conditional write: one naming its version is refused, with
+//! [`Error::Expired`] while the store still holds the record and [`Error::NotFound`] once
+//! it was reclaimed (as after an eviction), and its versions are never accepted again.
+//! [`len`](Store::len) may count expired records not reclaimed yet: writes reclaim them,
+//! a bounded amount each, with no background thread. Time comes from a [`Clock`]; tests
+//! drive a [`ManualClock`]. A store without expiry reads no clock. The
+//! [eviction listener](StoreBuilder::eviction_listener) hears of every record that
+//! leaves, with its [`RemovalCause`], outside every lock.
+//!
 //! # Cargo features
 //!
 //! | feature | adds |
@@ -297,6 +312,9 @@ pub use backend::near;
 #[cfg(feature = "postgres")]
 pub use backend::postgres;
 pub use backend::{Context, ReadResult, VersionedStore};
+pub use cache::clock::{Clock, ManualClock};
+pub use cache::expiry::Expiry;
+pub use cache::listener::RemovalCause;
 pub use cache::loading::LoadError;
 pub use deadline::{CancelToken, Interrupted, Phase, TimedOut};
 #[cfg(feature = "json")]
@@ -306,7 +324,7 @@ pub use stats::{
     Evictions, HotKey, Loads, LockWaits, Refusals, Stats, Timeouts, LOCK_WAIT_BUCKETS,
 };
 pub use store::{
-    Cause, DefaultHashBuilder, Error, Iter, NotInserted, Rejected, Store, StoreBuilder,
+    Cause, DefaultHashBuilder, Error, Iter, Keys, NotInserted, Rejected, Store, StoreBuilder,
     UpdateWithError, VersionOf, Versioned,
 };
 pub use version::etag;

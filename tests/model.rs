@@ -11,10 +11,11 @@ mod model;
 use std::time::Duration;
 
 use model::{
-    AnyFresh, Cancel, Compute, ExactCounter, Expect, Key, KeyOp, Limit, Model, Op, Value, Via,
+    AnyFresh, Cancel, Compute, ExactCounter, Expect, Key, KeyOp, Limit, Model, Op, Time, Ttl,
+    Value, Via,
 };
 use proptest::prelude::*;
-use verkv::{Counter, Store, UuidV4};
+use verkv::{Counter, ManualClock, Store, UuidV4};
 
 /// Few keys, so that operations keep meeting the same records.
 const KEYS: Key = 4;
@@ -97,6 +98,57 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(op(), 1..120)
 }
 
+/// The store's time-to-live in the timed properties, in seconds: short, so that records
+/// keep expiring between the clock's moves of one or two seconds.
+const TTL: u64 = 2;
+
+/// As [`via`], and a third of the time a view with a time-to-live of its own.
+fn timed_via() -> impl Strategy<Value = Via> {
+    let ttl = prop::sample::select(vec![Ttl::Zero, Ttl::OneSecond, Ttl::Never]);
+    (prop::bool::weighted(0.3), ttl, via()).prop_map(|(expiring, ttl, via)| {
+        if expiring {
+            Via::Expiring(ttl)
+        } else {
+            via
+        }
+    })
+}
+
+/// As [`op`], with writes through expiring views and the clock moving.
+fn timed_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        22 => (key(), timed_via(), key_op()).prop_map(|(k, w, o)| Op::On(k, w, o)),
+        1 => Just(Op::Len),
+        1 => Just(Op::Clear),
+        1 => Just(Op::Iter),
+        4 => (1..=2u8).prop_map(Op::Advance),
+    ]
+}
+
+fn timed_ops() -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(timed_op(), 1..120)
+}
+
+/// A one-shard store expiring after `ttl` seconds, if given, on a manual clock, with its
+/// model; bounded to [`BOUND`] records if `bounded`.
+fn timed(
+    ttl: Option<u64>,
+    bounded: bool,
+) -> (Store<Key, Value, Counter>, Model<Counter, AnyFresh>) {
+    let clock = ManualClock::new();
+    let mut builder = Store::builder().shards(1).clock(clock.clone());
+    if let Some(ttl) = ttl {
+        builder = builder.time_to_live(Duration::from_secs(ttl));
+    }
+    if bounded {
+        builder = builder.max_capacity(BOUND as u64);
+    }
+    // Versions stay unique per key but are not exactly predictable: a record that has
+    // expired retires its versions only when it is reclaimed.
+    let model = Model::timed(AnyFresh, Time::new(clock, ttl), bounded.then_some(BOUND));
+    (builder.build(), model)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -135,6 +187,31 @@ proptest! {
         let store: Store<Key, Value, UuidV4> =
             Store::builder().versions::<UuidV4>().max_capacity(BOUND as u64).build();
         Model::<UuidV4, _>::bounded(AnyFresh, BOUND).run(&store, &ops);
+    }
+
+    /// Records expire exactly when their time-to-live (the store's, or a write's own)
+    /// runs out: from then on the key reads as absent until written again, conditional
+    /// writes are refused, and versions never repeat.
+    #[test]
+    fn records_expire_at_their_time_to_live(ops in timed_ops()) {
+        let (store, mut model) = timed(Some(TTL), false);
+        model.run(&store, &ops);
+    }
+
+    /// A store without expiry settings expires only what was written through an
+    /// expiring view.
+    #[test]
+    fn per_write_time_to_live_without_store_expiry(ops in timed_ops()) {
+        let (store, mut model) = timed(None, false);
+        model.run(&store, &ops);
+    }
+
+    /// Expiry and eviction together: never more than the bound, and an expired or
+    /// evicted key reads as absent until written again.
+    #[test]
+    fn a_bounded_store_with_expiry_keeps_both_rules(ops in timed_ops()) {
+        let (store, mut model) = timed(Some(TTL), true);
+        model.run(&store, &ops);
     }
 
     /// Random versions are compared by identity: the model keeps the last one returned.

@@ -185,6 +185,39 @@ fn a_write_based_on_a_stale_cached_read_is_refused() {
 }
 
 #[test]
+fn a_time_to_live_bounds_how_long_a_copy_is_served() {
+    let table = pg::table("near_ttl");
+    let db: PgStore<String, String> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    let cache: NearCache<String, String> = NearCache::builder(db)
+        .heartbeat(Duration::from_millis(200))
+        .time_to_live(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let ctx = Context::background();
+    let key = "movie".to_string();
+    let version = cache.insert(&ctx, key.clone(), "Heat".into()).unwrap();
+    // Its own insert's notification, once heard, leaves nothing to drop later.
+    let heard = stats_reach(&cache, |stats| stats.invalidations >= 1);
+    assert!(heard.invalidations >= 1, "{heard:?}");
+    assert_eq!(cache.get(&ctx, &key).unwrap().unwrap().version, version);
+    let loaded = cache.stats();
+    assert_eq!(cache.get(&ctx, &key).unwrap().unwrap().version, version);
+    let served = cache.stats();
+    assert_eq!(
+        (served.hits, served.misses),
+        (loaded.hits + 1, loaded.misses)
+    );
+    thread::sleep(Duration::from_millis(400));
+    assert_eq!(cache.get(&ctx, &key).unwrap().unwrap().version, version);
+    let expired = cache.stats();
+    assert_eq!(
+        (expired.hits, expired.misses),
+        (served.hits, served.misses + 1),
+        "the copy outlived its time to live"
+    );
+}
+
+#[test]
 fn fresh_reads_bypass_memory() {
     let table = pg::table("near_fresh");
     let cache: NearCache<String, u32> = near(&table);

@@ -122,6 +122,15 @@ impl Access {
         counts
     }
 
+    /// The state of a record in a store without a bound whose expiry names records by
+    /// `ticket` (see `cache::expiry`).
+    pub(crate) fn ticketed(ticket: u32) -> Self {
+        Access {
+            ticket,
+            ..Access::unbounded()
+        }
+    }
+
     /// The ticket that tells this record's queue slot from others.
     pub(crate) fn ticket(&self) -> u32 {
         self.ticket
@@ -463,13 +472,15 @@ impl<K, V> Evictor<K, V> {
     }
 
     /// Evicts records from `table` until the shard is within its capacity, retiring
-    /// their versions with `versions`. The record with ticket `keep` (the one just
-    /// written) is never evicted: it goes to the back of the main queue instead.
+    /// their versions with `versions` and handing each to `evicted` (with its hash and
+    /// ticket). The record with ticket `keep` (the one just written) is never evicted:
+    /// it goes to the back of the main queue instead.
     pub(crate) fn settle<S: VersionScheme>(
         &mut self,
         table: &mut HashTable<(K, Record<V, S::Version>)>,
         versions: &mut S,
         keep: Option<u32>,
+        mut evicted: impl FnMut(u64, u32, K, V),
     ) {
         if self.small.len() + self.main.len() > 2 * table.len() + SLACK {
             self.compact(table);
@@ -529,12 +540,13 @@ impl<K, V> Evictor<K, V> {
             }
             let queue = access.queue;
             let weight = Self::weigh(&self.weigher, key, &record.value);
-            let ((_, record), _) = found.remove();
+            let ((key, record), _) = found.remove();
             versions.retire(&record.version);
             self.subtract(queue, weight);
             if queue == Queue::Small {
                 self.ghost.remember(slot.hash, table.len());
             }
+            evicted(slot.hash, slot.ticket, key, record.value);
         }
         self.trim();
     }

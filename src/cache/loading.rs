@@ -12,7 +12,7 @@ use std::hash::{BuildHasher, Hash};
 // The error shared with waiters is a plain value, not a synchronisation primitive, and is
 // part of the API: it is always std's `Arc`, also under loom.
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cache::flight::{Flights, Joined, Landed, Leader};
 use crate::deadline::{Forever, Interrupted, Wait};
@@ -295,7 +295,7 @@ where
                     let timer = LoadTimer::start(shard);
                     let loaded = scoped(leader.id(), load).await;
                     timer.stop(&loaded);
-                    return self.land(shard, hash, leader, loaded);
+                    return self.land(shard, hash, leader, loaded, None);
                 }
                 Start::Miss(Joined::Join(flight, back)) => {
                     match result_for(flight.landed().await) {
@@ -330,7 +330,7 @@ where
                         load()
                     };
                     timer.stop(&loaded);
-                    return Ok(self.land(shard, hash, leader, loaded));
+                    return Ok(self.land(shard, hash, leader, loaded, wait.time_to_live()));
                 }
                 Start::Miss(Joined::Join(flight, back)) => {
                     let fixed = fixed.get_or_insert_with(|| wait.fixed());
@@ -365,14 +365,16 @@ where
         Ok(Start::Miss(shard.loads.join_or_lead(hash, key, rehash)))
     }
 
-    /// Writes what the leader loaded (unless a writer created the key meanwhile) and
-    /// publishes the outcome to the waiters.
+    /// Writes what the leader loaded (unless a writer created the key meanwhile; an
+    /// expired record counts as absent) and publishes the outcome to the waiters.
+    /// `time_to_live` is the caller's own for the loaded record, if any.
     fn land<E: Send + Sync + 'static>(
         &self,
         shard: &LockedShard<K, V, S>,
         hash: u64,
         mut leader: Leader<'_, K, Outcome<V, S::Version>>,
         loaded: Result<V, E>,
+        time_to_live: Option<Duration>,
     ) -> Loaded<V, S::Version, E> {
         match loaded {
             Ok(value) => {
@@ -385,7 +387,7 @@ where
                         Some(written) => written.snapshot(),
                         None => {
                             let loaded = value.clone();
-                            match records.put(hash, key, value, rehash) {
+                            match records.put(hash, key, value, rehash, time_to_live) {
                                 Ok(version) => Versioned {
                                     value: loaded,
                                     version,

@@ -59,6 +59,14 @@ pub(crate) trait Wait {
         started: Instant,
         phase: Phase,
     ) -> Result<(), Self::Error>;
+
+    /// The time-to-live the operation's writes give their records, if its caller chose
+    /// one (`Store::expiring_after`); `None` leaves it to the store's expiry settings. It
+    /// rides with the wait so that every write, of every view, takes it the same way.
+    #[inline]
+    fn time_to_live(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Waits as long as it takes.
@@ -122,13 +130,15 @@ impl Limit {
 
 /// Waits until a deadline, or until a token is cancelled.
 ///
-/// It borrows the token rather than owning a clone: a budget is a pair of plain values
+/// It borrows the token rather than owning a clone: a budget is a few plain values
 /// with nothing to drop, so a view made for a single operation costs nothing to build
 /// and, once the operation is inlined, nothing to keep in memory.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget<'a> {
     pub(crate) limit: Limit,
     pub(crate) cancel: Option<&'a CancelToken>,
+    /// The time-to-live of the writes made within this budget (see [`Wait::time_to_live`]).
+    pub(crate) time_to_live: Option<Duration>,
 }
 
 impl Budget<'_> {
@@ -289,10 +299,12 @@ impl Wait for Budget<'_> {
             Some(deadline) => Limit::At(deadline),
             None => Limit::Never,
         };
-        Budget {
-            limit,
-            cancel: self.cancel,
-        }
+        Budget { limit, ..*self }
+    }
+
+    #[inline]
+    fn time_to_live(&self) -> Option<Duration> {
+        self.time_to_live
     }
 
     fn between_attempts(&self, started: Instant, attempts: u32) -> Result<(), Interrupted> {

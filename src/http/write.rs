@@ -85,7 +85,7 @@ impl<Ver: Display, E: StoreRefusal<Ver>> Refused<Ver, E> {
                 }
                 Some(Error::OutcomeUnknown(_)) => StatusCode::INTERNAL_SERVER_ERROR,
                 Some(Error::TooHeavy { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
-                Some(Error::NotFound) => StatusCode::NOT_FOUND,
+                Some(Error::NotFound | Error::Expired) => StatusCode::NOT_FOUND,
                 Some(Error::Stale { .. } | Error::Exists { .. }) => StatusCode::CONFLICT,
                 None => StatusCode::UNPROCESSABLE_ENTITY,
             },
@@ -225,7 +225,7 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
                 Some(Error::Stale { current, .. } | Error::Exists { current }) => {
                     Some(current.clone())
                 }
-                Some(Error::NotFound) => None,
+                Some(Error::NotFound | Error::Expired) => None,
                 Some(
                     Error::TimedOut(_)
                     | Error::Cancelled

@@ -150,15 +150,6 @@ impl<K: Eq> ShardCounters<K> {
     }
 }
 
-/// Why a record left its shard without a caller removing it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Departure {
-    /// Evicted to keep a bounded shard within its capacity.
-    Capacity,
-    /// Its time to live or idle ran out.
-    Expired,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::counters::{Departure, LOCK_WAIT_BUCKETS};
+use super::counters::LOCK_WAIT_BUCKETS;
+use crate::cache::listener::RemovalCause;
 
 /// What a store did since it was built (or, from [`since`](Stats::since), between two
 /// snapshots), and what it holds now.
@@ -91,7 +92,8 @@ pub struct Refusals {
     /// Based on a version that was no longer current ([`Error::Stale`](crate::Error::Stale)):
     /// the conflicts.
     pub stale: u64,
-    /// The key had no record ([`Error::NotFound`](crate::Error::NotFound)).
+    /// The key had no record ([`Error::NotFound`](crate::Error::NotFound)), or only an
+    /// expired one ([`Error::Expired`](crate::Error::Expired)).
     pub not_found: u64,
     /// A create found the key present ([`Error::Exists`](crate::Error::Exists)).
     pub exists: u64,
@@ -132,19 +134,21 @@ impl Evictions {
         self.capacity + self.expired
     }
 
-    /// Counts `records` that left for `why`.
-    pub(crate) fn count(&mut self, why: Departure, records: u64) {
-        let counter = match why {
-            Departure::Capacity => &mut self.capacity,
-            Departure::Expired => &mut self.expired,
-        };
-        *counter += records;
+    /// Counts a record that left for `cause`, if the cause is one this counts (an
+    /// eviction for capacity or an expiry; removals and replacements are counted as the
+    /// writes that made them).
+    pub(crate) fn count(&mut self, cause: RemovalCause) {
+        match cause {
+            RemovalCause::Evicted => self.capacity += 1,
+            RemovalCause::Expired => self.expired += 1,
+            _ => {}
+        }
     }
 
     /// Adds another shard's counts, cause by cause.
     pub(crate) fn add(&mut self, other: &Evictions) {
-        self.count(Departure::Capacity, other.capacity);
-        self.count(Departure::Expired, other.expired);
+        self.capacity += other.capacity;
+        self.expired += other.expired;
     }
 }
 

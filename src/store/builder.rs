@@ -6,8 +6,10 @@ use std::panic::RefUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::facade::{DefaultHashBuilder, Store};
+use super::facade::{CacheParts, DefaultHashBuilder, Store};
 use crate::cache::eviction::{Bound, Weigher};
+use crate::cache::expiry::Expiration;
+use crate::cache::listener::Notifier;
 use crate::stats::report::Setup;
 use crate::version::{Counter, VersionScheme};
 
@@ -39,6 +41,10 @@ pub struct StoreBuilder<K, V, S = Counter, H = DefaultHashBuilder> {
     weigher: Option<Weigher<K, V>>,
     default_timeout: Option<Duration>,
     statistics: Option<Setup<K>>,
+    /// Expiry settings, set in `cache::expiry`.
+    pub(crate) expiration: Expiration<K, V>,
+    /// The eviction listener, set in `cache::listener`.
+    pub(crate) notifier: Option<Arc<Notifier<K, V>>>,
     hasher: H,
     types: TypesMarker<K, V, S>,
 }
@@ -54,6 +60,8 @@ impl<K, V> StoreBuilder<K, V> {
             weigher: None,
             default_timeout: None,
             statistics: None,
+            expiration: Expiration::default(),
+            notifier: None,
             hasher: DefaultHashBuilder::default(),
             types: PhantomData,
         }
@@ -236,6 +244,8 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
             weigher: self.weigher,
             default_timeout: self.default_timeout,
             statistics: self.statistics,
+            expiration: self.expiration,
+            notifier: self.notifier,
             hasher,
             types: PhantomData,
         }
@@ -250,6 +260,8 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
             weigher: self.weigher,
             default_timeout: self.default_timeout,
             statistics: self.statistics,
+            expiration: self.expiration,
+            notifier: self.notifier,
             hasher: self.hasher,
             types: PhantomData,
         }
@@ -301,8 +313,12 @@ impl<K, V, S: VersionScheme, H> StoreBuilder<K, V, S, H> {
             self.capacity.div_ceil(shards),
             self.hasher,
             self.default_timeout,
-            bound,
-            self.statistics,
+            CacheParts {
+                bound,
+                statistics: self.statistics,
+                expiration: self.expiration,
+                notifier: self.notifier,
+            },
         )
     }
 }

@@ -34,8 +34,16 @@ use crate::deadline::{Interrupted, TimedOut};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error<Ver> {
-    /// The key has no record (it was never written, or it was removed).
+    /// The key has no record (it was never written, or it was removed). A record that
+    /// was evicted, or that expired and was reclaimed since, is not there either.
     NotFound,
+    /// The key's record has expired (its [time-to-live or
+    /// time-to-idle](crate::StoreBuilder::time_to_live) ran out) and the store still held
+    /// it: the operation reclaimed it and had no effect. The store answers this only while
+    /// it still holds the expired record; once reclaimed (by another write to the key, or
+    /// by the sweep of writes to its shard) the key answers [`Error::NotFound`], as an
+    /// evicted one does. Either way the record's versions are never accepted again.
+    Expired,
     /// The record exists but is at another version than the caller read: somebody else
     /// wrote it in between. Re-read, re-apply, and try again with `current`.
     Stale {
@@ -79,6 +87,7 @@ impl<Ver> Error<Ver> {
     pub fn current(&self) -> Option<&Ver> {
         match self {
             Error::NotFound
+            | Error::Expired
             | Error::TimedOut(_)
             | Error::Cancelled
             | Error::Unavailable(_)
@@ -93,6 +102,7 @@ impl<Ver: fmt::Display> fmt::Display for Error<Ver> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::NotFound => f.write_str("key not found"),
+            Error::Expired => f.write_str("the record expired"),
             Error::Stale { expected, current } => {
                 write!(f, "stale version: expected {expected}, current {current}")
             }

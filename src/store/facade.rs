@@ -4,6 +4,7 @@ use std::borrow::Borrow;
 use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::{Error, NotInserted, Rejected, UpdateWithError};
@@ -12,6 +13,8 @@ use super::reentry::{forbid_reentry, ClosureScope};
 use super::shard::Shard;
 use super::tally::{count_checked_write, count_stop, count_write, timed_write};
 use crate::cache::eviction::Bound;
+use crate::cache::expiry::Expiration;
+use crate::cache::listener::{Notifier, Removals};
 use crate::cache::loading::Loads;
 use crate::deadline::{Forever, Wait};
 use crate::stats::counters::{Event, ShardCounters};
@@ -89,22 +92,37 @@ impl<K, V, S: VersionScheme, H> fmt::Debug for Store<K, V, S, H> {
     }
 }
 
+/// The cache's parts a builder hands the store, each one off unless configured.
+pub(crate) struct CacheParts<K, V> {
+    pub(crate) bound: Option<Bound<K, V>>,
+    pub(crate) statistics: Option<Setup<K>>,
+    pub(crate) expiration: Expiration<K, V>,
+    pub(crate) notifier: Option<Arc<Notifier<K, V>>>,
+}
+
 impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     pub(crate) fn from_parts(
         shard_count: usize,
         capacity_per_shard: usize,
         hasher: H,
         default_timeout: Option<Duration>,
-        bound: Option<Bound<K, V>>,
-        statistics: Option<Setup<K>>,
+        parts: CacheParts<K, V>,
     ) -> Self {
+        let CacheParts {
+            bound,
+            statistics,
+            expiration,
+            notifier,
+        } = parts;
         debug_assert!(shard_count.is_power_of_two());
         let (counters, shard_counters) = statistics.map(StoreCounters::new).unzip();
         let shards = (0..shard_count)
             .map(|index| {
                 let evictor = bound.as_ref().map(|bound| bound.shard(index, shard_count));
+                let removals = Removals::new(notifier.clone());
+                let shard = Shard::new(capacity_per_shard, evictor, expiration.shard(), removals);
                 CachePadded::new(LockedShard {
-                    lock: ShardLock::new(Shard::new(capacity_per_shard, evictor)),
+                    lock: ShardLock::new(shard),
                     changed: ChangeEvent::new(),
                     loads: Loads::new(),
                     counters: shard_counters.as_ref().map(|new| Box::new(new())),
@@ -305,22 +323,7 @@ where
     where
         V: Clone,
     {
-        let (hash, shard) = self.locate(&key);
-        let rehash = |k: &K| self.hasher.hash_one(k);
-        let Ok(inserted) = write_shard(&Forever, shard, value, |records, value| {
-            let inserted = match records.get(hash, &key) {
-                Some(record) => Err(NotInserted::Occupied {
-                    current: record.snapshot(),
-                    value,
-                }),
-                None => records
-                    .insert(hash, key, value, rehash)
-                    .map_err(NotInserted::Refused),
-            };
-            count_write(shard, &inserted, Event::Inserted);
-            inserted
-        });
-        inserted
+        self.insert_or_current_in(&Forever, key, value)
     }
 
     /// Writes `value` for `key` whatever its current version, creating the record if
@@ -617,11 +620,41 @@ where
         let (hash, shard) = self.locate(&key);
         let rehash = |k: &K| self.hasher.hash_one(k);
         write_shard(wait, shard, value, |records, value| {
-            let inserted = records.insert(hash, key, value, rehash);
+            let inserted = records.insert(hash, key, value, rehash, wait.time_to_live());
             count_write(shard, &inserted, Event::Inserted);
             inserted
         })
         .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
+    }
+
+    #[inline(always)]
+    pub(crate) fn insert_or_current_in<W: Wait>(
+        &self,
+        wait: &W,
+        key: K,
+        value: V,
+    ) -> Result<S::Version, NotInserted<V, S::Version>>
+    where
+        V: Clone,
+        W::Error: Into<Error<S::Version>>,
+    {
+        let (hash, shard) = self.locate(&key);
+        let rehash = |k: &K| self.hasher.hash_one(k);
+        let time_to_live = wait.time_to_live();
+        write_shard(wait, shard, value, |records, value| {
+            let inserted = match records.get(hash, &key) {
+                Some(record) => Err(NotInserted::Occupied {
+                    current: record.snapshot(),
+                    value,
+                }),
+                None => records
+                    .insert(hash, key, value, rehash, time_to_live)
+                    .map_err(NotInserted::Refused),
+            };
+            count_write(shard, &inserted, Event::Inserted);
+            inserted
+        })
+        .unwrap_or_else(|not_started| Err(NotInserted::Refused(Rejected::not_started(not_started))))
     }
 
     #[inline(always)]
@@ -637,7 +670,7 @@ where
         let (hash, shard) = self.locate(&key);
         let rehash = |k: &K| self.hasher.hash_one(k);
         write_shard(wait, shard, value, |records, value| {
-            let written = records.put(hash, key, value, rehash);
+            let written = records.put(hash, key, value, rehash, wait.time_to_live());
             count_write(shard, &written, Event::Put);
             written
         })
@@ -659,7 +692,7 @@ where
     {
         let (hash, shard) = self.locate(key);
         write_shard(wait, shard, value, |records, value| {
-            let updated = records.update(hash, key, expected, value);
+            let updated = records.update(hash, key, expected, value, wait.time_to_live());
             count_checked_write(shard, records, (hash, key), &updated, Event::Updated);
             updated
         })
@@ -682,10 +715,11 @@ where
         let (hash, shard) = self.locate(key);
         let id = self.id();
         write_shard(wait, shard, compute, |records, compute| {
-            let updated = records.update_with(hash, key, expected, |current| {
+            let compute = |current: &V| {
                 let _scope = ClosureScope::enter(id);
                 compute(current)
-            });
+            };
+            let updated = records.update_with(hash, key, expected, compute, wait.time_to_live());
             count_checked_write(shard, records, (hash, key), &updated, Event::Updated);
             updated
         })
@@ -714,8 +748,9 @@ where
     }
 }
 
-/// Takes `shard`'s lock exclusively, runs `write` with `input`, lets go of the lock and
-/// wakes whoever waits for a change there (if anybody does). If the wait fails, `input` comes back with
+/// Takes `shard`'s lock exclusively, runs `write` with `input`, lets go of the lock,
+/// wakes whoever waits for a change there (if anybody does) and tells the eviction
+/// listener of the records the write removed. If the wait fails, `input` comes back with
 /// the error, untouched.
 #[inline(always)]
 pub(crate) fn write_shard<K, V, S: VersionScheme, W: Wait, T, R>(
@@ -728,11 +763,15 @@ pub(crate) fn write_shard<K, V, S: VersionScheme, W: Wait, T, R>(
         None => wait.write(&shard.lock),
         Some(counters) => timed_write(wait, &shard.lock, counters),
     };
-    let (result, watched) = match taken {
+    let (result, watched, removed) = match taken {
         Ok(mut records) => {
             let result = write(&mut records, input);
             // Asked under the lock: see `ChangeEvent` for why that is enough.
-            (result, shard.changed.has_watchers())
+            (
+                result,
+                shard.changed.has_watchers(),
+                records.take_removals(),
+            )
         }
         Err(error) => {
             count_stop(shard, error);
@@ -742,6 +781,9 @@ pub(crate) fn write_shard<K, V, S: VersionScheme, W: Wait, T, R>(
     if watched {
         shard.changed.notify();
     }
+    if let Some(removed) = removed {
+        removed.deliver();
+    }
     Ok(result)
 }
 
@@ -749,7 +791,9 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     /// The number of records.
     ///
     /// Counts shard by shard, so while other threads write it is a recent count, not a
-    /// snapshot of one instant.
+    /// snapshot of one instant. In a store with expiry it also counts the records that
+    /// have expired but are not reclaimed yet (reads do not see them; writes reclaim
+    /// them): an upper bound on what reads would find.
     ///
     /// # Locking behaviour
     ///
@@ -786,7 +830,9 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     /// Removes every record.
     ///
     /// Shard by shard: a record written into an already-cleared shard while this runs
-    /// survives. Versions are not reused afterwards (see [`VersionScheme::retire`]).
+    /// survives. Versions are not reused afterwards (see [`VersionScheme::retire`]). The
+    /// [eviction listener](crate::StoreBuilder::eviction_listener) hears of each record,
+    /// as [`Cleared`](crate::RemovalCause::Cleared).
     ///
     /// # Locking behaviour
     ///
@@ -804,13 +850,7 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     pub fn clear(&self) {
         forbid_reentry(self.id());
         for shard in self.shards.iter() {
-            let mut records = shard.lock.write();
-            records.clear();
-            let watched = shard.changed.has_watchers();
-            drop(records);
-            if watched {
-                shard.changed.notify();
-            }
+            let Ok(()) = write_shard(&Forever, shard, (), |records, ()| records.clear());
         }
     }
 }

@@ -27,7 +27,7 @@ pub use builder::StoreBuilder;
 pub use error::{Cause, Error, NotInserted, Rejected, UpdateWithError};
 pub(crate) use facade::{write_shard, LockedShard};
 pub use facade::{DefaultHashBuilder, Store, VersionOf};
-pub use iter::Iter;
+pub use iter::{Iter, Keys};
 pub(crate) use record::Record;
 pub use record::Versioned;
 pub(crate) use tally::{count_stop, LoadTimer};

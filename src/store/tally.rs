@@ -17,7 +17,7 @@ use crate::version::VersionScheme;
 fn refusal<Ver>(error: &Error<Ver>) -> Option<Event> {
     match error {
         Error::Stale { .. } => Some(Event::Stale),
-        Error::NotFound => Some(Event::NotFound),
+        Error::NotFound | Error::Expired => Some(Event::NotFound),
         Error::Exists { .. } => Some(Event::Exists),
         Error::TooHeavy { .. } => Some(Event::TooHeavy),
         Error::TimedOut(timed_out) => Event::stopped(Interrupted::TimedOut(*timed_out)),

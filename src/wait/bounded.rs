@@ -10,7 +10,7 @@ use crate::deadline::CancelToken;
 use crate::deadline::{Budget, Interrupted, Limit};
 use crate::store::Versioned;
 use crate::store::{DefaultHashBuilder, Store};
-use crate::store::{Error, Rejected, UpdateWithError};
+use crate::store::{Error, NotInserted, Rejected, UpdateWithError};
 use crate::version::{Counter, VersionScheme};
 
 impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
@@ -75,6 +75,44 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
         let limit = self.default_timeout.map_or(Limit::Never, Limit::After);
         Bounded::new(self, limit)
     }
+
+    /// A view whose writes give their records `ttl` to live (a per-write time-to-live),
+    /// whatever the store's [expiry settings](crate::StoreBuilder::time_to_live) say:
+    /// moka's per-entry expiry for one write, Redis's `SET ... EX`. It has no deadline;
+    /// for one, start from a bounded view: `store.within(t).expiring_after(ttl)`
+    /// ([`Bounded::expiring_after`]).
+    ///
+    /// **One shape for every write.** Every write the view offers takes the TTL the same
+    /// way: [`insert`](Bounded::insert), [`insert_or_current`](Bounded::insert_or_current),
+    /// [`put`](Bounded::put), [`update`](Bounded::update),
+    /// [`update_with`](Bounded::update_with), [`try_update_with`](Bounded::try_update_with),
+    /// `patch`, `retry_update`, and the record a
+    /// [`get_or_load`](Bounded::get_or_load) loads (a hit keeps its own deadline). Its
+    /// reads are plain reads; having no deadline, its operations fail only as the store's
+    /// own do. The TTL counts from the write; `Duration::MAX` never expires and
+    /// `Duration::ZERO` stores the record already expired (see
+    /// [`StoreBuilder::time_to_live`](crate::StoreBuilder::time_to_live) for what expiry
+    /// means). A store without expiry settings starts keeping time in a shard the first
+    /// time such a write reaches it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use verkv::{ManualClock, Store};
+    ///
+    /// let clock = ManualClock::new();
+    /// let store: Store<&str, u32> = Store::builder().clock(clock.clone()).build();
+    /// store.expiring_after(Duration::from_secs(5)).insert("otp", 123456).unwrap();
+    /// store.insert("name", 7).unwrap(); // no expiry
+    /// clock.advance(Duration::from_secs(5));
+    /// assert!(store.get(&"otp").is_none());
+    /// assert!(store.get(&"name").is_some());
+    /// ```
+    #[inline]
+    pub fn expiring_after(&self, ttl: Duration) -> Bounded<'_, K, V, S, H> {
+        Bounded::new(self, Limit::Never).expiring_after(ttl)
+    }
 }
 
 /// A view of a [`Store`] whose operations give up at a deadline or on cancellation,
@@ -105,6 +143,7 @@ impl<'a, K, V, S: VersionScheme, H> Bounded<'a, K, V, S, H> {
             budget: Budget {
                 limit,
                 cancel: None,
+                time_to_live: None,
             },
         }
     }
@@ -113,6 +152,25 @@ impl<'a, K, V, S: VersionScheme, H> Bounded<'a, K, V, S, H> {
     /// operation starts and while it waits). The view borrows the token.
     pub fn with_cancel(mut self, token: &'a CancelToken) -> Self {
         self.budget.cancel = Some(token);
+        self
+    }
+
+    /// The same view, with writes that give their records `ttl` to live: see
+    /// [`Store::expiring_after`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let store: verkv::Store<&str, u32> = verkv::Store::new();
+    /// let request = store.within(Duration::from_millis(50)).expiring_after(Duration::from_secs(30));
+    /// let v1 = request.put("token", 1).unwrap();
+    /// request.update(&"token", &v1, 2).unwrap(); // lives 30 s from this write
+    /// ```
+    #[inline]
+    pub fn expiring_after(mut self, ttl: Duration) -> Self {
+        self.budget.time_to_live = Some(ttl);
         self
     }
 
@@ -182,6 +240,24 @@ where
     #[inline]
     pub fn insert(&self, key: K, value: V) -> Result<S::Version, Rejected<V, S::Version>> {
         self.store.insert_in(&self.budget, key, value)
+    }
+
+    /// As [`Store::insert_or_current`], within the view's deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::insert_or_current`]; [`NotInserted::Refused`] also with
+    /// [`Error::TimedOut`] and [`Error::Cancelled`], with the value handed back.
+    #[inline]
+    pub fn insert_or_current(
+        &self,
+        key: K,
+        value: V,
+    ) -> Result<S::Version, NotInserted<V, S::Version>>
+    where
+        V: Clone,
+    {
+        self.store.insert_or_current_in(&self.budget, key, value)
     }
 
     /// As [`Store::put`] (the blind write), within the view's deadline.

@@ -8,18 +8,26 @@
 //! a deadline already passed: a free lock is taken without waiting); only a view whose
 //! token is already cancelled answers differently: cancelled, with no effect.
 //!
+//! A store with expiry runs against a timed model: both share a manual clock, which
+//! [`Op::Advance`] moves, and the model expires a record at the instant its time-to-live
+//! (the store's, or the one of the view that wrote it) runs out. From then on the key
+//! must read as absent until it is written again, and its versions are retired. A
+//! conditional write on it may answer [`Error::Expired`] (while the store still holds
+//! the record) or [`Error::NotFound`] (once a sweep reclaimed it); a key that was never
+//! there must answer `NotFound`.
+//!
 //! Shared by the property test (`tests/model.rs`) and the operation-sequence fuzz target,
 //! which only differ in how they generate the operations. The records and the version
 //! check are the ledger's (`ledger.rs`), shared with the conformance model of the
 //! `VersionedStore` trait; an includer declares both modules.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
 use verkv::{
-    Bounded, CancelToken, Error, Interrupted, PatchError, Rejected, Retried, Store,
+    Bounded, CancelToken, Error, Interrupted, ManualClock, PatchError, Rejected, Retried, Store,
     UpdateWithError, VersionScheme, Versioned,
 };
 
@@ -34,6 +42,8 @@ pub(crate) enum Op {
     Len,
     Clear,
     Iter,
+    /// Moves the shared clock of a timed model this many seconds forward.
+    Advance(u8),
 }
 
 impl Op {
@@ -41,7 +51,7 @@ impl Op {
     fn key(&self) -> Option<Key> {
         match self {
             Op::On(key, ..) => Some(*key),
-            Op::Len | Op::Clear | Op::Iter => None,
+            Op::Len | Op::Clear | Op::Iter | Op::Advance(_) => None,
         }
     }
 }
@@ -94,6 +104,38 @@ pub(crate) enum Via {
     Plain,
     /// The view with this deadline and token.
     Bounded(Limit, Cancel),
+    /// `expiring_after`: the view whose writes give their records this time-to-live.
+    Expiring(Ttl),
+}
+
+/// The time-to-live of an [`Via::Expiring`] view.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ttl {
+    /// `Duration::ZERO`: stored already expired.
+    Zero,
+    /// One second.
+    OneSecond,
+    /// `Duration::MAX`: never expires.
+    Never,
+}
+
+impl Ttl {
+    fn duration(self) -> Duration {
+        match self {
+            Ttl::Zero => Duration::ZERO,
+            Ttl::OneSecond => Duration::from_secs(1),
+            Ttl::Never => Duration::MAX,
+        }
+    }
+
+    /// In the model's seconds; `None` for never.
+    fn seconds(self) -> Option<u64> {
+        match self {
+            Ttl::Zero => Some(0),
+            Ttl::OneSecond => Some(1),
+            Ttl::Never => None,
+        }
+    }
 }
 
 /// The deadline of a bounded view.
@@ -144,6 +186,7 @@ impl Via {
     ) -> Front<'s, S, H> {
         let (limit, cancel) = match self {
             Via::Plain => return Front::Plain(store),
+            Via::Expiring(ttl) => return Front::Bounded(store.expiring_after(ttl.duration())),
             Via::Bounded(limit, cancel) => (limit, cancel),
         };
         let view = match limit {
@@ -164,7 +207,7 @@ impl Via {
     fn gate(&self) -> Result<(), Interrupted> {
         match self {
             Via::Bounded(_, Cancel::Cancelled) => Err(Interrupted::Cancelled),
-            Via::Plain | Via::Bounded(..) => Ok(()),
+            Via::Plain | Via::Bounded(..) | Via::Expiring(_) => Ok(()),
         }
     }
 }
@@ -286,12 +329,43 @@ struct Computed<Ver> {
     got: Result<Ver, UpdateWithError<Ver, u8>>,
 }
 
+/// The time of a timed model: the clock it shares with the store, and when each record
+/// expires. Time counts in whole seconds.
+pub(crate) struct Time {
+    clock: ManualClock,
+    now: u64,
+    /// The store's time-to-live, if it has one.
+    store_ttl: Option<u64>,
+    /// When each record of the ledger expires; absent: never.
+    deadlines: HashMap<Key, u64>,
+    /// Keys whose record expired and was not written since: the store may still hold it.
+    expired: HashSet<Key>,
+    /// The time-to-live the current operation's writes give (a view's, else the store's).
+    writes_live: Option<u64>,
+}
+
+impl Time {
+    /// The time of a store built with `clock` and time-to-live `store_ttl` (in seconds).
+    pub(crate) fn new(clock: ManualClock, store_ttl: Option<u64>) -> Self {
+        Time {
+            clock,
+            now: 0,
+            store_ttl,
+            deadlines: HashMap::new(),
+            expired: HashSet::new(),
+            writes_live: store_ttl,
+        }
+    }
+}
+
 /// The model: what every key holds, and every version each key has ever had.
 pub(crate) struct Model<S: VersionScheme, O> {
     ledger: Ledger<S::Version>,
     oracle: O,
     /// The store's capacity bound in records, if it has one: it may then evict.
     bound: Option<usize>,
+    /// The clock and deadlines of a store with expiry.
+    time: Option<Time>,
 }
 
 impl<S: VersionScheme, O: VersionOracle<S::Version>> Model<S, O>
@@ -303,7 +377,67 @@ where
             ledger: Ledger::new(),
             oracle,
             bound: None,
+            time: None,
         }
+    }
+
+    /// The model of a store with expiry, bounded to `bound` records if given: its records
+    /// expire as `time` says (the store must share its clock).
+    pub(crate) fn timed(oracle: O, time: Time, bound: Option<usize>) -> Self {
+        Model {
+            bound,
+            time: Some(time),
+            ..Model::new(oracle)
+        }
+    }
+
+    /// For a timed model: takes the records whose time ran out out of the model.
+    fn expirations(&mut self) {
+        let Some(time) = &mut self.time else {
+            return;
+        };
+        let now = time.now;
+        let due: Vec<Key> = time
+            .deadlines
+            .iter()
+            .filter(|&(_, &deadline)| deadline <= now)
+            .map(|(&key, _)| key)
+            .collect();
+        for key in due {
+            time.deadlines.remove(&key);
+            time.expired.insert(key);
+            let record = self
+                .ledger
+                .records
+                .remove(&key)
+                .expect("a deadline of a record");
+            self.oracle.retire(&record.version);
+        }
+    }
+
+    /// The error a conditional write must be compared with: `Expired` counts as the
+    /// model's `NotFound` for a key whose record expired (the store may still hold it),
+    /// and for no other.
+    fn unexpired(&self, key: Key, error: Error<S::Version>) -> Error<S::Version> {
+        let expired = self
+            .time
+            .as_ref()
+            .is_some_and(|time| time.expired.contains(&key));
+        match error {
+            Error::Expired if expired => Error::NotFound,
+            other => other,
+        }
+    }
+
+    /// The number of records the store may count: those of the model, and expired ones
+    /// it has not reclaimed yet.
+    fn check_len(&self, len: usize, context: &str) {
+        let held = self.ledger.records.len();
+        let unreclaimed = self.time.as_ref().map_or(0, |time| time.expired.len());
+        assert!(
+            (held..=held + unreclaimed).contains(&len),
+            "{context}: len {len}, the model holds {held} (+ {unreclaimed} expired)"
+        );
     }
 
     /// The model of a store bounded to `bound` records: after every operation, the
@@ -339,6 +473,9 @@ where
         for key in evicted {
             let record = self.ledger.records.remove(&key).expect("listed above");
             self.oracle.retire(&record.version);
+            if let Some(time) = &mut self.time {
+                time.deadlines.remove(&key);
+            }
         }
     }
 
@@ -349,13 +486,25 @@ where
             let context = format!("step {step}: {op:?}");
             match op {
                 Op::On(key, via, key_op) => self.apply_on(store, *key, via, key_op, &context),
-                Op::Len => assert_eq!(store.len(), self.ledger.records.len(), "{context}"),
+                Op::Len => self.check_len(store.len(), &context),
                 Op::Clear => {
                     store.clear();
                     for (_, record) in self.ledger.records.drain() {
                         self.oracle.retire(&record.version);
                     }
+                    if let Some(time) = &mut self.time {
+                        time.deadlines.clear();
+                        time.expired.clear();
+                    }
                     assert!(store.is_empty(), "{context}");
+                }
+                Op::Advance(seconds) => {
+                    let time = self
+                        .time
+                        .as_mut()
+                        .expect("time moves only in a timed model");
+                    time.now += u64::from(*seconds);
+                    time.clock.advance(Duration::from_secs(u64::from(*seconds)));
                 }
                 Op::Iter => {
                     let mut seen = HashMap::new();
@@ -368,6 +517,7 @@ where
                     assert_eq!(seen, self.ledger.records, "{context}");
                 }
             }
+            self.expirations();
             self.evictions(store, &context);
             // Whatever the answer, the record itself must be exactly what the model holds.
             if let Some(key) = op.key() {
@@ -377,11 +527,7 @@ where
                     "{context}: after"
                 );
             }
-            assert_eq!(
-                store.len(),
-                self.ledger.records.len(),
-                "{context}: len after"
-            );
+            self.check_len(store.len(), &format!("{context}: after"));
         }
     }
 
@@ -395,6 +541,12 @@ where
     ) {
         let token = via.token();
         let front = via.front(store, &token);
+        if let Some(time) = &mut self.time {
+            time.writes_live = match via {
+                Via::Expiring(ttl) => ttl.seconds(),
+                Via::Plain | Via::Bounded(..) => time.store_ttl,
+            };
+        }
         let record = self.ledger.records.get(&key);
         match op {
             KeyOp::Get => assert_eq!(
@@ -443,7 +595,11 @@ where
             }
             KeyOp::Update(expect, value) => {
                 let expected = self.ledger.expected(key, expect);
-                let got = on_either!(&front, target => target.update(&key, &expected, *value));
+                let got = on_either!(&front, target => target.update(&key, &expected, *value))
+                    .map_err(|Rejected { error, value }| Rejected {
+                        error: self.unexpired(key, error),
+                        value,
+                    });
                 match self.verdict(via, key, &expected) {
                     Ok(current) => {
                         let version = must_succeed(got, context);
@@ -457,7 +613,13 @@ where
                 let mut given = Vec::new();
                 let closure = recording(compute, &mut given);
                 let got =
-                    on_either!(&front, target => target.try_update_with(&key, &expected, closure));
+                    on_either!(&front, target => target.try_update_with(&key, &expected, closure))
+                        .map_err(|error| match error {
+                            UpdateWithError::Store(error) => {
+                                UpdateWithError::Store(self.unexpired(key, error))
+                            }
+                            closure => closure,
+                        });
                 let verdict = self.verdict(via, key, &expected);
                 let answer = Computed { given, got };
                 self.computed(key, verdict, compute, SameValue::Writes, answer, context);
@@ -486,7 +648,9 @@ where
                 };
                 let got = on_either!(&front, target => target.patch(&key, &expected, patch))
                     .map_err(|error| match error {
-                        PatchError::Store(error) => UpdateWithError::Store(error),
+                        PatchError::Store(error) => {
+                            UpdateWithError::Store(self.unexpired(key, error))
+                        }
                         PatchError::Patch(code) => UpdateWithError::Closure(code),
                     });
                 let verdict = self.verdict(via, key, &expected);
@@ -502,12 +666,16 @@ where
             }
             KeyOp::Remove(expect) => {
                 let expected = self.ledger.expected(key, expect);
-                let got = on_either!(&front, target => target.remove(&key, &expected));
+                let got = on_either!(&front, target => target.remove(&key, &expected))
+                    .map_err(|error| self.unexpired(key, error));
                 match self.verdict(via, key, &expected) {
                     Ok(current) => {
                         let removed = self.ledger.records.remove(&key).expect("checked above");
                         assert_eq!(got, Ok(removed.value), "{context}");
                         self.oracle.retire(&current);
+                        if let Some(time) = &mut self.time {
+                            time.deadlines.remove(&key);
+                        }
                     }
                     Err(error) => assert_eq!(got, Err(error), "{context}"),
                 }
@@ -573,6 +741,7 @@ where
             assert_eq!(version, predicted, "{context}: version of a new record");
         }
         self.ledger.record(key, value, version, context);
+        self.restart_clock(key);
     }
 
     /// Records that `key`, at version `previous`, was overwritten with `value` at `version`.
@@ -588,6 +757,19 @@ where
             assert_eq!(version, predicted, "{context}: version after a write");
         }
         self.ledger.record(key, value, version, context);
+        self.restart_clock(key);
+    }
+
+    /// For a timed model: `key` was just written; its time-to-live counts from now.
+    fn restart_clock(&mut self, key: Key) {
+        let Some(time) = &mut self.time else {
+            return;
+        };
+        time.expired.remove(&key);
+        match time.writes_live {
+            Some(ttl) => time.deadlines.insert(key, time.now + ttl),
+            None => time.deadlines.remove(&key),
+        };
     }
 }
 

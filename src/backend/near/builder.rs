@@ -23,6 +23,7 @@ pub struct NearCacheBuilder<K, V, S: PgVersion = Counter> {
     pub(super) db: PgStore<K, V, S>,
     pub(super) max_capacity: u64,
     pub(super) heartbeat: Duration,
+    pub(super) time_to_live: Option<Duration>,
 }
 
 impl<K, V, S: PgVersion> fmt::Debug for NearCacheBuilder<K, V, S> {
@@ -30,6 +31,7 @@ impl<K, V, S: PgVersion> fmt::Debug for NearCacheBuilder<K, V, S> {
         f.debug_struct("NearCacheBuilder")
             .field("max_capacity", &self.max_capacity)
             .field("heartbeat", &self.heartbeat)
+            .field("time_to_live", &self.time_to_live)
             .finish_non_exhaustive()
     }
 }
@@ -55,6 +57,16 @@ where
         self
     }
 
+    /// How long a copy is served from memory at most (default: until it is invalidated or
+    /// evicted). A second line of defence: while the notification connection is up, a
+    /// change reaches memory within the notification delay anyway; a time-to-live also
+    /// bounds how stale a copy can be if a notification were ever lost without the
+    /// connection failing. `Duration::MAX` means never, as on the store.
+    pub fn time_to_live(mut self, time_to_live: Duration) -> Self {
+        self.time_to_live = Some(time_to_live);
+        self
+    }
+
     /// Opens the notification connection, listens, and starts its thread.
     ///
     /// # Errors
@@ -77,8 +89,12 @@ where
             heartbeat: self.heartbeat,
         };
         let (client, pid) = listener.connect()?;
-        // A time-to-live on the copies would be set here, on the local store's builder.
-        let local = Store::builder().max_capacity(self.max_capacity).build();
+        let local = Store::builder().max_capacity(self.max_capacity);
+        let local = match self.time_to_live {
+            Some(time_to_live) => local.time_to_live(time_to_live),
+            None => local,
+        };
+        let local = local.build();
         let shared = Arc::new(Shared {
             local,
             stamps: Stamps::new(self.max_capacity),

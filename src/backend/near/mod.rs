@@ -154,6 +154,7 @@ impl<K, V, S: PgVersion> NearCache<K, V, S> {
             db,
             max_capacity: 10_000,
             heartbeat: Duration::from_secs(1),
+            time_to_live: None,
         }
     }
 
