@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use verkv::{CancelToken, Error, Interrupted, Phase, Stats, Store};
+use verkv::{CancelToken, Error, Interrupted, ManualClock, Phase, Stats, Store};
 
 fn stats<K: Eq, V>(store: &Store<K, V>) -> Stats {
     store.stats().expect("statistics are on")
@@ -134,6 +134,32 @@ fn a_bounded_store_counts_evictions_and_records_too_heavy_to_hold() {
     assert_eq!((s.evictions.capacity, s.evictions.expired), (1, 0));
     assert_eq!(s.evictions.total(), 1);
     assert_eq!((s.entries, s.weight), (4, 4));
+}
+
+#[test]
+fn expirations_are_counted_where_records_are_reclaimed_and_refusals_as_not_found() {
+    let clock = ManualClock::new();
+    let store: Store<u32, u32> = Store::builder()
+        .shards(1)
+        .time_to_live(Duration::from_secs(10))
+        .clock(clock.clone())
+        .statistics(true)
+        .build();
+    let v1 = store.insert(1, 1).unwrap();
+    store.insert(2, 2).unwrap();
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(store.get(&1), None); // a read hides it, a write reclaims it
+    assert_eq!(stats(&store).evictions.expired, 0);
+    assert_eq!(store.update(&1, &v1, 5).unwrap_err().error, Error::Expired);
+    let s = stats(&store);
+    assert_eq!((s.misses, s.refusals.not_found), (1, 1));
+    assert_eq!((s.evictions.expired, s.evictions.capacity), (1, 0));
+    // The insert's sweep reclaims record 2, expired too.
+    store.insert(1, 3).unwrap();
+    assert_eq!(stats(&store).evictions.expired, 2);
+    store.invalidate_all(); // cleared, not evicted
+    let s = stats(&store);
+    assert_eq!((s.inserts, s.evictions.total(), s.entries), (3, 2, 0));
 }
 
 /// Holds the shard lock of `key` (inside an `update_with` closure on another thread)
