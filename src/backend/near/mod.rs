@@ -238,6 +238,25 @@ where
         answer
     }
 
+    /// A write of `value` for `key` through `write`, after which memory holds the value at
+    /// the version the database gave it, or nothing of `key` if the write was refused.
+    fn write_value(
+        &self,
+        key: K,
+        value: V,
+        write: impl FnOnce(V) -> Result<S::Version, Rejected<V, S::Version>>,
+    ) -> Result<S::Version, Rejected<V, S::Version>> {
+        let stamp = self.shared.stamps.now();
+        let copy = value.clone();
+        let answer = write(value);
+        self.after_write(key, stamp, answer, |version| {
+            Some(Versioned {
+                value: copy,
+                version: version.clone(),
+            })
+        })
+    }
+
     /// Reads `key` through memory: a servable copy, or one load of the database shared
     /// by the concurrent misses.
     fn read_through(&self, ctx: &Context<'_>, key: &K) -> Option<ReadResult<V, S::Version>> {
@@ -303,15 +322,8 @@ where
         key: K,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let stamp = self.shared.stamps.now();
-        let copy = value.clone();
-        let answer = self.db.insert(ctx, key.clone(), value);
-        self.after_write(key, stamp, answer, |version| {
-            Some(Versioned {
-                value: copy,
-                version: version.clone(),
-            })
-        })
+        let sent = key.clone();
+        self.write_value(key, value, |value| self.db.insert(ctx, sent, value))
     }
 
     fn update(
@@ -321,14 +333,8 @@ where
         expected: &S::Version,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let stamp = self.shared.stamps.now();
-        let copy = value.clone();
-        let answer = self.db.update(ctx, key, expected, value);
-        self.after_write(key.clone(), stamp, answer, |version| {
-            Some(Versioned {
-                value: copy,
-                version: version.clone(),
-            })
+        self.write_value(key.clone(), value, |value| {
+            self.db.update(ctx, key, expected, value)
         })
     }
 
@@ -371,15 +377,8 @@ where
         key: K,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let stamp = self.shared.stamps.now();
-        let copy = value.clone();
-        let answer = self.db.put(ctx, key.clone(), value);
-        self.after_write(key, stamp, answer, |version| {
-            Some(Versioned {
-                value: copy,
-                version: version.clone(),
-            })
-        })
+        let sent = key.clone();
+        self.write_value(key, value, |value| self.db.put(ctx, sent, value))
     }
 
     fn wait_for_change(
