@@ -6,6 +6,7 @@
 //! cargo bench --bench hit_ratio              # every trace, whole (about a minute)
 //! cargo bench --bench hit_ratio -- gli       # only traces whose name contains this
 //! cargo bench --bench hit_ratio -- --test    # the first 20,000 requests of each (CI)
+//! cargo bench --bench hit_ratio -- --verkv   # verkv alone, to iterate on its policy
 //! ```
 //!
 //! The traces are read from `../shared/traces/` relative to the crate root (or from the
@@ -259,10 +260,12 @@ fn load(name: &str, limit: Option<usize>) -> Option<Vec<u64>> {
 
 fn main() {
     let mut quick = false;
+    let mut verkv_only = false;
     let mut filter = None;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--test" => quick = true,
+            "--verkv" => verkv_only = true,
             "--bench" => {}
             _ => filter = Some(arg),
         }
@@ -298,6 +301,10 @@ fn main() {
         };
         for size in sizes {
             let verkv = replay(&mut Verkv::new(size, None), &trace);
+            if verkv_only {
+                println!("| {name} | {size} | {verkv:.2} | | | | | | |");
+                continue;
+            }
             let one_shard = replay(&mut Verkv::new(size, Some(1)), &trace);
             let moka = replay(
                 &mut Moka(

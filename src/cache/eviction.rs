@@ -15,8 +15,10 @@
 //!   goes round again, one use fewer; one that was not is evicted.
 //! - **Adaptive window.** Keys evicted from the window are remembered in a ghost table.
 //!   One that comes back while the sketch still knows it as rare (recency brought it
-//!   back, not frequency) grows the window, by twice its weight; one that comes back
-//!   frequent shrinks it, by its weight. The window starts at 1% of the capacity and
+//!   back, not frequency) grows the window by one and a half times its weight; one that
+//!   comes back frequent shrinks it by its weight. (Growing by twice the weight gave
+//!   the window more room than the frequency-heavy traces could afford, and by once
+//!   less than the recency-heavy ones need: see `BENCHMARKS.md`.) The window starts at 1% of the capacity and
 //!   stays between 1% and 30%: about 1% on loops and frequency-heavy traces (as moka's
 //!   fixed window), more on recency-heavy ones (where a fixed 1% loses to S3-FIFO's 10%).
 //!
@@ -56,9 +58,12 @@ const MIN_WINDOW_PER_MILLE: u64 = 10;
 /// The window's upper bound, in per mille of the capacity.
 const MAX_WINDOW_PER_MILLE: u64 = 300;
 
-/// How far a returning key that was rare grows the window, in multiples of its weight
-/// (a returning frequent key shrinks it by one).
-const WINDOW_GROWTH: u64 = 2;
+/// How far a returning key that was rare grows the window, in halves of its weight.
+const WINDOW_GROWTH_HALVES: u64 = 3;
+
+/// How far a returning key that was frequent shrinks the window, in halves of its
+/// weight.
+const WINDOW_SHRINK_HALVES: u64 = 2;
 
 /// The most a returning key may have been used, by the sketch's count, to be taken for
 /// one that recency brought back.
@@ -311,9 +316,9 @@ pub(crate) struct Evictor<K, V> {
     weight: u64,
     /// The weight of the records in the small queue.
     small_weight: u64,
-    /// The weight the small queue (the window) may hold before it is the one to evict
-    /// from.
-    window: u64,
+    /// Twice the weight the small queue (the window) may hold before it is the one to
+    /// evict from: in halves, so that it can grow by one and a half records.
+    window_halves: u64,
     small: VecDeque<Slot>,
     main: VecDeque<Slot>,
     ghost: Ghost,
@@ -342,7 +347,7 @@ impl<K, V> Evictor<K, V> {
             capacity,
             weight: 0,
             small_weight: 0,
-            window: window_limits(capacity).0,
+            window_halves: 2 * window_limits(capacity).0,
             small: VecDeque::new(),
             main: VecDeque::new(),
             ghost: Ghost::default(),
@@ -396,12 +401,14 @@ impl<K, V> Evictor<K, V> {
             // rare), make it bigger, and if frequency did, the admission should have
             // kept it: leave the room to the main queue.
             let (least, most) = window_limits(self.capacity);
-            self.window = if self.sketch.estimate(hash) <= RARE {
-                self.window
-                    .saturating_add(weight.saturating_mul(WINDOW_GROWTH))
-                    .min(most)
+            self.window_halves = if self.sketch.estimate(hash) <= RARE {
+                self.window_halves
+                    .saturating_add(weight.saturating_mul(WINDOW_GROWTH_HALVES))
+                    .min(most.saturating_mul(2))
             } else {
-                self.window.saturating_sub(weight).max(least)
+                self.window_halves
+                    .saturating_sub(weight.saturating_mul(WINDOW_SHRINK_HALVES))
+                    .max(least.saturating_mul(2))
             };
         }
         self.sketch
@@ -485,7 +492,7 @@ impl<K, V> Evictor<K, V> {
         if self.small.len() + self.main.len() > 2 * table.len() + SLACK {
             self.compact(table);
         }
-        let window = self.window;
+        let window = self.window_halves / 2;
         // Set after `keep` went to the back of an otherwise empty main queue.
         let mut keep_alone_in_main = false;
         while self.weight > self.capacity {
