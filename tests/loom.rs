@@ -30,11 +30,25 @@ use loom::sync::Arc;
 use loom::thread;
 use verkv::{CancelToken, Error, Interrupted, Phase, Store};
 
-/// Explores `model` with a preemption bound that keeps the run to seconds.
+/// The stack each modelled thread gets. Loom runs threads as coroutines whose default
+/// stack (32 KiB) the store's unoptimised frames outgrow.
+const STACK: usize = 1 << 20;
+
+/// Explores `model` with a preemption bound that keeps the run to seconds, on a thread
+/// with a stack of [`STACK`] bytes.
 fn check(model: impl Fn() + Sync + Send + 'static) {
+    let model = std::sync::Arc::new(model);
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(3);
-    builder.check(model);
+    builder.check(move || {
+        let model = std::sync::Arc::clone(&model);
+        spawn(move || model()).join().unwrap();
+    });
+}
+
+/// Spawns a modelled thread with a stack of [`STACK`] bytes.
+fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> thread::JoinHandle<T> {
+    thread::Builder::new().stack_size(STACK).spawn(f).unwrap()
 }
 
 /// A one-shard store with `"k"` at version 1 holding 10: every record holds ten times
@@ -69,7 +83,7 @@ fn cas_vs_cas_has_one_winner_per_version() {
         let store = store();
         let other = {
             let store = store.clone();
-            thread::spawn(move || store.update("k", &1, 20).is_ok())
+            spawn(move || store.update("k", &1, 20).is_ok())
         };
         let mine = store.update("k", &1, 20).is_ok();
         let theirs = other.join().unwrap();
@@ -84,7 +98,7 @@ fn read_modify_write_loses_no_update() {
         let store = store();
         let other = {
             let store = store.clone();
-            thread::spawn(move || step(&store))
+            spawn(move || step(&store))
         };
         let mine = step(&store);
         let theirs = other.join().unwrap();
@@ -99,7 +113,7 @@ fn get_never_sees_a_torn_pair() {
         let writers: Vec<_> = (0..2)
             .map(|_| {
                 let store = store.clone();
-                thread::spawn(move || step(&store))
+                spawn(move || step(&store))
             })
             .collect();
         let seen = store.get("k").unwrap();
@@ -120,7 +134,7 @@ fn a_timed_out_cas_has_no_effect() {
         let store = store();
         let other = {
             let store = store.clone();
-            thread::spawn(move || store.update("k", &1, 20).is_ok())
+            spawn(move || store.update("k", &1, 20).is_ok())
         };
         // Loom has no clock: a bounded wait is one more attempt, so this times out
         // whenever the other thread holds the lock at that moment.
@@ -153,7 +167,7 @@ fn a_write_timed_out_on_a_reader_has_no_effect() {
         let store = store();
         let reader = {
             let store = store.clone();
-            thread::spawn(move || {
+            spawn(move || {
                 let seen = store.get("k").unwrap();
                 assert_eq!(seen.value, seen.version * 10, "torn read: {seen:?}");
             })
@@ -184,11 +198,11 @@ fn a_cancelled_cas_has_no_effect() {
         let token = CancelToken::new();
         let canceller = {
             let token = token.clone();
-            thread::spawn(move || token.cancel())
+            spawn(move || token.cancel())
         };
         let other = {
             let store = store.clone();
-            thread::spawn(move || store.update("k", &1, 20).is_ok())
+            spawn(move || store.update("k", &1, 20).is_ok())
         };
         let bounded = store.within(Duration::ZERO).with_cancel(&token);
         let mine = match bounded.update("k", &1, 20) {
@@ -217,7 +231,7 @@ fn wait_for_change_never_loses_a_wake_up() {
         let writers: Vec<_> = (0..2)
             .map(|_| {
                 let store = store.clone();
-                thread::spawn(move || store.update("k", &1, 20).is_ok())
+                spawn(move || store.update("k", &1, 20).is_ok())
             })
             .collect();
         // Blocks without a deadline: a lost wake-up is a deadlock, which loom reports.
@@ -252,7 +266,7 @@ fn concurrent_misses_load_once_and_the_loser_is_woken() {
         let (store, loads) = empty();
         let other = {
             let (store, loads) = (store.clone(), loads.clone());
-            thread::spawn(move || store.get_or_load("k", counted(&loads, 20)))
+            spawn(move || store.get_or_load("k", counted(&loads, 20)))
         };
         // Waits without a deadline when it loses: a lost wake-up is a deadlock, which
         // loom reports.
@@ -272,7 +286,7 @@ fn a_waiter_that_times_out_leaves_the_load_to_land() {
         let (store, loads) = empty();
         let other = {
             let (store, loads) = (store.clone(), loads.clone());
-            thread::spawn(move || store.get_or_load("k", counted(&loads, 20)))
+            spawn(move || store.get_or_load("k", counted(&loads, 20)))
         };
         // Loom has no clock: a zero deadline gives up whenever the load is not over yet.
         let mine = store
@@ -317,7 +331,7 @@ fn a_panicking_load_wakes_its_waiter() {
         let (store, loads) = empty();
         let panicking = {
             let store = store.clone();
-            thread::spawn(move || {
+            spawn(move || {
                 catch_unwind(AssertUnwindSafe(|| {
                     store.get_or_load("k", || panic!("loader bug"))
                 }))
