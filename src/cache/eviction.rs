@@ -42,7 +42,7 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
-use crate::store::Record;
+use crate::store::Stored;
 use crate::version::VersionScheme;
 
 /// How a bounded store weighs its records: `|key, value| weight`.
@@ -94,7 +94,8 @@ enum Queue {
 
 /// A record's eviction state: its access count, its queue and its ticket.
 ///
-/// Every record has one; in an unbounded store it is never read.
+/// The records of a bounded shard, or of one with a timer, have one (its ticket names the
+/// record to the timer too); those of other shards have none.
 #[derive(Debug)]
 pub(crate) struct Access {
     /// Reads since the record last passed the head of its queue, up to [`MAX_USES`].
@@ -484,7 +485,7 @@ impl<K, V> Evictor<K, V> {
     /// it goes to the back of the main queue instead.
     pub(crate) fn settle<S: VersionScheme>(
         &mut self,
-        table: &mut HashTable<(K, Record<V, S::Version>)>,
+        table: &mut HashTable<Stored<K, V, S::Version, Access>>,
         versions: &mut S,
         keep: Option<u32>,
         mut evicted: impl FnMut(u64, u32, K, V),
@@ -508,13 +509,13 @@ impl<K, V> Evictor<K, V> {
                 debug_assert!(false, "queues ran dry at weight {}", self.weight);
                 return;
             };
-            let Some((_, record)) =
-                table.find(slot.hash, |(_, record)| record.access.ticket == slot.ticket)
+            let Some((_, _, access)) =
+                table.find(slot.hash, |(_, _, access)| access.ticket == slot.ticket)
             else {
                 continue; // removed by the user
             };
-            let queue = record.access.queue;
-            let uses = record.access.uses.load(Ordering::Relaxed);
+            let queue = access.queue;
+            let uses = access.uses.load(Ordering::Relaxed);
             let kept = Some(slot.ticket) == keep;
             let stays = match queue {
                 Queue::Small => {
@@ -525,12 +526,11 @@ impl<K, V> Evictor<K, V> {
                 Queue::Main => uses > 0 || kept,
             };
             let Ok(mut found) =
-                table.find_entry(slot.hash, |(_, record)| record.access.ticket == slot.ticket)
+                table.find_entry(slot.hash, |(_, _, access)| access.ticket == slot.ticket)
             else {
                 unreachable!("the record was just found");
             };
-            let (key, record) = found.get_mut();
-            let access = &mut record.access;
+            let (key, record, access) = found.get_mut();
             if stays {
                 let uses = access.uses.get_mut();
                 if queue == Queue::Small {
@@ -547,7 +547,7 @@ impl<K, V> Evictor<K, V> {
             }
             let queue = access.queue;
             let weight = Self::weigh(&self.weigher, key, &record.value);
-            let ((key, record), _) = found.remove();
+            let ((key, record, _), _) = found.remove();
             versions.retire(&record.version);
             self.subtract(queue, weight);
             if queue == Queue::Small {
@@ -563,7 +563,7 @@ impl<K, V> Evictor<K, V> {
     /// main queue would evict next (TinyLFU's admission), or the main queue is empty.
     fn admits(
         &mut self,
-        table: &mut HashTable<(K, Record<V, impl Sized>)>,
+        table: &mut HashTable<Stored<K, V, impl Sized, Access>>,
         hash: u64,
         keep: Option<u32>,
         main_room: u64,
@@ -579,13 +579,13 @@ impl<K, V> Evictor<K, V> {
             let Some(&slot) = self.main.front() else {
                 return true;
             };
-            let Some((_, record)) =
-                table.find_mut(slot.hash, |(_, record)| record.access.ticket == slot.ticket)
+            let Some((_, _, access)) =
+                table.find_mut(slot.hash, |(_, _, access)| access.ticket == slot.ticket)
             else {
                 self.main.pop_front();
                 continue;
             };
-            let uses = record.access.uses.get_mut();
+            let uses = access.uses.get_mut();
             if *uses > 0 || Some(slot.ticket) == keep {
                 *uses = uses.saturating_sub(1);
                 self.main.rotate_left(1);
@@ -613,10 +613,10 @@ impl<K, V> Evictor<K, V> {
     }
 
     /// Drops the slots of records that are gone.
-    fn compact(&mut self, table: &HashTable<(K, Record<V, impl Sized>)>) {
+    fn compact(&mut self, table: &HashTable<Stored<K, V, impl Sized, Access>>) {
         let live = |slot: &Slot| {
             table
-                .find(slot.hash, |(_, record)| record.access.ticket == slot.ticket)
+                .find(slot.hash, |(_, _, access)| access.ticket == slot.ticket)
                 .is_some()
         };
         self.small.retain(live);

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::error::{Error, NotInserted, Rejected, UpdateWithError};
 use super::record::{Record, Versioned};
+use super::records::Records;
 use super::reentry::{forbid_reentry, ClosureScope};
-use super::shard::Shard;
 use super::tally::{count_checked_write, count_stop, count_write, timed_write};
 use crate::cache::eviction::Bound;
 use crate::cache::expiry::Expiration;
@@ -51,7 +51,7 @@ pub type VersionOf<S> = <S as VersionScheme>::Version;
 /// One shard behind its own lock, with the event that wakes those waiting for a change
 /// in it, and its loads in progress ([`get_or_load`](Store::get_or_load)).
 pub(crate) struct LockedShard<K, V, S: VersionScheme> {
-    pub(crate) lock: ShardLock<Shard<K, V, S>>,
+    pub(crate) lock: ShardLock<Records<K, V, S>>,
     pub(crate) changed: ChangeEvent,
     pub(crate) loads: Loads<K, V, S::Version>,
     /// What its operations did, if statistics are on.
@@ -120,7 +120,7 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
             .map(|index| {
                 let evictor = bound.as_ref().map(|bound| bound.shard(index, shard_count));
                 let removals = Removals::new(notifier.clone());
-                let shard = Shard::new(capacity_per_shard, evictor, expiration.shard(), removals);
+                let shard = Records::new(capacity_per_shard, evictor, expiration.shard(), removals);
                 CachePadded::new(LockedShard {
                     lock: ShardLock::new(shard),
                     changed: ChangeEvent::new(),
@@ -691,8 +691,9 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let (hash, shard) = self.locate(key);
+        let rehash = |k: &K| self.hasher.hash_one(k);
         write_shard(wait, shard, value, |records, value| {
-            let updated = records.update(hash, key, expected, value, wait.time_to_live());
+            let updated = records.update(hash, key, expected, value, rehash, wait.time_to_live());
             count_checked_write(shard, records, (hash, key), &updated, Event::Updated);
             updated
         })
@@ -714,12 +715,14 @@ where
     {
         let (hash, shard) = self.locate(key);
         let id = self.id();
+        let rehash = |k: &K| self.hasher.hash_one(k);
         write_shard(wait, shard, compute, |records, compute| {
             let compute = |current: &V| {
                 let _scope = ClosureScope::enter(id);
                 compute(current)
             };
-            let updated = records.update_with(hash, key, expected, compute, wait.time_to_live());
+            let time_to_live = wait.time_to_live();
+            let updated = records.update_with(hash, key, expected, compute, rehash, time_to_live);
             count_checked_write(shard, records, (hash, key), &updated, Event::Updated);
             updated
         })
@@ -757,7 +760,7 @@ pub(crate) fn write_shard<K, V, S: VersionScheme, W: Wait, T, R>(
     wait: &W,
     shard: &LockedShard<K, V, S>,
     input: T,
-    write: impl FnOnce(&mut Shard<K, V, S>, T) -> R,
+    write: impl FnOnce(&mut Records<K, V, S>, T) -> R,
 ) -> Result<R, (W::Error, T)> {
     let taken = match shard.counters.as_deref() {
         None => wait.write(&shard.lock),

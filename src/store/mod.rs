@@ -5,6 +5,8 @@
 //! - [`shard`]: a plain `&mut self` map of records holding every version check. No locks,
 //!   no clocks.
 //! - [`record`]: what is kept per key, and the snapshot a read hands out.
+//! - [`state`]: what a record carries beside its value and version, if anything.
+//! - [`records`]: a shard whose records carry nothing, or their eviction state.
 //! - [`builder`]: configuration before a store is built.
 //! - [`iter`]: iteration over owned snapshots, shard by shard.
 //! - [`reentry`]: refuses a closure that calls back into the store running it.
@@ -19,8 +21,10 @@ mod error;
 mod facade;
 mod iter;
 mod record;
+mod records;
 pub(crate) mod reentry;
 pub(crate) mod shard;
+mod state;
 mod tally;
 
 pub use builder::StoreBuilder;
@@ -28,6 +32,6 @@ pub use error::{Cause, Error, NotInserted, Rejected, UpdateWithError};
 pub(crate) use facade::{write_shard, LockedShard};
 pub use facade::{DefaultHashBuilder, Store, VersionOf};
 pub use iter::{Iter, Keys};
-pub(crate) use record::Record;
 pub use record::Versioned;
+pub(crate) use state::Stored;
 pub(crate) use tally::{count_stop, LoadTimer};

@@ -1,7 +1,5 @@
 //! What the store keeps per key, and what a read hands out.
 
-use crate::cache::eviction::Access;
-
 /// A value together with the version it had when it was read: one consistent snapshot.
 ///
 /// Returned by [`Store::get`](crate::Store::get) and by iteration. The version is what a
@@ -28,14 +26,12 @@ pub struct Versioned<V, Ver> {
 /// One stored record: the value and its version, always written together under the
 /// shard's lock.
 ///
-/// Kept as its own type so that per-record metadata (an expiry time, access statistics)
-/// can be added here without touching the shard's operations.
+/// What else a record carries (eviction state, a ticket for the timer) is kept beside it,
+/// in the shard's table, and only by shards that need it: see `state`.
 #[derive(Debug, Clone)]
 pub(crate) struct Record<V, Ver> {
     pub(crate) value: V,
     pub(crate) version: Ver,
-    /// The record's eviction state (used by bounded stores only).
-    pub(crate) access: Access,
 }
 
 impl<V: Clone, Ver: Clone> Record<V, Ver> {

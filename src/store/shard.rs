@@ -11,6 +11,8 @@ use hashbrown::hash_table::{Entry, HashTable, VacantEntry};
 
 use super::error::{Error, Rejected, UpdateWithError};
 use super::record::Record;
+use super::state::{RecordState, Stored};
+use crate::cache::clock::Clock;
 use crate::cache::eviction::{Access, Evictor};
 use crate::cache::expiry::{Timer, Timing, Turn};
 use crate::cache::listener::{Delivery, RemovalCause, Removals};
@@ -20,8 +22,9 @@ use crate::version::VersionScheme;
 type Version<S> = <S as VersionScheme>::Version;
 
 /// A record that passed the version check, with what writing it needs: the shard's
-/// version scheme, eviction, expiry and removal state, and the record's hash and key.
-struct Current<'a, K, V, S: VersionScheme> {
+/// version scheme, eviction, expiry and removal state, and the record's hash, key and
+/// state.
+struct Current<'a, K, V, S: VersionScheme, A> {
     versions: &'a mut S,
     bound: &'a mut Option<Evictor<K, V>>,
     timing: &'a mut Timing<K, V>,
@@ -29,16 +32,17 @@ struct Current<'a, K, V, S: VersionScheme> {
     hash: u64,
     key: &'a K,
     record: &'a mut Record<V, Version<S>>,
+    state: &'a mut A,
 }
 
 /// A new record's version, and the ticket to [`settle`](Shard::settle) with.
 type Created<S> = (Version<S>, Option<u32>);
 
-/// The records of one shard, the shard's version scheme, its eviction state if the store
-/// is bounded, its expiry state, and the records removed but not yet told to the
-/// eviction listener.
-pub(crate) struct Shard<K, V, S: VersionScheme> {
-    table: HashTable<(K, Record<V, Version<S>>)>,
+/// The records of one shard, each with its state `A` (see `state`), the shard's version
+/// scheme, its eviction state if the store is bounded, its expiry state, and the records
+/// removed but not yet told to the eviction listener.
+pub(crate) struct Shard<K, V, S: VersionScheme, A> {
+    table: HashTable<Stored<K, V, Version<S>, A>>,
     versions: S,
     bound: Option<Evictor<K, V>>,
     timing: Timing<K, V>,
@@ -72,8 +76,8 @@ fn check_version<V, Ver: Clone + Eq>(
 /// A shard that keeps no time and has no listener takes the short path, as before
 /// expiry existed: measured, the full one cost an update a fifth of its speed.
 #[inline]
-fn overwrite<K, V, S: VersionScheme>(
-    current: Current<'_, K, V, S>,
+fn overwrite<K, V, S: VersionScheme, A: RecordState>(
+    current: Current<'_, K, V, S, A>,
     value: V,
     time_to_live: Option<Duration>,
 ) -> Result<Version<S>, Rejected<V, Version<S>>> {
@@ -85,9 +89,10 @@ fn overwrite<K, V, S: VersionScheme>(
         bound,
         key,
         record,
+        state,
         ..
     } = current;
-    let value = reweigh(bound, key, record, value)?;
+    let value = reweigh(bound, key, record, state, value)?;
     record.version = versions.next(&record.version);
     record.value = value;
     Ok(record.version.clone())
@@ -95,8 +100,8 @@ fn overwrite<K, V, S: VersionScheme>(
 
 /// [`overwrite`] for a shard with a timer or a listener.
 #[inline(never)]
-fn overwrite_observed<K, V, S: VersionScheme>(
-    current: Current<'_, K, V, S>,
+fn overwrite_observed<K, V, S: VersionScheme, A: RecordState>(
+    current: Current<'_, K, V, S, A>,
     value: V,
     time_to_live: Option<Duration>,
 ) -> Result<Version<S>, Rejected<V, Version<S>>> {
@@ -108,10 +113,11 @@ fn overwrite_observed<K, V, S: VersionScheme>(
         hash,
         key,
         record,
+        state,
     } = current;
-    let ticket = record.access.ticket();
+    let ticket = state.ticket();
     let lifetime = timing.lifetime(key, &value, time_to_live, Some((hash, ticket)));
-    let value = reweigh(bound, key, record, value)?;
+    let value = reweigh(bound, key, record, state, value)?;
     if let Some(lifetime) = lifetime {
         timing.start(hash, ticket, lifetime);
     }
@@ -123,14 +129,15 @@ fn overwrite_observed<K, V, S: VersionScheme>(
 /// Accounts a bounded shard for `record` taking `value`, handing `value` back to write;
 /// refuses a value too heavy to hold at all.
 #[inline]
-fn reweigh<K, V, Ver>(
+fn reweigh<K, V, Ver, A: RecordState>(
     bound: &mut Option<Evictor<K, V>>,
     key: &K,
-    record: &mut Record<V, Ver>,
+    record: &Record<V, Ver>,
+    state: &mut A,
     value: V,
 ) -> Result<V, Rejected<V, Ver>> {
-    if let Some(bound) = bound {
-        if let Err(too_heavy) = bound.reweigh(key, &record.value, &value, &mut record.access) {
+    if let (Some(bound), Some(access)) = (bound, state.access_mut()) {
+        if let Err(too_heavy) = bound.reweigh(key, &record.value, &value, access) {
             return Err(Rejected {
                 error: too_heavy.into(),
                 value,
@@ -144,8 +151,8 @@ fn reweigh<K, V, Ver>(
 /// heavy for a bounded shard to hold at all. Returns the version and the ticket to
 /// [`settle`](Shard::settle) with. `time_to_live` is the write's own.
 #[allow(clippy::too_many_arguments)]
-fn create<K, V, S: VersionScheme>(
-    vacant: VacantEntry<'_, (K, Record<V, Version<S>>)>,
+fn create<K, V, S: VersionScheme, A: RecordState>(
+    vacant: VacantEntry<'_, Stored<K, V, Version<S>, A>>,
     versions: &mut S,
     bound: &mut Option<Evictor<K, V>>,
     timing: &mut Timing<K, V>,
@@ -180,13 +187,13 @@ fn create<K, V, S: VersionScheme>(
         Record {
             value,
             version: version.clone(),
-            access,
         },
+        A::adopt(access),
     ));
     Ok((version, ticket))
 }
 
-impl<K, V, S: VersionScheme> Shard<K, V, S> {
+impl<K, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
     /// An empty shard with room for `capacity` records if the memory can be had (it is
     /// only a hint: a capacity too large to allocate leaves the table to grow as
     /// needed), bounded by `bound` if given, expiring records as `timing` says and
@@ -199,7 +206,7 @@ impl<K, V, S: VersionScheme> Shard<K, V, S> {
     ) -> Self {
         let mut table = HashTable::new();
         // An empty table has nothing to rehash.
-        let _ = table.try_reserve(capacity, |_: &(K, Record<V, Version<S>>)| 0);
+        let _ = table.try_reserve(capacity, |_: &Stored<K, V, Version<S>, A>| 0);
         Shard {
             table,
             versions: S::default(),
@@ -220,11 +227,17 @@ impl<K, V, S: VersionScheme> Shard<K, V, S> {
     pub(crate) fn iter<'a>(
         &'a self,
         hash: impl Fn(&K) -> u64 + 'a,
-    ) -> impl Iterator<Item = &'a (K, Record<V, Version<S>>)> + 'a {
-        let timer = self.timing.active().map(|timer| (timer, timer.now()));
-        self.table.iter().filter(move |(key, record)| {
-            timer.is_none_or(|(timer, now)| !timer.expired(hash(key), record.access.ticket(), now))
-        })
+    ) -> impl Iterator<Item = (&'a K, &'a Record<V, Version<S>>)> + 'a {
+        let timer = A::TRACKED
+            .then(|| self.timing.active())
+            .flatten()
+            .map(|timer| (timer, timer.now()));
+        self.table
+            .iter()
+            .filter(move |(key, _, state)| {
+                timer.is_none_or(|(timer, now)| !timer.expired(hash(key), state.ticket(), now))
+            })
+            .map(|(key, record, _)| (key, record))
     }
 
     /// The records removed since the last call, for the eviction listener: deliver them
@@ -250,7 +263,7 @@ impl<K, V, S: VersionScheme> Shard<K, V, S> {
 
     /// Removes every record.
     pub(crate) fn clear(&mut self) {
-        for (key, record) in self.table.drain() {
+        for (key, record, _) in self.table.drain() {
             self.versions.retire(&record.version);
             self.removals.push(key, record.value, RemovalCause::Cleared);
         }
@@ -264,13 +277,18 @@ impl<K, V, S: VersionScheme> Shard<K, V, S> {
 
     /// Accounts for a record taken out of the table: retires its version, takes it off
     /// the bound and the timer, and notes it for the listener with `cause`.
-    fn discard(&mut self, hash: u64, key: K, record: Record<V, Version<S>>, cause: RemovalCause) {
+    fn discard(
+        &mut self,
+        hash: u64,
+        (key, record, state): Stored<K, V, Version<S>, A>,
+        cause: RemovalCause,
+    ) {
         self.versions.retire(&record.version);
-        if let Some(bound) = &mut self.bound {
-            bound.forget(&key, &record.value, &record.access);
+        if let (Some(bound), Some(access)) = (&mut self.bound, state.access()) {
+            bound.forget(&key, &record.value, access);
         }
         if let Some(timer) = self.timing.active_mut() {
-            timer.forget(hash, record.access.ticket());
+            timer.forget(hash, state.ticket());
         }
         self.evicted.count(cause);
         self.removals.push(key, record.value, cause);
@@ -279,11 +297,11 @@ impl<K, V, S: VersionScheme> Shard<K, V, S> {
     /// Evicts what a bounded shard holds beyond its capacity, never the record with
     /// ticket `keep` (the one just written), and reclaims a few expired records.
     fn settle(&mut self, keep: Option<u32>) {
-        if let Some(bound) = &mut self.bound {
+        if let (Some(bound), Some(table)) = (&mut self.bound, A::tracked(&mut self.table)) {
             let (timing, removals, evicted) =
                 (&mut self.timing, &mut self.removals, &mut self.evicted);
             bound.settle(
-                &mut self.table,
+                table,
                 &mut self.versions,
                 keep,
                 |hash, ticket, key, value| {
@@ -302,7 +320,7 @@ impl<K, V, S: VersionScheme> Shard<K, V, S> {
     /// (out of line, as [`reclaim_expired`](Shard::reclaim_expired)).
     #[inline]
     fn sweep(&mut self) {
-        if self.timing.active().is_some() {
+        if A::TRACKED && self.timing.active().is_some() {
             self.sweep_timed();
         }
     }
@@ -324,10 +342,10 @@ impl<K, V, S: VersionScheme> Shard<K, V, S> {
             };
             if let Ok(entry) = self
                 .table
-                .find_entry(hash, |(_, record)| record.access.ticket() == ticket)
+                .find_entry(hash, |(_, _, state)| state.ticket() == ticket)
             {
-                let ((key, record), _) = entry.remove();
-                self.discard(hash, key, record, RemovalCause::Expired);
+                let (stored, _) = entry.remove();
+                self.discard(hash, stored, RemovalCause::Expired);
             }
         }
     }
@@ -340,23 +358,23 @@ impl<K, V, S: VersionScheme> Shard<K, V, S> {
         mut keep: impl FnMut(&K, &V) -> bool,
     ) {
         let timer = self.timing.active().map(|timer| (timer, timer.now()));
-        let expired = |key: &K, record: &Record<V, Version<S>>| {
-            timer.is_some_and(|(timer, now)| timer.expired(hash(key), record.access.ticket(), now))
+        let expired = |key: &K, state: &A| {
+            timer.is_some_and(|(timer, now)| timer.expired(hash(key), state.ticket(), now))
         };
         let mut leaving = Vec::new();
-        for (key, record) in self
+        for stored in self
             .table
-            .extract_if(|(key, record)| expired(key, record) || !keep(key, &record.value))
+            .extract_if(|(key, record, state)| expired(key, state) || !keep(key, &record.value))
         {
-            let cause = if expired(&key, &record) {
+            let cause = if expired(&stored.0, &stored.2) {
                 RemovalCause::Expired
             } else {
                 RemovalCause::Removed
             };
-            leaving.push((hash(&key), key, record, cause));
+            leaving.push((hash(&stored.0), stored, cause));
         }
-        for (hash, key, record, cause) in leaving {
-            self.discard(hash, key, record, cause);
+        for (hash, stored, cause) in leaving {
+            self.discard(hash, stored, cause);
         }
         self.settle(None);
     }
@@ -374,7 +392,34 @@ impl<K, V, S: VersionScheme> Shard<K, V, S> {
     }
 }
 
-impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
+impl<K, V, S: VersionScheme> Shard<K, V, S, ()> {
+    /// Takes the records out into a tracked shard, every one with the eviction state it
+    /// has in a shard without a bound ([`Access::unbounded`]): what a write with a
+    /// time-to-live of its own needs before the shard can keep time. O(n), once per
+    /// shard. `rehash` gives a key's hash; it is asked for every key before anything
+    /// moves, so that a hasher that panics leaves the shard as it was. Leaves `self`
+    /// empty, to be dropped.
+    pub(crate) fn take_tracked(&mut self, rehash: impl Fn(&K) -> u64) -> Shard<K, V, S, Access> {
+        let hashes: Vec<u64> = self.table.iter().map(|(key, _, ())| rehash(key)).collect();
+        let mut table = HashTable::with_capacity(hashes.len());
+        // A drain walks the buckets in the order an iteration does.
+        for ((key, record, ()), hash) in self.table.drain().zip(hashes) {
+            table.insert_unique(hash, (key, record, Access::unbounded()), |(key, _, _)| {
+                rehash(key)
+            });
+        }
+        Shard {
+            table,
+            versions: std::mem::take(&mut self.versions),
+            bound: self.bound.take(),
+            timing: std::mem::replace(&mut self.timing, Timing::Off(Clock::System)),
+            removals: std::mem::replace(&mut self.removals, Removals::new(None)),
+            evicted: std::mem::take(&mut self.evicted),
+        }
+    }
+}
+
+impl<K: Eq, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
     /// The record of `key`, read as an access: a bounded shard's eviction policy counts
     /// it, and an expiring shard's time-to-idle restarts. An expired record is absent.
     #[inline]
@@ -383,14 +428,17 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let (stored, record) = self.table.find(hash, |(k, _)| k.borrow() == key)?;
+        let (stored, record, state) = self.table.find(hash, |(k, _, _)| k.borrow() == key)?;
+        if !A::TRACKED {
+            return Some(record);
+        }
         if let Some(timer) = self.timing.active() {
-            if !timer.read(hash, record.access.ticket(), stored, &record.value) {
+            if !timer.read(hash, state.ticket(), stored, &record.value) {
                 return None;
             }
         }
-        if let Some(bound) = &self.bound {
-            bound.record_read(hash, &record.access);
+        if let (Some(bound), Some(access)) = (&self.bound, state.access()) {
+            bound.record_read(hash, access);
         }
         Some(record)
     }
@@ -402,9 +450,12 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let (_, record) = self.table.find(hash, |(k, _)| k.borrow() == key)?;
+        let (_, record, state) = self.table.find(hash, |(k, _, _)| k.borrow() == key)?;
+        if !A::TRACKED {
+            return Some(record);
+        }
         if let Some(timer) = self.timing.active() {
-            if !timer.present(hash, record.access.ticket()) {
+            if !timer.present(hash, state.ticket()) {
                 return None;
             }
         }
@@ -418,8 +469,8 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         Q: Eq + ?Sized,
     {
         self.table
-            .find(hash, |(k, _)| k.borrow() == key)
-            .map(|(k, _)| k)
+            .find(hash, |(k, _, _)| k.borrow() == key)
+            .map(|(k, _, _)| k)
     }
 
     /// Reclaims the record of `key` if it has expired; whether it did. Only the test of
@@ -430,7 +481,7 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        self.timing.active().is_some() && self.reclaim_if_expired(hash, key)
+        A::TRACKED && self.timing.active().is_some() && self.reclaim_if_expired(hash, key)
     }
 
     #[inline(never)]
@@ -443,14 +494,14 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
             return false;
         };
         let now = timer.now();
-        let Ok(entry) = self.table.find_entry(hash, |(k, _)| k.borrow() == key) else {
+        let Ok(entry) = self.table.find_entry(hash, |(k, _, _)| k.borrow() == key) else {
             return false;
         };
-        if !timer.expired(hash, entry.get().1.access.ticket(), now) {
+        if !timer.expired(hash, entry.get().2.ticket(), now) {
             return false;
         }
-        let ((key, record), _) = entry.remove();
-        self.discard(hash, key, record, RemovalCause::Expired);
+        let (stored, _) = entry.remove();
+        self.discard(hash, stored, RemovalCause::Expired);
         true
     }
 
@@ -461,7 +512,7 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         hash: u64,
         key: &Q,
         expected: &Version<S>,
-    ) -> Result<Current<'_, K, V, S>, Error<Version<S>>>
+    ) -> Result<Current<'_, K, V, S, A>, Error<Version<S>>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -469,9 +520,9 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         if self.reclaim_expired(hash, key) {
             return Err(Error::Expired);
         }
-        let (key, record) = self
+        let (key, record, state) = self
             .table
-            .find_mut(hash, |(k, _)| k.borrow() == key)
+            .find_mut(hash, |(k, _, _)| k.borrow() == key)
             .ok_or(Error::NotFound)?;
         check_version(record, expected)?;
         Ok(Current {
@@ -482,6 +533,7 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
             hash,
             key,
             record,
+            state,
         })
     }
 
@@ -495,29 +547,30 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         time_to_live: Option<Duration>,
     ) -> Result<Version<S>, Rejected<V, Version<S>>> {
         self.reclaim_expired(hash, &key);
-        let (version, keep) = match self
-            .table
-            .entry(hash, |(k, _)| *k == key, |(k, _)| rehash(k))
-        {
-            Entry::Occupied(occupied) => {
-                return Err(Rejected {
-                    error: Error::Exists {
-                        current: occupied.get().1.version.clone(),
-                    },
+        let (version, keep) =
+            match self
+                .table
+                .entry(hash, |(k, _, _)| *k == key, |(k, _, _)| rehash(k))
+            {
+                Entry::Occupied(occupied) => {
+                    return Err(Rejected {
+                        error: Error::Exists {
+                            current: occupied.get().1.version.clone(),
+                        },
+                        value,
+                    })
+                }
+                Entry::Vacant(vacant) => create(
+                    vacant,
+                    &mut self.versions,
+                    &mut self.bound,
+                    &mut self.timing,
+                    hash,
+                    key,
                     value,
-                })
-            }
-            Entry::Vacant(vacant) => create(
-                vacant,
-                &mut self.versions,
-                &mut self.bound,
-                &mut self.timing,
-                hash,
-                key,
-                value,
-                time_to_live,
-            )?,
-        };
+                    time_to_live,
+                )?,
+            };
         self.settle(keep);
         Ok(version)
     }
@@ -532,35 +585,37 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         time_to_live: Option<Duration>,
     ) -> Result<Version<S>, Rejected<V, Version<S>>> {
         self.reclaim_expired(hash, &key);
-        let (version, keep) = match self
-            .table
-            .entry(hash, |(k, _)| *k == key, |(k, _)| rehash(k))
-        {
-            Entry::Occupied(occupied) => {
-                let (key, record) = occupied.into_mut();
-                let keep = self.bound.is_some().then(|| record.access.ticket());
-                let current = Current {
-                    versions: &mut self.versions,
-                    bound: &mut self.bound,
-                    timing: &mut self.timing,
-                    removals: &mut self.removals,
+        let (version, keep) =
+            match self
+                .table
+                .entry(hash, |(k, _, _)| *k == key, |(k, _, _)| rehash(k))
+            {
+                Entry::Occupied(occupied) => {
+                    let (key, record, state) = occupied.into_mut();
+                    let keep = self.bound.is_some().then(|| state.ticket());
+                    let current = Current {
+                        versions: &mut self.versions,
+                        bound: &mut self.bound,
+                        timing: &mut self.timing,
+                        removals: &mut self.removals,
+                        hash,
+                        key: &*key,
+                        record,
+                        state,
+                    };
+                    (overwrite(current, value, time_to_live)?, keep)
+                }
+                Entry::Vacant(vacant) => create(
+                    vacant,
+                    &mut self.versions,
+                    &mut self.bound,
+                    &mut self.timing,
                     hash,
-                    key: &*key,
-                    record,
-                };
-                (overwrite(current, value, time_to_live)?, keep)
-            }
-            Entry::Vacant(vacant) => create(
-                vacant,
-                &mut self.versions,
-                &mut self.bound,
-                &mut self.timing,
-                hash,
-                key,
-                value,
-                time_to_live,
-            )?,
-        };
+                    key,
+                    value,
+                    time_to_live,
+                )?,
+            };
         self.settle(keep);
         Ok(version)
     }
@@ -582,7 +637,7 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
     {
         let current = self.find_current(hash, key, expected)?;
         let value = compute(&current.record.value).map_err(UpdateWithError::Closure)?;
-        let keep = Some(current.record.access.ticket());
+        let keep = Some(current.state.ticket());
         let version = overwrite(current, value, time_to_live).map_err(|rejected| rejected.error)?;
         self.settle(keep);
         Ok(version)
@@ -603,7 +658,7 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
     {
         let (version, keep) = match self.find_current(hash, key, expected) {
             Ok(current) => {
-                let keep = Some(current.record.access.ticket());
+                let keep = Some(current.state.ticket());
                 (overwrite(current, value, time_to_live)?, keep)
             }
             Err(error) => return Err(Rejected { error, value }),
@@ -629,16 +684,16 @@ impl<K: Eq, V, S: VersionScheme> Shard<K, V, S> {
         }
         let entry = self
             .table
-            .find_entry(hash, |(k, _)| k.borrow() == key)
+            .find_entry(hash, |(k, _, _)| k.borrow() == key)
             .map_err(|_| Error::NotFound)?;
         check_version(&entry.get().1, expected)?;
-        let ((key, record), _) = entry.remove();
+        let ((key, record, state), _) = entry.remove();
         self.versions.retire(&record.version);
-        if let Some(bound) = &mut self.bound {
-            bound.forget(&key, &record.value, &record.access);
+        if let (Some(bound), Some(access)) = (&mut self.bound, state.access()) {
+            bound.forget(&key, &record.value, access);
         }
         if let Some(timer) = self.timing.active_mut() {
-            timer.forget(hash, record.access.ticket());
+            timer.forget(hash, state.ticket());
         }
         self.removals.push_removed(key, &record.value);
         self.settle(None);
@@ -660,7 +715,10 @@ mod tests {
         key.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
     }
 
-    fn bounded(capacity: u64, weigher: Option<Weigher<u64, u64>>) -> Shard<u64, u64, Counter> {
+    fn bounded(
+        capacity: u64,
+        weigher: Option<Weigher<u64, u64>>,
+    ) -> Shard<u64, u64, Counter, Access> {
         Shard::new(
             0,
             Some(Evictor::new(capacity, weigher)),
@@ -670,7 +728,7 @@ mod tests {
     }
 
     /// The replay rule of the hit-ratio report: read, and write on a miss.
-    fn access(shard: &mut Shard<u64, u64, Counter>, key: u64) -> bool {
+    fn access(shard: &mut Shard<u64, u64, Counter, Access>, key: u64) -> bool {
         if shard.get(hash(&key), &key).is_some() {
             return true;
         }
@@ -806,7 +864,7 @@ mod tests {
             time_to_live: Some(std::time::Duration::from_secs(3600)),
             ..Default::default()
         };
-        let mut shard: Shard<u64, u64, Counter> =
+        let mut shard: Shard<u64, u64, Counter, Access> =
             Shard::new(0, None, expiring.shard(), Removals::new(None));
         for round in 0..10_000u64 {
             let key = round % 10;
@@ -827,7 +885,7 @@ mod tests {
             clock: clock.clone().into(),
             ..Default::default()
         };
-        let mut shard: Shard<u64, u64, Counter> =
+        let mut shard: Shard<u64, u64, Counter, Access> =
             Shard::new(0, None, expiring.shard(), Removals::new(None));
         // key -> (version, expires at, in seconds; None: never)
         let mut alive: HashMap<u64, (u64, Option<u64>)> = HashMap::new();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::error::{Error, NotInserted, Rejected, UpdateWithError};
 use super::facade::{LockedShard, Store};
-use super::shard::Shard;
+use super::records::Records;
 use crate::deadline::{Interrupted, Wait};
 use crate::stats::counters::{Event, ShardCounters};
 use crate::sync::{ShardLock, WriteGuard};
@@ -84,7 +84,7 @@ pub(crate) fn count_write<K, V, S: VersionScheme>(
 #[inline(always)]
 pub(crate) fn count_checked_write<K, V, S: VersionScheme, Q>(
     shard: &LockedShard<K, V, S>,
-    records: &Shard<K, V, S>,
+    records: &Records<K, V, S>,
     (hash, key): (u64, &Q),
     written: &impl Written,
     done: Event,
