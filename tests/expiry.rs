@@ -559,3 +559,139 @@ fn a_listener_may_ask_for_the_key_a_load_is_landing() {
     assert_eq!(*asked.lock().unwrap(), [Some(0)]);
     assert_eq!(store.get(&1).map(|record| record.value), Some(0));
 }
+
+/// A store without a bound or expiry keeps no per-record state for a timer; the first
+/// write with a time-to-live of its own gives every record of its shard that state. The
+/// records already there keep their values and versions, never expire, and are not
+/// reported as removed; the new one expires on time.
+#[test]
+fn the_first_per_write_time_to_live_tracks_the_shard_without_touching_its_records() {
+    let clock = ManualClock::new();
+    let (builder, heard) = listening();
+    let store = builder.shards(1).clock(clock.clone()).build();
+    let versions: Vec<u64> = (0..1_000)
+        .map(|key| {
+            let first = store.insert(key, key).unwrap();
+            if key % 2 == 0 {
+                store.update(&key, &first, key + 1).unwrap()
+            } else {
+                first
+            }
+        })
+        .collect();
+    let value_of = |key: u32| if key % 2 == 0 { key + 1 } else { key };
+    heard.lock().unwrap().clear(); // the updates' replaced values
+    let v5 = store.get(&5).unwrap().version;
+    let refused = store
+        .expiring_after(Duration::from_secs(1))
+        .update(&5, &(v5 + 1), 0)
+        .unwrap_err();
+    assert_eq!(
+        refused.error,
+        Error::Stale {
+            expected: v5 + 1,
+            current: v5
+        }
+    );
+    store
+        .expiring_after(Duration::from_secs(1))
+        .insert(1_000, 7)
+        .unwrap();
+    clock.advance(Duration::from_secs(1) - NANO);
+    assert_eq!(store.get(&1_000).map(|record| record.value), Some(7));
+    clock.advance(NANO);
+    assert!(store.get(&1_000).is_none());
+    clock.advance(Duration::from_secs(3600));
+    store.put(2_000, 0).unwrap(); // a write's sweep reclaims what expired
+    for (key, &version) in (0..1_000).zip(&versions) {
+        let record = store.get(&key).unwrap();
+        assert_eq!((record.value, record.version), (value_of(key), version));
+    }
+    assert_eq!(store.len(), 1_001);
+    assert_eq!(*heard.lock().unwrap(), [(1_000, 7, RemovalCause::Expired)]);
+}
+
+/// Every write that takes a per-write time-to-live tracks a plain shard before it writes,
+/// whichever it is, and the records written before it stay as they were.
+#[test]
+fn every_kind_of_write_tracks_a_plain_shard() {
+    type Write = fn(&Store<u32, u32>, u32) -> u64;
+    let writes: [(&str, Write); 5] = [
+        ("insert", |store, key| {
+            store.expiring_after(MINUTE).insert(key, 1).unwrap()
+        }),
+        ("put", |store, key| {
+            store.expiring_after(MINUTE).put(key, 1).unwrap()
+        }),
+        ("update", |store, key| {
+            let version = store.insert(key, 0).unwrap();
+            store
+                .expiring_after(MINUTE)
+                .update(&key, &version, 1)
+                .unwrap()
+        }),
+        ("update_with", |store, key| {
+            let version = store.insert(key, 0).unwrap();
+            let ttl = store.expiring_after(MINUTE);
+            ttl.update_with(&key, &version, |value| value + 1).unwrap()
+        }),
+        ("get_or_load", |store, key| {
+            store
+                .expiring_after(MINUTE)
+                .get_or_load(key, || 1)
+                .unwrap()
+                .version
+        }),
+    ];
+    for (name, write) in writes {
+        let clock = ManualClock::new();
+        let store = Store::builder().shards(1).clock(clock.clone()).build();
+        let old = store.insert(1, 10).unwrap();
+        let new = write(&store, 2);
+        clock.advance(MINUTE - NANO);
+        assert_eq!(
+            store.get(&2).map(|r| (r.value, r.version)),
+            Some((1, new)),
+            "{name}"
+        );
+        clock.advance(NANO);
+        assert!(store.get(&2).is_none(), "{name}");
+        clock.advance(MINUTE * 60);
+        assert_eq!(
+            store.get(&1).map(|r| (r.value, r.version)),
+            Some((10, old)),
+            "{name}"
+        );
+    }
+}
+
+/// A bounded store's records carry their eviction state from the start: a per-write
+/// time-to-live changes nothing for the others, and the bound still holds.
+#[test]
+fn a_per_write_time_to_live_leaves_a_bounded_store_as_it_was() {
+    let clock = ManualClock::new();
+    let (builder, heard) = listening();
+    let store = builder
+        .shards(1)
+        .max_capacity(4)
+        .clock(clock.clone())
+        .build();
+    for key in 0..4 {
+        store.insert(key, key).unwrap();
+    }
+    store
+        .expiring_after(Duration::from_secs(1))
+        .put(0, 100)
+        .unwrap();
+    clock.advance(Duration::from_secs(1));
+    assert!(store.get(&0).is_none());
+    for key in 1..4 {
+        assert_eq!(store.get(&key).map(|record| record.value), Some(key));
+    }
+    assert_eq!(*heard.lock().unwrap(), [(0, 0, RemovalCause::Replaced)]);
+    for key in 10..20 {
+        store.insert(key, key).unwrap();
+        assert!(store.len() <= 4);
+    }
+    assert_eq!(store.len(), 4);
+}

@@ -93,7 +93,13 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     /// `Duration::ZERO` stores the record already expired (see
     /// [`StoreBuilder::time_to_live`](crate::StoreBuilder::time_to_live) for what expiry
     /// means). A store without expiry settings starts keeping time in a shard the first
-    /// time such a write reaches it.
+    /// time such a write reaches it: that write first gives every record of the shard the
+    /// per-record state a timer needs (8 bytes more each, which a store built without a
+    /// bound or expiry does without), moving them all into a new table under the shard's
+    /// write lock. That is O(n) in the shard's records, once per shard; a store that
+    /// will use per-write time-to-lives on most shards can pay it up front, empty, with
+    /// an expiry setting that expires nothing:
+    /// [`time_to_live(Duration::MAX)`](crate::StoreBuilder::time_to_live).
     ///
     /// # Examples
     ///
