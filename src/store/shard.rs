@@ -228,10 +228,7 @@ impl<K, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
         &'a self,
         hash: impl Fn(&K) -> u64 + 'a,
     ) -> impl Iterator<Item = (&'a K, &'a Record<V, Version<S>>)> + 'a {
-        let timer = A::TRACKED
-            .then(|| self.timing.active())
-            .flatten()
-            .map(|timer| (timer, timer.now()));
+        let timer = self.timing.active().map(|timer| (timer, timer.now()));
         self.table
             .iter()
             .filter(move |(key, _, state)| {
