@@ -11,12 +11,18 @@
 //! `OPERATION` is `hit` (`get` of present keys), `miss` (`get` of absent keys) or
 //! `update` (`update` at the current version). The loops are the functions named
 //! `measure_*`.
+//!
+//! Two more variants read a dashmap instead, with the same hasher and keys, for a
+//! cache simulator's comparison (`hit` and `miss` only): `dashmap` (`u64` values, the
+//! peer's own 16-byte entries) and `dashmap-versioned` (a `(value, version)` pair, the
+//! 24 bytes a versioned record needs at least).
 
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use verkv::Store;
+use dashmap::DashMap;
+use verkv::{DefaultHashBuilder, Store};
 
 /// The key read or written by the `call`-th call: a stride through all keys, so that
 /// consecutive calls land on different shards and cache lines.
@@ -57,6 +63,59 @@ fn measure_updates(store: &Store<u64, u64>, versions: &mut [u64], calls: u64) ->
     versions.iter().sum()
 }
 
+/// What the dashmap variants store per key: the peer's entry, or one with a version.
+trait Entry: Clone {
+    fn new(key: u64) -> Self;
+    fn value(&self) -> u64;
+}
+
+impl Entry for u64 {
+    fn new(key: u64) -> Self {
+        key
+    }
+    fn value(&self) -> u64 {
+        *self
+    }
+}
+
+/// A value with its version beside it, as a hand-versioned dashmap keeps it.
+impl Entry for (u64, u64) {
+    fn new(key: u64) -> Self {
+        (key, 1)
+    }
+    fn value(&self) -> u64 {
+        self.0
+    }
+}
+
+#[inline(never)]
+fn measure_dashmap_gets<E: Entry>(
+    map: &DashMap<u64, E, DefaultHashBuilder>,
+    first: u64,
+    keys: u64,
+    calls: u64,
+) -> u64 {
+    let mut sum = 0;
+    for call in 0..calls {
+        let found = map.get(black_box(&(first + key_of(call, keys))));
+        sum += found.map_or(1, |entry| entry.value().value());
+    }
+    sum
+}
+
+/// Fills a dashmap with `keys` entries and runs `operation` on it.
+fn run_dashmap<E: Entry>(keys: u64, operation: &str, calls: u64) -> Option<u64> {
+    let map = DashMap::with_hasher(DefaultHashBuilder::default());
+    for key in 0..keys {
+        map.insert(key, E::new(key));
+    }
+    match operation {
+        "hit" => Some(measure_dashmap_gets(&map, 0, keys, calls)),
+        "miss" => Some(measure_dashmap_gets(&map, keys, keys, calls)),
+        _ => None,
+    }
+}
+
 fn build(variant: &str, keys: u64) -> Option<Store<u64, u64>> {
     let builder = Store::builder();
     Some(match variant {
@@ -68,34 +127,42 @@ fn build(variant: &str, keys: u64) -> Option<Store<u64, u64>> {
     })
 }
 
+/// Fills a store of `variant` with `keys` records and runs `operation` on it.
+fn run_store(variant: &str, keys: u64, operation: &str, calls: u64) -> Option<u64> {
+    let store = build(variant, keys)?;
+    let mut versions: Vec<u64> = (0..keys)
+        .map(|key| store.insert(key, key).expect("each key is inserted once"))
+        .collect();
+    match operation {
+        "hit" => Some(measure_get_hits(&store, keys, calls)),
+        "miss" => Some(measure_get_misses(&store, keys, calls)),
+        "update" => Some(measure_updates(&store, &mut versions, calls)),
+        _ => None,
+    }
+}
+
+const USAGE: &str = "usage: read_cost plain|stats|bounded|ttl|dashmap|dashmap-versioned KEYS hit|miss|update CALLS (dashmap variants: hit|miss)";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let parsed = match args.as_slice() {
+    let sum = match args.as_slice() {
         [variant, keys, operation, calls] => keys
             .parse::<u64>()
             .ok()
             .filter(|&keys| keys > 0)
             .zip(calls.parse::<u64>().ok())
-            .zip(build(variant, keys.parse().unwrap_or(1)))
-            .map(|((keys, calls), store)| (store, keys, operation.as_str(), calls)),
+            .and_then(|(keys, calls)| match variant.as_str() {
+                "dashmap" => run_dashmap::<u64>(keys, operation, calls),
+                "dashmap-versioned" => run_dashmap::<(u64, u64)>(keys, operation, calls),
+                _ => run_store(variant, keys, operation, calls),
+            }),
         _ => None,
     };
-    let Some((store, keys, operation, calls)) = parsed else {
-        eprintln!("usage: read_cost plain|stats|bounded|ttl KEYS hit|miss|update CALLS");
+    let Some(sum) = sum else {
+        eprintln!("{USAGE}");
         return ExitCode::FAILURE;
     };
-    let mut versions: Vec<u64> = (0..keys)
-        .map(|key| store.insert(key, key).expect("each key is inserted once"))
-        .collect();
-    let sum = match operation {
-        "hit" => measure_get_hits(&store, keys, calls),
-        "miss" => measure_get_misses(&store, keys, calls),
-        "update" => measure_updates(&store, &mut versions, calls),
-        _ => {
-            eprintln!("unknown operation {operation}: hit, miss or update");
-            return ExitCode::FAILURE;
-        }
-    };
+    let calls = &args[3];
     println!("{calls} calls, checksum {sum}");
     ExitCode::SUCCESS
 }
