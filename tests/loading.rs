@@ -6,7 +6,7 @@
 //! where every caller loads for itself:
 //!
 //! ```text
-//! RUSTFLAGS='--cfg verkv_mutant="no_single_flight"' cargo test --test loading
+//! VERKV_MUTANT=no_single_flight cargo test --test loading
 //! ```
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -9,8 +9,8 @@
 //! loading models against the mutant without the single flight:
 //!
 //! ```text
-//! RUSTFLAGS='--cfg verkv_loom --cfg verkv_mutant="no_version_check"' cargo test --test loom
-//! RUSTFLAGS='--cfg verkv_loom --cfg verkv_mutant="no_single_flight"' cargo test --test loom
+//! RUSTFLAGS="--cfg verkv_loom" VERKV_MUTANT=no_version_check cargo test --test loom
+//! RUSTFLAGS="--cfg verkv_loom" VERKV_MUTANT=no_single_flight cargo test --test loom
 //! ```
 //!
 //! The shard lock's own protocol (revocation of the read bias, a writer that gives up,
