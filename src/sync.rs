@@ -209,10 +209,10 @@ mod lock {
 }
 
 mod biased;
-mod stripe;
+mod thread_index;
 
 pub(crate) use biased::{ReadGuard, ShardLock, WriteGuard};
-pub(crate) use stripe::{thread_stripe, STRIPES};
+pub(crate) use thread_index::{thread_stripe, STRIPES};
 
 /// A mutual-exclusion lock for short critical sections that never block inside.
 #[cfg(not(verkv_loom))]

@@ -4,8 +4,10 @@
 //! # The protocol
 //!
 //! While a lock is **read-biased**, a reader does not touch the lock word. It announces
-//! itself in its thread's slot of a process-wide table (one cache line per slot, written
-//! by that thread alone unless more threads than slots run), then looks at the bias
+//! itself in its thread's slot of a process-wide table (one cache line per slot, and a
+//! slot per thread index of `sync::thread_index`: a live thread owns its index, so its
+//! slot is written by that thread alone, with a plain store; a thread that owns none,
+//! when more threads than slots run, takes the inner lock), then looks at the bias
 //! again and proceeds if it is still on. A writer takes the inner lock (which excludes
 //! other writers and the readers that did not announce), **revokes** the bias, and waits
 //! until no slot announces a reader of this lock. Both sides write, fence, then read:
@@ -17,7 +19,9 @@
 //!
 //! Of the two fences one comes first in the single total order of `SeqCst` fences: if the
 //! reader's, the writer sees its announcement and waits for it; if the writer's, the
-//! reader sees the bias off and takes the inner lock, which the writer holds. A reader
+//! reader sees the bias off and takes the inner lock, which the writer holds. (The writer
+//! scans the slots of the indices handed out so far; a thread's claim of its index is
+//! sequenced before its first announcement, so the same argument covers it.) A reader
 //! lets go by clearing its slot with `Release`; the writer's `Acquire` load of the cleared
 //! slot orders the reader's accesses before the writer's. A reader that finds the bias on
 //! with `Acquire` sees the writes of every writer before the one who turned it on.
@@ -43,6 +47,7 @@ use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
 use super::lock::{InnerLock, ReadGuard as InnerReadGuard, WriteGuard as InnerWriteGuard};
+use super::thread_index::{indices_issued, thread_index, THREAD_INDICES};
 use super::{AtomicBool, AtomicUsize, CachePadded, Ordering};
 
 #[cfg(not(verkv_loom))]
@@ -50,11 +55,6 @@ use std::sync::atomic::{fence, AtomicU64};
 
 #[cfg(verkv_loom)]
 use loom::sync::atomic::{fence, AtomicU64};
-
-/// How many reader slots the process has. More threads than this share slots: a reader
-/// that finds its slot taken uses the inner lock, which is correct, only slower. A writer
-/// scans only the slots ever handed out, so a process with few threads scans few lines.
-const SLOTS: usize = if cfg!(verkv_loom) { 2 } else { 256 };
 
 /// How many times as long as its revocation took the bias of a lock stays off after it.
 /// BRAVO's choice: it bounds what revocations cost a writer-heavy load to about a tenth.
@@ -71,33 +71,29 @@ const MIN_INHIBIT: u64 = if cfg!(verkv_loom) { 0 } else { 50_000 };
 /// every time, and its window is always over.
 const CLOCK_PERIOD: u32 = if cfg!(verkv_loom) { 1 } else { 64 };
 
-/// The reader slots: each holds the address of the lock its thread is reading with the
-/// bias, or 0.
+/// The reader slots, one per thread index (`sync::thread_index`): each holds the address
+/// of the lock its owner is reading with the bias, or 0. Only the owner writes its slot.
 struct Table {
-    /// How many slot indices were handed out to threads (the slots a writer must scan).
-    issued: AtomicUsize,
-    slots: [CachePadded<AtomicUsize>; SLOTS],
+    slots: [CachePadded<AtomicUsize>; THREAD_INDICES],
 }
 
 impl Table {
-    /// The slots a reader may have announced itself in.
+    /// The slots a reader may have announced itself in: those of the indices ever
+    /// handed out, so that a process with few threads scans few lines.
     fn handed_out(&self) -> &[CachePadded<AtomicUsize>] {
-        let issued = self.issued.load(Ordering::Relaxed).min(SLOTS);
-        &self.slots[..issued]
+        &self.slots[..indices_issued().min(THREAD_INDICES)]
     }
 }
 
 #[cfg(not(verkv_loom))]
 static TABLE: Table = Table {
-    issued: AtomicUsize::new(0),
-    slots: [const { CachePadded::new(AtomicUsize::new(0)) }; SLOTS],
+    slots: [const { CachePadded::new(AtomicUsize::new(0)) }; THREAD_INDICES],
 };
 
 // Loom's atomics belong to one execution of a model: its table is built per execution.
 #[cfg(verkv_loom)]
 loom::lazy_static! {
     static ref TABLE: Table = Table {
-        issued: AtomicUsize::new(0),
         slots: std::array::from_fn(|_| CachePadded::new(AtomicUsize::new(0))),
     };
 }
@@ -108,33 +104,25 @@ fn table() -> &'static Table {
 
 #[cfg(not(verkv_loom))]
 std::thread_local! {
-    /// This thread's slot index (`usize::MAX` until its first biased read), and the
-    /// countdown to its next look at the clock.
-    static THREAD: (Cell<usize>, Cell<u32>) = const { (Cell::new(usize::MAX), Cell::new(0)) };
+    /// The countdown to this thread's next look at the clock.
+    static COUNTDOWN: Cell<u32> = const { Cell::new(0) };
 }
 
 #[cfg(verkv_loom)]
 loom::thread_local! {
-    static THREAD: (Cell<usize>, Cell<u32>) = (Cell::new(usize::MAX), Cell::new(0));
+    static COUNTDOWN: Cell<u32> = Cell::new(0);
 }
 
-/// This thread's reader slot.
+/// This thread's reader slot, if it owns a thread index.
 #[inline]
-fn my_slot() -> &'static AtomicUsize {
-    let table = table();
-    let index = THREAD.with(|(index, _)| {
-        if index.get() == usize::MAX {
-            index.set(table.issued.fetch_add(1, Ordering::Relaxed));
-        }
-        index.get()
-    });
-    &table.slots[index % SLOTS]
+fn my_slot() -> Option<&'static AtomicUsize> {
+    thread_index().map(|index| &*table().slots[index])
 }
 
 /// Whether this thread should look at the clock on this read through the inner lock.
 #[inline]
 fn clock_due() -> bool {
-    THREAD.with(|(_, countdown)| match countdown.get() {
+    COUNTDOWN.with(|countdown| match countdown.get() {
         0 => {
             countdown.set(CLOCK_PERIOD - 1);
             true
@@ -322,9 +310,13 @@ impl<T> ShardLock<T> {
         if !self.biased.load(Ordering::Relaxed) {
             return None;
         }
-        let slot = my_slot();
-        slot.compare_exchange(0, self.id(), Ordering::Relaxed, Ordering::Relaxed)
-            .ok()?;
+        let slot = my_slot()?;
+        // Only this thread writes its slot other than 0: a lock's address there is this
+        // thread's read of another lock, still held. Then this read takes the inner lock.
+        if slot.load(Ordering::Relaxed) != 0 {
+            return None;
+        }
+        slot.store(self.id(), Ordering::Relaxed);
         let announcement = Announcement { slot };
         fence(Ordering::SeqCst);
         if !self.biased.load(Ordering::Acquire) {
