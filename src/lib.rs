@@ -216,11 +216,11 @@
 //!
 //! | folder | owns |
 //! |---|---|
-//! | `sync.rs`, `sync/` | the only files that name lock, atomic and event types (swapped for loom's under `cfg(verkv_loom)`); `sync/biased.rs` is the shard lock, biased towards readers so a `get` writes no memory another core's `get` writes, and the crate's only `unsafe` code |
+//! | `sync.rs`, `sync/` | the only files that name lock, atomic and event types (swapped for loom's under `cfg(verkv_loom)`); `sync/biased.rs` is the shard lock, biased towards readers so a `get` writes no memory another core's `get` writes, and the crate's only `unsafe` code; `sync/thread_index.rs` gives each live thread an index of its own (its reader slot, its statistics stripe) |
 //! | `version/` | version schemes ([`Counter`], [`UuidV4`]) and [`etag`] parsing |
 //! | `deadline/` | how an operation waits: forever, or until a deadline or a [`CancelToken`]; [`TimedOut`] |
 //! | `stats/` | statistics: the counters the store's one-line hooks write (reads in per-thread stripes, writes in their shard's), the hot-key summary, and the [`Stats`] report read from them |
-//! | `store/` | [`Store`]: `facade.rs` hashes, locks and delegates; `shard.rs` is the single-threaded core where **compare-and-swap and every version check live**; records, builder, iteration, errors |
+//! | `store/` | [`Store`]: `facade.rs` hashes, locks and delegates; `shard.rs` is the single-threaded core where **compare-and-swap and every version check live**, written once over the per-record state (`state.rs`: none in a plain shard, eviction state in a bounded or expiring one; `records.rs` picks the table); records, builder, iteration, errors |
 //! | `wait/` | operations that wait, on top of the store: [`Bounded`] views, [`retry_update`](Store::retry_update), [`wait_for_change`](Store::wait_for_change) |
 //! | `patch/` | partial updates: [`Patch`], [`Field`], JSON patches |
 //! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |
