@@ -695,3 +695,58 @@ fn a_per_write_time_to_live_leaves_a_bounded_store_as_it_was() {
     }
     assert_eq!(store.len(), 4);
 }
+
+/// Hashes a `u64` key to itself, so that a test can place keys in one bucket group with
+/// the same control tag.
+#[derive(Default, Clone)]
+struct KeyIsHash(u64);
+
+impl std::hash::Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys are hashed here");
+    }
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+}
+
+/// A record written before a store without expiry kept time, and one written with a
+/// time-to-live of its own, are told apart by the timer's sweep even when their hashes
+/// share a bucket and a control tag: the sweep reclaims the expired one, never the other.
+#[test]
+fn the_sweep_reclaims_the_expired_record_not_its_bucket_neighbour() {
+    let clock = ManualClock::new();
+    let store: Store<u64, u64, verkv::Counter, std::hash::BuildHasherDefault<KeyIsHash>> =
+        Store::builder()
+            .shards(1)
+            .clock(clock.clone())
+            .hasher(std::hash::BuildHasherDefault::<KeyIsHash>::default())
+            .build();
+    // Same home bucket (low bits) and same tag (top bits): `timeless` sits where the
+    // search for `expiring` starts.
+    let (timeless, expiring) = (1 << 20, 2 << 20);
+    store.insert(timeless, 1).unwrap();
+    store
+        .expiring_after(Duration::ZERO)
+        .insert(expiring, 2)
+        .unwrap();
+    assert_eq!(store.get(&expiring), None, "stored already expired");
+    // Writes sweep: the expired record is reclaimed, the timeless one stays.
+    for round in 0..4 {
+        store.put(3 << 40, round).unwrap();
+    }
+    assert_eq!(store.get(&timeless).map(|found| found.value), Some(1));
+    assert_eq!(store.get(&expiring), None);
+    assert!(!store.contains_key(&expiring));
+    // A time-to-live given later to the timeless record takes effect like any other.
+    store
+        .expiring_after(Duration::from_secs(1))
+        .put(timeless, 5)
+        .unwrap();
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(store.get(&timeless), None);
+    assert_eq!(store.get(&(3 << 40)).map(|found| found.value), Some(3));
+}

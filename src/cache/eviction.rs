@@ -111,7 +111,7 @@ impl Access {
         Access {
             uses: AtomicU8::new(0),
             queue: Queue::Small,
-            ticket: 0,
+            ticket: crate::cache::expiry::UNTICKETED,
         }
     }
 

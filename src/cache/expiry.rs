@@ -35,6 +35,12 @@ pub(crate) const IDLE_GRANULARITY: u64 = 1_000_000;
 /// The deadline of a record that never expires.
 const NEVER: u64 = u64::MAX;
 
+/// The ticket of a record in a shard without a bound that was written before the shard
+/// kept time (and of every record of a shard converted to keep state, `store::records`).
+/// The timer never issues it: the sweep finds a due record by its hash and ticket, and
+/// records sharing a ticket could be mistaken for one another.
+pub(crate) const UNTICKETED: u32 = 0;
+
 /// A per-record expiry policy, for deadlines computed from the key and value: moka's
 /// `Expiry`, Caffeine's `Expiry`. Set with [`StoreBuilder::expiry`](crate::StoreBuilder::expiry).
 ///
@@ -230,12 +236,14 @@ impl<K, V> Timing<K, V> {
         }
     }
 
-    /// A ticket for a new record of a shard without a bound (a bound issues its own).
+    /// A ticket for a record of a shard without a bound (a bound issues its own), never
+    /// [`UNTICKETED`]: the ticket of every record written before the shard kept time, so
+    /// that no two records the timer may name share one.
     #[inline(never)]
     pub(crate) fn issue_ticket(&mut self) -> u32 {
-        self.active_mut().map_or(0, |timer| {
+        self.active_mut().map_or(UNTICKETED, |timer| {
             let ticket = timer.next_ticket;
-            timer.next_ticket = ticket.wrapping_add(1);
+            timer.next_ticket = ticket.wrapping_add(1).max(UNTICKETED + 1);
             ticket
         })
     }
@@ -319,7 +327,7 @@ impl<K, V> Timer<K, V> {
             deadlines: Vec::new(),
             index: HashTable::new(),
             hand: 0,
-            next_ticket: 0,
+            next_ticket: UNTICKETED + 1,
         }
     }
 

@@ -14,7 +14,7 @@ use super::record::Record;
 use super::state::{RecordState, Stored};
 use crate::cache::clock::Clock;
 use crate::cache::eviction::{Access, Evictor};
-use crate::cache::expiry::{Timer, Timing, Turn};
+use crate::cache::expiry::{Timer, Timing, Turn, UNTICKETED};
 use crate::cache::listener::{Delivery, RemovalCause, Removals};
 use crate::stats::Evictions;
 use crate::version::VersionScheme;
@@ -115,11 +115,16 @@ fn overwrite_observed<K, V, S: VersionScheme, A: RecordState>(
         record,
         state,
     } = current;
-    let ticket = state.ticket();
-    let lifetime = timing.lifetime(key, &value, time_to_live, Some((hash, ticket)));
+    let lifetime = timing.lifetime(key, &value, time_to_live, Some((hash, state.ticket())));
     let value = reweigh(bound, key, record, state, value)?;
     if let Some(lifetime) = lifetime {
-        timing.start(hash, ticket, lifetime);
+        // A record written before the shard kept time gets a ticket of its own now.
+        if bound.is_none() && state.ticket() == UNTICKETED {
+            if let Some(access) = state.access_mut() {
+                *access = Access::ticketed(timing.issue_ticket());
+            }
+        }
+        timing.start(hash, state.ticket(), lifetime);
     }
     record.version = versions.next(&record.version);
     removals.push_replaced(key, std::mem::replace(&mut record.value, value));
