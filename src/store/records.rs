@@ -123,9 +123,8 @@ impl<K, V, S: VersionScheme> Records<K, V, S> {
 }
 
 impl<K: Eq, V, S: VersionScheme> Records<K, V, S> {
-    /// See [`Shard::get`]. A tracked shard's read runs out of line: inlined beside the
-    /// plain one, it cost a plain miss 6 instructions more than before the split (the
-    /// plain read's registers spill around it), out of line 2 fewer (`BENCHMARKS.md`,
+    /// See [`Shard::get`]. Both reads are inlined: the tracked one out of line cost a
+    /// bounded `get` hit 16 instructions (a call) to save a plain one 4 (`BENCHMARKS.md`,
     /// "Records without eviction state").
     #[inline]
     pub(crate) fn get<Q>(&self, hash: u64, key: &Q) -> Option<&Record<V, Version<S>>>
@@ -133,10 +132,7 @@ impl<K: Eq, V, S: VersionScheme> Records<K, V, S> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        match self {
-            Records::Plain(shard) => shard.get(hash, key),
-            Records::Tracked(shard) => tracked_get(shard, hash, key),
-        }
+        dispatch!(self, shard => shard.get(hash, key))
     }
 
     /// See [`Shard::peek`].
@@ -234,19 +230,4 @@ impl<K: Eq, V, S: VersionScheme> Records<K, V, S> {
     {
         dispatch!(self, shard => shard.remove(hash, key, expected))
     }
-}
-
-/// [`Shard::get`] on a tracked shard, out of line (see [`Records::get`]).
-#[inline(never)]
-fn tracked_get<'a, K, V, S, Q>(
-    shard: &'a Shard<K, V, S, Access>,
-    hash: u64,
-    key: &Q,
-) -> Option<&'a Record<V, Version<S>>>
-where
-    K: Eq + Borrow<Q>,
-    S: VersionScheme,
-    Q: Eq + ?Sized,
-{
-    shard.get(hash, key)
 }
