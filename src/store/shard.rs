@@ -14,7 +14,7 @@ use super::record::Record;
 use super::state::{RecordState, Stored};
 use crate::cache::clock::Clock;
 use crate::cache::eviction::{Access, Evictor};
-use crate::cache::expiry::{Timer, Timing, Turn, UNTICKETED};
+use crate::cache::expiry::{Lifetime, Timer, Timing, Turn, UNTICKETED};
 use crate::cache::listener::{Delivery, RemovalCause, Removals};
 use crate::stats::Evictions;
 use crate::version::VersionScheme;
@@ -118,13 +118,7 @@ fn overwrite_observed<K, V, S: VersionScheme, A: RecordState>(
     let lifetime = timing.lifetime(key, &value, time_to_live, Some((hash, state.ticket())));
     let value = reweigh(bound, key, record, state, value)?;
     if let Some(lifetime) = lifetime {
-        // A record written before the shard kept time gets a ticket of its own now.
-        if bound.is_none() && state.ticket() == UNTICKETED {
-            if let Some(access) = state.access_mut() {
-                *access = Access::ticketed(timing.issue_ticket());
-            }
-        }
-        timing.start(hash, state.ticket(), lifetime);
+        start_timer(bound, timing, hash, state, lifetime);
     }
     record.version = versions.next(&record.version);
     removals.push_replaced(key, std::mem::replace(&mut record.value, value));
@@ -150,6 +144,25 @@ fn reweigh<K, V, Ver, A: RecordState>(
         }
     }
     Ok(value)
+}
+
+/// Gives the record (hash, `state`), just written, its `lifetime` on the shard's timer.
+/// In a shard without a bound (whose tickets come from the timer, not the bound) a record
+/// that has no ticket yet, written before the shard kept time, gets one first: the sweep
+/// names due records by hash and ticket, so no two may share one.
+fn start_timer<K, V, A: RecordState>(
+    bound: &Option<Evictor<K, V>>,
+    timing: &mut Timing<K, V>,
+    hash: u64,
+    state: &mut A,
+    lifetime: Lifetime,
+) {
+    if bound.is_none() && state.ticket() == UNTICKETED {
+        if let Some(access) = state.access_mut() {
+            *access = Access::ticketed(timing.issue_ticket());
+        }
+    }
+    timing.start(hash, state.ticket(), lifetime);
 }
 
 /// Creates the record for `key` in `vacant`; refuses (handing `value` back) a value too
@@ -180,10 +193,7 @@ fn create<K, V, S: VersionScheme, A: RecordState>(
         },
     };
     if let Some(lifetime) = lifetime {
-        if bound.is_none() {
-            access = Access::ticketed(timing.issue_ticket());
-        }
-        timing.start(hash, access.ticket(), lifetime);
+        start_timer(bound, timing, hash, &mut access, lifetime);
     }
     let ticket = bound.is_some().then(|| access.ticket());
     let version = versions.initial();
@@ -277,21 +287,27 @@ impl<K, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
         }
     }
 
-    /// Accounts for a record taken out of the table: retires its version, takes it off
-    /// the bound and the timer, and notes it for the listener with `cause`.
+    /// Accounts for a record taken out of the table: retires its version and takes it off
+    /// the bound and the timer.
+    fn untrack(&mut self, hash: u64, key: &K, record: &Record<V, Version<S>>, state: &A) {
+        self.versions.retire(&record.version);
+        if let (Some(bound), Some(access)) = (&mut self.bound, state.access()) {
+            bound.forget(key, &record.value, access);
+        }
+        if let Some(timer) = self.timing.active_mut() {
+            timer.forget(hash, state.ticket());
+        }
+    }
+
+    /// [`untrack`](Shard::untrack)s a record taken out of the table, counts it by
+    /// `cause` and notes it for the listener.
     fn discard(
         &mut self,
         hash: u64,
         (key, record, state): Stored<K, V, Version<S>, A>,
         cause: RemovalCause,
     ) {
-        self.versions.retire(&record.version);
-        if let (Some(bound), Some(access)) = (&mut self.bound, state.access()) {
-            bound.forget(&key, &record.value, access);
-        }
-        if let Some(timer) = self.timing.active_mut() {
-            timer.forget(hash, state.ticket());
-        }
+        self.untrack(hash, &key, &record, &state);
         self.evicted.count(cause);
         self.removals.push(key, record.value, cause);
     }
@@ -690,13 +706,7 @@ impl<K: Eq, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
             .map_err(|_| Error::NotFound)?;
         check_version(&entry.get().1, expected)?;
         let ((key, record, state), _) = entry.remove();
-        self.versions.retire(&record.version);
-        if let (Some(bound), Some(access)) = (&mut self.bound, state.access()) {
-            bound.forget(&key, &record.value, access);
-        }
-        if let Some(timer) = self.timing.active_mut() {
-            timer.forget(hash, state.ticket());
-        }
+        self.untrack(hash, &key, &record, &state);
         self.removals.push_removed(key, &record.value);
         self.settle(None);
         Ok(record.value)
