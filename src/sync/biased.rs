@@ -81,7 +81,7 @@ impl Table {
     /// The slots a reader may have announced itself in: those of the indices ever
     /// handed out, so that a process with few threads scans few lines.
     fn handed_out(&self) -> &[CachePadded<AtomicUsize>] {
-        &self.slots[..indices_issued().min(THREAD_INDICES)]
+        &self.slots[..indices_issued()]
     }
 }
 

@@ -102,7 +102,8 @@ mod claim {
         }
     }
 
-    /// How many indices were ever handed out: every owned index is below this.
+    /// How many indices were ever handed out: every owned index is below this, and it is
+    /// at most [`THREAD_INDICES`].
     #[inline]
     pub(crate) fn indices_issued() -> usize {
         ISSUED.load(Ordering::Relaxed)
@@ -139,7 +140,8 @@ mod claim {
         })
     }
 
-    /// How many indices were ever handed out: every owned index is below this.
+    /// How many indices were ever handed out: every owned index is below this, and it is
+    /// at most [`THREAD_INDICES`].
     pub(crate) fn indices_issued() -> usize {
         ISSUED.load(Ordering::Relaxed).min(THREAD_INDICES)
     }
