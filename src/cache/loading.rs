@@ -361,7 +361,7 @@ where
         if let Some(record) = found {
             return Ok(Start::Hit(record.snapshot()));
         }
-        let rehash = |k: &K| self.hasher.hash_one(k);
+        let rehash = self.rehash();
         Ok(Start::Miss(shard.loads.join_or_lead(hash, key, rehash)))
     }
 
@@ -378,7 +378,7 @@ where
     ) -> Loaded<V, S::Version, E> {
         match loaded {
             Ok(value) => {
-                let rehash = |k: &K| self.hasher.hash_one(k);
+                let rehash = self.rehash();
                 // The flight ends in the critical section that writes the record: a caller
                 // finds one or the other, never neither.
                 let Ok(record) = write_shard(&Forever, shard, value, |records, value| {

@@ -159,6 +159,11 @@ where
     S: VersionScheme,
     H: BuildHasher,
 {
+    /// The hash of a stored key, for a shard's table to place or move its records by.
+    pub(crate) fn rehash(&self) -> impl Fn(&K) -> u64 + '_ {
+        move |key| self.hasher.hash_one(key)
+    }
+
     /// Hashes `key` once, for both the shard and the bucket inside it.
     pub(crate) fn locate<Q: Hash + ?Sized>(&self, key: &Q) -> (u64, &LockedShard<K, V, S>) {
         forbid_reentry(self.id());
@@ -618,7 +623,7 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let (hash, shard) = self.locate(&key);
-        let rehash = |k: &K| self.hasher.hash_one(k);
+        let rehash = self.rehash();
         write_shard(wait, shard, value, |records, value| {
             let inserted = records.insert(hash, key, value, rehash, wait.time_to_live());
             count_write(shard, &inserted, Event::Inserted);
@@ -639,7 +644,7 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let (hash, shard) = self.locate(&key);
-        let rehash = |k: &K| self.hasher.hash_one(k);
+        let rehash = self.rehash();
         let time_to_live = wait.time_to_live();
         write_shard(wait, shard, value, |records, value| {
             let inserted = match records.get(hash, &key) {
@@ -668,7 +673,7 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let (hash, shard) = self.locate(&key);
-        let rehash = |k: &K| self.hasher.hash_one(k);
+        let rehash = self.rehash();
         write_shard(wait, shard, value, |records, value| {
             let written = records.put(hash, key, value, rehash, wait.time_to_live());
             count_write(shard, &written, Event::Put);
@@ -691,7 +696,7 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let (hash, shard) = self.locate(key);
-        let rehash = |k: &K| self.hasher.hash_one(k);
+        let rehash = self.rehash();
         write_shard(wait, shard, value, |records, value| {
             let updated = records.update(hash, key, expected, value, rehash, wait.time_to_live());
             count_checked_write(shard, records, (hash, key), &updated, Event::Updated);
@@ -715,7 +720,7 @@ where
     {
         let (hash, shard) = self.locate(key);
         let id = self.id();
-        let rehash = |k: &K| self.hasher.hash_one(k);
+        let rehash = self.rehash();
         write_shard(wait, shard, compute, |records, compute| {
             let compute = |current: &V| {
                 let _scope = ClosureScope::enter(id);
