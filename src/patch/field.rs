@@ -165,6 +165,7 @@ mod de {
 
     use super::Field;
 
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
     impl<'de, T: Deserialize<'de>> Deserialize<'de> for Field<T> {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
             deserializer.deserialize_any(FieldVisitor(PhantomData))

@@ -49,6 +49,7 @@ impl Stats {
     /// // With no recorder installed the facade drops them; see the `metrics` example.
     /// store.stats().unwrap().publish();
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn publish(&self) {
         let counts: [(&'static str, &'static str, &'static str, u64); 19] = [
             ("verkv_cache_requests_total", "result", "hit", self.hits),
