@@ -66,7 +66,10 @@
 //! the version check passed, at most once. The closure may read its argument and compute
 //! the new value; a panic leaves the record untouched. It must not call back into the
 //! same store: such a call panics with a clear message rather than deadlocking. Keep it
-//! short; it holds up its shard.
+//! short; it holds up its shard. The same holds for every callback the store runs under
+//! a shard lock: patches, the [weigher](StoreBuilder::weigher) and the [`Expiry`] policy.
+//! The [eviction listener](StoreBuilder::eviction_listener) and loaders run outside every
+//! lock and may use the store.
 //!
 //! Closures that may refuse to write go to the `try_` methods
 //! ([`try_update_with`](Store::try_update_with),
@@ -251,6 +254,31 @@
 //! recorded changes. A record that could never fit is refused with [`Error::TooHeavy`],
 //! its value handed back.
 //!
+//! ## The eviction policy
+//!
+//! Each shard evicts on its own, from its share of the bound. The policy is an adaptive
+//! window in front of a frequency-guarded main queue, chosen by measurement on real
+//! request traces against moka and quick_cache (`BENCHMARKS.md`, "Hit ratio"):
+//!
+//! - **Window.** A new record enters a small FIFO queue. One read again while there goes
+//!   on to the main queue when it reaches the head (S3-FIFO's rule, Yang et al., SOSP
+//!   2023).
+//! - **Admission.** One not read again goes on to the main queue only if a frequency
+//!   sketch says its key was used more often lately than the record the main queue would
+//!   evict next (TinyLFU's filter, Einziger et al., 2017); otherwise it is evicted. So a
+//!   scan, or a loop bigger than the cache, passes through the window and leaves the main
+//!   queue alone.
+//! - **Main.** A CLOCK: a record at its head that was read since it last passed there
+//!   goes round again; one that was not is evicted.
+//! - **Adaptive window.** Keys evicted from the window are remembered for a while; one
+//!   that comes back while still rare (recency brought it back) grows the window, one
+//!   that comes back frequent shrinks it. The window stays between 1% and 30% of the
+//!   shard's capacity: about 1% on loops and frequency-heavy workloads (as moka's fixed
+//!   window), more on recency-heavy ones.
+//!
+//! A read records its access with relaxed writes to the record's own byte and the
+//! sketch, only while what they record changes: reads of hot keys stay reads.
+//!
 //! ```
 //! use verkv::{Error, Store};
 //!
@@ -287,6 +315,7 @@
 //! | `json` | the `json` module: JSON Merge Patch and JSON Patch for JSON records |
 //! | `http` | the `http` module: `ETag` headers, and `If-Match` / `If-None-Match` / `X-Expected-Version` evaluated into statuses |
 //! | `postgres` | the `postgres` module: [`VersionedStore`] on a PostgreSQL table (`PgStore`); the `near` module: a near-cache in front of it, kept coherent by notifications (`NearCache`) |
+//! | `metrics` | [`Stats::publish`]: the statistics as Prometheus-style counters, gauges and a lock-wait histogram, through the [`metrics`](https://docs.rs/metrics) facade to the recorder the application installed |
 //!
 //! # Errors
 //!
@@ -295,10 +324,13 @@
 //! [`PatchError`] the patch's. Messages are lowercase and carry the versions:
 //! `stale version: expected 3, current 5`.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod backend;
 mod cache;
 mod deadline;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 mod patch;
 mod stats;
@@ -308,8 +340,10 @@ mod version;
 mod wait;
 
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use backend::near;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use backend::postgres;
 pub use backend::{Context, ReadResult, VersionedStore};
 pub use cache::clock::{Clock, ManualClock};
@@ -318,6 +352,7 @@ pub use cache::listener::RemovalCause;
 pub use cache::loading::LoadError;
 pub use deadline::{CancelToken, Interrupted, Phase, TimedOut};
 #[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub use patch::json;
 pub use patch::{Field, FieldProblem, Invalid, NullNotAllowed, Patch, PatchError};
 pub use stats::{

@@ -1,26 +1,14 @@
-//! Eviction for a bounded shard, chosen by measurement on real request traces (see
-//! `BENCHMARKS.md`, "Hit ratio"): a small FIFO window in front of a main CLOCK, with
-//! TinyLFU's frequency filter between them and a window that sizes itself.
+//! Eviction for a bounded shard: an adaptive FIFO window, TinyLFU admission and a main
+//! CLOCK. What the policy does is described once, for users, in the crate documentation
+//! ("The eviction policy"); how it was chosen, in `BENCHMARKS.md` ("Hit ratio"). This
+//! module's notes are about how it is built.
 //!
-//! - **Window.** A new record enters a small FIFO queue. One read again while there goes
-//!   on to the main queue when it reaches the head (S3-FIFO's rule, Yang et al., SOSP
-//!   2023).
-//! - **Admission.** One not read again goes to the main queue only if a frequency sketch
-//!   says its key was used more often lately than the record the main queue would evict
-//!   next, by a margin (TinyLFU, Einziger et al., 2017); otherwise it is evicted. While
-//!   the main queue has room, everything goes on. So a scan, or a loop bigger than the
-//!   cache, passes through the window and leaves the main queue alone: a loop keeps
-//!   hitting on the part of it that stays.
-//! - **Main.** A CLOCK: a record at its head that was read since it last passed there
-//!   goes round again, one use fewer; one that was not is evicted.
-//! - **Adaptive window.** Keys evicted from the window are remembered in a ghost table.
-//!   One that comes back while the sketch still knows it as rare (recency brought it
-//!   back, not frequency) grows the window by one and a half times its weight; one that
-//!   comes back frequent shrinks it by its weight. (Growing by twice the weight gave
-//!   the window more room than the frequency-heavy traces could afford, and by once
-//!   less than the recency-heavy ones need: see `BENCHMARKS.md`.) The window starts at 1% of the capacity and
-//!   stays between 1% and 30%: about 1% on loops and frequency-heavy traces (as moka's
-//!   fixed window), more on recency-heavy ones (where a fixed 1% loses to S3-FIFO's 10%).
+//! **The window's growth.** A ghost key that comes back rare grows the window by one and
+//! a half times its weight; one that comes back frequent shrinks it by its weight.
+//! (Growing by twice the weight gave the window more room than the frequency-heavy traces
+//! could afford, and by once less than the recency-heavy ones need: see
+//! `BENCHMARKS.md`.) The window starts at 1% of the capacity and stays between 1% and
+//! 30%.
 //!
 //! **What a read costs.** A read records an access under the shard's *read* lock,
 //! through relaxed atomics written only when they change: a saturating count (0 to 3)
@@ -36,17 +24,20 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::panic::RefUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
 
+use crate::store::reentry::UnderLock;
 use crate::store::Stored;
 use crate::version::VersionScheme;
 
 /// How a bounded store weighs its records: `|key, value| weight`.
-pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync + RefUnwindSafe>;
+pub(crate) type Weigher<K, V> = Arc<WeighFn<K, V>>;
+
+/// The weigher's function type.
+pub(crate) type WeighFn<K, V> = dyn Fn(&K, &V) -> u32 + Send + Sync;
 
 /// The highest access count a record keeps: reads beyond it change nothing.
 const MAX_USES: u8 = 3;
@@ -326,7 +317,7 @@ pub(crate) struct Evictor<K, V> {
     sketch: Sketch,
     next_ticket: u32,
     /// `None`: every record weighs 1.
-    weigher: Option<Weigher<K, V>>,
+    weigher: Option<UnderLock<WeighFn<K, V>>>,
 }
 
 impl<K, V> fmt::Debug for Evictor<K, V> {
@@ -343,7 +334,7 @@ impl<K, V> fmt::Debug for Evictor<K, V> {
 impl<K, V> Evictor<K, V> {
     /// An empty shard's state: at most `capacity` in weight, weighed by `weigher` (or 1
     /// per record).
-    pub(crate) fn new(capacity: u64, weigher: Option<Weigher<K, V>>) -> Self {
+    pub(crate) fn new(capacity: u64, weigher: Option<UnderLock<WeighFn<K, V>>>) -> Self {
         Evictor {
             capacity,
             weight: 0,
@@ -358,10 +349,10 @@ impl<K, V> Evictor<K, V> {
         }
     }
 
-    fn weigh(weigher: &Option<Weigher<K, V>>, key: &K, value: &V) -> u64 {
-        weigher
-            .as_ref()
-            .map_or(1, |weigh| u64::from(weigh(key, value)))
+    fn weigh(weigher: &Option<UnderLock<WeighFn<K, V>>>, key: &K, value: &V) -> u64 {
+        weigher.as_ref().map_or(1, |weigher| {
+            u64::from(weigher.call(|weigh| weigh(key, value)))
+        })
     }
 
     fn check_fits(&self, weight: u64) -> Result<(), TooHeavy> {
@@ -657,12 +648,16 @@ impl<K, V> Bound<K, V> {
         shards
     }
 
-    /// The eviction state of shard `index` of `shards`: the capacity split evenly, the
-    /// remainder one each to the first shards, so the shards' capacities add up to the
-    /// bound exactly.
-    pub(crate) fn shard(&self, index: usize, shards: usize) -> Evictor<K, V> {
+    /// The eviction state of shard `index` of `shards` of the store whose id is `store`:
+    /// the capacity split evenly, the remainder one each to the first shards, so the
+    /// shards' capacities add up to the bound exactly.
+    pub(crate) fn shard(&self, index: usize, shards: usize, store: usize) -> Evictor<K, V> {
         let shards = shards as u64;
         let extra = u64::from((index as u64) < self.max_capacity % shards);
-        Evictor::new(self.max_capacity / shards + extra, self.weigher.clone())
+        let weigher = self
+            .weigher
+            .clone()
+            .map(|weigher| UnderLock::new(store, weigher));
+        Evictor::new(self.max_capacity / shards + extra, weigher)
     }
 }

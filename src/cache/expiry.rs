@@ -15,7 +15,6 @@
 //!   expired: the work is bounded per write and needs no background thread.
 
 use std::fmt;
-use std::panic::RefUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +22,7 @@ use std::time::Duration;
 use hashbrown::HashTable;
 
 use super::clock::{nanos, Clock, Ticker};
+use crate::store::reentry::UnderLock;
 
 /// Records the hand looks at per write, at most.
 const SWEEP_PER_WRITE: usize = 4;
@@ -51,7 +51,8 @@ pub(crate) const UNTICKETED: u32 = 0;
 /// write.
 ///
 /// The methods run under the shard's lock (a read's under its read lock): they should be
-/// quick, and must not call into the store.
+/// quick, and must not call into the store (such a call panics with a clear message
+/// instead of deadlocking).
 ///
 /// # Examples
 ///
@@ -104,8 +105,8 @@ pub trait Expiry<K, V>: Send + Sync {
     }
 }
 
-/// A policy as the store keeps it.
-type Policy<K, V> = Arc<dyn Expiry<K, V> + RefUnwindSafe>;
+/// A policy as the builder keeps it.
+type Policy<K, V> = Arc<dyn Expiry<K, V>>;
 
 /// A store's expiry settings, as the builder was given them.
 pub(crate) struct Expiration<K, V> {
@@ -143,10 +144,16 @@ impl<K, V> Expiration<K, V> {
         self.time_to_live.is_some() || self.time_to_idle.is_some() || self.policy.is_some()
     }
 
-    /// A shard's expiry state: a timer if the settings expire anything.
-    pub(crate) fn shard(&self) -> Timing<K, V> {
+    /// A shard's expiry state, for the store whose id is `store`: a timer if the
+    /// settings expire anything.
+    pub(crate) fn shard(&self, store: usize) -> Timing<K, V> {
         if self.configured() {
-            Timing::On(Box::new(Timer::new(self.clone())))
+            let mut settings = self.clone();
+            let policy = settings
+                .policy
+                .take()
+                .map(|policy| UnderLock::new(store, policy));
+            Timing::On(Box::new(Timer::new(settings, policy)))
         } else {
             Timing::Off(self.clock.clone())
         }
@@ -221,7 +228,7 @@ impl<K, V> Timing<K, V> {
                 clock: clock.clone(),
                 ..Expiration::default()
             };
-            *self = Timing::On(Box::new(Timer::new(settings)));
+            *self = Timing::On(Box::new(Timer::new(settings, None)));
         }
         let timer = self.active()?;
         Some(timer.lifetime(key, value, time_to_live, current))
@@ -287,7 +294,10 @@ pub(crate) enum Turn {
 /// One shard's expiry state: the settings, the ticker, the deadlines of its expiring
 /// records, and the hand that sweeps them.
 pub(crate) struct Timer<K, V> {
+    /// The settings, less the policy (in `policy`).
     settings: Expiration<K, V>,
+    /// The per-record policy, run as the store's closure.
+    policy: Option<UnderLock<dyn Expiry<K, V>>>,
     ticker: Ticker,
     /// The deadlines of the expiring records, in no order, without gaps: an entry that
     /// goes is replaced by the last one.
@@ -320,8 +330,9 @@ fn remaining(now: u64, deadline: u64) -> Option<Duration> {
 }
 
 impl<K, V> Timer<K, V> {
-    fn new(settings: Expiration<K, V>) -> Self {
+    fn new(settings: Expiration<K, V>, policy: Option<UnderLock<dyn Expiry<K, V>>>) -> Self {
         Timer {
+            policy,
             ticker: Ticker::start(&settings.clock),
             settings,
             deadlines: Vec::new(),
@@ -389,11 +400,11 @@ impl<K, V> Timer<K, V> {
                 deadline.idle.store(idle, Ordering::Relaxed);
             }
         }
-        if let Some(policy) = &self.settings.policy {
+        if let Some(policy) = &self.policy {
             let expires = deadline.expires.load(Ordering::Relaxed);
             let wanted = after(
                 now,
-                policy.expire_after_read(key, value, remaining(now, expires)),
+                policy.call(|policy| policy.expire_after_read(key, value, remaining(now, expires))),
             );
             if wanted != expires {
                 deadline.expires.store(wanted, Ordering::Relaxed);
@@ -413,14 +424,16 @@ impl<K, V> Timer<K, V> {
         current: Option<(u64, u32)>,
     ) -> Lifetime {
         let now = self.now();
-        let ttl = match (time_to_live, &self.settings.policy, current) {
+        let ttl = match (time_to_live, &self.policy, current) {
             (Some(ttl), _, _) => Some(ttl),
-            (None, Some(policy), None) => policy.expire_after_create(key, value),
+            (None, Some(policy), None) => {
+                policy.call(|policy| policy.expire_after_create(key, value))
+            }
             (None, Some(policy), Some((hash, ticket))) => {
                 let before = self
                     .find(hash, ticket)
                     .map_or(NEVER, |deadline| deadline.expires.load(Ordering::Relaxed));
-                policy.expire_after_update(key, value, remaining(now, before))
+                policy.call(|policy| policy.expire_after_update(key, value, remaining(now, before)))
             }
             (None, None, _) => self.settings.time_to_live,
         };

@@ -3,7 +3,7 @@
 
 use std::hash::{BuildHasher, Hash};
 use std::mem;
-use std::panic::{self, AssertUnwindSafe, RefUnwindSafe};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -65,7 +65,7 @@ impl RemovalCause {
 /// What the builder was given: the listener, and how to copy a key or a value for it
 /// (the store keeps a replaced record's key, and hands a removed value to its caller).
 pub(crate) struct Notifier<K, V> {
-    listener: Box<dyn Fn(K, V, RemovalCause) + Send + Sync + RefUnwindSafe>,
+    listener: Box<dyn Fn(K, V, RemovalCause) + Send + Sync>,
     copy_key: fn(&K) -> K,
     copy_value: fn(&V) -> V,
     /// How many calls of the listener panicked.
@@ -73,9 +73,7 @@ pub(crate) struct Notifier<K, V> {
 }
 
 impl<K: Clone, V: Clone> Notifier<K, V> {
-    pub(crate) fn new(
-        listener: impl Fn(K, V, RemovalCause) + Send + Sync + RefUnwindSafe + 'static,
-    ) -> Self {
+    pub(crate) fn new(listener: impl Fn(K, V, RemovalCause) + Send + Sync + 'static) -> Self {
         Notifier {
             listener: Box::new(listener),
             copy_key: K::clone,

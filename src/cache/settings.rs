@@ -1,7 +1,6 @@
 //! The builder's cache settings beyond the bound: expiry, its clock, and the eviction
 //! listener.
 
-use std::panic::RefUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,7 +93,7 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
     /// Computes each record's time-to-live with `policy`, from its key and value, when it
     /// is created, written and read (see [`Expiry`]). It takes the place of
     /// [`time_to_live`](StoreBuilder::time_to_live).
-    pub fn expiry(mut self, policy: impl Expiry<K, V> + RefUnwindSafe + 'static) -> Self {
+    pub fn expiry(mut self, policy: impl Expiry<K, V> + 'static) -> Self {
         self.expiration.policy = Some(Arc::new(policy));
         self
     }
@@ -122,9 +121,38 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
     ///
     /// Keys and values are cloned only where the store keeps its own: the key of a
     /// replaced value, the value [`remove`](crate::Store::remove) hands its caller.
+    ///
+    /// # Examples
+    ///
+    /// A listener that uses its own store, which it reaches through a weak reference set
+    /// once the store exists:
+    ///
+    /// ```
+    /// use std::sync::{Arc, OnceLock, Weak};
+    /// use verkv::{RemovalCause, Store};
+    ///
+    /// let this: Arc<OnceLock<Weak<Store<u32, String>>>> = Arc::default();
+    /// let listener_this = Arc::clone(&this);
+    /// let store = Arc::new(
+    ///     Store::builder()
+    ///         .max_capacity(1_000)
+    ///         .eviction_listener(move |key: u32, value: String, cause| {
+    ///             let store = listener_this.get().and_then(Weak::upgrade);
+    ///             if let (Some(store), RemovalCause::Removed) = (store, cause) {
+    ///                 // Keep a tombstone under the key's neighbour.
+    ///                 let _ = store.put(key + 1_000_000, format!("was {value}"));
+    ///             }
+    ///         })
+    ///         .build(),
+    /// );
+    /// this.set(Arc::downgrade(&store)).unwrap();
+    /// let v1 = store.insert(7, "seven".to_string()).unwrap();
+    /// store.remove(&7, &v1).unwrap();
+    /// assert_eq!(store.get(&1_000_007).unwrap().value, "was seven");
+    /// ```
     pub fn eviction_listener(
         mut self,
-        listener: impl Fn(K, V, RemovalCause) + Send + Sync + RefUnwindSafe + 'static,
+        listener: impl Fn(K, V, RemovalCause) + Send + Sync + 'static,
     ) -> Self
     where
         K: Clone,

@@ -2,7 +2,6 @@
 
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
-use std::panic::RefUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,9 +143,11 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
     /// total. Writes beyond it evict other records (the same name as moka's; quick_cache
     /// calls it the weight capacity).
     ///
-    /// **Eviction** is S3-FIFO, per shard (see `BENCHMARKS.md` for how it was chosen and
-    /// what it measures): a record read again soon after it was written stays, and a
-    /// scan or a loop bigger than the cache does not flush the records read repeatedly.
+    /// **Eviction** is per shard: an adaptive FIFO window in front of a main CLOCK queue,
+    /// with TinyLFU's frequency filter between them (the crate documentation's "The
+    /// eviction policy" says what it does): a record read again soon after it was written
+    /// stays, and a scan or a loop bigger than the cache does not flush the records read
+    /// repeatedly.
     /// An evicted record is gone like a removed one: a read finds nothing, a conditional
     /// write gets [`Error::NotFound`](crate::Error::NotFound), and its versions are
     /// retired, so a version it had is never handed out again for its key.
@@ -177,7 +178,8 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
     /// weigher has no effect.
     ///
     /// The weigher is called when a record is written, evicted or removed, with the
-    /// shard's lock held: keep it cheap, and do not call the store from it. It must
+    /// shard's lock held: keep it cheap, and do not call the store from it (such a call
+    /// panics with a clear message instead of deadlocking; nothing is written). It must
     /// weigh the same key and value the same every time. A record of weight 0 does not
     /// count against the bound (so any number of them fit), though it may still be
     /// evicted to make room for others. (moka and quick_cache take
@@ -198,10 +200,7 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
     /// assert!(matches!(too_big.error, Error::TooHeavy { .. }));
     /// assert_eq!(too_big.value.len(), 2 << 20); // handed back
     /// ```
-    pub fn weigher(
-        mut self,
-        weigher: impl Fn(&K, &V) -> u32 + Send + Sync + RefUnwindSafe + 'static,
-    ) -> Self {
+    pub fn weigher(mut self, weigher: impl Fn(&K, &V) -> u32 + Send + Sync + 'static) -> Self {
         self.weigher = Some(Arc::new(weigher));
         self
     }

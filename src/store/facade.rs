@@ -92,6 +92,14 @@ impl<K, V, S: VersionScheme, H> fmt::Debug for Store<K, V, S, H> {
     }
 }
 
+// A panic in a closure or callback the store runs (an `update_with` closure, a patch, a
+// weigher, an expiry policy, a loader, a listener) leaves every record as it was before
+// the operation, and the store's locks do not poison: a store seen again after a caught
+// panic is consistent, so it may cross `catch_unwind` by reference (and be captured by a
+// callback of its own, such as an eviction listener).
+impl<K, V, S: VersionScheme, H> std::panic::RefUnwindSafe for Store<K, V, S, H> {}
+impl<K, V, S: VersionScheme, H> std::panic::UnwindSafe for Store<K, V, S, H> {}
+
 /// The cache's parts a builder hands the store, each one off unless configured.
 pub(crate) struct CacheParts<K, V> {
     pub(crate) bound: Option<Bound<K, V>>,
@@ -116,19 +124,25 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
         } = parts;
         debug_assert!(shard_count.is_power_of_two());
         let (counters, shard_counters) = statistics.map(StoreCounters::new).unzip();
-        let shards = (0..shard_count)
-            .map(|index| {
-                let evictor = bound.as_ref().map(|bound| bound.shard(index, shard_count));
-                let removals = Removals::new(notifier.clone());
-                let shard = Records::new(capacity_per_shard, evictor, expiration.shard(), removals);
-                CachePadded::new(LockedShard {
-                    lock: ShardLock::new(shard),
-                    changed: ChangeEvent::new(),
-                    loads: Loads::new(),
-                    counters: shard_counters.as_ref().map(|new| Box::new(new())),
-                })
-            })
-            .collect();
+        // The store's id (see `id`) is the address of its shards, which never move once
+        // allocated: known before the shards are made, for the callbacks they run.
+        let mut shards = Vec::with_capacity(shard_count);
+        let id = shards.as_ptr() as usize;
+        for index in 0..shard_count {
+            let evictor = bound
+                .as_ref()
+                .map(|bound| bound.shard(index, shard_count, id));
+            let removals = Removals::new(notifier.clone());
+            let shard = Records::new(capacity_per_shard, evictor, expiration.shard(id), removals);
+            shards.push(CachePadded::new(LockedShard {
+                lock: ShardLock::new(shard),
+                changed: ChangeEvent::new(),
+                loads: Loads::new(),
+                counters: shard_counters.as_ref().map(|new| Box::new(new())),
+            }));
+        }
+        let shards = shards.into_boxed_slice();
+        debug_assert_eq!(shards.as_ptr() as usize, id, "the shards moved");
         Store {
             shards,
             shard_shift: 64 - shard_count.trailing_zeros(),

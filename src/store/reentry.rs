@@ -5,11 +5,15 @@
 //! lock-order deadlock with another thread (other shard), so it is refused with a panic
 //! that names the mistake, before any lock is taken.
 //!
+//! Callbacks the store keeps and runs under a shard lock (a weigher, an expiry policy) are
+//! wrapped in [`UnderLock`], which marks them the same way while they run.
+//!
 //! Loaders run under no lock, but a loader that waits for its own load would wait
 //! forever: the scope of a running loader is marked the same way, with its load's
 //! address instead of a store's (see [`is_inside`]).
 
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 
 #[cfg(not(verkv_loom))]
 std::thread_local! {
@@ -58,6 +62,37 @@ impl Drop for ClosureScope {
     }
 }
 
+/// A callback of the user's that a store runs under one of its shard locks (a weigher,
+/// an expiry policy). While it runs, its thread is inside a closure of that store, so a
+/// call back into the store panics clearly instead of waiting for the lock it holds.
+pub(crate) struct UnderLock<F: ?Sized> {
+    store: usize,
+    callback: Arc<F>,
+}
+
+impl<F: ?Sized> UnderLock<F> {
+    /// `callback`, run on behalf of the store whose id is `store`.
+    pub(crate) fn new(store: usize, callback: Arc<F>) -> Self {
+        UnderLock { store, callback }
+    }
+
+    /// Runs `call` with the callback, inside the store's closure scope.
+    #[inline]
+    pub(crate) fn call<R>(&self, call: impl FnOnce(&F) -> R) -> R {
+        let _scope = ClosureScope::enter(self.store);
+        call(&self.callback)
+    }
+}
+
+impl<F: ?Sized> Clone for UnderLock<F> {
+    fn clone(&self) -> Self {
+        UnderLock {
+            store: self.store,
+            callback: Arc::clone(&self.callback),
+        }
+    }
+}
+
 /// Panics if this thread is inside a closure run by `store`.
 ///
 /// Inlined into every operation: outside any closure (the common case) it is one
@@ -80,7 +115,8 @@ fn forbid_reentry_inside_closure(store: usize) {
         !is_inside(store),
         "verkv: a closure passed to the store called back into the same store; \
          this would deadlock on the shard lock the closure runs under \
-         (read what you need before the call, or write after it returns)"
+         (read what you need before the call, or write after it returns; \
+         a weigher or an expiry policy may only look at the key and value it is given)"
     );
 }
 

@@ -720,6 +720,7 @@ mod tests {
     use super::*;
     use crate::cache::clock::Clock;
     use crate::cache::eviction::Weigher;
+    use crate::store::reentry::UnderLock;
     use crate::version::Counter;
 
     /// A fixed, well-spread hash: the tests need no randomness.
@@ -733,7 +734,10 @@ mod tests {
     ) -> Shard<u64, u64, Counter, Access> {
         Shard::new(
             0,
-            Some(Evictor::new(capacity, weigher)),
+            Some(Evictor::new(
+                capacity,
+                weigher.map(|weigher| UnderLock::new(0, weigher)),
+            )),
             Timing::Off(Clock::System),
             Removals::new(None),
         )
@@ -877,7 +881,7 @@ mod tests {
             ..Default::default()
         };
         let mut shard: Shard<u64, u64, Counter, Access> =
-            Shard::new(0, None, expiring.shard(), Removals::new(None));
+            Shard::new(0, None, expiring.shard(0), Removals::new(None));
         for round in 0..10_000u64 {
             let key = round % 10;
             let version = shard.insert(hash(&key), key, round, hash, None).unwrap();
@@ -898,7 +902,7 @@ mod tests {
             ..Default::default()
         };
         let mut shard: Shard<u64, u64, Counter, Access> =
-            Shard::new(0, None, expiring.shard(), Removals::new(None));
+            Shard::new(0, None, expiring.shard(0), Removals::new(None));
         // key -> (version, expires at, in seconds; None: never)
         let mut alive: HashMap<u64, (u64, Option<u64>)> = HashMap::new();
         let mut seed = 0x2545_F491_4F6C_DD1Du64;
