@@ -91,6 +91,12 @@ pub enum Unmet<Ver> {
         /// The record's version now.
         current: Ver,
     },
+    /// `If-Match` names the record's current version only with a weak tag (`W/"3"`):
+    /// `If-Match` compares strongly (RFC 9110 §13.1.1), so a weak tag never matches.
+    Weak {
+        /// The record's version now.
+        current: Ver,
+    },
     /// `If-Match` was sent for a record that does not exist (a create).
     Missing,
     /// `If-None-Match: *` on a write, and the record exists.
@@ -112,6 +118,12 @@ impl<Ver: Display> Display for Unmet<Ver> {
             Unmet::Changed { current } => write!(
                 f,
                 "the record changed since the ETag you sent (it is now {}); fetch it again and resubmit",
+                EntityTag::from_version(current)
+            ),
+            Unmet::Weak { current } => write!(
+                f,
+                "weak entity tags never match If-Match, which compares strongly; \
+                 resend with the strong ETag {} (without W/)",
                 EntityTag::from_version(current)
             ),
             Unmet::Missing => f.write_str("If-Match names a record that does not exist"),
@@ -208,6 +220,17 @@ fn parsed<T>(
     joined.map(|value| parse(&value).map_err(bad)).transpose()
 }
 
+/// Whether `if_match` lists `current`'s tag as a weak one (`W/"3"` for version 3): the
+/// client has the right version but sent it in a form `If-Match` never accepts.
+fn names_weakly<Ver: Display>(if_match: &IfMatch, current: &Ver) -> bool {
+    let IfMatch::Tags(tags) = if_match else {
+        return false;
+    };
+    let current = EntityTag::from_version(current);
+    tags.iter()
+        .any(|tag| tag.is_weak() && tag.weak_eq(&current))
+}
+
 impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
     /// Reads the precondition headers of a request whose store uses version scheme `S`.
     ///
@@ -243,8 +266,11 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
         };
         if let Some(if_match) = &self.if_match {
             if !if_match.passes(Some(current)) {
-                return Decision::PreconditionFailed(Unmet::Changed {
-                    current: current.clone(),
+                let current = current.clone();
+                return Decision::PreconditionFailed(if names_weakly(if_match, &current) {
+                    Unmet::Weak { current }
+                } else {
+                    Unmet::Changed { current }
                 });
             }
         }
@@ -316,8 +342,40 @@ mod tests {
             StatusCode::PRECONDITION_FAILED,
             "weak never matches"
         );
+        assert_eq!(
+            modify("\"1\", W/\"4\"", Some(4)),
+            StatusCode::PRECONDITION_FAILED,
+            "weak never matches, in a list either"
+        );
         assert_eq!(modify("\"4\"", None), StatusCode::NOT_FOUND);
         assert_eq!(modify("*", None), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn a_weak_tag_for_the_current_version_is_told_apart_from_a_change() {
+        let evaluate = |value: &str| {
+            preconditions(&[("if-match", value)])
+                .unwrap()
+                .evaluate(Intent::Modify, Some(&3u64))
+        };
+        let weak = evaluate("W/\"3\"");
+        assert_eq!(
+            weak,
+            Decision::PreconditionFailed(Unmet::Weak { current: 3 })
+        );
+        assert_eq!(
+            weak.message(),
+            "precondition failed: weak entity tags never match If-Match, which compares \
+             strongly; resend with the strong ETag \"3\" (without W/)"
+        );
+        assert_eq!(
+            evaluate("W/\"2\""),
+            Decision::PreconditionFailed(Unmet::Changed { current: 3 }),
+            "a weak tag of another version: the record changed"
+        );
+        assert!(evaluate("\"2\"")
+            .message()
+            .contains("the record changed since the ETag you sent"));
     }
 
     #[test]
