@@ -82,6 +82,7 @@ fn key_op() -> impl Strategy<Value = KeyOp> {
         2 => compute().prop_map(KeyOp::RetryUpdate),
         3 => (expect(), compute()).prop_map(|(e, c)| KeyOp::Patch(e, c)),
         2 => expect().prop_map(KeyOp::Remove),
+        1 => Just(KeyOp::Invalidate),
     ]
 }
 

@@ -438,3 +438,77 @@ fn the_hot_key_summary_finds_a_planted_key_among_zipf_noise_within_its_bounds() 
         .all(|pair| pair[0].count >= pair[1].count));
     assert_eq!(stats(&store).refusals.stale, 100_000);
 }
+
+#[test]
+fn a_panicking_loader_counts_as_an_abandoned_load() {
+    let store: Store<u32, u32> = Store::builder().statistics(true).build();
+    let panicked =
+        std::panic::catch_unwind(|| store.get_or_load(1, || panic!("the source is down")));
+    assert!(panicked.is_err());
+    assert_eq!(store.get_or_load(1, || 7).value, 7);
+    let loads = stats(&store).loads;
+    assert_eq!(
+        (loads.succeeded, loads.failed, loads.abandoned),
+        (1, 0, 1),
+        "{loads:?}"
+    );
+    assert!(stats(&store)
+        .to_string()
+        .contains("1 succeeded, 0 failed, 1 abandoned"));
+}
+
+#[test]
+fn a_dropped_load_future_counts_as_an_abandoned_load() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    let store: Store<u32, u32> = Store::builder().statistics(true).build();
+    {
+        // Polled once: the loader waits for ever, and the future is then dropped.
+        let mut load = pin!(store.get_or_load_async(1, std::future::pending()));
+        let polled = load.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        assert!(matches!(polled, Poll::Pending));
+    }
+    assert_eq!(stats(&store).loads.abandoned, 1);
+    assert_eq!(store.get(&1), None, "nothing was written");
+}
+
+#[test]
+fn a_load_too_heavy_for_the_bound_is_counted_as_put_counts_it() {
+    let store: Store<u32, u32> = Store::builder().statistics(true).max_capacity(0).build();
+    let first = store.get_or_load(1, || 10);
+    assert_eq!(first.value, 10);
+    // Not stored: the version was retired at once, and the next call loads again.
+    assert_eq!(
+        store.update(&1, &first.version, 11).unwrap_err().error,
+        Error::NotFound
+    );
+    let second = store.get_or_load(1, || 12);
+    assert_eq!(second.value, 12);
+    assert_ne!(
+        second.version, first.version,
+        "a version is never handed out twice"
+    );
+    let refused = store.put(1, 13).unwrap_err();
+    assert!(matches!(refused.error, Error::TooHeavy { .. }));
+    let stats = stats(&store);
+    assert_eq!(stats.refusals.too_heavy, 3, "two loads and one put");
+    assert_eq!((stats.loads.succeeded, stats.entries), (2, 0));
+}
+
+#[test]
+fn a_blind_invalidation_counts_apart_from_conditional_removes() {
+    let store: Store<u32, u32> = Store::builder().statistics(true).build();
+    let v1 = store.insert(1, 10).unwrap();
+    store.insert(2, 20).unwrap();
+    assert_eq!(store.invalidate(&1).map(|read| read.version), Some(v1));
+    assert_eq!(store.invalidate(&1), None, "nothing left: not counted");
+    store.remove(&2, &1).unwrap();
+    let stats = stats(&store);
+    assert_eq!(
+        (stats.invalidations, stats.removes, stats.entries),
+        (1, 1, 0)
+    );
+    assert!(stats.to_string().contains("1 removes, 1 invalidations"));
+}

@@ -81,7 +81,7 @@ fn op(input: &mut Unstructured<'_>, timed: bool) -> Result<Op> {
         return Ok(Op::Advance(input.int_in_range(1..=2)?));
     }
     let key = input.int_in_range(0..=KEYS - 1)?;
-    let key_op = match input.choose_index(13)? {
+    let key_op = match input.choose_index(14)? {
         0 => KeyOp::Get,
         1 => KeyOp::Version,
         2 => KeyOp::ContainsKey,
@@ -92,8 +92,9 @@ fn op(input: &mut Unstructured<'_>, timed: bool) -> Result<Op> {
         7 => KeyOp::RetryUpdate(compute(input)?),
         8 => KeyOp::Patch(expect(input)?, compute(input)?),
         9 => KeyOp::Remove(expect(input)?),
-        10 => return Ok(Op::Len),
-        11 => return Ok(Op::Clear),
+        10 => KeyOp::Invalidate,
+        11 => return Ok(Op::Len),
+        12 => return Ok(Op::Clear),
         _ => return Ok(Op::Iter),
     };
     Ok(Op::On(key, via(input, timed)?, key_op))

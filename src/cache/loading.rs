@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use crate::cache::flight::{Flights, Joined, Landed, Leader};
 use crate::deadline::{Forever, Interrupted, Wait};
+use crate::stats::counters::Event;
 use crate::store::reentry::ClosureScope;
 use crate::store::Versioned;
-use crate::store::{count_stop, write_shard, LoadTimer, LockedShard, Store};
+use crate::store::{count_event, count_stop, write_shard, LoadTimer, LockedShard, Store};
 use crate::version::VersionScheme;
 use crate::wait::Bounded;
 
@@ -148,6 +149,14 @@ where
     ///   (moka's choice too).
     /// - **Errors** ([`try_get_or_load`](Store::try_get_or_load)) reach every caller that
     ///   waited, and are not cached.
+    /// - **A value too heavy for a bounded store** (heavier than a shard's share of
+    ///   [`max_capacity`](crate::StoreBuilder::max_capacity), any value if it is 0), which
+    ///   [`put`](Store::put) would refuse with [`Error::TooHeavy`](crate::Error::TooHeavy),
+    ///   is not stored: every caller of the load gets it, with a version issued and retired
+    ///   at once, as if the record had been evicted the moment it was written (a write
+    ///   naming that version gets [`Error::NotFound`](crate::Error::NotFound), and a
+    ///   version is never handed out twice). The statistics count it in
+    ///   [`refusals.too_heavy`](crate::Refusals::too_heavy), and the next call loads again.
     /// - **Deadlines** ([`Bounded::get_or_load`]) bound a caller's own wait, never the
     ///   load. The async form is [`get_or_load_async`](Store::get_or_load_async).
     ///
@@ -393,11 +402,15 @@ where
                                     version,
                                 },
                                 // Too heavy for a bounded store: handed to the callers
-                                // as if stored and evicted at once.
-                                Err(refused) => Versioned {
-                                    value: refused.value,
-                                    version: records.passing_version(),
-                                },
+                                // as if stored and evicted at once, and counted as
+                                // `put` counts it (see `get_or_load`).
+                                Err(refused) => {
+                                    count_event(shard, Event::TooHeavy);
+                                    Versioned {
+                                        value: refused.value,
+                                        version: records.passing_version(),
+                                    }
+                                }
                             }
                         }
                     }

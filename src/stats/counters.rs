@@ -27,12 +27,16 @@ pub(crate) enum Event {
     TimedOutWatching,
     TimedOutLoading,
     Cancelled,
+    /// A blind removal (`invalidate`) that removed a record.
+    Invalidated,
     Loaded,
     LoadFailed,
+    /// A load that panicked, or whose future was dropped before it finished.
+    LoadAbandoned,
 }
 
 /// How many kinds of [`Event`] there are.
-pub(crate) const EVENTS: usize = Event::LoadFailed as usize + 1;
+pub(crate) const EVENTS: usize = Event::LoadAbandoned as usize + 1;
 
 impl Event {
     /// What an operation that stopped before taking effect counts as; `None` for a
@@ -130,13 +134,9 @@ impl<K> ShardCounters<K> {
         super::metrics::record_lock_wait(waited);
     }
 
-    /// Counts a load that took `took`.
-    pub(crate) fn loaded(&self, succeeded: bool, took: Duration) {
-        self.count(if succeeded {
-            Event::Loaded
-        } else {
-            Event::LoadFailed
-        });
+    /// Counts a load that ended as `ended` (loaded, failed or abandoned) after `took`.
+    pub(crate) fn loaded(&self, ended: Event, took: Duration) {
+        self.count(ended);
         self.load_time.add(nanos(took));
     }
 }

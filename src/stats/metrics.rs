@@ -51,7 +51,7 @@ impl Stats {
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn publish(&self) {
-        let counts: [(&'static str, &'static str, &'static str, u64); 19] = [
+        let counts: [(&'static str, &'static str, &'static str, u64); 21] = [
             ("verkv_cache_requests_total", "result", "hit", self.hits),
             ("verkv_cache_requests_total", "result", "miss", self.misses),
             (
@@ -66,10 +66,22 @@ impl Stats {
                 "failure",
                 self.loads.failed,
             ),
+            (
+                "verkv_cache_loads_total",
+                "result",
+                "abandoned",
+                self.loads.abandoned,
+            ),
             ("verkv_cache_writes_total", "op", "insert", self.inserts),
             ("verkv_cache_writes_total", "op", "update", self.updates),
             ("verkv_cache_writes_total", "op", "put", self.puts),
             ("verkv_cache_writes_total", "op", "remove", self.removes),
+            (
+                "verkv_cache_writes_total",
+                "op",
+                "invalidate",
+                self.invalidations,
+            ),
             (
                 "verkv_cache_refusals_total",
                 "reason",

@@ -44,12 +44,14 @@ fn add_shard<K: Eq>(stats: &mut Stats, counters: &ShardCounters<K>) {
         |counter: &crate::sync::AtomicU64| Duration::from_nanos(counter.load(Ordering::Relaxed));
     stats.loads.succeeded += count(Event::Loaded);
     stats.loads.failed += count(Event::LoadFailed);
+    stats.loads.abandoned += count(Event::LoadAbandoned);
     stats.loads.total_time += nanos(&counters.load_time.total);
     stats.loads.max_time = stats.loads.max_time.max(nanos(&counters.load_time.max));
     stats.inserts += count(Event::Inserted);
     stats.updates += count(Event::Updated);
     stats.puts += count(Event::Put);
     stats.removes += count(Event::Removed);
+    stats.invalidations += count(Event::Invalidated);
     stats.refusals.stale += count(Event::Stale);
     stats.refusals.not_found += count(Event::NotFound);
     stats.refusals.exists += count(Event::Exists);

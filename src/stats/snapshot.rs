@@ -52,6 +52,9 @@ pub struct Stats {
     pub puts: u64,
     /// Records removed by `remove`.
     pub removes: u64,
+    /// Records removed by the blind [`invalidate`](crate::Store::invalidate) (a call that
+    /// found nothing is not counted).
+    pub invalidations: u64,
     /// Writes refused, by reason.
     pub refusals: Refusals,
     /// Bounded operations whose deadline passed, by where they were.
@@ -79,6 +82,9 @@ pub struct Loads {
     pub succeeded: u64,
     /// Loads that returned an error.
     pub failed: u64,
+    /// Loads that panicked, or whose future ([`get_or_load_async`](crate::Store::get_or_load_async))
+    /// was dropped before it finished. Nothing was written.
+    pub abandoned: u64,
     /// Time spent in loads, summed.
     pub total_time: Duration,
     /// The longest load since the store was built (not reduced by [`Stats::since`]).
@@ -198,6 +204,7 @@ impl Stats {
             loads: Loads {
                 succeeded: minus(self.loads.succeeded, earlier.loads.succeeded),
                 failed: minus(self.loads.failed, earlier.loads.failed),
+                abandoned: minus(self.loads.abandoned, earlier.loads.abandoned),
                 total_time: time(self.loads.total_time, earlier.loads.total_time),
                 max_time: self.loads.max_time,
             },
@@ -205,6 +212,7 @@ impl Stats {
             updates: minus(self.updates, earlier.updates),
             puts: minus(self.puts, earlier.puts),
             removes: minus(self.removes, earlier.removes),
+            invalidations: minus(self.invalidations, earlier.invalidations),
             refusals: Refusals {
                 stale: minus(self.refusals.stale, earlier.refusals.stale),
                 not_found: minus(self.refusals.not_found, earlier.refusals.not_found),
@@ -261,13 +269,17 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "loads: {} succeeded, {} failed, {:?} in total, {:?} at most",
-            self.loads.succeeded, self.loads.failed, self.loads.total_time, self.loads.max_time
+            "loads: {} succeeded, {} failed, {} abandoned, {:?} in total, {:?} at most",
+            self.loads.succeeded,
+            self.loads.failed,
+            self.loads.abandoned,
+            self.loads.total_time,
+            self.loads.max_time
         )?;
         writeln!(
             f,
-            "writes: {} inserts, {} updates, {} puts, {} removes",
-            self.inserts, self.updates, self.puts, self.removes
+            "writes: {} inserts, {} updates, {} puts, {} removes, {} invalidations",
+            self.inserts, self.updates, self.puts, self.removes, self.invalidations
         )?;
         let refused = &self.refusals;
         writeln!(

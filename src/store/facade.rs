@@ -11,7 +11,7 @@ use super::error::{Error, NotInserted, Rejected, UpdateWithError};
 use super::record::{Record, Versioned};
 use super::records::Records;
 use super::reentry::{forbid_reentry, ClosureScope};
-use super::tally::{count_checked_write, count_stop, count_write, timed_write};
+use super::tally::{count_checked_write, count_event, count_stop, count_write, timed_write};
 use crate::cache::eviction::Bound;
 use crate::cache::expiry::Expiration;
 use crate::cache::listener::{Notifier, Removals};
@@ -552,6 +552,46 @@ where
     {
         self.remove_in(&Forever, key, expected)
     }
+
+    /// Removes the record of `key` **whatever its version**, returning its value and
+    /// version; `None` if there was none. The unconditional removal a cache wants on a
+    /// change it heard of elsewhere (moka's `invalidate`, `HashMap::remove`): it never
+    /// refuses, so it can remove a write it has not seen. Where a version was read, use
+    /// [`remove`](Store::remove), which cannot.
+    ///
+    /// The record's versions are retired as by any removal, the
+    /// [listener](StoreBuilder::eviction_listener) hears
+    /// [`RemovalCause::Removed`](crate::RemovalCause::Removed), and the statistics count
+    /// it in [`invalidations`](crate::Stats::invalidations) (not in `removes`, which are
+    /// conditional). An expired record counts as none.
+    ///
+    /// # Locking behaviour
+    ///
+    /// As [`insert`](Store::insert).
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Store::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{Store, Versioned};
+    ///
+    /// let store: Store<&str, u32> = Store::new();
+    /// store.insert("a", 1).unwrap();
+    /// assert_eq!(store.invalidate(&"a"), Some(Versioned { value: 1, version: 1 }));
+    /// assert_eq!(store.invalidate(&"a"), None);
+    /// assert_eq!(store.insert("a", 2), Ok(2)); // versions never repeat
+    /// ```
+    pub fn invalidate<Q>(&self, key: &Q) -> Option<Versioned<V, S::Version>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Ok(invalidated) = self.invalidate_in(&Forever, key);
+        invalidated
+    }
 }
 
 /// The operations, generic over how they wait: the plain methods above wait
@@ -767,6 +807,27 @@ where
             removed
         })
         .unwrap_or_else(|(error, ())| Err(error.into()))
+    }
+
+    #[inline(always)]
+    pub(crate) fn invalidate_in<Q, W: Wait>(
+        &self,
+        wait: &W,
+        key: &Q,
+    ) -> Result<Option<Versioned<V, S::Version>>, W::Error>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (hash, shard) = self.locate(key);
+        write_shard(wait, shard, (), |records, ()| {
+            let invalidated = records.invalidate(hash, key);
+            if invalidated.is_some() {
+                count_event(shard, Event::Invalidated);
+            }
+            invalidated.map(|Record { value, version }| Versioned { value, version })
+        })
+        .map_err(|(stop, ())| stop)
     }
 }
 

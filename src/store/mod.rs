@@ -34,4 +34,4 @@ pub use facade::{DefaultHashBuilder, Store, VersionOf};
 pub use iter::{Iter, Keys};
 pub use record::Versioned;
 pub(crate) use state::Stored;
-pub(crate) use tally::{count_stop, LoadTimer};
+pub(crate) use tally::{count_event, count_stop, LoadTimer};

@@ -230,4 +230,13 @@ impl<K: Eq, V, S: VersionScheme> Records<K, V, S> {
     {
         dispatch!(self, shard => shard.remove(hash, key, expected))
     }
+
+    /// See [`Shard::invalidate`].
+    pub(crate) fn invalidate<Q>(&mut self, hash: u64, key: &Q) -> Option<Record<V, Version<S>>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        dispatch!(self, shard => shard.invalidate(hash, key))
+    }
 }

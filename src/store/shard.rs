@@ -705,11 +705,39 @@ impl<K: Eq, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
             .find_entry(hash, |(k, _, _)| k.borrow() == key)
             .map_err(|_| Error::NotFound)?;
         check_version(&entry.get().1, expected)?;
-        let ((key, record, state), _) = entry.remove();
+        let (stored, _) = entry.remove();
+        Ok(self.removed(hash, stored).value)
+    }
+
+    /// Removes the record of `key` whatever its version: the blind removal. Its value and
+    /// version; `None` if there was none (an expired one is reclaimed, and counts as none).
+    pub(crate) fn invalidate<Q>(&mut self, hash: u64, key: &Q) -> Option<Record<V, Version<S>>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        if self.reclaim_expired(hash, key) {
+            return None;
+        }
+        let entry = self
+            .table
+            .find_entry(hash, |(k, _, _)| k.borrow() == key)
+            .ok()?;
+        let (stored, _) = entry.remove();
+        Some(self.removed(hash, stored))
+    }
+
+    /// What follows a caller's removal of a record taken out of the table: its versions
+    /// retired, its eviction and expiry state forgotten, the listener told.
+    fn removed(
+        &mut self,
+        hash: u64,
+        (key, record, state): Stored<K, V, Version<S>, A>,
+    ) -> Record<V, Version<S>> {
         self.untrack(hash, &key, &record, &state);
         self.removals.push_removed(key, &record.value);
         self.settle(None);
-        Ok(record.value)
+        record
     }
 }
 

@@ -3,7 +3,7 @@
 //! `Option` that is `None`.
 
 use std::borrow::Borrow;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::error::{Error, NotInserted, Rejected, UpdateWithError};
 use super::facade::{LockedShard, Store};
@@ -104,6 +104,13 @@ pub(crate) fn count_checked_write<K, V, S: VersionScheme, Q>(
     }
 }
 
+/// Counts `event` on `shard`.
+pub(crate) fn count_event<K, V, S: VersionScheme>(shard: &LockedShard<K, V, S>, event: Event) {
+    if let Some(counters) = shard.counters.as_deref() {
+        counters.count(event);
+    }
+}
+
 /// Counts an operation on `shard` that stopped (timed out or was cancelled) before it
 /// took effect.
 pub(crate) fn count_stop<K, V, S: VersionScheme>(
@@ -153,11 +160,27 @@ impl<'a, K> LoadTimer<'a, K> {
     }
 
     /// Counts the load, ended with `loaded`.
-    pub(crate) fn stop<T, E>(self, loaded: &Result<T, E>) {
-        if let Some((counters, started)) = self.started {
-            let took: Duration = started.elapsed();
-            counters.loaded(loaded.is_ok(), took);
+    pub(crate) fn stop<T, E>(mut self, loaded: &Result<T, E>) {
+        let ended = if loaded.is_ok() {
+            Event::Loaded
+        } else {
+            Event::LoadFailed
+        };
+        self.count(ended);
+    }
+
+    fn count(&mut self, ended: Event) {
+        if let Some((counters, started)) = self.started.take() {
+            counters.loaded(ended, started.elapsed());
         }
+    }
+}
+
+/// A load that ends without [`stop`](LoadTimer::stop) — its loader panicked, or its
+/// future was dropped — counts as abandoned.
+impl<K> Drop for LoadTimer<'_, K> {
+    fn drop(&mut self) {
+        self.count(Event::LoadAbandoned);
     }
 }
 

@@ -354,4 +354,19 @@ where
     {
         self.store.remove_in(&self.budget, key, expected)
     }
+
+    /// As [`Store::invalidate`], within the view's deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`Interrupted`]: the deadline passed or the token was cancelled before the removal
+    /// started; nothing was removed.
+    #[inline]
+    pub fn invalidate<Q>(&self, key: &Q) -> Result<Option<Versioned<V, S::Version>>, Interrupted>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.store.invalidate_in(&self.budget, key)
+    }
 }

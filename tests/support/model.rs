@@ -71,6 +71,8 @@ pub(crate) enum KeyOp {
     /// `patch` with a closure that sets the value to what `Compute` makes of it.
     Patch(Expect, Compute),
     Remove(Expect),
+    /// `invalidate`: the blind removal.
+    Invalidate,
 }
 
 /// What the closure of `update_with`, `retry_update` or `patch` makes of the value it is
@@ -259,6 +261,13 @@ impl<S: VersionScheme, H: BuildHasher> Front<'_, S, H> {
         match self {
             Front::Plain(store) => store.put(key, value),
             Front::Bounded(view) => view.put(key, value),
+        }
+    }
+
+    fn invalidate(&self, key: Key) -> Answer<Option<Versioned<Value, S::Version>>> {
+        match self {
+            Front::Plain(store) => Ok(store.invalidate(&key)),
+            Front::Bounded(view) => view.invalidate(&key),
         }
     }
 }
@@ -675,6 +684,22 @@ where
                         self.oracle.retire(&current);
                         if let Some(time) = &mut self.time {
                             time.deadlines.remove(&key);
+                        }
+                    }
+                    Err(error) => assert_eq!(got, Err(error), "{context}"),
+                }
+            }
+            KeyOp::Invalidate => {
+                let got = front.invalidate(key);
+                match via.gate() {
+                    Ok(()) => {
+                        let removed = self.ledger.records.remove(&key);
+                        assert_eq!(got, Ok(removed.clone()), "{context}");
+                        if let Some(removed) = removed {
+                            self.oracle.retire(&removed.version);
+                            if let Some(time) = &mut self.time {
+                                time.deadlines.remove(&key);
+                            }
                         }
                     }
                     Err(error) => assert_eq!(got, Err(error), "{context}"),
