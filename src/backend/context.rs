@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::deadline::CancelToken;
+use crate::deadline::{Budget, CancelToken, Limit};
 
 /// How long an operation may take and what can stop it, like Go's `context.Context`:
 /// a deadline (none by default) and an optional [`CancelToken`].
@@ -78,5 +78,15 @@ impl<'a> Context<'a> {
     pub fn remaining(&self) -> Option<Duration> {
         self.deadline
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// The context as the store's own deadline type, for the waits the provided methods
+    /// of [`VersionedStore`](super::VersionedStore) make between their calls.
+    pub(crate) fn budget(&self) -> Budget<'a> {
+        Budget {
+            limit: self.deadline.map_or(Limit::Never, Limit::At),
+            cancel: self.cancel,
+            time_to_live: None,
+        }
     }
 }

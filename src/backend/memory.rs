@@ -5,10 +5,10 @@ use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 
 use super::{Context, ReadResult, VersionedStore};
-use crate::store::Store;
 use crate::store::{Error, Rejected, UpdateWithError};
+use crate::store::{Store, Versioned};
 use crate::version::VersionScheme;
-use crate::wait::Bounded;
+use crate::wait::{Bounded, Retried};
 
 impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
     /// The bounded view that carries `ctx`: its deadline (a `Duration` too large to add
@@ -92,5 +92,29 @@ where
         seen: Option<&S::Version>,
     ) -> ReadResult<V, S::Version> {
         Ok(self.view(ctx).wait_for_change(key, seen)?)
+    }
+
+    /// The store's own loop, which also counts a timeout in its statistics.
+    fn try_retry_update<E>(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        compute: impl FnMut(&V) -> Result<V, E>,
+    ) -> Result<Retried<S::Version>, UpdateWithError<S::Version, E>> {
+        self.view(ctx).try_retry_update(key, compute)
+    }
+
+    /// The store's single flight: concurrent misses of `key` run one loader.
+    fn get_or_load(
+        &self,
+        ctx: &Context<'_>,
+        key: K,
+        load: impl FnOnce() -> V,
+    ) -> Result<Versioned<V, S::Version>, Error<S::Version>>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        Ok(self.view(ctx).get_or_load(key, load)?)
     }
 }

@@ -22,8 +22,11 @@ use std::convert::Infallible;
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
 
+use crate::deadline::Wait;
 use crate::store::Versioned;
 use crate::store::{Error, Rejected, UpdateWithError};
+use crate::wait::optimistic;
+use crate::wait::Retried;
 
 /// What a read of a [`VersionedStore`] answers: the record (value and version) if there
 /// is one, or why it could not be read.
@@ -185,4 +188,129 @@ pub trait VersionedStore<K, V> {
         key: &K,
         seen: Option<&Self::Version>,
     ) -> ReadResult<V, Self::Version>;
+
+    /// The optimistic loop, as [`Store::retry_update`](crate::Store::retry_update): reads
+    /// the record, computes a new value from it, and writes it if the record is still at
+    /// the version read; if somebody wrote in between, pauses (a short backoff) and tries
+    /// again, until it succeeds or the context's deadline passes. `compute` may run
+    /// several times: derive the new value from its argument only.
+    ///
+    /// Provided for every backend, on top of [`get`](VersionedStore::get) and
+    /// [`update`](VersionedStore::update).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the key has (or comes to have) no record;
+    /// [`Error::TimedOut`] (phase [`Retrying`](crate::Phase::Retrying) between attempts,
+    /// with their count), [`Error::Cancelled`], and the errors of
+    /// [`update`](VersionedStore::update) other than `Stale`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use verkv::{Context, Store, VersionedStore};
+    ///
+    /// fn like<S: VersionedStore<String, u32>>(store: &S, id: &str) -> u32 {
+    ///     let ctx = Context::within(Duration::from_millis(500));
+    ///     let done = store.retry_update(&ctx, &id.to_string(), |likes| likes + 1).unwrap();
+    ///     done.attempts
+    /// }
+    ///
+    /// let store: Store<String, u32> = Store::new();
+    /// store.insert("heat".to_string(), 0).unwrap();
+    /// assert_eq!(like(&store, "heat"), 1);
+    /// assert_eq!(store.get("heat").unwrap().value, 1);
+    /// ```
+    fn retry_update(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        mut compute: impl FnMut(&V) -> V,
+    ) -> Result<Retried<Self::Version>, Error<Self::Version>> {
+        self.try_retry_update(ctx, key, |current: &V| {
+            Ok::<V, Infallible>(compute(current))
+        })
+        .map_err(Error::from)
+    }
+
+    /// As [`retry_update`](VersionedStore::retry_update), with a `compute` that may
+    /// refuse: its error stops the loop, and nothing is written.
+    ///
+    /// # Errors
+    ///
+    /// As [`retry_update`](VersionedStore::retry_update), or
+    /// [`UpdateWithError::Closure`] if `compute` refused.
+    fn try_retry_update<E>(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        compute: impl FnMut(&V) -> Result<V, E>,
+    ) -> Result<Retried<Self::Version>, UpdateWithError<Self::Version, E>> {
+        let budget = ctx.budget();
+        optimistic(
+            || self.get(ctx, key),
+            |expected, value| self.update(ctx, key, expected, value),
+            compute,
+            |started, attempts| Ok(budget.between_attempts(started, attempts)?),
+        )
+    }
+
+    /// The record of `key`; on a miss, `load` computes its value, which is created with
+    /// a fresh version (create-only: a writer that creates the key first wins, and its
+    /// record is returned instead). moka calls this `get_with`.
+    ///
+    /// The provided form may run `load` in several callers that miss at the same time
+    /// (one of them creates the record, and all get that record); the in-memory
+    /// [`Store`](crate::Store) runs one loader per key at a time (a single flight, as
+    /// [`Store::get_or_load`](crate::Store::get_or_load)). A loader that can fail belongs
+    /// before the call: read with [`get`](VersionedStore::get), load, then
+    /// [`insert`](VersionedStore::insert).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`get`](VersionedStore::get) and
+    /// [`insert`](VersionedStore::insert) other than `Exists`; nothing was written then
+    /// (or, for [`Error::OutcomeUnknown`], maybe the loaded record was).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{Context, Store, VersionedStore};
+    ///
+    /// let store: Store<u32, String> = Store::new();
+    /// let ctx = Context::background();
+    /// let user = VersionedStore::get_or_load(&store, &ctx, 7, || "Ada".to_string()).unwrap();
+    /// assert_eq!((user.value.as_str(), user.version), ("Ada", 1));
+    /// ```
+    fn get_or_load(
+        &self,
+        ctx: &Context<'_>,
+        key: K,
+        load: impl FnOnce() -> V,
+    ) -> Result<Versioned<V, Self::Version>, Error<Self::Version>>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        if let Some(found) = self.get(ctx, &key)? {
+            return Ok(found);
+        }
+        let value = load();
+        loop {
+            match self.insert(ctx, key.clone(), value.clone()) {
+                Ok(version) => return Ok(Versioned { value, version }),
+                Err(Rejected {
+                    error: Error::Exists { .. },
+                    ..
+                }) => {
+                    if let Some(found) = self.get(ctx, &key)? {
+                        return Ok(found);
+                    }
+                    // Removed again in between: try to create it once more.
+                }
+                Err(refused) => return Err(refused.error),
+            }
+        }
+    }
 }

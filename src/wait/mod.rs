@@ -9,4 +9,5 @@ mod retry;
 mod watch;
 
 pub use bounded::Bounded;
+pub(crate) use retry::optimistic;
 pub use retry::Retried;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::deadline::{Forever, Wait};
 use crate::store::{count_stop, Store};
-use crate::store::{Error, Rejected, UpdateWithError};
+use crate::store::{Error, Rejected, UpdateWithError, Versioned};
 use crate::sync::Backoff;
 use crate::version::VersionScheme;
 use crate::wait::Bounded;
@@ -116,7 +116,7 @@ where
         &self,
         wait: &W,
         key: &Q,
-        mut compute: impl FnMut(&V) -> Result<V, E>,
+        compute: impl FnMut(&V) -> Result<V, E>,
     ) -> Result<Retried<S::Version>, UpdateWithError<S::Version, E>>
     where
         K: Borrow<Q>,
@@ -124,49 +124,65 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let wait = wait.fixed();
-        // Read the clock only once an attempt fails: the common uncontended call needs none.
-        let mut started = None;
-        // Pauses between attempts, longer each time: a few spins first (the other writer
-        // is probably almost done), then yielding the processor.
-        let backoff = Backoff::new();
-        let mut attempts = 0;
-        loop {
-            let current = match self.get_in(&wait, key) {
-                Ok(Some(current)) => current,
-                Ok(None) => return Err(UpdateWithError::Store(Error::NotFound)),
-                Err(error) => {
-                    return Err(UpdateWithError::Store(after_attempts(
-                        error.into(),
-                        attempts,
-                    )))
-                }
-            };
-            let value = compute(&current.value).map_err(UpdateWithError::Closure)?;
-            match self.update_in(&wait, key, &current.version, value) {
-                Ok(version) => {
-                    return Ok(Retried {
-                        version,
-                        attempts: attempts + 1,
-                    })
-                }
-                Err(Rejected {
-                    error: Error::Stale { .. },
-                    ..
-                }) => attempts += 1,
-                Err(rejected) => {
-                    return Err(UpdateWithError::Store(after_attempts(
-                        rejected.error,
-                        attempts,
-                    )))
-                }
+        optimistic(
+            || self.get_in(&wait, key).map_err(Into::into),
+            |expected, value| self.update_in(&wait, key, expected, value),
+            compute,
+            |started, attempts| {
+                wait.between_attempts(started, attempts).map_err(|error| {
+                    count_stop(self.locate(key).1, error);
+                    error.into()
+                })
+            },
+        )
+    }
+}
+
+/// The optimistic loop over any store's read and compare-and-swap: `read` the record,
+/// `compute` the new value, `write` it if the record is still at the version read, and on
+/// a stale version ask `between` whether there is time for another attempt (it fails with
+/// the error to stop with), pause, and read again. Shared by [`Store::retry_update`] and
+/// [`VersionedStore::retry_update`](crate::VersionedStore::retry_update).
+pub(crate) fn optimistic<V, Ver, E>(
+    mut read: impl FnMut() -> Result<Option<Versioned<V, Ver>>, Error<Ver>>,
+    mut write: impl FnMut(&Ver, V) -> Result<Ver, Rejected<V, Ver>>,
+    mut compute: impl FnMut(&V) -> Result<V, E>,
+    mut between: impl FnMut(Instant, u32) -> Result<(), Error<Ver>>,
+) -> Result<Retried<Ver>, UpdateWithError<Ver, E>> {
+    // Read the clock only once an attempt fails: the common uncontended call needs none.
+    let mut started = None;
+    // Pauses between attempts, longer each time: a few spins first (the other writer is
+    // probably almost done), then yielding the processor.
+    let backoff = Backoff::new();
+    let mut attempts = 0;
+    loop {
+        let current = match read() {
+            Ok(Some(current)) => current,
+            Ok(None) => return Err(UpdateWithError::Store(Error::NotFound)),
+            Err(error) => return Err(UpdateWithError::Store(after_attempts(error, attempts))),
+        };
+        let value = compute(&current.value).map_err(UpdateWithError::Closure)?;
+        match write(&current.version, value) {
+            Ok(version) => {
+                return Ok(Retried {
+                    version,
+                    attempts: attempts + 1,
+                })
             }
-            let started = *started.get_or_insert_with(Instant::now);
-            wait.between_attempts(started, attempts).map_err(|error| {
-                count_stop(self.locate(key).1, error);
-                UpdateWithError::Store(error.into())
-            })?;
-            backoff.snooze();
+            Err(Rejected {
+                error: Error::Stale { .. },
+                ..
+            }) => attempts += 1,
+            Err(rejected) => {
+                return Err(UpdateWithError::Store(after_attempts(
+                    rejected.error,
+                    attempts,
+                )))
+            }
         }
+        let started = *started.get_or_insert_with(Instant::now);
+        between(started, attempts).map_err(UpdateWithError::Store)?;
+        backoff.snooze();
     }
 }
 

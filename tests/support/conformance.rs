@@ -43,6 +43,10 @@ enum Op {
     /// `update_with` adding this much, or refusing with the code if it is `None`.
     UpdateWith(Expect, Option<Value>, u8),
     Remove(Expect),
+    /// `retry_update` adding this much, or refusing with the code if it is `None`.
+    RetryUpdate(Option<Value>, u8),
+    /// `get_or_load` with a loader making this value.
+    GetOrLoad(Value),
 }
 
 fn expect() -> impl Strategy<Value = Expect> {
@@ -70,6 +74,8 @@ pub(crate) fn steps(keys: Key, max_len: usize) -> impl Strategy<Value = Vec<Step
         3 => (expect(), any::<Option<Value>>(), any::<u8>())
             .prop_map(|(e, add, code)| Op::UpdateWith(e, add, code)),
         2 => expect().prop_map(Op::Remove),
+        2 => (any::<Option<Value>>(), any::<u8>()).prop_map(|(add, code)| Op::RetryUpdate(add, code)),
+        2 => any::<Value>().prop_map(Op::GetOrLoad),
     ];
     let step = (0..keys, ctx, op).prop_map(|(key, ctx, op)| Step { key, ctx, op });
     prop::collection::vec(step, 1..max_len)
@@ -192,6 +198,69 @@ impl<Ver: NeverIssued> Model<Ver> {
                     Ok(()) => {
                         let removed = self.ledger.records.remove(&key).expect("checked");
                         assert_eq!(got, Ok(removed.value), "{context}");
+                    }
+                }
+            }
+            Op::RetryUpdate(add, code) => {
+                let mut given = Vec::new();
+                let got = store.try_retry_update(&ctx, &key, |value: &Value| {
+                    given.push(*value);
+                    add.map(|add| value.wrapping_add(add)).ok_or(*code)
+                });
+                match (cancelled, record) {
+                    (true, _) => {
+                        assert_eq!(
+                            got,
+                            Err(UpdateWithError::Store(Error::Cancelled)),
+                            "{context}"
+                        )
+                    }
+                    (false, None) => {
+                        assert_eq!(
+                            got,
+                            Err(UpdateWithError::Store(Error::NotFound)),
+                            "{context}"
+                        )
+                    }
+                    (false, Some(old)) => {
+                        // Alone on the store: one attempt, the closure called once.
+                        assert_eq!(given, [old.value], "{context}: closure runs once");
+                        match add {
+                            None => {
+                                assert_eq!(got, Err(UpdateWithError::Closure(*code)), "{context}")
+                            }
+                            Some(add) => {
+                                let done = got.unwrap_or_else(|e| {
+                                    panic!("{context}: must succeed, was refused with {e:?}")
+                                });
+                                assert_eq!(done.attempts, 1, "{context}");
+                                let value = old.value.wrapping_add(*add);
+                                self.ledger.record(key, value, done.version, context);
+                            }
+                        }
+                    }
+                }
+            }
+            Op::GetOrLoad(value) => {
+                let mut loads = 0;
+                let got = store.get_or_load(&ctx, key, || {
+                    loads += 1;
+                    *value
+                });
+                match (cancelled, record) {
+                    (true, _) => assert_eq!(got, Err(Error::Cancelled), "{context}"),
+                    (false, Some(current)) => {
+                        assert_eq!(loads, 0, "{context}: a hit runs no loader");
+                        assert_eq!(got, Ok(current), "{context}");
+                    }
+                    (false, None) => {
+                        assert_eq!(loads, 1, "{context}: a miss runs the loader once");
+                        let loaded = got.unwrap_or_else(|e| {
+                            panic!("{context}: must load, was refused with {e:?}")
+                        });
+                        assert_eq!(loaded.value, *value, "{context}");
+                        self.ledger
+                            .record(key, loaded.value, loaded.version, context);
                     }
                 }
             }
