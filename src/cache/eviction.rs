@@ -637,10 +637,12 @@ impl<K, V> Clone for Bound<K, V> {
 const MIN_SHARD_CAPACITY: u64 = 256;
 
 impl<K, V> Bound<K, V> {
-    /// How many shards a store that asked for `wanted` (a power of two) gets: as many
-    /// as leave each at least [`MIN_SHARD_CAPACITY`], and at least one.
-    pub(crate) fn shard_count(&self, wanted: usize) -> usize {
-        let fitting = (self.max_capacity / MIN_SHARD_CAPACITY).max(1);
+    /// How many shards a store that wants `wanted` (a power of two) gets: as many as
+    /// leave each at least [`MIN_SHARD_CAPACITY`], or at least one record if the user
+    /// `asked` for that many; and at least one shard.
+    pub(crate) fn shard_count(&self, wanted: usize, asked: bool) -> usize {
+        let least = if asked { 1 } else { MIN_SHARD_CAPACITY };
+        let fitting = (self.max_capacity / least).max(1);
         let mut shards = wanted;
         while shards > 1 && shards as u64 > fitting {
             shards /= 2;

@@ -120,6 +120,23 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
     /// Rounded up to a power of two and capped at 65,536; `0` is taken as `1`. By default
     /// it is four per available core, rounded up to a power of two, and at least 8: enough
     /// that two threads rarely want the same lock.
+    ///
+    /// **With a [`max_capacity`](StoreBuilder::max_capacity) bound**, each shard evicts
+    /// from its own share of it. By default a small bound gets fewer shards, so that each
+    /// share holds at least 256 records: a tiny share evicts by where keys hash more than by
+    /// how they are used (so `max_capacity(1000)` gets 2 shards). A count set here is kept
+    /// as long as every shard gets at least one record of the bound, for a small cache
+    /// written by many threads at once, at the cost of some hit ratio.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let default: verkv::Store<u32, u32> = verkv::Store::builder().max_capacity(1000).build();
+    /// assert_eq!(default.shard_count(), 2);
+    /// let asked: verkv::Store<u32, u32> =
+    ///     verkv::Store::builder().max_capacity(1000).shards(16).build();
+    /// assert_eq!(asked.shard_count(), 16);
+    /// ```
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self
@@ -154,7 +171,8 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
     ///
     /// **Per shard.** Each shard holds an even share of the bound (the shards' shares add
     /// up to it exactly), so the store may evict from a full shard while others have
-    /// room; a bound below 256 records per shard gets fewer shards. A record weighing
+    /// room; a bound below 256 records per shard gets fewer shards, unless
+    /// [`shards`](StoreBuilder::shards) asks for them. A record weighing
     /// more than a shard's share — any record, if `max_capacity` is 0 — is refused with
     /// [`Error::TooHeavy`](crate::Error::TooHeavy), its value handed back; nothing else
     /// changes.
@@ -304,9 +322,9 @@ impl<K, V, S: VersionScheme, H> StoreBuilder<K, V, S, H> {
             .unwrap_or_else(default_shard_count)
             .clamp(1, MAX_SHARDS)
             .next_power_of_two();
-        let shards = bound
-            .as_ref()
-            .map_or(wanted, |bound| bound.shard_count(wanted));
+        let shards = bound.as_ref().map_or(wanted, |bound| {
+            bound.shard_count(wanted, self.shards.is_some())
+        });
         Store::from_parts(
             shards,
             self.capacity.div_ceil(shards),
@@ -384,10 +402,7 @@ mod tests {
 
     #[test]
     fn a_small_bound_gets_fewer_shards_whose_shares_add_up_to_it() {
-        let store = StoreBuilder::<u64, u64>::new()
-            .shards(64)
-            .max_capacity(1000)
-            .build();
+        let store = StoreBuilder::<u64, u64>::new().max_capacity(1000).build();
         assert_eq!(store.shard_count(), 2);
         for key in 0..100_000 {
             store.put(key, key).unwrap();
@@ -395,6 +410,28 @@ mod tests {
         assert!(store.len() <= 1000 && store.len() > 900, "{}", store.len());
         let one = StoreBuilder::<u64, u64>::new().max_capacity(7).build();
         assert_eq!(one.shard_count(), 1);
+    }
+
+    #[test]
+    fn shards_asked_for_are_kept_while_each_gets_a_record_of_the_bound() {
+        let asked = StoreBuilder::<u64, u64>::new()
+            .shards(64)
+            .max_capacity(1000)
+            .build();
+        assert_eq!(asked.shard_count(), 64);
+        for key in 0..100_000 {
+            asked.put(key, key).unwrap();
+        }
+        assert!(asked.len() <= 1000 && asked.len() > 900, "{}", asked.len());
+        // Never a shard with no room at all: 7 records, at most 4 shards.
+        let tiny = StoreBuilder::<u64, u64>::new()
+            .shards(64)
+            .max_capacity(7)
+            .build();
+        assert_eq!(tiny.shard_count(), 4);
+        for key in 0..1000 {
+            tiny.put(key, key).unwrap();
+        }
     }
 
     #[test]
