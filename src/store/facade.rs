@@ -560,7 +560,7 @@ where
     /// [`remove`](Store::remove), which cannot.
     ///
     /// The record's versions are retired as by any removal, the
-    /// [listener](StoreBuilder::eviction_listener) hears
+    /// [listener](crate::StoreBuilder::eviction_listener) hears
     /// [`RemovalCause::Removed`](crate::RemovalCause::Removed), and the statistics count
     /// it in [`invalidations`](crate::Stats::invalidations) (not in `removes`, which are
     /// conditional). An expired record counts as none.
