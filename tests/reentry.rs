@@ -215,3 +215,26 @@ fn a_listener_may_hold_and_use_its_own_store() {
     store.remove(&1, &v1).unwrap();
     assert_eq!(heard.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn patch_and_retain_closures_that_call_back_panic_clearly() {
+    let store: Store<u32, u32> = Store::builder().shards(1).build();
+    let v1 = store.insert(1, 10).unwrap();
+    let patched = panic_message(|| {
+        let _ = store.patch(&1, &v1, |value: &mut u32| {
+            *value = store.get(&1).map_or(0, |read| read.value) + 1;
+            Ok::<(), String>(())
+        });
+    });
+    assert!(
+        patched.contains("called back into the same store"),
+        "{patched:?}"
+    );
+    let retained = panic_message(|| store.retain(|key, _| store.contains_key(key)));
+    assert!(
+        retained.contains("called back into the same store"),
+        "{retained:?}"
+    );
+    // Nothing changed, and the shard's lock is free again.
+    assert_eq!(store.update(&1, &v1, 11), Ok(v1 + 1));
+}
