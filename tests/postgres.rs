@@ -120,6 +120,52 @@ fn two_stores_on_one_table_refuse_each_others_stale_writes() {
     assert_eq!(refused.value, "Heat!");
 }
 
+#[test]
+fn a_table_made_with_other_versions_is_refused_when_the_store_is_built() {
+    let table = pg::table("other_versions");
+    let counter: PgStore<String, u32> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    counter
+        .insert(&Context::background(), "k".to_string(), 1)
+        .unwrap();
+    let refused = PgStore::<String, u32>::builder(pg::url())
+        .table(&table)
+        .versions::<UuidV4>()
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        refused.message(),
+        format!(
+            "table \"{table}\" does not match the store: \
+             column \"version\" is of type bigint, expected uuid"
+        )
+    );
+    // The table is left as it was.
+    let read = counter.get(&Context::background(), &"k".to_string());
+    assert_eq!(read.unwrap().unwrap().value, 1);
+}
+
+#[test]
+fn a_table_with_a_value_column_of_another_type_is_refused_when_the_store_is_built() {
+    let table = pg::table("text_values");
+    raw()
+        .batch_execute(&format!(
+            "CREATE TABLE \"{table}\" (key jsonb PRIMARY KEY, value text NOT NULL, \
+             version bigint NOT NULL)"
+        ))
+        .unwrap();
+    let refused = PgStore::<String, u32>::builder(pg::url())
+        .table(&table)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        refused.message(),
+        format!(
+            "table \"{table}\" does not match the store: \
+             column \"value\" is of type text, expected jsonb"
+        )
+    );
+}
+
 /// Holds the row lock of `key` in an open transaction until dropped.
 struct RowLock {
     _session: postgres::Client,

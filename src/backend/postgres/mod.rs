@@ -197,7 +197,9 @@ impl<K, V, S> PgStoreBuilder<K, V, S> {
         self
     }
 
-    /// Versions of scheme `S2` ([`Counter`] or [`UuidV4`](crate::UuidV4)) instead.
+    /// Versions of scheme `S2` ([`Counter`] or [`UuidV4`](crate::UuidV4)) instead. A
+    /// table holds the versions of one scheme: [`build`](PgStoreBuilder::build) refuses
+    /// a table made with the other.
     pub fn versions<S2: PgVersion>(self) -> PgStoreBuilder<K, V, S2> {
         PgStoreBuilder {
             url: self.url,
@@ -210,12 +212,16 @@ impl<K, V, S> PgStoreBuilder<K, V, S> {
 }
 
 impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
-    /// Opens the pool and creates the table if it is missing.
+    /// Opens the pool, creates the table if it is missing, and checks that its columns
+    /// are of the store's types.
     ///
     /// # Errors
     ///
-    /// If the URL does not parse, the table name is not plain, or the server cannot be
-    /// reached within the acquire timeout or refuses to create the table.
+    /// If the URL does not parse, the table name is not plain, the server cannot be
+    /// reached within the acquire timeout or refuses to create the table, or the table is
+    /// there already with columns of other types (such as one made with other
+    /// [versions](PgStoreBuilder::versions)): the message names the table, the column,
+    /// the type found and the type expected.
     pub fn build(self) -> Result<PgStore<K, V, S>, Cause> {
         let sql = Sql::new::<S>(&self.table)?;
         let config: ::postgres::Config = self
@@ -250,6 +256,22 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
         conn.client
             .batch_execute(&store.sql.create)
             .map_err(|error| Cause::new(format!("cannot create the table: {}", cause(&error))))?;
+        // The table may have been there already, made for other types.
+        let found = conn
+            .client
+            .query(&store.sql.columns, &[])
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .collect::<Result<Vec<(String, String)>, ::postgres::Error>>()
+            })
+            .map_err(|error| {
+                Cause::new(format!(
+                    "cannot read the table's columns: {}",
+                    cause(&error)
+                ))
+            })?;
+        schema::check_columns::<S>(&self.table, &found)?;
         drop(conn);
         Ok(store)
     }
