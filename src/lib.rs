@@ -237,9 +237,10 @@
 //! `postgres` feature so does `verkv::postgres::PgStore`, which keeps the records in a
 //! PostgreSQL table shared by several processes: code written against the trait moves
 //! from one process to several by changing the constructor. The errors keep their
-//! meaning, plus [`Error::Unavailable`] (the operation had no effect) and
+//! meaning, plus [`Error::Unavailable`] (the operation had no effect; worth retrying),
 //! [`Error::OutcomeUnknown`] (a write was sent and the connection died: it may have
-//! happened).
+//! happened) and [`Error::BadRecord`] (a record that does not convert to or from the
+//! store's types; not worth retrying). [`Error`] says which errors are worth retrying.
 //! # A bounded cache
 //!
 //! [`StoreBuilder::max_capacity`] bounds a store by its number of records, or with a

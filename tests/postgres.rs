@@ -373,15 +373,49 @@ fn a_value_that_cannot_be_json_is_refused_before_anything_is_sent() {
         .insert(&Context::background(), "k".to_string(), value.clone())
         .unwrap_err();
     assert!(
-        matches!(refused.error, Error::Unavailable(_)),
+        matches!(refused.error, Error::BadRecord(_)),
         "{}",
         refused.error
+    );
+    assert_eq!(
+        refused.error.to_string(),
+        "bad record: cannot encode the value as JSON: key must be a string"
     );
     assert_eq!(refused.value, value);
     assert_eq!(
         store.get(&Context::background(), &"k".to_string()),
         Ok(None)
     );
+}
+
+#[test]
+fn a_stored_value_of_another_type_is_a_bad_record_naming_the_key() {
+    let table = pg::table("other_values");
+    let movies: PgStore<String, serde_json::Value> =
+        PgStore::builder(pg::url()).table(&table).build().unwrap();
+    let ctx = Context::within(Duration::from_secs(5));
+    let key = "heat".to_string();
+    let v1 = movies
+        .insert(&ctx, key.clone(), serde_json::json!({ "title": "Heat" }))
+        .unwrap();
+    // The same table read as another value type: the table's columns are fine, the
+    // record is not.
+    let counts: PgStore<String, u32> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    let expected = "bad record: cannot decode the stored value of key \"heat\": \
+                    invalid type: map, expected u32";
+    let read = counts.get(&ctx, &key).unwrap_err();
+    assert!(matches!(read, Error::BadRecord(_)), "{read}");
+    assert!(read.to_string().starts_with(expected), "{read}");
+    let watched = counts.wait_for_change(&ctx, &key, None).unwrap_err();
+    assert!(matches!(watched, Error::BadRecord(_)), "{watched}");
+    assert!(watched.to_string().starts_with(expected), "{watched}");
+    let updated = counts.update_with(&ctx, &key, &v1, |n| n + 1).unwrap_err();
+    assert!(matches!(updated, Error::BadRecord(_)), "{updated}");
+    // Nothing was written, and a blind write of the store's own type mends the record.
+    assert_eq!(movies.get(&ctx, &key).unwrap().unwrap().version, v1);
+    let v2 = counts.put(&ctx, key.clone(), 7).unwrap();
+    let mended = counts.get(&ctx, &key).unwrap().unwrap();
+    assert_eq!((mended.value, mended.version), (7, v2));
 }
 
 #[test]

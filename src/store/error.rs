@@ -31,6 +31,23 @@ use crate::deadline::{Interrupted, TimedOut};
 /// assert_eq!(err.to_string(), "stale version: expected 1, current 2");
 /// assert_eq!(err.value, 3); // the rejected value comes back
 /// ```
+///
+/// # Which errors to retry
+///
+/// Only some errors can go away by themselves; a loop that retries the others spins
+/// forever.
+///
+/// - **Retry after re-reading:** [`Stale`](Error::Stale) and [`Exists`](Error::Exists)
+///   carry the current version; re-read, re-apply and write again.
+/// - **Retry, with a backoff:** [`Unavailable`](Error::Unavailable) (the backend could not
+///   be reached or was busy; nothing happened), and [`TimedOut`](Error::TimedOut) or
+///   [`Cancelled`](Error::Cancelled) if the caller still wants the operation done.
+/// - **Read before retrying:** [`OutcomeUnknown`](Error::OutcomeUnknown), since the write
+///   may have taken effect.
+/// - **Not worth retrying:** [`NotFound`](Error::NotFound) and [`Expired`](Error::Expired)
+///   answer the same until somebody writes the key; [`TooHeavy`](Error::TooHeavy) and
+///   [`BadRecord`](Error::BadRecord) answer the same until the record or the types are
+///   changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error<Ver> {
@@ -67,10 +84,18 @@ pub enum Error<Ver> {
     /// had no effect. The in-memory [`Store`](crate::Store) never answers this.
     Unavailable(Cause),
     /// The connection to a backend was lost after a write was sent and before its answer
-    /// came back: the write **may or may not have taken effect**. Read the record to find
-    /// out; never assume it was not written. The in-memory [`Store`](crate::Store) never
-    /// answers this.
+    /// came back, or the answer could not be decoded: the write **may or may not have
+    /// taken effect**. Read the record to find out; never assume it was not written. The
+    /// in-memory [`Store`](crate::Store) never answers this.
     OutcomeUnknown(Cause),
+    /// A key or value could not be converted between its Rust type and the backend's
+    /// form: a stored record does not decode as the store's types (it was written by a
+    /// program, or a store, with other types), or a key or value the caller passed cannot
+    /// be encoded (such as a map whose keys are not strings, which JSON cannot hold). The
+    /// operation had no effect, and the same call fails the same way until the record or
+    /// the types change: **not worth retrying**. The in-memory [`Store`](crate::Store)
+    /// never answers this.
+    BadRecord(Cause),
     /// A store with a [capacity bound](crate::StoreBuilder::max_capacity) cannot hold the
     /// record at all: it weighs more than its shard's share of the capacity (or the
     /// capacity is zero). Nothing was written; a write hands its value back.
@@ -92,6 +117,7 @@ impl<Ver> Error<Ver> {
             | Error::Cancelled
             | Error::Unavailable(_)
             | Error::OutcomeUnknown(_)
+            | Error::BadRecord(_)
             | Error::TooHeavy { .. } => None,
             Error::Stale { current, .. } | Error::Exists { current } => Some(current),
         }
@@ -114,6 +140,7 @@ impl<Ver: fmt::Display> fmt::Display for Error<Ver> {
                 f,
                 "outcome unknown: the connection was lost after the write was sent ({cause})"
             ),
+            Error::BadRecord(cause) => write!(f, "bad record: {cause}"),
             Error::TooHeavy { weight, capacity } => {
                 write!(
                     f,
@@ -124,8 +151,8 @@ impl<Ver: fmt::Display> fmt::Display for Error<Ver> {
     }
 }
 
-/// What went wrong in a backend, as its message: the cause of [`Error::Unavailable`] and
-/// [`Error::OutcomeUnknown`].
+/// What went wrong in a backend, as its message: the cause of [`Error::Unavailable`],
+/// [`Error::OutcomeUnknown`] and [`Error::BadRecord`].
 ///
 /// It keeps the text rather than the backend's error value, so that [`Error`] stays
 /// `Clone`, comparable and small. Two causes are equal when their messages are.
@@ -416,6 +443,13 @@ mod tests {
             lost.to_string(),
             "outcome unknown: the connection was lost after the write was sent (connection closed)"
         );
+        let bad: Error<u64> =
+            Error::BadRecord(Cause::new("cannot decode the stored value of key \"k\""));
+        assert_eq!(
+            bad.to_string(),
+            "bad record: cannot decode the stored value of key \"k\""
+        );
+        assert_eq!(bad.current(), None);
     }
 
     #[test]

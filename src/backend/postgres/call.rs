@@ -35,7 +35,7 @@ pub(super) enum Step<T> {
 pub(super) enum Failure {
     /// The client or the server reported an error.
     Db(::postgres::Error),
-    /// A row came back that could not be decoded.
+    /// A row came back that could not be decoded (the cause names the key).
     Decode(Cause),
 }
 
@@ -108,9 +108,11 @@ impl<K, V, S: VersionScheme> PgStore<K, V, S> {
                 Err(Failure::Db(error)) => {
                     return Err(meaning(&error, effect, started, cancelled));
                 }
+                // The record is not of the store's types. A write's answer came back
+                // after the statement ran: it may have taken effect.
                 Err(Failure::Decode(cause)) => {
                     return Err(match effect {
-                        Effect::Reads => Error::Unavailable(cause),
+                        Effect::Reads => Error::BadRecord(cause),
                         Effect::Writes => Error::OutcomeUnknown(cause),
                     });
                 }

@@ -48,10 +48,20 @@
 //!
 //! # Failures
 //!
-//! [`Error::Unavailable`] when the server cannot be reached or refuses a statement (the
-//! operation had no effect); [`Error::OutcomeUnknown`] when the connection dies after a
-//! write was sent (it may have committed: read before retrying). The pool replaces
-//! broken connections by itself.
+//! What each failure means, and whether it is worth retrying (see also [`Error`]):
+//!
+//! - [`Error::Unavailable`] when the server cannot be reached or refuses a statement:
+//!   the operation had no effect; retry after a pause. The pool replaces broken
+//!   connections by itself.
+//! - [`Error::OutcomeUnknown`] when the connection dies after a write was sent, or the
+//!   write's answer does not decode (removing a record whose value does not decode
+//!   removes it): it may have committed; read before retrying.
+//! - [`Error::BadRecord`] when a key or value cannot be encoded as JSON (nothing is
+//!   sent), or a stored record does not decode as the store's types (it was written by
+//!   another program, or by a store of other types); the message names the key. Not
+//!   worth retrying: the same call fails the same way until the record or the types
+//!   change. A table whose columns are of other types than the store's is refused
+//!   earlier, by [`PgStoreBuilder::build`].
 
 mod call;
 mod codec;
@@ -277,10 +287,13 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
     }
 }
 
-/// The answer of a conditional write's statement, from its one row (if any):
+/// The answer of a conditional write's statement about `key`, from its one row (if any):
 /// written with this version, or refused at this current version.
-fn written<S: PgVersion>(row: &::postgres::Row) -> Result<Result<S::Version, S::Version>, Cause> {
-    let version = codec::version::<S>(row, 1)?;
+fn written<S: PgVersion>(
+    row: &::postgres::Row,
+    key: &codec::Encoded,
+) -> Result<Result<S::Version, S::Version>, Cause> {
+    let version = codec::version::<S>(row, 1, key)?;
     let written: bool = row
         .try_get(0)
         .map_err(|error| Cause::new(format!("cannot decode a row: {error}")))?;
@@ -296,14 +309,14 @@ where
     type Version = S::Version;
 
     fn get(&self, ctx: &Context<'_>, key: &K) -> ReadResult<V, S::Version> {
-        let key = codec::encode("key", key).map_err(Error::Unavailable)?;
+        let key = codec::encode("key", key).map_err(Error::BadRecord)?;
         self.run(ctx, Effect::Reads, |client, statements| {
             let Some(row) = client.query_opt(&statements.get, &[&key])? else {
                 return Ok(Step::Done(None));
             };
             Ok(Step::Done(Some(Versioned {
-                value: codec::value(&row, 0)?,
-                version: codec::version::<S>(&row, 1)?,
+                value: codec::value(&row, 0, &key)?,
+                version: codec::version::<S>(&row, 1, &key)?,
             })))
         })
     }
@@ -320,7 +333,7 @@ where
                     return Ok(Step::Again);
                 };
                 Ok(Step::Done(
-                    written::<S>(&row)?.map_err(|current| Error::Exists { current }),
+                    written::<S>(&row, &key)?.map_err(|current| Error::Exists { current }),
                 ))
             })
         });
@@ -342,7 +355,7 @@ where
                 let Some(row) = client.query_opt(&statements.update, &params)? else {
                     return Ok(Step::Done(Err(Error::NotFound)));
                 };
-                Ok(match written::<S>(&row)? {
+                Ok(match written::<S>(&row, &key)? {
                     Ok(version) => Step::Done(Ok(version)),
                     Err(current) if current == *expected && RERUN => Step::Again,
                     Err(current) => Step::Done(Err(Error::Stale {
@@ -384,16 +397,16 @@ where
         key: &K,
         expected: &S::Version,
     ) -> Result<V, Error<S::Version>> {
-        let key = codec::encode("key", key).map_err(Error::Unavailable)?;
+        let key = codec::encode("key", key).map_err(Error::BadRecord)?;
         let expected_column = S::to_column(expected);
         flatten(self.run(ctx, Effect::Writes, |client, statements| {
             let Some(row) = client.query_opt(&statements.remove, &[&key, &expected_column])? else {
                 return Ok(Step::Done(Err(Error::NotFound)));
             };
-            if let Some(removed) = codec::value_opt(&row, 0)? {
+            if let Some(removed) = codec::value_opt(&row, 0, &key)? {
                 return Ok(Step::Done(Ok(removed)));
             }
-            Ok(match codec::version::<S>(&row, 1)? {
+            Ok(match codec::version::<S>(&row, 1, &key)? {
                 current if current == *expected && RERUN => Step::Again,
                 current => Step::Done(Err(Error::Stale {
                     expected: expected.clone(),
@@ -412,7 +425,7 @@ where
         let answer = self.encoded(&key, &value).and_then(|(key, encoded)| {
             self.run(ctx, Effect::Writes, |client, statements| {
                 let row = client.query_one(&statements.put, &[&key, &encoded])?;
-                Ok(Step::Done(codec::version::<S>(&row, 0)?))
+                Ok(Step::Done(codec::version::<S>(&row, 0, &key)?))
             })
         });
         answer.map_err(|error| Rejected { error, value })
@@ -424,7 +437,7 @@ where
         key: &K,
         seen: Option<&S::Version>,
     ) -> ReadResult<V, S::Version> {
-        let key = codec::encode("key", key).map_err(Error::Unavailable)?;
+        let key = codec::encode("key", key).map_err(Error::BadRecord)?;
         self.watch(ctx, &key, seen)
     }
 }
@@ -436,8 +449,8 @@ impl<K: Serialize, V: Serialize, S: PgVersion> PgStore<K, V, S> {
         key: &K,
         value: &V,
     ) -> Result<(codec::Encoded, codec::Encoded), Error<S::Version>> {
-        let key = codec::encode("key", key).map_err(Error::Unavailable)?;
-        let value = codec::encode("value", value).map_err(Error::Unavailable)?;
+        let key = codec::encode("key", key).map_err(Error::BadRecord)?;
+        let value = codec::encode("value", value).map_err(Error::BadRecord)?;
         Ok((key, value))
     }
 }
