@@ -239,8 +239,10 @@
 //! from one process to several by changing the constructor. The errors keep their
 //! meaning, plus [`Error::Unavailable`] (the operation had no effect; worth retrying),
 //! [`Error::OutcomeUnknown`] (a write was sent and the connection died: it may have
-//! happened) and [`Error::BadRecord`] (a record that does not convert to or from the
-//! store's types; not worth retrying). [`Error`] says which errors are worth retrying.
+//! happened), [`Error::BadRecord`] (a record that does not convert to or from the
+//! store's types) and [`Error::Misconfigured`] (the backend refuses the store's settings,
+//! such as a database that does not exist); the last two are not worth retrying.
+//! [`Error`] says which errors are.
 //! # A bounded cache
 //!
 //! [`StoreBuilder::max_capacity`] bounds a store by its number of records, or with a

@@ -23,7 +23,7 @@ use checker::Versions;
 use proptest::prelude::*;
 use stress::{run_round, Backend, Round};
 use verkv::postgres::PgStore;
-use verkv::{CancelToken, Context, Error, Phase, UuidV4, VersionedStore};
+use verkv::{CancelToken, Cause, Context, Error, Phase, UuidV4, VersionedStore};
 
 /// Fewer cases than on the in-memory store (256): each one creates a table.
 const MODEL_CASES: u32 = 48;
@@ -46,6 +46,20 @@ fn store<K, V>(prefix: &str) -> PgStore<K, V> {
 /// A plain client, for what the tests do behind the store's back.
 fn raw() -> postgres::Client {
     postgres::Client::connect(&pg::url(), postgres::NoTls).unwrap()
+}
+
+/// The server's URL (either form) with database `database` instead.
+fn url_of_database(database: &str) -> String {
+    let url = pg::url();
+    for scheme in ["postgresql://", "postgres://"] {
+        if let Some(rest) = url.strip_prefix(scheme) {
+            let query = rest.find('?').map_or("", |at| &rest[at..]);
+            let authority = rest.split(['/', '?']).next().unwrap_or_default();
+            return format!("{scheme}{authority}/{database}{query}");
+        }
+    }
+    // A `key=value` string: the last value of a key counts.
+    format!("{url} dbname={database}")
 }
 
 proptest! {
@@ -362,6 +376,92 @@ fn an_unreachable_server_is_unavailable_not_a_panic() {
         .build();
     let cause = opened.unwrap_err();
     assert!(cause.message().contains("backend unavailable"), "{cause}");
+}
+
+#[test]
+fn a_database_that_does_not_exist_is_refused_at_once_not_after_the_acquire_timeout() {
+    let database = format!("verkv_missing_{}", std::process::id());
+    // Far longer than the server takes to answer.
+    let acquire = Duration::from_secs(10);
+    let started = Instant::now();
+    let refused = PgStore::<String, u32>::builder(url_of_database(&database))
+        .acquire_timeout(acquire)
+        .build()
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(
+        refused.message(),
+        format!(
+            "backend misconfigured: the server refused the connection: \
+             database \"{database}\" does not exist"
+        )
+    );
+    // Not a measure of speed: only whether the build waited out the acquire timeout
+    // (10 s) for an answer the server gave at once. The bound leaves a loaded machine
+    // seconds for one refused connection.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+#[test]
+fn a_store_whose_database_is_dropped_answers_misconfigured_at_once() {
+    let database = format!("verkv_dropped_{}", std::process::id());
+    raw()
+        .batch_execute(&format!("CREATE DATABASE \"{database}\""))
+        .unwrap();
+    // One connection, so that one operation at most meets it ended by the server.
+    let store: PgStore<String, u32> = PgStore::builder(url_of_database(&database))
+        .table("dropped")
+        .pool_size(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let ctx = Context::background();
+    let key = "k".to_string();
+    store.insert(&ctx, key.clone(), 1).unwrap();
+    // `FORCE` ends the store's pooled connection too: operations must connect again.
+    raw()
+        .batch_execute(&format!("DROP DATABASE \"{database}\" WITH (FORCE)"))
+        .unwrap();
+    // The pooled connection may not be found ended before it is used: then one operation
+    // fails on it, as one that lost its connection before it was sent, and the pool
+    // discards it.
+    let first = store.get(&ctx, &key).unwrap_err();
+    assert!(
+        matches!(first, Error::Unavailable(_) | Error::Misconfigured(_)),
+        "{first}"
+    );
+    let started = Instant::now();
+    let refused = store.get(&ctx, &key).unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(
+        refused,
+        Error::Misconfigured(Cause::new(format!(
+            "the server refused the connection: database \"{database}\" does not exist"
+        )))
+    );
+    // As above: whether the wait was cut short, not how fast it was.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+#[test]
+fn a_store_whose_table_is_dropped_answers_misconfigured() {
+    let table = pg::table("dropped_table");
+    let store: PgStore<String, u32> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    let ctx = Context::background();
+    let key = "k".to_string();
+    let v1 = store.insert(&ctx, key.clone(), 1).unwrap();
+    raw()
+        .batch_execute(&format!("DROP TABLE \"{table}\""))
+        .unwrap();
+    let read = store.get(&ctx, &key).unwrap_err();
+    assert!(matches!(read, Error::Misconfigured(_)), "{read}");
+    assert!(read.to_string().contains("does not exist"), "{read}");
+    let refused = store.update(&ctx, &key, &v1, 2).unwrap_err();
+    assert!(
+        matches!(refused.error, Error::Misconfigured(_)),
+        "{}",
+        refused.error
+    );
 }
 
 #[test]

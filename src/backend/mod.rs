@@ -10,7 +10,8 @@
 //! [`Error::OutcomeUnknown`] (a write was sent and the connection died before its answer:
 //! it may have happened), and one that stores records in another form adds
 //! [`Error::BadRecord`] (a record that does not convert to or from the store's types;
-//! not worth retrying).
+//! not worth retrying). [`Error::Misconfigured`] says the backend refuses the store's
+//! settings (not worth retrying either).
 
 mod context;
 mod memory;
@@ -80,7 +81,7 @@ pub trait VersionedStore<K, V> {
     /// # Errors
     ///
     /// [`Error::TimedOut`], [`Error::Cancelled`], [`Error::Unavailable`],
-    /// [`Error::BadRecord`].
+    /// [`Error::BadRecord`], [`Error::Misconfigured`].
     fn get(&self, ctx: &Context<'_>, key: &K) -> ReadResult<V, Self::Version>;
 
     /// Creates the record of `key`, only if it is absent (`If-None-Match: *`); returns its
@@ -90,7 +91,7 @@ pub trait VersionedStore<K, V> {
     ///
     /// [`Error::Exists`] with the current version; [`Error::TimedOut`],
     /// [`Error::Cancelled`], [`Error::Unavailable`], [`Error::OutcomeUnknown`],
-    /// [`Error::BadRecord`]. The value is handed back.
+    /// [`Error::BadRecord`], [`Error::Misconfigured`]. The value is handed back.
     fn insert(
         &self,
         ctx: &Context<'_>,
@@ -167,7 +168,8 @@ pub trait VersionedStore<K, V> {
     /// # Errors
     ///
     /// [`Error::TimedOut`], [`Error::Cancelled`], [`Error::Unavailable`],
-    /// [`Error::OutcomeUnknown`], [`Error::BadRecord`], with the value handed back.
+    /// [`Error::OutcomeUnknown`], [`Error::BadRecord`], [`Error::Misconfigured`], with the
+    /// value handed back.
     fn put(
         &self,
         ctx: &Context<'_>,
@@ -183,7 +185,7 @@ pub trait VersionedStore<K, V> {
     ///
     /// [`Error::TimedOut`] (phase [`Watching`](crate::Phase::Watching)) if nothing changed
     /// before the deadline, [`Error::Cancelled`], [`Error::Unavailable`],
-    /// [`Error::BadRecord`].
+    /// [`Error::BadRecord`], [`Error::Misconfigured`].
     fn wait_for_change(
         &self,
         ctx: &Context<'_>,

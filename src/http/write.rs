@@ -73,11 +73,12 @@ impl<Ver: Display, E: StoreRefusal<Ver>> Refused<Ver, E> {
     /// that timed out or was cancelled, or whose backend is unavailable (nothing was
     /// written: the request can be repeated, send `Retry-After`, see
     /// [`RETRY_AFTER_SECONDS`](super::RETRY_AFTER_SECONDS)); `500 Internal Server Error`
-    /// for a write whose outcome is unknown (it may have been written), and for a record
-    /// the backend cannot convert to or from the store's types (a fault of the server's
-    /// data or code, that repeating the request does not mend); `413 Content Too
-    /// Large` for a record too heavy for a bounded store; `422 Unprocessable Content` for a
-    /// closure or patch that refused.
+    /// for a write whose outcome is unknown (it may have been written), for a record the
+    /// backend cannot convert to or from the store's types, and for a backend whose
+    /// settings do not fit it (faults of the server's data, code or configuration, that
+    /// repeating the request does not mend); `413 Content Too Large` for a record too
+    /// heavy for a bounded store; `422 Unprocessable Content` for a closure or patch that
+    /// refused.
     pub fn status(&self) -> StatusCode {
         match self {
             Refused::Precondition(decision) => decision.status(),
@@ -85,7 +86,7 @@ impl<Ver: Display, E: StoreRefusal<Ver>> Refused<Ver, E> {
                 Some(Error::TimedOut(_) | Error::Cancelled | Error::Unavailable(_)) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
-                Some(Error::OutcomeUnknown(_) | Error::BadRecord(_)) => {
+                Some(Error::OutcomeUnknown(_) | Error::BadRecord(_) | Error::Misconfigured(_)) => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
                 Some(Error::TooHeavy { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -236,6 +237,7 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
                     | Error::Unavailable(_)
                     | Error::OutcomeUnknown(_)
                     | Error::BadRecord(_)
+                    | Error::Misconfigured(_)
                     | Error::TooHeavy { .. },
                 )
                 | None => return Err(Refused::Write(error)),
@@ -353,6 +355,10 @@ mod tests {
         );
         assert_eq!(
             status(Error::BadRecord(cause())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            status(Error::Misconfigured(cause())),
             StatusCode::INTERNAL_SERVER_ERROR
         );
     }

@@ -50,9 +50,11 @@
 //!
 //! What each failure means, and whether it is worth retrying (see also [`Error`]):
 //!
-//! - [`Error::Unavailable`] when the server cannot be reached or refuses a statement:
-//!   the operation had no effect; retry after a pause. The pool replaces broken
-//!   connections by itself.
+//! - [`Error::Unavailable`] when the server cannot be reached within the acquire timeout
+//!   ([`PgStoreBuilder::acquire_timeout`]), the connection breaks before a statement is
+//!   sent, or the server answers that it cannot serve the statement now (a conflict
+//!   with another transaction, too many connections, shutting down): the operation had
+//!   no effect; retry after a pause. The pool replaces broken connections by itself.
 //! - [`Error::OutcomeUnknown`] when the connection dies after a write was sent, or the
 //!   write's answer does not decode (removing a record whose value does not decode
 //!   removes it): it may have committed; read before retrying.
@@ -62,6 +64,15 @@
 //!   worth retrying: the same call fails the same way until the record or the types
 //!   change. A table whose columns are of other types than the store's is refused
 //!   earlier, by [`PgStoreBuilder::build`].
+//! - [`Error::Misconfigured`] when the server answers that the store's settings do not
+//!   fit it: it refuses to connect (the database or the role does not exist, the
+//!   password is wrong, the role may not connect: SQLSTATE class 28 and 3D000), or
+//!   refuses a statement for its names, types or privileges (class 42: the table was
+//!   dropped or changed, or may not be used). The operation had no effect. Not worth
+//!   retrying: it fails the same way until the settings or the server are changed. A
+//!   refused connection is reported as soon as the server answers, when the pool has no
+//!   open connection to wait for, not after the acquire timeout; the pool keeps trying
+//!   in the background, and the store works again once the server lets it connect.
 
 mod call;
 mod codec;
@@ -201,7 +212,8 @@ impl<K, V, S> PgStoreBuilder<K, V, S> {
     }
 
     /// How long an operation without a deadline waits for a pooled connection before it
-    /// gives up as [`Error::Unavailable`] (default 5 s).
+    /// gives up as [`Error::Unavailable`] (default 5 s). A server that refuses to connect
+    /// ([`Error::Misconfigured`]) is reported at once instead.
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
         self
@@ -228,10 +240,12 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
     /// # Errors
     ///
     /// If the URL does not parse, the table name is not plain, the server cannot be
-    /// reached within the acquire timeout or refuses to create the table, or the table is
-    /// there already with columns of other types (such as one made with other
-    /// [versions](PgStoreBuilder::versions)): the message names the table, the column,
-    /// the type found and the type expected.
+    /// reached within the acquire timeout, the server refuses to connect (such as to a
+    /// database, or as a role, that does not exist: its answer is reported as soon as it
+    /// comes, as for [`Error::Misconfigured`], not after the acquire timeout), the server
+    /// refuses to create the table, or the table is there already with columns of other
+    /// types (such as one made with other [versions](PgStoreBuilder::versions)): the
+    /// message names the table, the column, the type found and the type expected.
     pub fn build(self) -> Result<PgStore<K, V, S>, Cause> {
         let sql = Sql::new::<S>(&self.table)?;
         let config: ::postgres::Config = self

@@ -10,7 +10,7 @@ use ::postgres::fallible_iterator::FallibleIterator;
 use ::postgres::Client;
 use serde::de::DeserializeOwned;
 
-use super::call::{cause, meaning, relay_cancel, Effect, Failure};
+use super::call::{cause, meaning, relay_cancel, setup_failure, Effect, Failure};
 use super::codec::{self, Encoded};
 use super::pool::{self, Statements};
 use super::versions::PgVersion;
@@ -46,12 +46,12 @@ impl<K, V: DeserializeOwned, S: PgVersion> PgStore<K, V, S> {
             self.acquire_timeout,
             started,
         )?;
-        let unavailable = |error: ::postgres::Error| Error::Unavailable(cause(&error));
+        let failed = |error: ::postgres::Error| setup_failure(&error);
         // The wait itself is bounded here, not by the server: no statement timeout.
-        conn.set_timeouts(None).map_err(unavailable)?;
-        let statements = conn.statements(&self.sql).map_err(unavailable)?;
+        conn.set_timeouts(None).map_err(failed)?;
+        let statements = conn.statements(&self.sql).map_err(failed)?;
         let listen = format!("LISTEN \"{}\"", self.sql.channel);
-        conn.client.batch_execute(&listen).map_err(unavailable)?;
+        conn.client.batch_execute(&listen).map_err(failed)?;
         let outcome = self.watch_listening(ctx, &mut conn.client, &statements, key, seen, started);
         // Leave the pooled connection as it was found: not listening, nothing buffered.
         if conn.client.batch_execute("UNLISTEN *").is_err() {
