@@ -240,9 +240,12 @@
 //! `postgres` feature so does `verkv::postgres::PgStore`, which keeps the records in a
 //! PostgreSQL table shared by several processes: code written against the trait moves
 //! from one process to several by changing the constructor. The errors keep their
-//! meaning, plus [`Error::Unavailable`] (the operation had no effect) and
+//! meaning, plus [`Error::Unavailable`] (the operation had no effect; worth retrying),
 //! [`Error::OutcomeUnknown`] (a write was sent and the connection died: it may have
-//! happened).
+//! happened), [`Error::BadRecord`] (a record that does not convert to or from the
+//! store's types) and [`Error::Misconfigured`] (the backend refuses the store's settings,
+//! such as a database that does not exist); the last two are not worth retrying.
+//! [`Error`] says which errors are.
 //! # A bounded cache
 //!
 //! [`StoreBuilder::max_capacity`] bounds a store by its number of records, or with a

@@ -23,7 +23,7 @@ use checker::Versions;
 use proptest::prelude::*;
 use stress::{run_round, Backend, Round};
 use verkv::postgres::PgStore;
-use verkv::{CancelToken, Context, Error, Phase, UuidV4, VersionedStore};
+use verkv::{CancelToken, Cause, Context, Error, Phase, UuidV4, VersionedStore};
 
 /// Fewer cases than on the in-memory store (256): each one creates a table.
 const MODEL_CASES: u32 = 48;
@@ -46,6 +46,20 @@ fn store<K, V>(prefix: &str) -> PgStore<K, V> {
 /// A plain client, for what the tests do behind the store's back.
 fn raw() -> postgres::Client {
     postgres::Client::connect(&pg::url(), postgres::NoTls).unwrap()
+}
+
+/// The server's URL (either form) with database `database` instead.
+fn url_of_database(database: &str) -> String {
+    let url = pg::url();
+    for scheme in ["postgresql://", "postgres://"] {
+        if let Some(rest) = url.strip_prefix(scheme) {
+            let query = rest.find('?').map_or("", |at| &rest[at..]);
+            let authority = rest.split(['/', '?']).next().unwrap_or_default();
+            return format!("{scheme}{authority}/{database}{query}");
+        }
+    }
+    // A `key=value` string: the last value of a key counts.
+    format!("{url} dbname={database}")
 }
 
 proptest! {
@@ -118,6 +132,52 @@ fn two_stores_on_one_table_refuse_each_others_stale_writes() {
         }
     );
     assert_eq!(refused.value, "Heat!");
+}
+
+#[test]
+fn a_table_made_with_other_versions_is_refused_when_the_store_is_built() {
+    let table = pg::table("other_versions");
+    let counter: PgStore<String, u32> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    counter
+        .insert(&Context::background(), "k".to_string(), 1)
+        .unwrap();
+    let refused = PgStore::<String, u32>::builder(pg::url())
+        .table(&table)
+        .versions::<UuidV4>()
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        refused.message(),
+        format!(
+            "table \"{table}\" does not match the store: \
+             column \"version\" is of type bigint, expected uuid"
+        )
+    );
+    // The table is left as it was.
+    let read = counter.get(&Context::background(), &"k".to_string());
+    assert_eq!(read.unwrap().unwrap().value, 1);
+}
+
+#[test]
+fn a_table_with_a_value_column_of_another_type_is_refused_when_the_store_is_built() {
+    let table = pg::table("text_values");
+    raw()
+        .batch_execute(&format!(
+            "CREATE TABLE \"{table}\" (key jsonb PRIMARY KEY, value text NOT NULL, \
+             version bigint NOT NULL)"
+        ))
+        .unwrap();
+    let refused = PgStore::<String, u32>::builder(pg::url())
+        .table(&table)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        refused.message(),
+        format!(
+            "table \"{table}\" does not match the store: \
+             column \"value\" is of type text, expected jsonb"
+        )
+    );
 }
 
 /// Holds the row lock of `key` in an open transaction until dropped.
@@ -319,6 +379,92 @@ fn an_unreachable_server_is_unavailable_not_a_panic() {
 }
 
 #[test]
+fn a_database_that_does_not_exist_is_refused_at_once_not_after_the_acquire_timeout() {
+    let database = format!("verkv_missing_{}", std::process::id());
+    // Far longer than the server takes to answer.
+    let acquire = Duration::from_secs(10);
+    let started = Instant::now();
+    let refused = PgStore::<String, u32>::builder(url_of_database(&database))
+        .acquire_timeout(acquire)
+        .build()
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(
+        refused.message(),
+        format!(
+            "backend misconfigured: the server refused the connection: \
+             database \"{database}\" does not exist"
+        )
+    );
+    // Not a measure of speed: only whether the build waited out the acquire timeout
+    // (10 s) for an answer the server gave at once. The bound leaves a loaded machine
+    // seconds for one refused connection.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+#[test]
+fn a_store_whose_database_is_dropped_answers_misconfigured_at_once() {
+    let database = format!("verkv_dropped_{}", std::process::id());
+    raw()
+        .batch_execute(&format!("CREATE DATABASE \"{database}\""))
+        .unwrap();
+    // One connection, so that one operation at most meets it ended by the server.
+    let store: PgStore<String, u32> = PgStore::builder(url_of_database(&database))
+        .table("dropped")
+        .pool_size(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let ctx = Context::background();
+    let key = "k".to_string();
+    store.insert(&ctx, key.clone(), 1).unwrap();
+    // `FORCE` ends the store's pooled connection too: operations must connect again.
+    raw()
+        .batch_execute(&format!("DROP DATABASE \"{database}\" WITH (FORCE)"))
+        .unwrap();
+    // The pooled connection may not be found ended before it is used: then one operation
+    // fails on it, as one that lost its connection before it was sent, and the pool
+    // discards it.
+    let first = store.get(&ctx, &key).unwrap_err();
+    assert!(
+        matches!(first, Error::Unavailable(_) | Error::Misconfigured(_)),
+        "{first}"
+    );
+    let started = Instant::now();
+    let refused = store.get(&ctx, &key).unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(
+        refused,
+        Error::Misconfigured(Cause::new(format!(
+            "the server refused the connection: database \"{database}\" does not exist"
+        )))
+    );
+    // As above: whether the wait was cut short, not how fast it was.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+#[test]
+fn a_store_whose_table_is_dropped_answers_misconfigured() {
+    let table = pg::table("dropped_table");
+    let store: PgStore<String, u32> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    let ctx = Context::background();
+    let key = "k".to_string();
+    let v1 = store.insert(&ctx, key.clone(), 1).unwrap();
+    raw()
+        .batch_execute(&format!("DROP TABLE \"{table}\""))
+        .unwrap();
+    let read = store.get(&ctx, &key).unwrap_err();
+    assert!(matches!(read, Error::Misconfigured(_)), "{read}");
+    assert!(read.to_string().contains("does not exist"), "{read}");
+    let refused = store.update(&ctx, &key, &v1, 2).unwrap_err();
+    assert!(
+        matches!(refused.error, Error::Misconfigured(_)),
+        "{}",
+        refused.error
+    );
+}
+
+#[test]
 fn a_value_that_cannot_be_json_is_refused_before_anything_is_sent() {
     use std::collections::HashMap;
     let store: PgStore<String, HashMap<(u8, u8), u8>> = store("unencodable");
@@ -327,15 +473,49 @@ fn a_value_that_cannot_be_json_is_refused_before_anything_is_sent() {
         .insert(&Context::background(), "k".to_string(), value.clone())
         .unwrap_err();
     assert!(
-        matches!(refused.error, Error::Unavailable(_)),
+        matches!(refused.error, Error::BadRecord(_)),
         "{}",
         refused.error
+    );
+    assert_eq!(
+        refused.error.to_string(),
+        "bad record: cannot encode the value as JSON: key must be a string"
     );
     assert_eq!(refused.value, value);
     assert_eq!(
         store.get(&Context::background(), &"k".to_string()),
         Ok(None)
     );
+}
+
+#[test]
+fn a_stored_value_of_another_type_is_a_bad_record_naming_the_key() {
+    let table = pg::table("other_values");
+    let movies: PgStore<String, serde_json::Value> =
+        PgStore::builder(pg::url()).table(&table).build().unwrap();
+    let ctx = Context::within(Duration::from_secs(5));
+    let key = "heat".to_string();
+    let v1 = movies
+        .insert(&ctx, key.clone(), serde_json::json!({ "title": "Heat" }))
+        .unwrap();
+    // The same table read as another value type: the table's columns are fine, the
+    // record is not.
+    let counts: PgStore<String, u32> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    let expected = "bad record: cannot decode the stored value of key \"heat\": \
+                    invalid type: map, expected u32";
+    let read = counts.get(&ctx, &key).unwrap_err();
+    assert!(matches!(read, Error::BadRecord(_)), "{read}");
+    assert!(read.to_string().starts_with(expected), "{read}");
+    let watched = counts.wait_for_change(&ctx, &key, None).unwrap_err();
+    assert!(matches!(watched, Error::BadRecord(_)), "{watched}");
+    assert!(watched.to_string().starts_with(expected), "{watched}");
+    let updated = counts.update_with(&ctx, &key, &v1, |n| n + 1).unwrap_err();
+    assert!(matches!(updated, Error::BadRecord(_)), "{updated}");
+    // Nothing was written, and a blind write of the store's own type mends the record.
+    assert_eq!(movies.get(&ctx, &key).unwrap().unwrap().version, v1);
+    let v2 = counts.put(&ctx, key.clone(), 7).unwrap();
+    let mended = counts.get(&ctx, &key).unwrap().unwrap();
+    assert_eq!((mended.value, mended.version), (7, v2));
 }
 
 #[test]

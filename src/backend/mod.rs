@@ -6,8 +6,12 @@
 //! constructor. The answers keep their meaning across backends: [`Error::NotFound`] vs
 //! [`Error::Stale`] (with the current version), [`Error::Exists`], [`Error::TimedOut`]
 //! with the phase it happened in, [`Error::Cancelled`]. A backend reached over a network
-//! adds two: [`Error::Unavailable`] (nothing happened) and [`Error::OutcomeUnknown`] (a
-//! write was sent and the connection died before its answer: it may have happened).
+//! adds [`Error::Unavailable`] (nothing happened; worth retrying) and
+//! [`Error::OutcomeUnknown`] (a write was sent and the connection died before its answer:
+//! it may have happened), and one that stores records in another form adds
+//! [`Error::BadRecord`] (a record that does not convert to or from the store's types;
+//! not worth retrying). [`Error::Misconfigured`] says the backend refuses the store's
+//! settings (not worth retrying either).
 
 mod context;
 mod memory;
@@ -79,7 +83,8 @@ pub trait VersionedStore<K, V> {
     ///
     /// # Errors
     ///
-    /// [`Error::TimedOut`], [`Error::Cancelled`], [`Error::Unavailable`].
+    /// [`Error::TimedOut`], [`Error::Cancelled`], [`Error::Unavailable`],
+    /// [`Error::BadRecord`], [`Error::Misconfigured`].
     fn get(&self, ctx: &Context<'_>, key: &K) -> ReadResult<V, Self::Version>;
 
     /// Creates the record of `key`, only if it is absent (`If-None-Match: *`); returns its
@@ -88,8 +93,8 @@ pub trait VersionedStore<K, V> {
     /// # Errors
     ///
     /// [`Error::Exists`] with the current version; [`Error::TimedOut`],
-    /// [`Error::Cancelled`], [`Error::Unavailable`], [`Error::OutcomeUnknown`]. The value is
-    /// handed back.
+    /// [`Error::Cancelled`], [`Error::Unavailable`], [`Error::OutcomeUnknown`],
+    /// [`Error::BadRecord`], [`Error::Misconfigured`]. The value is handed back.
     fn insert(
         &self,
         ctx: &Context<'_>,
@@ -166,7 +171,8 @@ pub trait VersionedStore<K, V> {
     /// # Errors
     ///
     /// [`Error::TimedOut`], [`Error::Cancelled`], [`Error::Unavailable`],
-    /// [`Error::OutcomeUnknown`], with the value handed back.
+    /// [`Error::OutcomeUnknown`], [`Error::BadRecord`], [`Error::Misconfigured`], with the
+    /// value handed back.
     fn put(
         &self,
         ctx: &Context<'_>,
@@ -181,7 +187,8 @@ pub trait VersionedStore<K, V> {
     /// # Errors
     ///
     /// [`Error::TimedOut`] (phase [`Watching`](crate::Phase::Watching)) if nothing changed
-    /// before the deadline, [`Error::Cancelled`], [`Error::Unavailable`].
+    /// before the deadline, [`Error::Cancelled`], [`Error::Unavailable`],
+    /// [`Error::BadRecord`], [`Error::Misconfigured`].
     fn wait_for_change(
         &self,
         ctx: &Context<'_>,

@@ -73,9 +73,12 @@ impl<Ver: Display, E: StoreRefusal<Ver>> Refused<Ver, E> {
     /// that timed out or was cancelled, or whose backend is unavailable (nothing was
     /// written: the request can be repeated, send `Retry-After`, see
     /// [`RETRY_AFTER_SECONDS`](super::RETRY_AFTER_SECONDS)); `500 Internal Server Error`
-    /// for a write whose outcome is unknown (it may have been written); `413 Content Too
-    /// Large` for a record too heavy for a bounded store; `422 Unprocessable Content` for a
-    /// closure or patch that refused.
+    /// for a write whose outcome is unknown (it may have been written), for a record the
+    /// backend cannot convert to or from the store's types, and for a backend whose
+    /// settings do not fit it (faults of the server's data, code or configuration, that
+    /// repeating the request does not mend); `413 Content Too Large` for a record too
+    /// heavy for a bounded store; `422 Unprocessable Content` for a closure or patch that
+    /// refused.
     pub fn status(&self) -> StatusCode {
         match self {
             Refused::Precondition(decision) => decision.status(),
@@ -83,7 +86,9 @@ impl<Ver: Display, E: StoreRefusal<Ver>> Refused<Ver, E> {
                 Some(Error::TimedOut(_) | Error::Cancelled | Error::Unavailable(_)) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
-                Some(Error::OutcomeUnknown(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+                Some(Error::OutcomeUnknown(_) | Error::BadRecord(_) | Error::Misconfigured(_)) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
                 Some(Error::TooHeavy { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
                 Some(Error::NotFound | Error::Expired) => StatusCode::NOT_FOUND,
                 Some(Error::Stale { .. } | Error::Exists { .. }) => StatusCode::CONFLICT,
@@ -231,6 +236,8 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
                     | Error::Cancelled
                     | Error::Unavailable(_)
                     | Error::OutcomeUnknown(_)
+                    | Error::BadRecord(_)
+                    | Error::Misconfigured(_)
                     | Error::TooHeavy { .. },
                 )
                 | None => return Err(Refused::Write(error)),
@@ -332,6 +339,28 @@ mod tests {
         assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(invalid.to_string(), "patch refused: no");
         assert_eq!(store.get(&"a").unwrap().version, 1, "nothing was written");
+    }
+
+    #[test]
+    fn backend_failures_are_503_only_when_repeating_the_request_can_help() {
+        let status = |error: Error<u64>| Refused::<u64, _>::Write(error).status();
+        let cause = || crate::Cause::new("why");
+        assert_eq!(
+            status(Error::Unavailable(cause())),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(Error::OutcomeUnknown(cause())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            status(Error::BadRecord(cause())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            status(Error::Misconfigured(cause())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     #[test]

@@ -31,6 +31,23 @@ use crate::deadline::{Interrupted, TimedOut};
 /// assert_eq!(err.to_string(), "stale version: expected 1, current 2");
 /// assert_eq!(err.value, 3); // the rejected value comes back
 /// ```
+///
+/// # Which errors to retry
+///
+/// Only some errors can go away by themselves; a loop that retries the others spins
+/// forever.
+///
+/// - **Retry after re-reading:** [`Stale`](Error::Stale) and [`Exists`](Error::Exists)
+///   carry the current version; re-read, re-apply and write again.
+/// - **Retry, with a backoff:** [`Unavailable`](Error::Unavailable) (the backend could not
+///   be reached or was busy; nothing happened), and [`TimedOut`](Error::TimedOut) or
+///   [`Cancelled`](Error::Cancelled) if the caller still wants the operation done.
+/// - **Read before retrying:** [`OutcomeUnknown`](Error::OutcomeUnknown), since the write
+///   may have taken effect.
+/// - **Not worth retrying:** [`NotFound`](Error::NotFound) and [`Expired`](Error::Expired)
+///   answer the same until somebody writes the key; [`TooHeavy`](Error::TooHeavy),
+///   [`BadRecord`](Error::BadRecord) and [`Misconfigured`](Error::Misconfigured) answer the
+///   same until the record, the types, the settings or the backend are changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error<Ver> {
@@ -62,15 +79,34 @@ pub enum Error<Ver> {
     /// A bounded operation's [`CancelToken`](crate::CancelToken) was cancelled before it
     /// could take effect.
     Cancelled,
-    /// A backend could not carry the operation out (it could not be reached, lost the
-    /// connection before the operation was sent, or refused the statement). The operation
-    /// had no effect. The in-memory [`Store`](crate::Store) never answers this.
+    /// A backend could not carry the operation out for a reason that may pass: it could
+    /// not be reached (within the time allowed for getting a connection), lost the
+    /// connection before the operation was sent, or answered that it cannot serve it now
+    /// (such as too many connections, or a conflict with another transaction). The
+    /// operation had no effect; it is worth retrying, after a pause. The in-memory
+    /// [`Store`](crate::Store) never answers this.
     Unavailable(Cause),
     /// The connection to a backend was lost after a write was sent and before its answer
-    /// came back: the write **may or may not have taken effect**. Read the record to find
-    /// out; never assume it was not written. The in-memory [`Store`](crate::Store) never
-    /// answers this.
+    /// came back, or the answer could not be decoded: the write **may or may not have
+    /// taken effect**. Read the record to find out; never assume it was not written. The
+    /// in-memory [`Store`](crate::Store) never answers this.
     OutcomeUnknown(Cause),
+    /// A key or value could not be converted between its Rust type and the backend's
+    /// form: a stored record does not decode as the store's types (it was written by a
+    /// program, or a store, with other types), or a key or value the caller passed cannot
+    /// be encoded (such as a map whose keys are not strings, which JSON cannot hold). The
+    /// operation had no effect, and the same call fails the same way until the record or
+    /// the types change: **not worth retrying**. The in-memory [`Store`](crate::Store)
+    /// never answers this.
+    BadRecord(Cause),
+    /// A backend answered that the store's settings do not fit it: the database or the
+    /// role does not exist, the password is wrong, the role may not connect or use the
+    /// table, or the table is missing or has other columns than the store's. The
+    /// operation had no effect, and the same call fails the same way until the settings
+    /// or the backend are changed: **not worth retrying**. A refused connection is
+    /// reported as soon as the backend answers, not after the time allowed for getting a
+    /// connection. The in-memory [`Store`](crate::Store) never answers this.
+    Misconfigured(Cause),
     /// A store with a [capacity bound](crate::StoreBuilder::max_capacity) cannot hold the
     /// record at all: it weighs more than its shard's share of the capacity (or the
     /// capacity is zero). Nothing was written; a write hands its value back.
@@ -92,6 +128,8 @@ impl<Ver> Error<Ver> {
             | Error::Cancelled
             | Error::Unavailable(_)
             | Error::OutcomeUnknown(_)
+            | Error::BadRecord(_)
+            | Error::Misconfigured(_)
             | Error::TooHeavy { .. } => None,
             Error::Stale { current, .. } | Error::Exists { current } => Some(current),
         }
@@ -114,6 +152,8 @@ impl<Ver: fmt::Display> fmt::Display for Error<Ver> {
                 f,
                 "outcome unknown: the connection was lost after the write was sent ({cause})"
             ),
+            Error::BadRecord(cause) => write!(f, "bad record: {cause}"),
+            Error::Misconfigured(cause) => write!(f, "backend misconfigured: {cause}"),
             Error::TooHeavy { weight, capacity } => {
                 write!(
                     f,
@@ -124,8 +164,8 @@ impl<Ver: fmt::Display> fmt::Display for Error<Ver> {
     }
 }
 
-/// What went wrong in a backend, as its message: the cause of [`Error::Unavailable`] and
-/// [`Error::OutcomeUnknown`].
+/// What went wrong in a backend, as its message: the cause of [`Error::Unavailable`],
+/// [`Error::OutcomeUnknown`], [`Error::BadRecord`] and [`Error::Misconfigured`].
 ///
 /// It keeps the text rather than the backend's error value, so that [`Error`] stays
 /// `Clone`, comparable and small. Two causes are equal when their messages are.
@@ -416,6 +456,20 @@ mod tests {
             lost.to_string(),
             "outcome unknown: the connection was lost after the write was sent (connection closed)"
         );
+        let bad: Error<u64> =
+            Error::BadRecord(Cause::new("cannot decode the stored value of key \"k\""));
+        assert_eq!(
+            bad.to_string(),
+            "bad record: cannot decode the stored value of key \"k\""
+        );
+        assert_eq!(bad.current(), None);
+        let misconfigured: Error<u64> =
+            Error::Misconfigured(Cause::new("database \"nope\" does not exist"));
+        assert_eq!(
+            misconfigured.to_string(),
+            "backend misconfigured: database \"nope\" does not exist"
+        );
+        assert_eq!(misconfigured.current(), None);
     }
 
     #[test]

@@ -22,7 +22,10 @@ fn refusal<Ver>(error: &Error<Ver>) -> Option<Event> {
         Error::TooHeavy { .. } => Some(Event::TooHeavy),
         Error::TimedOut(timed_out) => Event::stopped(Interrupted::TimedOut(*timed_out)),
         Error::Cancelled => Some(Event::Cancelled),
-        Error::Unavailable(_) | Error::OutcomeUnknown(_) => None,
+        Error::Unavailable(_)
+        | Error::OutcomeUnknown(_)
+        | Error::BadRecord(_)
+        | Error::Misconfigured(_) => None,
     }
 }
 

@@ -35,7 +35,7 @@ pub(super) enum Step<T> {
 pub(super) enum Failure {
     /// The client or the server reported an error.
     Db(::postgres::Error),
-    /// A row came back that could not be decoded.
+    /// A row came back that could not be decoded (the cause names the key).
     Decode(Cause),
 }
 
@@ -56,6 +56,28 @@ pub(super) fn cause(error: &::postgres::Error) -> Cause {
     match error.as_db_error() {
         Some(db) => Cause::new(db),
         None => Cause::new(error),
+    }
+}
+
+/// Whether the server's error `code` says that the store's settings do not fit the server,
+/// an answer that will not change by itself: the role cannot be authenticated or may not
+/// connect (SQLSTATE class 28), the database does not exist (3D000), or a statement is
+/// refused for its names, types or privileges (class 42: the store's own statements
+/// only meet these when the table is missing, has other columns, or may not be used).
+pub(super) fn is_misconfiguration(code: &SqlState) -> bool {
+    let code = code.code();
+    code.starts_with("28")
+        || code.starts_with("42")
+        || code == SqlState::INVALID_CATALOG_NAME.code()
+}
+
+/// What a failure while getting a statement ready (setting the session's timeouts,
+/// preparing the statements, listening) means: nothing was run, so the operation had no
+/// effect.
+pub(super) fn setup_failure<Ver>(error: &::postgres::Error) -> Error<Ver> {
+    match error.code() {
+        Some(code) if is_misconfiguration(code) => Error::Misconfigured(cause(error)),
+        _ => Error::Unavailable(cause(error)),
     }
 }
 
@@ -94,7 +116,7 @@ impl<K, V, S: VersionScheme> PgStore<K, V, S> {
             let prepared = conn
                 .set_timeouts(ctx.remaining())
                 .and_then(|()| conn.statements(&self.sql));
-            let statements = prepared.map_err(|error| Error::Unavailable(cause(&error)))?;
+            let statements = prepared.map_err(|error| setup_failure(&error))?;
             let (outcome, cancelled) =
                 relay_cancel(&mut conn.client, ctx.cancel_token(), |client| {
                     attempt(client, &statements)
@@ -108,9 +130,11 @@ impl<K, V, S: VersionScheme> PgStore<K, V, S> {
                 Err(Failure::Db(error)) => {
                     return Err(meaning(&error, effect, started, cancelled));
                 }
+                // The record is not of the store's types. A write's answer came back
+                // after the statement ran: it may have taken effect.
                 Err(Failure::Decode(cause)) => {
                     return Err(match effect {
-                        Effect::Reads => Error::Unavailable(cause),
+                        Effect::Reads => Error::BadRecord(cause),
                         Effect::Writes => Error::OutcomeUnknown(cause),
                     });
                 }
@@ -170,9 +194,39 @@ pub(super) fn meaning<Ver>(
             Error::TimedOut(TimedOut::new(Phase::Running, started.elapsed()))
         }
         // The server answered with an error: the statement was rolled back.
+        Some(code) if is_misconfiguration(code) => Error::Misconfigured(cause(error)),
         Some(_) => Error::Unavailable(cause(error)),
         // No answer: the connection died. A write may have committed before it did.
         None if effect == Effect::Writes => Error::OutcomeUnknown(cause(error)),
         None => Error::Unavailable(cause(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_answers_that_will_not_change_by_themselves_are_misconfigurations() {
+        for code in [
+            SqlState::INVALID_CATALOG_NAME,
+            SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+            SqlState::INVALID_PASSWORD,
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            SqlState::UNDEFINED_TABLE,
+            SqlState::DATATYPE_MISMATCH,
+        ] {
+            assert!(is_misconfiguration(&code), "{}", code.code());
+        }
+        for code in [
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::QUERY_CANCELED,
+        ] {
+            assert!(!is_misconfiguration(&code), "{}", code.code());
+        }
     }
 }

@@ -48,10 +48,31 @@
 //!
 //! # Failures
 //!
-//! [`Error::Unavailable`] when the server cannot be reached or refuses a statement (the
-//! operation had no effect); [`Error::OutcomeUnknown`] when the connection dies after a
-//! write was sent (it may have committed: read before retrying). The pool replaces
-//! broken connections by itself.
+//! What each failure means, and whether it is worth retrying (see also [`Error`]):
+//!
+//! - [`Error::Unavailable`] when the server cannot be reached within the acquire timeout
+//!   ([`PgStoreBuilder::acquire_timeout`]), the connection breaks before a statement is
+//!   sent, or the server answers that it cannot serve the statement now (a conflict
+//!   with another transaction, too many connections, shutting down): the operation had
+//!   no effect; retry after a pause. The pool replaces broken connections by itself.
+//! - [`Error::OutcomeUnknown`] when the connection dies after a write was sent, or the
+//!   write's answer does not decode (removing a record whose value does not decode
+//!   removes it): it may have committed; read before retrying.
+//! - [`Error::BadRecord`] when a key or value cannot be encoded as JSON (nothing is
+//!   sent), or a stored record does not decode as the store's types (it was written by
+//!   another program, or by a store of other types); the message names the key. Not
+//!   worth retrying: the same call fails the same way until the record or the types
+//!   change. A table whose columns are of other types than the store's is refused
+//!   earlier, by [`PgStoreBuilder::build`].
+//! - [`Error::Misconfigured`] when the server answers that the store's settings do not
+//!   fit it: it refuses to connect (the database or the role does not exist, the
+//!   password is wrong, the role may not connect: SQLSTATE class 28 and 3D000), or
+//!   refuses a statement for its names, types or privileges (class 42: the table was
+//!   dropped or changed, or may not be used). The operation had no effect. Not worth
+//!   retrying: it fails the same way until the settings or the server are changed. A
+//!   refused connection is reported as soon as the server answers, when the pool has no
+//!   open connection to wait for, not after the acquire timeout; the pool keeps trying
+//!   in the background, and the store works again once the server lets it connect.
 
 mod call;
 mod codec;
@@ -191,13 +212,16 @@ impl<K, V, S> PgStoreBuilder<K, V, S> {
     }
 
     /// How long an operation without a deadline waits for a pooled connection before it
-    /// gives up as [`Error::Unavailable`] (default 5 s).
+    /// gives up as [`Error::Unavailable`] (default 5 s). A server that refuses to connect
+    /// ([`Error::Misconfigured`]) is reported at once instead.
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
         self
     }
 
-    /// Versions of scheme `S2` ([`Counter`] or [`UuidV4`](crate::UuidV4)) instead.
+    /// Versions of scheme `S2` ([`Counter`] or [`UuidV4`](crate::UuidV4)) instead. A
+    /// table holds the versions of one scheme: [`build`](PgStoreBuilder::build) refuses
+    /// a table made with the other.
     pub fn versions<S2: PgVersion>(self) -> PgStoreBuilder<K, V, S2> {
         PgStoreBuilder {
             url: self.url,
@@ -210,12 +234,18 @@ impl<K, V, S> PgStoreBuilder<K, V, S> {
 }
 
 impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
-    /// Opens the pool and creates the table if it is missing.
+    /// Opens the pool, creates the table if it is missing, and checks that its columns
+    /// are of the store's types.
     ///
     /// # Errors
     ///
-    /// If the URL does not parse, the table name is not plain, or the server cannot be
-    /// reached within the acquire timeout or refuses to create the table.
+    /// If the URL does not parse, the table name is not plain, the server cannot be
+    /// reached within the acquire timeout, the server refuses to connect (such as to a
+    /// database, or as a role, that does not exist: its answer is reported as soon as it
+    /// comes, as for [`Error::Misconfigured`], not after the acquire timeout), the server
+    /// refuses to create the table, or the table is there already with columns of other
+    /// types (such as one made with other [versions](PgStoreBuilder::versions)): the
+    /// message names the table, the column, the type found and the type expected.
     pub fn build(self) -> Result<PgStore<K, V, S>, Cause> {
         let sql = Sql::new::<S>(&self.table)?;
         let config: ::postgres::Config = self
@@ -250,15 +280,34 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
         conn.client
             .batch_execute(&store.sql.create)
             .map_err(|error| Cause::new(format!("cannot create the table: {}", cause(&error))))?;
+        // The table may have been there already, made for other types.
+        let found = conn
+            .client
+            .query(&store.sql.columns, &[])
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .collect::<Result<Vec<(String, String)>, ::postgres::Error>>()
+            })
+            .map_err(|error| {
+                Cause::new(format!(
+                    "cannot read the table's columns: {}",
+                    cause(&error)
+                ))
+            })?;
+        schema::check_columns::<S>(&self.table, &found)?;
         drop(conn);
         Ok(store)
     }
 }
 
-/// The answer of a conditional write's statement, from its one row (if any):
+/// The answer of a conditional write's statement about `key`, from its one row (if any):
 /// written with this version, or refused at this current version.
-fn written<S: PgVersion>(row: &::postgres::Row) -> Result<Result<S::Version, S::Version>, Cause> {
-    let version = codec::version::<S>(row, 1)?;
+fn written<S: PgVersion>(
+    row: &::postgres::Row,
+    key: &codec::Encoded,
+) -> Result<Result<S::Version, S::Version>, Cause> {
+    let version = codec::version::<S>(row, 1, key)?;
     let written: bool = row
         .try_get(0)
         .map_err(|error| Cause::new(format!("cannot decode a row: {error}")))?;
@@ -274,14 +323,14 @@ where
     type Version = S::Version;
 
     fn get(&self, ctx: &Context<'_>, key: &K) -> ReadResult<V, S::Version> {
-        let key = codec::encode("key", key).map_err(Error::Unavailable)?;
+        let key = codec::encode("key", key).map_err(Error::BadRecord)?;
         self.run(ctx, Effect::Reads, |client, statements| {
             let Some(row) = client.query_opt(&statements.get, &[&key])? else {
                 return Ok(Step::Done(None));
             };
             Ok(Step::Done(Some(Versioned {
-                value: codec::value(&row, 0)?,
-                version: codec::version::<S>(&row, 1)?,
+                value: codec::value(&row, 0, &key)?,
+                version: codec::version::<S>(&row, 1, &key)?,
             })))
         })
     }
@@ -298,7 +347,7 @@ where
                     return Ok(Step::Again);
                 };
                 Ok(Step::Done(
-                    written::<S>(&row)?.map_err(|current| Error::Exists { current }),
+                    written::<S>(&row, &key)?.map_err(|current| Error::Exists { current }),
                 ))
             })
         });
@@ -320,7 +369,7 @@ where
                 let Some(row) = client.query_opt(&statements.update, &params)? else {
                     return Ok(Step::Done(Err(Error::NotFound)));
                 };
-                Ok(match written::<S>(&row)? {
+                Ok(match written::<S>(&row, &key)? {
                     Ok(version) => Step::Done(Ok(version)),
                     Err(current) if current == *expected && RERUN => Step::Again,
                     Err(current) => Step::Done(Err(Error::Stale {
@@ -362,16 +411,16 @@ where
         key: &K,
         expected: &S::Version,
     ) -> Result<V, Error<S::Version>> {
-        let key = codec::encode("key", key).map_err(Error::Unavailable)?;
+        let key = codec::encode("key", key).map_err(Error::BadRecord)?;
         let expected_column = S::to_column(expected);
         flatten(self.run(ctx, Effect::Writes, |client, statements| {
             let Some(row) = client.query_opt(&statements.remove, &[&key, &expected_column])? else {
                 return Ok(Step::Done(Err(Error::NotFound)));
             };
-            if let Some(removed) = codec::value_opt(&row, 0)? {
+            if let Some(removed) = codec::value_opt(&row, 0, &key)? {
                 return Ok(Step::Done(Ok(removed)));
             }
-            Ok(match codec::version::<S>(&row, 1)? {
+            Ok(match codec::version::<S>(&row, 1, &key)? {
                 current if current == *expected && RERUN => Step::Again,
                 current => Step::Done(Err(Error::Stale {
                     expected: expected.clone(),
@@ -390,7 +439,7 @@ where
         let answer = self.encoded(&key, &value).and_then(|(key, encoded)| {
             self.run(ctx, Effect::Writes, |client, statements| {
                 let row = client.query_one(&statements.put, &[&key, &encoded])?;
-                Ok(Step::Done(codec::version::<S>(&row, 0)?))
+                Ok(Step::Done(codec::version::<S>(&row, 0, &key)?))
             })
         });
         answer.map_err(|error| Rejected { error, value })
@@ -402,7 +451,7 @@ where
         key: &K,
         seen: Option<&S::Version>,
     ) -> ReadResult<V, S::Version> {
-        let key = codec::encode("key", key).map_err(Error::Unavailable)?;
+        let key = codec::encode("key", key).map_err(Error::BadRecord)?;
         self.watch(ctx, &key, seen)
     }
 }
@@ -414,8 +463,8 @@ impl<K: Serialize, V: Serialize, S: PgVersion> PgStore<K, V, S> {
         key: &K,
         value: &V,
     ) -> Result<(codec::Encoded, codec::Encoded), Error<S::Version>> {
-        let key = codec::encode("key", key).map_err(Error::Unavailable)?;
-        let value = codec::encode("value", value).map_err(Error::Unavailable)?;
+        let key = codec::encode("key", key).map_err(Error::BadRecord)?;
+        let value = codec::encode("value", value).map_err(Error::BadRecord)?;
         Ok((key, value))
     }
 }

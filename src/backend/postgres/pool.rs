@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use ::postgres::fallible_iterator::FallibleIterator;
 use ::postgres::{Client, NoTls, Statement};
 
-use super::call::cause;
+use super::call::{cause, is_misconfiguration};
 use super::schema::Sql;
 use crate::backend::Context;
 use crate::deadline::{Phase, TimedOut};
@@ -15,6 +15,9 @@ use crate::store::{Cause, Error};
 
 /// How often a checkout that can be cancelled looks at its token.
 const CANCEL_POLL: Duration = Duration::from_millis(5);
+/// How often a checkout that waits for the pool to open a connection looks whether it
+/// did, or whether the server refused it.
+const CONNECT_POLL: Duration = Duration::from_millis(5);
 
 /// The statements of one table, prepared on one connection.
 #[derive(Clone)]
@@ -98,20 +101,57 @@ impl Conn {
     }
 }
 
+/// Why an attempt to connect failed.
+#[derive(Clone)]
+enum Failed {
+    /// The server could not be reached, or answered that it cannot take the connection
+    /// now (starting up, too many connections): it may pass.
+    Unreachable(Cause),
+    /// The server answered that it never will as configured (the database or the role
+    /// does not exist, the password is wrong, the role may not connect).
+    Refused(Cause),
+}
+
+impl Failed {
+    fn of(error: &::postgres::Error) -> Failed {
+        match error.as_db_error() {
+            Some(db) if is_misconfiguration(db.code()) => Failed::Refused(Cause::new(format!(
+                "the server refused the connection: {}",
+                db.message()
+            ))),
+            _ => Failed::Unreachable(cause(error)),
+        }
+    }
+
+    /// What an operation that could not get a connection because of it answers.
+    fn error<Ver>(self) -> Error<Ver> {
+        match self {
+            Failed::Unreachable(cause) => Error::Unavailable(cause),
+            Failed::Refused(cause) => Error::Misconfigured(cause),
+        }
+    }
+}
+
 /// Why the last attempt to connect failed, if it did (a later success clears it);
 /// shared by the pool's manager and the store.
 #[derive(Clone, Default)]
-pub(crate) struct LastFailure(Arc<Mutex<Option<Cause>>>);
+pub(crate) struct LastFailure(Arc<Mutex<Option<Failed>>>);
 
 impl LastFailure {
-    fn get(&self) -> Option<Cause> {
+    fn get(&self) -> Option<Failed> {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
     }
 
-    fn set(&self, failure: Option<Cause>) {
+    /// The server's refusal, if the last attempt to connect was refused.
+    fn refusal(&self) -> Option<Failed> {
+        self.get()
+            .filter(|failed| matches!(failed, Failed::Refused(_)))
+    }
+
+    fn set(&self, failure: Option<Failed>) {
         *self
             .0
             .lock()
@@ -150,7 +190,7 @@ impl r2d2::ManageConnection for Manager {
                 })
             }
             Err(error) => {
-                self.last_failure.set(Some(cause(&error)));
+                self.last_failure.set(Some(Failed::of(&error)));
                 Err(error)
             }
         }
@@ -173,9 +213,15 @@ pub(crate) type Pooled = r2d2::PooledConnection<Manager>;
 /// Checks a live connection out of `pool` for an operation that started at `started`,
 /// waiting at most `acquire` and never past the context's deadline.
 ///
+/// A server that refuses to connect (an answer that will not change by itself, such as
+/// a database that does not exist) is reported as soon as it answers when the pool has
+/// no connection open that could come free, rather than after `acquire`: waiting would
+/// not help.
+///
 /// # Errors
 ///
 /// [`Error::TimedOut`] (queued) when the deadline passes first, [`Error::Cancelled`],
+/// [`Error::Misconfigured`] when the server refused the last attempt to connect,
 /// [`Error::Unavailable`] when the server cannot be reached or no connection came free
 /// within `acquire`.
 pub(super) fn checkout<Ver>(
@@ -186,6 +232,9 @@ pub(super) fn checkout<Ver>(
     started: Instant,
 ) -> Result<Pooled, Error<Ver>> {
     let give_up = started + acquire;
+    // Whether this checkout has asked the pool to open a connection: it keeps trying on
+    // a thread of its own (until it succeeds) and says nothing when the server refuses.
+    let mut asked = false;
     loop {
         if ctx.is_cancelled() {
             return Err(Error::Cancelled);
@@ -195,8 +244,8 @@ pub(super) fn checkout<Ver>(
             .deadline()
             .map_or(give_up, |deadline| deadline.min(give_up));
         if now >= deadline {
-            if let Some(cause) = last_failure.get() {
-                return Err(Error::Unavailable(cause));
+            if let Some(failed) = last_failure.get() {
+                return Err(failed.error());
             }
             if ctx.deadline().is_some_and(|d| d <= give_up) {
                 return Err(Error::TimedOut(TimedOut::new(
@@ -212,7 +261,27 @@ pub(super) fn checkout<Ver>(
         if ctx.cancel_token().is_some() {
             slice = slice.min(CANCEL_POLL);
         }
-        if let Ok(mut conn) = pool.get_timeout(slice) {
+        let conn = match pool.try_get() {
+            Some(conn) => Some(conn),
+            // No connection open: none can come free, only be opened. Waiting on the pool
+            // would not end when the server refuses, so look at the attempts' outcome now
+            // and then, after asking once (each ask may open one more connection).
+            None if pool.state().connections == 0 => {
+                if let Some(refused) = last_failure.refusal() {
+                    return Err(refused.error());
+                }
+                slice = slice.min(CONNECT_POLL);
+                if asked {
+                    std::thread::sleep(slice);
+                    None
+                } else {
+                    asked = true;
+                    pool.get_timeout(slice).ok()
+                }
+            }
+            None => pool.get_timeout(slice).ok(),
+        };
+        if let Some(mut conn) = conn {
             if conn.is_alive() {
                 return Ok(conn);
             }

@@ -12,6 +12,8 @@ const NOTIFIED_KEY_BYTES: usize = 7000;
 pub(crate) struct Sql {
     /// Creates what is missing: sequence, table, trigger function, trigger.
     pub(super) create: String,
+    /// → `name, type` of each of the table's columns named as the store's are.
+    pub(super) columns: String,
     /// The channel change notifications are sent on (unquoted).
     pub(super) channel: String,
     /// `$1` key → `value, version`.
@@ -85,6 +87,11 @@ COMMIT;"#
         );
         Ok(Sql {
             create,
+            columns: format!(
+                "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+                 WHERE attrelid = to_regclass('{t}') AND attnum > 0 AND NOT attisdropped \
+                 AND attname IN ('key', 'value', 'version')"
+            ),
             get: format!("SELECT value, version FROM {t} WHERE key = $1"),
             insert: format!(
                 "WITH ins AS (INSERT INTO {t} (key, value, version) VALUES ($1, $2, {draw}) \
@@ -120,10 +127,84 @@ COMMIT;"#
     }
 }
 
+/// Checks that `table`, whose columns named as the store's are `found` (name and type,
+/// as PostgreSQL names them), has the columns of a store with versions of scheme `S`: a
+/// table made for other types (such as other versions) is refused here rather than failing
+/// every operation.
+///
+/// # Errors
+///
+/// Naming the table, the first column that is missing or of another type, the type found
+/// and the type expected.
+pub(super) fn check_columns<S: PgVersion>(
+    table: &str,
+    found: &[(String, String)],
+) -> Result<(), Cause> {
+    let expected = [
+        ("key", "jsonb"),
+        ("value", "jsonb"),
+        ("version", S::SQL_TYPE),
+    ];
+    for (column, wanted) in expected {
+        let problem = match found.iter().find(|(name, _)| name == column) {
+            None => format!("it has no column \"{column}\" (expected one of type {wanted})"),
+            Some((_, ty)) if ty == wanted => continue,
+            Some((_, ty)) => format!("column \"{column}\" is of type {ty}, expected {wanted}"),
+        };
+        return Err(Cause::new(format!(
+            "table \"{table}\" does not match the store: {problem}"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Counter;
+    use crate::{Counter, UuidV4};
+
+    fn columns(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, ty)| (name.to_string(), ty.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_table_of_the_stores_types_passes() {
+        let counter = columns(&[("key", "jsonb"), ("value", "jsonb"), ("version", "bigint")]);
+        assert_eq!(check_columns::<Counter>("t", &counter), Ok(()));
+        let uuid = columns(&[("version", "uuid"), ("value", "jsonb"), ("key", "jsonb")]);
+        assert_eq!(check_columns::<UuidV4>("t", &uuid), Ok(()));
+    }
+
+    #[test]
+    fn a_table_of_other_types_is_refused_naming_the_column() {
+        let counter = columns(&[("key", "jsonb"), ("value", "jsonb"), ("version", "bigint")]);
+        assert_eq!(
+            check_columns::<UuidV4>("likes", &counter)
+                .unwrap_err()
+                .message(),
+            "table \"likes\" does not match the store: \
+             column \"version\" is of type bigint, expected uuid"
+        );
+        let text = columns(&[("key", "jsonb"), ("value", "text"), ("version", "bigint")]);
+        assert_eq!(
+            check_columns::<Counter>("likes", &text)
+                .unwrap_err()
+                .message(),
+            "table \"likes\" does not match the store: \
+             column \"value\" is of type text, expected jsonb"
+        );
+        let keyless = columns(&[("value", "jsonb"), ("version", "bigint")]);
+        assert_eq!(
+            check_columns::<Counter>("likes", &keyless)
+                .unwrap_err()
+                .message(),
+            "table \"likes\" does not match the store: \
+             it has no column \"key\" (expected one of type jsonb)"
+        );
+    }
 
     #[test]
     fn table_names_are_plain() {

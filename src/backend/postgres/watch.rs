@@ -10,7 +10,7 @@ use ::postgres::fallible_iterator::FallibleIterator;
 use ::postgres::Client;
 use serde::de::DeserializeOwned;
 
-use super::call::{cause, meaning, relay_cancel, Effect};
+use super::call::{cause, meaning, relay_cancel, setup_failure, Effect, Failure};
 use super::codec::{self, Encoded};
 use super::pool::{self, Statements};
 use super::versions::PgVersion;
@@ -46,12 +46,12 @@ impl<K, V: DeserializeOwned, S: PgVersion> PgStore<K, V, S> {
             self.acquire_timeout,
             started,
         )?;
-        let unavailable = |error: ::postgres::Error| Error::Unavailable(cause(&error));
+        let failed = |error: ::postgres::Error| setup_failure(&error);
         // The wait itself is bounded here, not by the server: no statement timeout.
-        conn.set_timeouts(None).map_err(unavailable)?;
-        let statements = conn.statements(&self.sql).map_err(unavailable)?;
+        conn.set_timeouts(None).map_err(failed)?;
+        let statements = conn.statements(&self.sql).map_err(failed)?;
         let listen = format!("LISTEN \"{}\"", self.sql.channel);
-        conn.client.batch_execute(&listen).map_err(unavailable)?;
+        conn.client.batch_execute(&listen).map_err(failed)?;
         let outcome = self.watch_listening(ctx, &mut conn.client, &statements, key, seen, started);
         // Leave the pooled connection as it was found: not listening, nothing buffered.
         if conn.client.batch_execute("UNLISTEN *").is_err() {
@@ -76,9 +76,10 @@ impl<K, V: DeserializeOwned, S: PgVersion> PgStore<K, V, S> {
             });
             let read = match read {
                 Ok(read) => read,
-                Err(Some(error)) => return Err(meaning(&error, Effect::Reads, started, cancelled)),
-                Err(None) if cancelled => return Err(Error::Cancelled),
-                Err(None) => return Err(Error::Unavailable(Cause::new("cannot decode a row"))),
+                Err(Failure::Db(error)) => {
+                    return Err(meaning(&error, Effect::Reads, started, cancelled))
+                }
+                Err(Failure::Decode(cause)) => return Err(Error::BadRecord(cause)),
             };
             if read.record.as_ref().map(|record| &record.version) != seen {
                 return Ok(read.record);
@@ -140,19 +141,18 @@ fn is_about(payload: &str, key_md5: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Reads the record of `key` and its key's MD5: `Err(Some)` if the statement failed,
-/// `Err(None)` if the row could not be decoded.
+/// Reads the record of `key` and its key's MD5.
 fn read<V: DeserializeOwned, S: PgVersion>(
     client: &mut Client,
     statements: &Statements,
     key: &Encoded,
-) -> Result<Read<V, S::Version>, Option<::postgres::Error>> {
-    let row = client
-        .query_one(&statements.watch_read, &[key])
-        .map_err(Some)?;
-    let key_md5: String = row.try_get(0).map_err(|_| None)?;
-    let value = codec::value_opt::<V>(&row, 1).map_err(|_| None)?;
-    let version = codec::version_opt::<S>(&row, 2).map_err(|_| None)?;
+) -> Result<Read<V, S::Version>, Failure> {
+    let row = client.query_one(&statements.watch_read, &[key])?;
+    let key_md5: String = row
+        .try_get(0)
+        .map_err(|error| Cause::new(format!("cannot decode a key's MD5: {error}")))?;
+    let value = codec::value_opt::<V>(&row, 1, key)?;
+    let version = codec::version_opt::<S>(&row, 2, key)?;
     Ok(Read {
         key_md5,
         record: value
