@@ -22,6 +22,7 @@ const MUTANTS: &[&str] = &[
     "shared_stripe",
     "no_expiry_check",
     "untracked_time_to_live",
+    "trusting_read",
 ];
 
 fn main() -> ExitCode {

@@ -223,7 +223,7 @@
 //! | `version/` | version schemes ([`Counter`], [`UuidV4`]) and [`etag`] parsing |
 //! | `deadline/` | how an operation waits: forever, or until a deadline or a [`CancelToken`]; [`TimedOut`] |
 //! | `stats/` | statistics: the counters the store's one-line hooks write (reads in per-thread stripes, writes in their shard's), the hot-key summary, and the [`Stats`] report read from them |
-//! | `store/` | [`Store`]: `facade.rs` hashes, locks and delegates; `shard.rs` is the single-threaded core where **compare-and-swap and every version check live**, written once over the per-record state (`state.rs`: none in a plain shard, eviction state in a bounded or expiring one; `records.rs` picks the table); records, builder, iteration, errors |
+//! | `store/` | [`Store`]: `facade.rs` hashes, locks and delegates; `stale.rs` refuses a stale conditional write under the read lock, in a shard that has refused stale writes lately; `shard.rs` is the single-threaded core where **compare-and-swap and every version check live**, written once over the per-record state (`state.rs`: none in a plain shard, eviction state in a bounded or expiring one; `records.rs` picks the table); records, builder, iteration, errors |
 //! | `wait/` | operations that wait, on top of the store: [`Bounded`] views, [`retry_update`](Store::retry_update), [`wait_for_change`](Store::wait_for_change) |
 //! | `patch/` | partial updates: [`Patch`], [`Field`], JSON patches |
 //! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |

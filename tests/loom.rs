@@ -5,12 +5,14 @@
 //! RUSTFLAGS="--cfg verkv_loom" cargo test --test loom
 //! ```
 //!
-//! The version-check models fail against the mutant without the version check, and the
-//! loading models against the mutant without the single flight:
+//! The version-check models fail against the mutant without the version check (and the
+//! one on a shard refusing stale writes on the read path, against the mutant that trusts
+//! that look), and the loading models against the mutant without the single flight:
 //!
 //! ```text
 //! RUSTFLAGS="--cfg verkv_loom" VERKV_MUTANT=no_version_check cargo test --test loom
 //! RUSTFLAGS="--cfg verkv_loom" VERKV_MUTANT=no_single_flight cargo test --test loom
+//! RUSTFLAGS="--cfg verkv_loom" VERKV_MUTANT=trusting_read cargo test --test loom -- winner
 //! ```
 //!
 //! The shard lock's own protocol (revocation of the read bias, a writer that gives up,
@@ -88,6 +90,44 @@ fn cas_vs_cas_has_one_winner_per_version() {
         let mine = store.update("k", &1, 20).is_ok();
         let theirs = other.join().unwrap();
         assert!(mine ^ theirs, "exactly one writer of version 1 wins");
+        assert_consistent(&store, 1);
+    });
+}
+
+/// The same on a shard that has refused a stale write lately, whose conditional writes
+/// look for a stale version on the read path first: a refusal there names a version that
+/// was current within the call, and a write that passed the look is checked again under
+/// the write lock (the `trusting_read` mutant is not).
+#[test]
+fn cas_vs_cas_has_one_winner_when_stale_writes_are_refused_on_the_read_path() {
+    check(|| {
+        let store = store();
+        let refused = store.update("k", &0, 0).unwrap_err();
+        assert_eq!(
+            refused.error,
+            Error::Stale {
+                expected: 0,
+                current: 1
+            }
+        );
+        let other = {
+            let store = store.clone();
+            spawn(move || store.update("k", &1, 20))
+        };
+        let mine = store.update("k", &1, 20);
+        let theirs = other.join().unwrap();
+        match (mine, theirs) {
+            (Ok(2), Err(lost)) | (Err(lost), Ok(2)) => {
+                assert_eq!(
+                    lost.error,
+                    Error::Stale {
+                        expected: 1,
+                        current: 2
+                    }
+                )
+            }
+            answers => panic!("exactly one writer of version 1 wins: {answers:?}"),
+        }
         assert_consistent(&store, 1);
     });
 }

@@ -11,7 +11,10 @@ use super::error::{Error, NotInserted, Rejected, UpdateWithError};
 use super::record::{Record, Versioned};
 use super::records::Records;
 use super::reentry::{forbid_reentry, ClosureScope};
-use super::tally::{count_checked_write, count_event, count_stop, count_write, timed_write};
+use super::stale::{LatelyStale, Looked};
+use super::tally::{
+    count_checked_write, count_event, count_stop, count_write, timed_write, Written,
+};
 use crate::cache::eviction::Bound;
 use crate::cache::expiry::Expiration;
 use crate::cache::listener::{Notifier, Removals};
@@ -56,6 +59,8 @@ pub(crate) struct LockedShard<K, V, S: VersionScheme> {
     pub(crate) loads: Loads<K, V, S::Version>,
     /// What its operations did, if statistics are on.
     pub(crate) counters: Option<Box<ShardCounters<K>>>,
+    /// Whether its conditional writes look for a stale version on the read path first.
+    pub(crate) lately_stale: LatelyStale,
 }
 
 /// A concurrent map from keys to versioned records.
@@ -139,6 +144,7 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
                 changed: ChangeEvent::new(),
                 loads: Loads::new(),
                 counters: shard_counters.as_ref().map(|new| Box::new(new())),
+                lately_stale: LatelyStale::default(),
             }));
         }
         let shards = shards.into_boxed_slice();
@@ -750,10 +756,23 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let (hash, shard) = self.locate(key);
+        let looked = match self.refuse_stale_on_read(wait, (hash, shard), key, expected) {
+            Ok(looked) => looked,
+            Err(error) => return Err(Rejected { error, value }),
+        };
         let rehash = self.rehash();
         write_shard(wait, shard, value, |records, value| {
+            // The `trusting_read` mutant writes on the strength of the look alone.
+            let trusted = match looked {
+                Looked::AtExpected if cfg!(verkv_mutant = "trusting_read") => {
+                    records.peek(hash, key).map(|record| record.version.clone())
+                }
+                _ => None,
+            };
+            let expected = trusted.as_ref().unwrap_or(expected);
             let updated = records.update(hash, key, expected, value, rehash, wait.time_to_live());
             count_checked_write(shard, records, (hash, key), &updated, Event::Updated);
+            shard.lately_stale.after_write(updated.is_stale());
             updated
         })
         .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
@@ -773,6 +792,7 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let (hash, shard) = self.locate(key);
+        self.refuse_stale_on_read(wait, (hash, shard), key, expected)?;
         let id = self.id();
         let rehash = self.rehash();
         write_shard(wait, shard, compute, |records, compute| {
@@ -783,6 +803,7 @@ where
             let time_to_live = wait.time_to_live();
             let updated = records.update_with(hash, key, expected, compute, rehash, time_to_live);
             count_checked_write(shard, records, (hash, key), &updated, Event::Updated);
+            shard.lately_stale.after_write(updated.is_stale());
             updated
         })
         .unwrap_or_else(|(error, _)| Err(UpdateWithError::Store(error.into())))
@@ -801,9 +822,11 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let (hash, shard) = self.locate(key);
+        self.refuse_stale_on_read(wait, (hash, shard), key, expected)?;
         write_shard(wait, shard, (), |records, ()| {
             let removed = records.remove(hash, key, expected);
             count_checked_write(shard, records, (hash, key), &removed, Event::Removed);
+            shard.lately_stale.after_write(removed.is_stale());
             removed
         })
         .unwrap_or_else(|(error, ())| Err(error.into()))

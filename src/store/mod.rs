@@ -1,7 +1,9 @@
 //! The store: the concurrent map of versioned records, and its single-threaded core.
 //!
 //! - [`facade`]: [`Store`] hashes a key, picks its shard, takes the shard's lock through
-//!   a `Wait` (from `deadline`) and delegates. Nothing else.
+//!   a `Wait` (from `deadline`) and delegates.
+//! - [`stale`]: refuses a stale conditional write on the read path, in a shard that has
+//!   refused stale writes lately, so that it writes nothing another core reads.
 //! - [`shard`]: a plain `&mut self` map of records holding every version check. No locks,
 //!   no clocks.
 //! - [`record`]: what is kept per key, and the snapshot a read hands out.
@@ -24,6 +26,7 @@ mod record;
 mod records;
 pub(crate) mod reentry;
 pub(crate) mod shard;
+mod stale;
 mod state;
 mod tally;
 

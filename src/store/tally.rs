@@ -33,6 +33,12 @@ fn refusal<Ver>(error: &Error<Ver>) -> Option<Event> {
 pub(crate) trait Written {
     /// What it counts as: `done` if it wrote, else why it was refused.
     fn counted(&self, done: Event) -> Option<Event>;
+
+    /// Whether it was refused as stale.
+    #[inline(always)]
+    fn is_stale(&self) -> bool {
+        self.counted(Event::Updated) == Some(Event::Stale)
+    }
 }
 
 impl<T, V, Ver> Written for Result<T, Rejected<V, Ver>> {

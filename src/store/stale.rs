@@ -1,0 +1,123 @@
+//! Stale conditional writes refused on the read path.
+//!
+//! A compare-and-swap at a version that is no longer current writes nothing, yet on the
+//! write path it takes the shard's lock exclusively, and so revokes the read bias of the
+//! shard (see `sync/biased.rs`): every reader of the shard pays for a write that never
+//! happens. Under contention most compare-and-swaps are stale, so a shard that has
+//! refused stale writes lately first looks at the record under its **read** lock and
+//! refuses there when the record is at another version. That refusal is linearizable: the
+//! version it names was the record's while the read lock was held, within the call.
+//!
+//! A write that passes the look still takes the write lock and checks the version again
+//! there: another writer may have come in between. A shard that refuses nothing stale
+//! does not look at all, so an uncontended write pays one load of a word in a line it
+//! takes anyway.
+
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+
+use super::error::Error;
+use super::facade::{LockedShard, Store};
+use super::tally::{count_checked_write, count_stop};
+use crate::deadline::Wait;
+use crate::stats::counters::Event;
+use crate::sync::{AtomicUsize, Ordering};
+use crate::version::VersionScheme;
+
+/// How many successful conditional writes after a stale refusal the shard keeps looking
+/// on the read path first.
+const REMEMBERED_WRITES: usize = 32;
+
+/// A shard's memory of stale refusals: how many more successful conditional writes it
+/// keeps looking on the read path first. Written under the write lock, and by a refusal
+/// on the read path only when it runs low, so that the memory costs no shared write per
+/// operation.
+#[derive(Debug, Default)]
+pub(crate) struct LatelyStale {
+    writes_left: AtomicUsize,
+}
+
+impl LatelyStale {
+    /// Whether a conditional write should look on the read path first.
+    #[inline(always)]
+    fn look_first(&self) -> bool {
+        cfg!(verkv_mutant = "trusting_read") || self.writes_left.load(Ordering::Relaxed) != 0
+    }
+
+    /// Notes a conditional write on the write path, `stale` if it was refused as stale.
+    /// Called under the shard's write lock.
+    #[inline(always)]
+    pub(crate) fn after_write(&self, stale: bool) {
+        let left = self.writes_left.load(Ordering::Relaxed);
+        if stale {
+            if left != REMEMBERED_WRITES {
+                self.writes_left.store(REMEMBERED_WRITES, Ordering::Relaxed);
+            }
+        } else if left != 0 {
+            self.writes_left.store(left - 1, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes a stale refusal on the read path: keeps the memory from running out while
+    /// refusals keep coming (a store only once half of it is spent).
+    fn after_read_refusal(&self) {
+        if self.writes_left.load(Ordering::Relaxed) < REMEMBERED_WRITES / 2 {
+            self.writes_left.store(REMEMBERED_WRITES, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What the look on the read path found, when it refused nothing.
+pub(crate) enum Looked {
+    /// Nothing to go by: the shard did not look, or found no live record.
+    Unsure,
+    /// The record was at the expected version while the read lock was held. The write
+    /// path checks again all the same (the `trusting_read` mutant does not).
+    AtExpected,
+}
+
+impl<K, V, S, H> Store<K, V, S, H>
+where
+    K: Hash + Eq,
+    S: VersionScheme,
+    H: BuildHasher,
+{
+    /// Refuses a conditional write of `key` at `expected` as stale on the read path if
+    /// its shard has refused stale writes lately and the record is at another version
+    /// (one that has not expired: an expired record is left to the write path, which
+    /// reclaims it). `Err` is the refusal, or the wait's error.
+    #[inline(always)]
+    pub(crate) fn refuse_stale_on_read<Q, W: Wait>(
+        &self,
+        wait: &W,
+        (hash, shard): (u64, &LockedShard<K, V, S>),
+        key: &Q,
+        expected: &S::Version,
+    ) -> Result<Looked, Error<S::Version>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        W::Error: Into<Error<S::Version>>,
+    {
+        if cfg!(verkv_mutant = "no_version_check") || !shard.lately_stale.look_first() {
+            return Ok(Looked::Unsure);
+        }
+        let records = wait.read(&shard.lock).map_err(|stop| {
+            count_stop(shard, stop);
+            stop.into()
+        })?;
+        let current = match records.peek(hash, key) {
+            Some(record) if record.version != *expected => record.version.clone(),
+            Some(_) => return Ok(Looked::AtExpected),
+            None => return Ok(Looked::Unsure),
+        };
+        let refused = Err(Error::Stale {
+            expected: expected.clone(),
+            current,
+        });
+        count_checked_write(shard, &records, (hash, key), &refused, Event::Updated);
+        drop(records);
+        shard.lately_stale.after_read_refusal();
+        refused
+    }
+}
