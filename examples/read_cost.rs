@@ -9,7 +9,8 @@
 //! `VARIANT` is `plain` (unbounded, no expiry, statistics off), `stats` (statistics
 //! on), `bounded` (a capacity bound above `KEYS`) or `ttl` (a time to live of an hour);
 //! `OPERATION` is `hit` (`get` of present keys), `miss` (`get` of absent keys) or
-//! `update` (`update` at the current version). The loops are the functions named
+//! `update` (`update` at the current version) or `stale` (`update` at version 0, refused
+//! as stale). The loops are the functions named
 //! `measure_*`.
 //!
 //! Two more variants read a dashmap instead, with the same hasher and keys, for a
@@ -61,6 +62,17 @@ fn measure_updates(store: &Store<u64, u64>, versions: &mut [u64], calls: u64) ->
             .expect("the probe alone writes, at the version it last saw");
     }
     versions.iter().sum()
+}
+
+#[inline(never)]
+fn measure_stale_updates(store: &Store<u64, u64>, keys: u64, calls: u64) -> u64 {
+    let mut refused = 0;
+    for call in 0..calls {
+        let key = key_of(call, keys);
+        // Every record is past version 0: each call is refused as stale.
+        refused += u64::from(store.update(black_box(&key), &0, call).is_err());
+    }
+    refused
 }
 
 /// What the dashmap variants store per key: the peer's entry, or one with a version.
@@ -137,11 +149,12 @@ fn run_store(variant: &str, keys: u64, operation: &str, calls: u64) -> Option<u6
         "hit" => Some(measure_get_hits(&store, keys, calls)),
         "miss" => Some(measure_get_misses(&store, keys, calls)),
         "update" => Some(measure_updates(&store, &mut versions, calls)),
+        "stale" => Some(measure_stale_updates(&store, keys, calls)),
         _ => None,
     }
 }
 
-const USAGE: &str = "usage: read_cost plain|stats|bounded|ttl|dashmap|dashmap-versioned KEYS hit|miss|update CALLS (dashmap variants: hit|miss)";
+const USAGE: &str = "usage: read_cost plain|stats|bounded|ttl|dashmap|dashmap-versioned KEYS hit|miss|update|stale CALLS (dashmap variants: hit|miss)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -11,10 +11,8 @@ use super::error::{Error, NotInserted, Rejected, UpdateWithError};
 use super::record::{Record, Versioned};
 use super::records::Records;
 use super::reentry::{forbid_reentry, ClosureScope};
-use super::stale::{LatelyStale, Looked};
-use super::tally::{
-    count_checked_write, count_event, count_stop, count_write, timed_write, Written,
-};
+use super::stale::LatelyStale;
+use super::tally::{count_checked_write, count_event, count_stop, count_write, timed_write};
 use crate::cache::eviction::Bound;
 use crate::cache::expiry::Expiration;
 use crate::cache::listener::{Notifier, Removals};
@@ -756,26 +754,25 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let (hash, shard) = self.locate(key);
+        #[cfg_attr(not(verkv_mutant = "trusting_read"), allow(unused_variables))]
         let looked = match self.refuse_stale_on_read(wait, (hash, shard), key, expected) {
             Ok(looked) => looked,
             Err(error) => return Err(Rejected { error, value }),
         };
         let rehash = self.rehash();
-        write_shard(wait, shard, value, |records, value| {
+        let updated = write_shard(wait, shard, value, |records, value| {
             // The `trusting_read` mutant writes on the strength of the look alone.
-            let trusted = match looked {
-                Looked::AtExpected if cfg!(verkv_mutant = "trusting_read") => {
-                    records.peek(hash, key).map(|record| record.version.clone())
-                }
-                _ => None,
-            };
+            #[cfg(verkv_mutant = "trusting_read")]
+            let trusted = super::stale::trusted(looked, records, hash, key);
+            #[cfg(verkv_mutant = "trusting_read")]
             let expected = trusted.as_ref().unwrap_or(expected);
             let updated = records.update(hash, key, expected, value, rehash, wait.time_to_live());
             count_checked_write(shard, records, (hash, key), &updated, Event::Updated);
-            shard.lately_stale.after_write(updated.is_stale());
             updated
         })
-        .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
+        .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)));
+        shard.lately_stale.after_write(&updated);
+        updated
     }
 
     #[inline(always)]
@@ -795,7 +792,7 @@ where
         self.refuse_stale_on_read(wait, (hash, shard), key, expected)?;
         let id = self.id();
         let rehash = self.rehash();
-        write_shard(wait, shard, compute, |records, compute| {
+        let updated = write_shard(wait, shard, compute, |records, compute| {
             let compute = |current: &V| {
                 let _scope = ClosureScope::enter(id);
                 compute(current)
@@ -803,10 +800,11 @@ where
             let time_to_live = wait.time_to_live();
             let updated = records.update_with(hash, key, expected, compute, rehash, time_to_live);
             count_checked_write(shard, records, (hash, key), &updated, Event::Updated);
-            shard.lately_stale.after_write(updated.is_stale());
             updated
         })
-        .unwrap_or_else(|(error, _)| Err(UpdateWithError::Store(error.into())))
+        .unwrap_or_else(|(error, _)| Err(UpdateWithError::Store(error.into())));
+        shard.lately_stale.after_write(&updated);
+        updated
     }
 
     #[inline(always)]
@@ -823,13 +821,14 @@ where
     {
         let (hash, shard) = self.locate(key);
         self.refuse_stale_on_read(wait, (hash, shard), key, expected)?;
-        write_shard(wait, shard, (), |records, ()| {
+        let removed = write_shard(wait, shard, (), |records, ()| {
             let removed = records.remove(hash, key, expected);
             count_checked_write(shard, records, (hash, key), &removed, Event::Removed);
-            shard.lately_stale.after_write(removed.is_stale());
             removed
         })
-        .unwrap_or_else(|(error, ())| Err(error.into()))
+        .unwrap_or_else(|(error, ())| Err(error.into()));
+        shard.lately_stale.after_write(&removed);
+        removed
     }
 
     #[inline(always)]

@@ -35,10 +35,7 @@ pub(crate) trait Written {
     fn counted(&self, done: Event) -> Option<Event>;
 
     /// Whether it was refused as stale.
-    #[inline(always)]
-    fn is_stale(&self) -> bool {
-        self.counted(Event::Updated) == Some(Event::Stale)
-    }
+    fn is_stale(&self) -> bool;
 }
 
 impl<T, V, Ver> Written for Result<T, Rejected<V, Ver>> {
@@ -46,11 +43,27 @@ impl<T, V, Ver> Written for Result<T, Rejected<V, Ver>> {
         self.as_ref()
             .map_or_else(|refused| refusal(&refused.error), |_| Some(done))
     }
+
+    #[inline(always)]
+    fn is_stale(&self) -> bool {
+        matches!(
+            self,
+            Err(Rejected {
+                error: Error::Stale { .. },
+                ..
+            })
+        )
+    }
 }
 
 impl<T, Ver> Written for Result<T, Error<Ver>> {
     fn counted(&self, done: Event) -> Option<Event> {
         self.as_ref().map_or_else(refusal, |_| Some(done))
+    }
+
+    #[inline(always)]
+    fn is_stale(&self) -> bool {
+        matches!(self, Err(Error::Stale { .. }))
     }
 }
 
@@ -62,6 +75,11 @@ impl<T, Ver, E> Written for Result<T, UpdateWithError<Ver, E>> {
             Err(UpdateWithError::Closure(_)) => Some(Event::Declined),
         }
     }
+
+    #[inline(always)]
+    fn is_stale(&self) -> bool {
+        matches!(self, Err(UpdateWithError::Store(Error::Stale { .. })))
+    }
 }
 
 impl<T, V, Ver> Written for Result<T, NotInserted<V, Ver>> {
@@ -71,6 +89,11 @@ impl<T, V, Ver> Written for Result<T, NotInserted<V, Ver>> {
             Err(NotInserted::Occupied { .. }) => Some(Event::Exists),
             Err(NotInserted::Refused(refused)) => refusal(&refused.error),
         }
+    }
+
+    #[inline(always)]
+    fn is_stale(&self) -> bool {
+        false
     }
 }
 
