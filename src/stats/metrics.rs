@@ -46,7 +46,8 @@ impl Stats {
     /// ```
     /// let store: verkv::Store<u32, u32> = verkv::Store::builder().statistics(true).build();
     /// store.get(&1);
-    /// // With no recorder installed the facade drops them; see the `metrics` example.
+    /// // With no recorder installed the facade drops them; see the `metrics` example
+    /// // (`bench/examples/metrics.rs` in the repository).
     /// store.stats().unwrap().publish();
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]

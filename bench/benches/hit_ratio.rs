@@ -3,14 +3,14 @@
 //! (Belady), printed as a Markdown table.
 //!
 //! ```text
-//! cargo bench --bench hit_ratio              # every trace, whole (about a minute)
-//! cargo bench --bench hit_ratio -- gli       # only traces whose name contains this
-//! cargo bench --bench hit_ratio -- --test    # the first 20,000 requests of each (CI)
-//! cargo bench --bench hit_ratio -- --verkv   # verkv alone, to iterate on its policy
+//! cargo bench -p verkv-bench --bench hit_ratio             # every trace, whole (a minute)
+//! cargo bench -p verkv-bench --bench hit_ratio -- gli      # traces whose name has this
+//! cargo bench -p verkv-bench --bench hit_ratio -- --test   # the first 20,000 requests (CI)
+//! cargo bench -p verkv-bench --bench hit_ratio -- --verkv  # verkv alone, for its policy
 //! ```
 //!
-//! The traces are read from `../shared/traces/` relative to the crate root (or from the
-//! folder in `VERKV_TRACES`): gzip'd text, one integer key per line; see the README there
+//! The traces are read from `../shared/traces/` relative to the repository root (or from
+//! the folder in `VERKV_TRACES`): gzip'd text, one integer key per line; see the README there
 //! for their sources. A trace that is not there is skipped with a note. Replay: for each
 //! key, `get`; on a miss, insert it. Hit % = hits / requests.
 //!
@@ -235,7 +235,7 @@ fn replay(cache: &mut dyn Replay, trace: &[u64]) -> f64 {
 /// The folder the traces are in.
 fn traces_folder() -> PathBuf {
     std::env::var_os("VERKV_TRACES").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/traces"),
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces"),
         PathBuf::from,
     )
 }

@@ -12,7 +12,8 @@
 //! - **Hit ratio**: two near-caches, one thread each, reading Zipfian keys (θ = 0.99) and
 //!   updating one in ten of the keys they read; the share of reads served from memory.
 //!
-//! Needs a server: `bash .ci/test cargo bench --features postgres --bench near_cache`
+//! Needs a server:
+//! `bash .ci/test cargo bench -p verkv-bench --features postgres --bench near_cache`
 //! (starts a throwaway cluster), or set `VERKV_POSTGRES_URL`. With `-- --test`, a few
 //! short rounds.
 
@@ -258,7 +259,7 @@ fn main() {
     let url = std::env::var("VERKV_POSTGRES_URL").unwrap_or_else(|_| {
         panic!(
             "no PostgreSQL server: VERKV_POSTGRES_URL is not set. Run \
-             `bash .ci/test cargo bench --features postgres --bench near_cache`"
+             `bash .ci/test cargo bench -p verkv-bench --features postgres --bench near_cache`"
         )
     });
     let table = format!("bench_near_{}", std::process::id());

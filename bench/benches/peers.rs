@@ -1,11 +1,11 @@
 //! Criterion benchmarks: every comparison of the plan, ours and each peer.
 //!
-//! `cargo bench --bench peers` runs the default plan (a few minutes);
-//! `VERKV_BENCH_LONG=1 cargo bench --bench peers` the long one (every key count up to
-//! 1e7, every combination: hours). `cargo bench --bench peers -- --test` runs each
-//! benchmark once, as CI does. Ratios between contenders come from the ratio report
-//! (`cargo bench --bench ratio_report`), which interleaves them; these benches give
-//! criterion's per-contender statistics and history.
+//! `cargo bench -p verkv-bench --bench peers` runs the default plan (a few minutes);
+//! `VERKV_BENCH_LONG=1 cargo bench -p verkv-bench --bench peers` the long one (every key
+//! count up to 1e7, every combination: hours). `cargo bench -p verkv-bench --bench peers
+//! -- --test` runs each benchmark once, as CI does. Ratios between contenders come from
+//! the ratio report (`cargo bench -p verkv-bench --bench ratio_report`), which interleaves
+//! them; these benches give criterion's per-contender statistics and history.
 
 mod common;
 

@@ -9,7 +9,8 @@
 //! over all rounds), which is where a client library's overhead shows, whatever the
 //! server and the machine's other load do to latency.
 //!
-//! Needs a server: `bash .ci/test cargo bench --features postgres --bench postgres`
+//! Needs a server:
+//! `bash .ci/test cargo bench -p verkv-bench --features postgres --bench postgres`
 //! (starts a throwaway cluster), or set `VERKV_POSTGRES_URL`. With `-- --test`, one short
 //! round per configuration.
 
@@ -168,7 +169,7 @@ fn main() {
     let url = std::env::var("VERKV_POSTGRES_URL").unwrap_or_else(|_| {
         panic!(
             "no PostgreSQL server: VERKV_POSTGRES_URL is not set. Run \
-             `bash .ci/test cargo bench --features postgres --bench postgres`"
+             `bash .ci/test cargo bench -p verkv-bench --features postgres --bench postgres`"
         )
     });
     let store: PgStore<String, u64> = PgStore::builder(&url)

@@ -1,7 +1,7 @@
 //! The movies API, served on 127.0.0.1:
 //!
 //! ```text
-//! cargo run --example movies_api --features http,json -- [--port 8080] [--timeout-ms 3000]
+//! cargo run -p verkv-bench --example movies_api -- [--port 8080] [--timeout-ms 3000]
 //! ```
 //!
 //! With the `postgres` feature, `--database URL` serves the table `movies` of that
@@ -134,7 +134,7 @@ async fn serve_database(
     _port: u16,
     _request_timeout: Duration,
 ) {
-    eprintln!("movies_api: --database needs the postgres feature (--features http,json,postgres)");
+    eprintln!("movies_api: --database needs the postgres feature (--features postgres)");
     std::process::exit(2);
 }
 

@@ -3,7 +3,7 @@
 //! (`BENCHMARKS.md`, "Instructions per operation").
 //!
 //! ```text
-//! cargo run --release --example read_cost -- VARIANT KEYS OPERATION CALLS
+//! cargo run --release -p verkv-bench --example read_cost -- VARIANT KEYS OPERATION CALLS
 //! ```
 //!
 //! `VARIANT` is `plain` (unbounded, no expiry, statistics off), `stats` (statistics

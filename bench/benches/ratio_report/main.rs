@@ -3,10 +3,10 @@
 //! table.
 //!
 //! ```text
-//! cargo bench --bench ratio_report            # the default plan, a few minutes
-//! VERKV_BENCH_LONG=1 cargo bench --bench ratio_report   # every key count up to 1e7
-//! cargo bench --bench ratio_report -- get_hit # only comparisons whose id contains this
-//! cargo bench --bench ratio_report -- --test  # one short round of everything (CI)
+//! cargo bench -p verkv-bench --bench ratio_report             # the default plan, minutes
+//! VERKV_BENCH_LONG=1 cargo bench -p verkv-bench --bench ratio_report  # key counts to 1e7
+//! cargo bench -p verkv-bench --bench ratio_report -- get_hit  # ids containing this only
+//! cargo bench -p verkv-bench --bench ratio_report -- --test   # one short round (CI)
 //! ```
 //!
 //! Why interleaved: shared machines drift in speed by tens of percent between runs, and

@@ -2,9 +2,9 @@
 //! capacity bound) against dashmap, moka and quick_cache, counted by an instrumented
 //! global allocator.
 //!
-//! `cargo bench --bench memory` prints Markdown tables for 1e6 records (the target) and
-//! for 9e5 (the other end of a table's growth cycle); `-- --test` counts 1e4 and 9e3
-//! records instead, as a quick check. The count is the bytes requested from the allocator and
+//! `cargo bench -p verkv-bench --bench memory` prints Markdown tables for 1e6 records (the
+//! target) and for 9e5 (the other end of a table's growth cycle); `-- --test` counts 1e4
+//! and 9e3 records instead, as a quick check. The count is the bytes requested from the allocator and
 //! still held once the map is built (allocator overhead per block not included); each
 //! map grows from empty, as it does when no capacity is given.
 

@@ -9,7 +9,8 @@ mod app;
 #[allow(dead_code)]
 #[path = "support/movies.rs"]
 mod movies;
-#[path = "support/pg.rs"]
+// How the crate's own PostgreSQL tests find a server, shared with them.
+#[path = "../../tests/support/pg.rs"]
 mod pg;
 
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! recorder received, as a Prometheus exporter would serve it.
 //!
 //! ```text
-//! cargo run --example metrics --features metrics
+//! cargo run -p verkv-bench --example metrics
 //! ```
 
 use std::sync::Arc;
