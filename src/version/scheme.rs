@@ -46,6 +46,44 @@ pub trait VersionScheme: Default + Send + Sync + 'static {
     /// not exactly the text `Display` writes for a version of this scheme (no other spellings,
     /// no surrounding whitespace), so a parsed version and an entity tag agree.
     fn parse(text: &str) -> Option<Self::Version>;
+
+    /// The scheme's name, written into snapshots so that one is never restored into a
+    /// store of another scheme: `"counter"` for [`Counter`], `"uuid-v4"` for [`UuidV4`].
+    ///
+    /// By default the type's name as the compiler spells it
+    /// ([`std::any::type_name`]), which may change with the compiler or a rename:
+    /// a scheme whose snapshots must outlive either should return a fixed name of its own.
+    fn name() -> &'static str {
+        std::any::type_name::<Self>()
+    }
+
+    /// What a store restored from a snapshot needs from this scheme's state so that it
+    /// never hands out a version this one did: a version that, passed to
+    /// [`retire`](VersionScheme::retire) of a fresh scheme, keeps it from issuing any
+    /// version this one retired. `None` if there is nothing to carry over, as for
+    /// [`UuidV4`], whose random versions need no memory, and the default.
+    ///
+    /// A snapshot folds the resume points of all shards, and the versions of the records
+    /// it copied, into one scheme with `retire`; a restore retires that scheme's resume
+    /// point in every shard of the new store (keys land in other shards after a restart,
+    /// since every store seeds its hasher at random). A scheme that keeps state in
+    /// `retire` must return it here, or a restored store may repeat its versions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{Counter, VersionScheme};
+    ///
+    /// let mut before = Counter::default();
+    /// assert_eq!(before.resume_point(), None);
+    /// before.retire(&7);
+    /// let mut after = Counter::default();
+    /// after.retire(&before.resume_point().unwrap());
+    /// assert_eq!(after.initial(), 8);
+    /// ```
+    fn resume_point(&self) -> Option<Self::Version> {
+        None
+    }
 }
 
 /// Versions as a `u64` counter: `1` for a new record, one more on every write.
@@ -110,6 +148,15 @@ impl VersionScheme for Counter {
         }
         text.parse().ok()
     }
+
+    fn name() -> &'static str {
+        "counter"
+    }
+
+    /// The highest version retired, if any: a new record starts above it.
+    fn resume_point(&self) -> Option<u64> {
+        (self.retired > 0).then_some(self.retired)
+    }
 }
 
 /// Versions as random (version 4) UUIDs, for versions shown to clients that must not be
@@ -159,6 +206,10 @@ impl VersionScheme for UuidV4 {
         let mut canonical = uuid::Uuid::encode_buffer();
         (version.hyphenated().encode_lower(&mut canonical) == text).then_some(version)
     }
+
+    fn name() -> &'static str {
+        "uuid-v4"
+    }
 }
 
 #[cfg(test)]
@@ -179,6 +230,28 @@ mod tests {
         c.retire(&7);
         c.retire(&3);
         assert_eq!(c.initial(), 8);
+    }
+
+    #[test]
+    fn counter_resumes_above_its_highest_retired_version() {
+        let mut c = Counter::default();
+        assert_eq!(c.resume_point(), None);
+        c.retire(&7);
+        c.retire(&3);
+        assert_eq!(c.resume_point(), Some(7));
+        let mut resumed = Counter::default();
+        resumed.retire(&7);
+        assert_eq!(resumed.initial(), 8);
+    }
+
+    #[test]
+    fn schemes_have_fixed_names_and_uuids_carry_nothing_over() {
+        assert_eq!(Counter::name(), "counter");
+        assert_eq!(UuidV4::name(), "uuid-v4");
+        let mut u = UuidV4::default();
+        let version = u.initial();
+        u.retire(&version);
+        assert_eq!(u.resume_point(), None);
     }
 
     #[test]
