@@ -23,6 +23,7 @@ const MUTANTS: &[&str] = &[
     "no_expiry_check",
     "untracked_time_to_live",
     "trusting_read",
+    "snapshot_no_resume",
 ];
 
 fn main() -> ExitCode {

@@ -228,6 +228,7 @@
 //! | `patch/` | partial updates: [`Patch`], [`Field`], JSON patches |
 //! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |
 //! | `cache/` | the capacity bound's eviction policy and the expiry timer (leaves each shard holds), the eviction listener, and single-flight [`get_or_load`](Store::get_or_load) on top of the store |
+//! | `snapshot/` | warm restart (feature `snapshot`): the snapshot format, writing a store's records shard by shard and restoring a store from them, its versions resumed; the shards export and take back their records (with the timer's deadlines and the policy's standing) through `store/` |
 //! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`) |
 //!
 //! Higher layers add methods to [`Store`] in their own files (`impl Store` blocks), so the
@@ -310,6 +311,67 @@
 //! [eviction listener](StoreBuilder::eviction_listener) hears of every record that
 //! leaves, with its [`RemovalCause`], outside every lock.
 //!
+//! # Warm restart
+//!
+//! With the `snapshot` feature, `Store::snapshot_to` writes the records — keys, values,
+//! versions and the time each has left to live — to any `io::Write` while the store
+//! serves (`snapshot_to_file` replaces a file atomically), and `StoreBuilder::restore`
+//! builds a store from them with the builder's settings. A cache that starts empty after
+//! a deploy sends its whole load to the database at once; one restored starts warm.
+//!
+//! It also keeps the promise that **versions of a key never repeat** across the restart.
+//! Clients hold versions (entity tags) while the process restarts; a store that handed
+//! versions out from 1 again would accept their stale writes. The snapshot carries where
+//! the version scheme must resume ([`VersionScheme::resume_point`]), and a restored
+//! store resumes every shard above the highest version the old one had retired in any
+//! shard and above every version it restores (keys land in other shards: every store
+//! seeds its hasher at random).
+//!
+//! What a snapshot of a live store holds:
+//!
+//! - **Each shard at one instant.** A shard's records are copied under its read lock,
+//!   then encoded with no lock held: reads go on, and writes wait only while their own
+//!   shard is copied. Across shards there is no single instant: a write to a shard
+//!   after its copy is missing (a record created then is absent, one removed then is
+//!   still there, one updated then has its earlier value and version), one to a shard
+//!   not yet copied is there.
+//! - **Versions up to each shard's copy.** A version handed out after its shard was
+//!   copied is unknown to the snapshot and may be handed out again by the restored
+//!   store. For a deploy, stop writes to the old store (or the old process) before the
+//!   last snapshot: then nothing is lost and nothing repeats.
+//! - **Time left, not deadlines.** A record keeps the time it had left, less the
+//!   wall-clock time between the snapshot and the restore; expired records are left
+//!   out (their versions still count).
+//! - **A bounded store** restores up to its bound and never evicts to do so, the
+//!   records the old store's policy held hottest first.
+//!
+//! A snapshot that is truncated, corrupt (every frame is checksummed), foreign, of a
+//! newer format, of another version scheme or of other key or value types is refused
+//! with an error that says what and where, and nothing is loaded; `restore_lenient`
+//! keeps the intact blocks instead and says how much it loaded.
+//!
+#![cfg_attr(
+    feature = "snapshot",
+    doc = r#"
+```
+use verkv::{Error, Store, StoreBuilder};
+
+let before: Store<String, u32> = Store::new();
+let v1 = before.insert("stock".into(), 10).unwrap();
+let v2 = before.update("stock", &v1, 9).unwrap(); // a client holds v2 as its ETag
+let mut snapshot = Vec::new();
+before.snapshot_to(&mut snapshot).unwrap();
+drop(before); // the deploy
+
+let (after, report) = StoreBuilder::<String, u32>::new().restore(&snapshot[..]).unwrap();
+assert_eq!(report.loaded, 1);
+let v3 = after.update("stock", &v2, 8).unwrap(); // another client writes first
+let stale = after.update("stock", &v2, 7).unwrap_err();
+assert_eq!(stale.error, Error::Stale { expected: v2, current: v3 });
+```
+"#
+)]
+//!
 //! # Cargo features
 //!
 //! | feature | adds |
@@ -319,6 +381,7 @@
 //! | `http` | the `http` module: `ETag` headers, and `If-Match` / `If-None-Match` / `X-Expected-Version` evaluated into statuses |
 //! | `postgres` | the `postgres` module: [`VersionedStore`] on a PostgreSQL table (`PgStore`); the `near` module: a near-cache in front of it, kept coherent by notifications (`NearCache`) |
 //! | `metrics` | [`Stats::publish`]: the statistics as Prometheus-style counters, gauges and a lock-wait histogram, through the [`metrics`](https://docs.rs/metrics) facade to the recorder the application installed |
+//! | `snapshot` | the `snapshot` module: `Store::snapshot_to` / `snapshot_to_file` and `StoreBuilder::restore`, a warm restart that keeps versions (keys and values through serde) |
 //!
 //! # Errors
 //!
@@ -336,6 +399,9 @@ mod deadline;
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 mod patch;
+#[cfg(feature = "snapshot")]
+#[cfg_attr(docsrs, doc(cfg(feature = "snapshot")))]
+pub mod snapshot;
 mod stats;
 mod store;
 mod sync;

@@ -133,6 +133,21 @@ impl Access {
         self.ticket
     }
 
+    /// How the record stands in the policy, for a snapshot to restore the hottest
+    /// records first: its reads since it last passed the head of its queue (0 to
+    /// [`MAX_USES`]), plus 4 in the main queue (records that proved themselves).
+    pub(crate) fn heat(&self) -> u8 {
+        let main = if self.queue == Queue::Main { 4 } else { 0 };
+        main + self.uses.load(Ordering::Relaxed).min(MAX_USES)
+    }
+
+    /// Gives a record restored from a snapshot the reads it had (the low bits of its
+    /// [`heat`](Access::heat)): one read before goes on to the main queue when it
+    /// reaches the head of the window.
+    pub(crate) fn warm(&mut self, heat: u8) {
+        *self.uses.get_mut() = (heat & 3).min(MAX_USES);
+    }
+
     /// Records a use under the write lock.
     fn bump(&mut self) {
         let uses = self.uses.get_mut();
@@ -380,6 +395,14 @@ impl<K, V> Evictor<K, V> {
         if queue == Queue::Small {
             self.small_weight -= weight;
         }
+    }
+
+    /// Whether a record of `key` and `value` fits beside those the shard holds, without
+    /// evicting any: how a restore fills a shard up to its share and no further.
+    pub(crate) fn fits(&self, key: &K, value: &V) -> bool {
+        Self::weigh(&self.weigher, key, value)
+            .checked_add(self.weight)
+            .is_some_and(|total| total <= self.capacity)
     }
 
     /// Queues a new record: the state it is stored with. Refuses one that could never

@@ -234,6 +234,28 @@ impl<K, V> Timing<K, V> {
         Some(timer.lifetime(key, value, time_to_live, current))
     }
 
+    /// The lifetime of a record restored from a snapshot with `remaining` to live,
+    /// counted from now on the shard's clock (whatever the store's settings: they apply
+    /// from the record's next write); starts the timer if the record can expire. `None`
+    /// if it never expires.
+    pub(crate) fn restored(&mut self, remaining: Remaining) -> Option<Lifetime> {
+        if !remaining.expires() {
+            return None;
+        }
+        if let Timing::Off(clock) = self {
+            let settings = Expiration {
+                clock: clock.clone(),
+                ..Expiration::default()
+            };
+            *self = Timing::On(Box::new(Timer::new(settings, None)));
+        }
+        let now = self.active()?.now();
+        Some(Lifetime {
+            expires: after(now, remaining.expires),
+            idle: after(now, remaining.idle),
+        })
+    }
+
     /// Gives the record (hash, ticket), just written, its `lifetime` (from
     /// [`lifetime`](Timing::lifetime)).
     #[inline(never)]
@@ -279,6 +301,42 @@ impl Deadline {
 pub(crate) struct Lifetime {
     expires: u64,
     idle: u64,
+}
+
+/// What a record has left to live, as a snapshot keeps it: until its time-to-live (or
+/// policy) ends it, and until its time-to-idle does; `None` for no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Remaining {
+    pub(crate) expires: Option<Duration>,
+    pub(crate) idle: Option<Duration>,
+}
+
+impl Remaining {
+    /// A record that never expires.
+    pub(crate) const FOREVER: Remaining = Remaining {
+        expires: None,
+        idle: None,
+    };
+
+    /// Whether the record has a deadline at all.
+    pub(crate) fn expires(&self) -> bool {
+        self.expires.is_some() || self.idle.is_some()
+    }
+
+    /// What is left once `passed` more went by; `None` if that ended it.
+    pub(crate) fn after(self, passed: Duration) -> Option<Remaining> {
+        let left = |limit: Option<Duration>| match limit {
+            None => Some(None),
+            Some(limit) => limit
+                .checked_sub(passed)
+                .filter(|left| !left.is_zero())
+                .map(Some),
+        };
+        Some(Remaining {
+            expires: left(self.expires)?,
+            idle: left(self.idle)?,
+        })
+    }
 }
 
 /// What the hand found at one record.
@@ -367,6 +425,20 @@ impl<K, V> Timer<K, V> {
     pub(crate) fn expired(&self, hash: u64, ticket: u32, now: u64) -> bool {
         self.find(hash, ticket)
             .is_some_and(|deadline| deadline.passed(now))
+    }
+
+    /// What the record (hash, ticket) has left to live at `now`; `None` if it expired.
+    pub(crate) fn remaining(&self, hash: u64, ticket: u32, now: u64) -> Option<Remaining> {
+        let Some(deadline) = self.find(hash, ticket) else {
+            return Some(Remaining::FOREVER);
+        };
+        if deadline.passed(now) {
+            return None;
+        }
+        Some(Remaining {
+            expires: remaining(now, deadline.expires.load(Ordering::Relaxed)),
+            idle: remaining(now, deadline.idle.load(Ordering::Relaxed)),
+        })
     }
 
     /// Whether the record (hash, ticket) is still there now, for a look that is not a

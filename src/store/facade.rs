@@ -161,6 +161,15 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
         self.shards.len()
     }
 
+    /// The index of the shard of a key with hash `hash`.
+    #[inline]
+    pub(crate) fn shard_index(&self, hash: u64) -> usize {
+        // The top 7 bits pick a slot inside a shard's table (its control bytes), and the
+        // low bits pick its bucket; the shard comes from the bits in between, so keys that
+        // share a shard still spread over its table.
+        (hash << 7).checked_shr(self.shard_shift).unwrap_or(0) as usize
+    }
+
     /// Identifies this store while it is alive, for the re-entry check.
     pub(crate) fn id(&self) -> usize {
         self.shards.as_ptr() as usize
@@ -186,11 +195,7 @@ where
     pub(crate) fn locate<Q: Hash + ?Sized>(&self, key: &Q) -> (u64, &LockedShard<K, V, S>) {
         forbid_reentry(self.id());
         let hash = self.hasher.hash_one(key);
-        // The top 7 bits pick a slot inside a shard's table (its control bytes), and the
-        // low bits pick its bucket; the shard comes from the bits in between, so keys that
-        // share a shard still spread over its table.
-        let index = (hash << 7).checked_shr(self.shard_shift).unwrap_or(0) as usize;
-        (hash, &self.shards[index])
+        (hash, &self.shards[self.shard_index(hash)])
     }
 
     /// The value and version of `key`, read together: one consistent snapshot.

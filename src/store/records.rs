@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use super::error::{Error, Rejected, UpdateWithError};
 use super::record::Record;
-use super::shard::Shard;
+use super::shard::{Placed, Shard};
 use crate::cache::eviction::{Access, Evictor};
-use crate::cache::expiry::Timing;
+use crate::cache::expiry::{Remaining, Timing};
 use crate::cache::listener::{Delivery, Removals};
 use crate::stats::Evictions;
 use crate::version::VersionScheme;
@@ -66,10 +66,39 @@ impl<K, V, S: VersionScheme> Records<K, V, S> {
     #[inline]
     fn prepare(&mut self, time_to_live: Option<Duration>, rehash: impl Fn(&K) -> u64) {
         if time_to_live.is_some() && !cfg!(verkv_mutant = "untracked_time_to_live") {
-            if let Records::Plain(plain) = self {
-                *self = Records::Tracked(plain.take_tracked(rehash));
-            }
+            self.track(rehash);
         }
+    }
+
+    /// Makes a plain shard tracked, for good.
+    fn track(&mut self, rehash: impl Fn(&K) -> u64) {
+        if let Records::Plain(plain) = self {
+            *self = Records::Tracked(plain.take_tracked(rehash));
+        }
+    }
+
+    /// See [`Shard::export`].
+    pub(crate) fn export(
+        &self,
+        hash: impl Fn(&K) -> u64,
+        each: impl FnMut(&K, &Record<V, Version<S>>, Option<Remaining>, u8),
+    ) {
+        dispatch!(self, shard => shard.export(hash, each))
+    }
+
+    /// See [`Shard::bounded`].
+    pub(crate) fn bounded(&self) -> bool {
+        dispatch!(self, shard => shard.bounded())
+    }
+
+    /// See [`Shard::resume_point`].
+    pub(crate) fn resume_point(&self) -> Option<Version<S>> {
+        dispatch!(self, shard => shard.resume_point())
+    }
+
+    /// See [`Shard::resume_after`].
+    pub(crate) fn resume_after(&mut self, point: &Version<S>) {
+        dispatch!(self, shard => shard.resume_after(point))
     }
 
     /// See [`Shard::len`].
@@ -215,6 +244,25 @@ impl<K: Eq, V, S: VersionScheme> Records<K, V, S> {
     {
         self.prepare(time_to_live, rehash);
         dispatch!(self, shard => shard.update(hash, key, expected, value, time_to_live))
+    }
+
+    /// See [`Shard::restore`]; a record with a deadline makes a plain shard tracked
+    /// first, as a write with a time-to-live of its own does.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn restore(
+        &mut self,
+        hash: u64,
+        key: K,
+        value: V,
+        version: Version<S>,
+        remaining: Remaining,
+        heat: u8,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Placed {
+        if remaining.expires() {
+            self.track(&rehash);
+        }
+        dispatch!(self, shard => shard.restore(hash, key, value, version, remaining, heat, &rehash))
     }
 
     /// See [`Shard::remove`].

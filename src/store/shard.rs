@@ -14,7 +14,7 @@ use super::record::Record;
 use super::state::{RecordState, Stored};
 use crate::cache::clock::Clock;
 use crate::cache::eviction::{Access, Evictor};
-use crate::cache::expiry::{Lifetime, Timer, Timing, Turn, UNTICKETED};
+use crate::cache::expiry::{Lifetime, Remaining, Timer, Timing, Turn, UNTICKETED};
 use crate::cache::listener::{Delivery, RemovalCause, Removals};
 use crate::stats::Evictions;
 use crate::version::VersionScheme;
@@ -37,6 +37,17 @@ struct Current<'a, K, V, S: VersionScheme, A> {
 
 /// A new record's version, and the ticket to [`settle`](Shard::settle) with.
 type Created<S> = (Version<S>, Option<u32>);
+
+/// What became of a record restored from a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placed {
+    /// It is in the shard.
+    Loaded,
+    /// A bounded shard had no room left for it without evicting: it was left out.
+    NoRoom,
+    /// The shard already has a record for its key: a snapshot never repeats one.
+    Repeated,
+}
 
 /// The records of one shard, each with its state `A` (see `state`), the shard's version
 /// scheme, its eviction state if the store is bounded, its expiry state, and the records
@@ -397,6 +408,46 @@ impl<K, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
         self.settle(None);
     }
 
+    /// Hands `each` every record with what it has left to live (`None`: it expired, and
+    /// is only waiting to be reclaimed) and its standing in the eviction policy
+    /// ([`Access::heat`], 0 in a shard without a bound): what a snapshot copies out under
+    /// the read lock. Needs the records' hashes only if the shard has expiry, to look
+    /// their deadlines up.
+    pub(crate) fn export(
+        &self,
+        hash: impl Fn(&K) -> u64,
+        mut each: impl FnMut(&K, &Record<V, Version<S>>, Option<Remaining>, u8),
+    ) {
+        let timer = self.timing.active().map(|timer| (timer, timer.now()));
+        for (key, record, state) in &self.table {
+            let remaining = match timer {
+                None => Some(Remaining::FOREVER),
+                Some((timer, now)) => timer.remaining(hash(key), state.ticket(), now),
+            };
+            let heat = match (&self.bound, state.access()) {
+                (Some(_), Some(access)) => access.heat(),
+                _ => 0,
+            };
+            each(key, record, remaining, heat);
+        }
+    }
+
+    /// Whether the shard has a capacity bound.
+    pub(crate) fn bounded(&self) -> bool {
+        self.bound.is_some()
+    }
+
+    /// The shard's version scheme's resume point ([`VersionScheme::resume_point`]).
+    pub(crate) fn resume_point(&self) -> Option<Version<S>> {
+        self.versions.resume_point()
+    }
+
+    /// Never hands out `point` or a version below it again: what a restore does to every
+    /// shard with the resume point of the whole snapshot.
+    pub(crate) fn resume_after(&mut self, point: &Version<S>) {
+        self.versions.retire(point);
+    }
+
     /// How many records left without a caller removing them, by cause.
     pub(crate) fn evicted(&self) -> &Evictions {
         &self.evicted
@@ -553,6 +604,51 @@ impl<K: Eq, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
             record,
             state,
         })
+    }
+
+    /// Puts a record restored from a snapshot into the shard as it was: its `version`,
+    /// the time it has `remaining` (counted from now), and the reads its `heat` says it
+    /// had. A bounded shard takes it only if it fits beside the records it holds: a
+    /// restore never evicts. Leaves the version scheme alone (the restore resumes it
+    /// once, for every shard), and the eviction listener and statistics hear nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn restore(
+        &mut self,
+        hash: u64,
+        key: K,
+        value: V,
+        version: Version<S>,
+        remaining: Remaining,
+        heat: u8,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Placed {
+        let vacant = match self
+            .table
+            .entry(hash, |(k, _, _)| *k == key, |(k, _, _)| rehash(k))
+        {
+            Entry::Occupied(_) => return Placed::Repeated,
+            Entry::Vacant(vacant) => vacant,
+        };
+        let mut access = match &mut self.bound {
+            None => Access::unbounded(),
+            Some(bound) => {
+                if !bound.fits(&key, &value) {
+                    return Placed::NoRoom;
+                }
+                match bound.admit(hash, &key, &value) {
+                    Ok(mut access) => {
+                        access.warm(heat);
+                        access
+                    }
+                    Err(_) => return Placed::NoRoom,
+                }
+            }
+        };
+        if let Some(lifetime) = self.timing.restored(remaining) {
+            start_timer(&self.bound, &mut self.timing, hash, &mut access, lifetime);
+        }
+        vacant.insert((key, Record { value, version }, A::adopt(access)));
+        Placed::Loaded
     }
 
     /// Creates the record; refuses if the key is present (and not expired).
