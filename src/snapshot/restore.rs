@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::{Part, RestoreError};
 use super::format::{self, Entry, FrameHead, FrameReader, BLOCK, END, HEADER};
+use crate::cache::clock::Clock;
 use crate::store::{Placed, Store, StoreBuilder};
 use crate::version::VersionScheme;
 
@@ -93,6 +94,8 @@ where
     ///   wall-clock time since the snapshot began (counting from its start, a record
     ///   may be dropped early by up to the time the snapshot took, never late), on this
     ///   store's [clock](StoreBuilder::clock). Records whose time ran out are left out.
+    ///   On a [`ManualClock`](crate::ManualClock) no wall-clock time counts: its owner
+    ///   moves its time, and advances it to stand for the time a restart took.
     ///   The store's own time-to-live, time-to-idle and [`Expiry`](crate::Expiry) policy
     ///   apply from a record's next write or read on; a record that had no deadline
     ///   gets none.
@@ -145,8 +148,9 @@ where
     // The pair is the point: the store, and what went into it.
     #[allow(clippy::type_complexity)]
     pub fn restore<R: Read>(self, input: R) -> Result<(Store<K, V, S, H>, Restored), RestoreError> {
+        let downtime = self.counts_downtime();
         let store = self.build();
-        let restored = Loader::run(&store, input, false)?;
+        let restored = Loader::run(&store, input, downtime, false)?;
         Ok((store, restored))
     }
 
@@ -193,9 +197,16 @@ where
         self,
         input: R,
     ) -> Result<(Store<K, V, S, H>, Restored), RestoreError> {
+        let downtime = self.counts_downtime();
         let store = self.build();
-        let restored = Loader::run(&store, input, true)?;
+        let restored = Loader::run(&store, input, downtime, true)?;
         Ok((store, restored))
+    }
+
+    /// Whether the wall-clock time since a snapshot counts against its records' time:
+    /// not on a [`ManualClock`](crate::ManualClock), whose time its owner moves.
+    fn counts_downtime(&self) -> bool {
+        !matches!(self.expiration.clock, Clock::Manual(_))
     }
 }
 
@@ -234,12 +245,18 @@ where
     fn run(
         store: &'s Store<K, V, S, H>,
         input: impl Read,
+        count_downtime: bool,
         lenient: bool,
     ) -> Result<Restored, RestoreError> {
         let mut reader = FrameReader::new(input);
         let mut body = Vec::new();
         reader.preamble()?;
-        let downtime = Self::header(&mut reader, &mut body)?;
+        let since = Self::header(&mut reader, &mut body)?;
+        let downtime = if count_downtime {
+            since
+        } else {
+            Duration::ZERO
+        };
         let bounded = store
             .shards()
             .iter()
