@@ -222,3 +222,121 @@ proptest! {
         Model::<UuidV4, _>::new(AnyFresh).run(&store, &ops);
     }
 }
+
+/// Warm restarts in the middle of a sequence: the store is replaced by one restored from
+/// its snapshot (built as the original was, on the same clock), which must hold exactly
+/// the model's records and go on as the model says, its versions resumed above every
+/// version handed out before.
+#[cfg(feature = "snapshot")]
+mod restarts {
+    use super::*;
+    use verkv::{StoreBuilder, VersionScheme};
+
+    /// A restart: the store's snapshot, restored by a builder from `builder`.
+    fn restart<S: VersionScheme>(
+        builder: impl Fn() -> StoreBuilder<Key, Value, S>,
+    ) -> impl Fn(&Store<Key, Value, S>) -> Store<Key, Value, S> {
+        move |store| {
+            let mut bytes = Vec::new();
+            store.snapshot_to(&mut bytes).unwrap();
+            let (restored, report) = builder().restore(&bytes[..]).unwrap();
+            assert_eq!(report.loaded, report.records, "{report}");
+            restored
+        }
+    }
+
+    /// As [`ops`], with restarts among them.
+    fn restarting_ops() -> impl Strategy<Value = Vec<Op>> {
+        let op = prop_oneof![
+            25 => op(),
+            2 => Just(Op::Restart),
+        ];
+        prop::collection::vec(op, 1..120)
+    }
+
+    /// As [`timed_ops`], with restarts among them.
+    fn restarting_timed_ops() -> impl Strategy<Value = Vec<Op>> {
+        let op = prop_oneof![
+            29 => timed_op(),
+            2 => Just(Op::Restart),
+        ];
+        prop::collection::vec(op, 1..120)
+    }
+
+    /// A one-shard store on a manual clock, bounded and expiring as asked, its model and
+    /// the builder that makes it again (on the same clock).
+    fn timed_restarting(
+        ttl: Option<u64>,
+        bounded: bool,
+    ) -> (
+        impl Fn() -> StoreBuilder<Key, Value>,
+        Model<Counter, AnyFresh>,
+    ) {
+        let clock = ManualClock::new();
+        let shared = clock.clone();
+        let builder = move || {
+            let mut builder = Store::builder().shards(1).clock(shared.clone());
+            if let Some(ttl) = ttl {
+                builder = builder.time_to_live(Duration::from_secs(ttl));
+            }
+            if bounded {
+                builder = builder.max_capacity(BOUND as u64);
+            }
+            builder
+        };
+        let model = Model::timed(AnyFresh, Time::new(clock, ttl), bounded.then_some(BOUND));
+        (builder, model)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// One shard, before and after: every version still exactly predictable, a new
+        /// record starting just above every version the store had before the restart.
+        #[test]
+        fn counter_versions_stay_exact_across_restarts(ops in restarting_ops()) {
+            let builder = || Store::builder().shards(1);
+            Model::<Counter, _>::new(ExactCounter::default())
+                .run_restarting(builder().build(), restart(builder), &ops);
+        }
+
+        /// Restored into eight shards: the keys land in other shards than before, and
+        /// versions still never repeat.
+        #[test]
+        fn counter_versions_never_repeat_across_restarts_and_shards(ops in restarting_ops()) {
+            let builder = || Store::builder().shards(8).default_timeout(Duration::ZERO);
+            Model::<Counter, _>::new(AnyFresh).run_restarting(builder().build(), restart(builder), &ops);
+        }
+
+        /// A bounded store restores what it held, within its bound, versions exact.
+        #[test]
+        fn a_bounded_store_keeps_its_records_and_versions_across_restarts(ops in restarting_ops()) {
+            let builder = || Store::builder().shards(1).max_capacity(BOUND as u64);
+            Model::<Counter, _>::bounded(ExactCounter::default(), BOUND)
+                .run_restarting(builder().build(), restart(builder), &ops);
+        }
+
+        /// Random versions: the restored ones are the same, later ones fresh.
+        #[test]
+        fn uuid_versions_survive_restarts(ops in restarting_ops()) {
+            let builder = || Store::builder().versions::<UuidV4>();
+            Model::<UuidV4, _>::new(AnyFresh).run_restarting(builder().build(), restart(builder), &ops);
+        }
+
+        /// Records keep the time they had left across a restart, to the second of the
+        /// shared clock, with and without a bound.
+        #[test]
+        fn records_expire_on_time_across_restarts(ops in restarting_timed_ops(), bounded in any::<bool>()) {
+            let (builder, mut model) = timed_restarting(Some(TTL), bounded);
+            model.run_restarting(builder().build(), restart(builder), &ops);
+        }
+
+        /// Per-write time-to-live in a store without expiry settings: restored records
+        /// keep their deadlines in a store that has none of its own.
+        #[test]
+        fn per_write_time_to_live_survives_restarts(ops in restarting_timed_ops()) {
+            let (builder, mut model) = timed_restarting(None, false);
+            model.run_restarting(builder().build(), restart(builder), &ops);
+        }
+    }
+}

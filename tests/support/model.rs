@@ -16,6 +16,10 @@
 //! the record) or [`Error::NotFound`] (once a sweep reclaimed it); a key that was never
 //! there must answer `NotFound`.
 //!
+//! With the `snapshot` feature a sequence may restart the store ([`Op::Restart`],
+//! through [`Model::run_restarting`]): it is replaced by one restored from its snapshot,
+//! which must hold exactly the model's records and resume its versions above all before.
+//!
 //! Shared by the property test (`tests/model.rs`) and the operation-sequence fuzz target,
 //! which only differ in how they generate the operations. The records and the version
 //! check are the ledger's (`ledger.rs`), shared with the conformance model of the
@@ -44,6 +48,10 @@ pub(crate) enum Op {
     Iter,
     /// Moves the shared clock of a timed model this many seconds forward.
     Advance(u8),
+    /// Replaces the store with one made from it (a warm restart: a snapshot, and a store
+    /// restored from it), through [`Model::run_restarting`].
+    #[cfg_attr(not(feature = "snapshot"), allow(dead_code))]
+    Restart,
 }
 
 impl Op {
@@ -51,7 +59,7 @@ impl Op {
     fn key(&self) -> Option<Key> {
         match self {
             Op::On(key, ..) => Some(*key),
-            Op::Len | Op::Clear | Op::Iter | Op::Advance(_) => None,
+            Op::Len | Op::Clear | Op::Iter | Op::Advance(_) | Op::Restart => None,
         }
     }
 }
@@ -489,55 +497,99 @@ where
     }
 
     /// Applies `ops` to `store` and to the model, panicking with the step number and
-    /// operation at the first answer that differs.
+    /// operation at the first answer that differs. `ops` has no [`Op::Restart`].
     pub(crate) fn run<H: BuildHasher>(&mut self, store: &Store<Key, Value, S, H>, ops: &[Op]) {
         for (step, op) in ops.iter().enumerate() {
-            let context = format!("step {step}: {op:?}");
-            match op {
-                Op::On(key, via, key_op) => self.apply_on(store, *key, via, key_op, &context),
-                Op::Len => self.check_len(store.len(), &context),
-                Op::Clear => {
-                    store.clear();
-                    for (_, record) in self.ledger.records.drain() {
-                        self.oracle.retire(&record.version);
-                    }
-                    if let Some(time) = &mut self.time {
-                        time.deadlines.clear();
-                        time.expired.clear();
-                    }
-                    assert!(store.is_empty(), "{context}");
-                }
-                Op::Advance(seconds) => {
-                    let time = self
-                        .time
-                        .as_mut()
-                        .expect("time moves only in a timed model");
-                    time.now += u64::from(*seconds);
-                    time.clock.advance(Duration::from_secs(u64::from(*seconds)));
-                }
-                Op::Iter => {
-                    let mut seen = HashMap::new();
-                    for (key, record) in store.iter() {
-                        assert!(
-                            seen.insert(key, record).is_none(),
-                            "{context}: key {key} twice"
-                        );
-                    }
-                    assert_eq!(seen, self.ledger.records, "{context}");
-                }
-            }
-            self.expirations();
-            self.evictions(store, &context);
-            // Whatever the answer, the record itself must be exactly what the model holds.
-            if let Some(key) = op.key() {
-                assert_eq!(
-                    store.get(&key),
-                    self.ledger.records.get(&key).cloned(),
-                    "{context}: after"
-                );
-            }
-            self.check_len(store.len(), &format!("{context}: after"));
+            self.step(store, step, op);
         }
+    }
+
+    /// As [`run`](Model::run), and at each [`Op::Restart`] replaces the store with what
+    /// `restart` makes of it (a store restored from its snapshot). Its records must be
+    /// the model's, and its versions resume above every version the store held or
+    /// retired: the model retires the versions of its records, so a one-shard counter
+    /// model still predicts every version exactly.
+    #[cfg_attr(not(feature = "snapshot"), allow(dead_code))]
+    pub(crate) fn run_restarting<H: BuildHasher>(
+        &mut self,
+        mut store: Store<Key, Value, S, H>,
+        restart: impl Fn(&Store<Key, Value, S, H>) -> Store<Key, Value, S, H>,
+        ops: &[Op],
+    ) {
+        for (step, op) in ops.iter().enumerate() {
+            if let Op::Restart = op {
+                store = restart(&store);
+                self.restarted(&store, &format!("step {step}: restart"));
+            } else {
+                self.step(&store, step, op);
+            }
+        }
+    }
+
+    /// Checks a store just restored against the model, and resumes the oracle's
+    /// versions as the store resumes its own.
+    #[cfg_attr(not(feature = "snapshot"), allow(dead_code))]
+    fn restarted<H: BuildHasher>(&mut self, store: &Store<Key, Value, S, H>, context: &str) {
+        let held: HashMap<Key, Versioned<Value, S::Version>> = store.iter().collect();
+        assert_eq!(held, self.ledger.records, "{context}");
+        for record in self.ledger.records.values() {
+            self.oracle.retire(&record.version);
+        }
+        // What had expired was left out of the snapshot: the new store holds none of it.
+        if let Some(time) = &mut self.time {
+            time.expired.clear();
+        }
+        self.check_len(store.len(), context);
+    }
+
+    /// Applies one operation, `op` at `step`, to `store` and to the model.
+    fn step<H: BuildHasher>(&mut self, store: &Store<Key, Value, S, H>, step: usize, op: &Op) {
+        let context = format!("step {step}: {op:?}");
+        match op {
+            Op::On(key, via, key_op) => self.apply_on(store, *key, via, key_op, &context),
+            Op::Len => self.check_len(store.len(), &context),
+            Op::Clear => {
+                store.clear();
+                for (_, record) in self.ledger.records.drain() {
+                    self.oracle.retire(&record.version);
+                }
+                if let Some(time) = &mut self.time {
+                    time.deadlines.clear();
+                    time.expired.clear();
+                }
+                assert!(store.is_empty(), "{context}");
+            }
+            Op::Advance(seconds) => {
+                let time = self
+                    .time
+                    .as_mut()
+                    .expect("time moves only in a timed model");
+                time.now += u64::from(*seconds);
+                time.clock.advance(Duration::from_secs(u64::from(*seconds)));
+            }
+            Op::Iter => {
+                let mut seen = HashMap::new();
+                for (key, record) in store.iter() {
+                    assert!(
+                        seen.insert(key, record).is_none(),
+                        "{context}: key {key} twice"
+                    );
+                }
+                assert_eq!(seen, self.ledger.records, "{context}");
+            }
+            Op::Restart => panic!("{context}: a restart needs `run_restarting`"),
+        }
+        self.expirations();
+        self.evictions(store, &context);
+        // Whatever the answer, the record itself must be exactly what the model holds.
+        if let Some(key) = op.key() {
+            assert_eq!(
+                store.get(&key),
+                self.ledger.records.get(&key).cloned(),
+                "{context}: after"
+            );
+        }
+        self.check_len(store.len(), &format!("{context}: after"));
     }
 
     fn apply_on<H: BuildHasher>(
