@@ -142,10 +142,11 @@ impl Access {
     }
 
     /// Gives a record restored from a snapshot the reads it had (the low bits of its
-    /// [`heat`](Access::heat)): one read before goes on to the main queue when it
-    /// reaches the head of the window.
+    /// [`heat`](Access::heat)), and one at least if it was in the main queue: a record
+    /// read before goes on to the main queue when it reaches the head of the window.
     pub(crate) fn warm(&mut self, heat: u8) {
-        *self.uses.get_mut() = (heat & 3).min(MAX_USES);
+        let proven = u8::from(heat & 4 != 0);
+        *self.uses.get_mut() = (heat & 3).max(proven).min(MAX_USES);
     }
 
     /// Records a use under the write lock.
