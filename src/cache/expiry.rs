@@ -602,3 +602,51 @@ impl<K, V> Timer<K, V> {
         self.deadlines.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_time_runs_out_at_its_limit_and_never_without_one() {
+        let second = Duration::from_secs(1);
+        let left = Remaining {
+            expires: Some(3 * second),
+            idle: Some(5 * second),
+        };
+        assert_eq!(
+            left.after(second),
+            Some(Remaining {
+                expires: Some(2 * second),
+                idle: Some(4 * second),
+            })
+        );
+        assert_eq!(
+            left.after(3 * second - Duration::from_nanos(1))
+                .map(|l| l.expires),
+            Some(Some(Duration::from_nanos(1)))
+        );
+        assert_eq!(left.after(3 * second), None);
+        assert_eq!(
+            Remaining::FOREVER.after(Duration::MAX),
+            Some(Remaining::FOREVER)
+        );
+        assert!(!Remaining::FOREVER.expires());
+        assert!(left.expires());
+    }
+
+    #[test]
+    fn a_restored_record_starts_the_timer_only_if_it_can_expire() {
+        let mut timing: Timing<u64, u64> = Timing::Off(Clock::System);
+        assert!(timing.restored(Remaining::FOREVER).is_none());
+        assert!(timing.active().is_none());
+        let lifetime = timing.restored(Remaining {
+            expires: None,
+            idle: Some(Duration::from_secs(1)),
+        });
+        assert!(
+            lifetime.is_some_and(|lifetime| lifetime.expires == NEVER && lifetime.idle != NEVER)
+        );
+        assert!(timing.active().is_some());
+    }
+}
