@@ -1,7 +1,9 @@
 //! Operation sequences decoded from the fuzzer's bytes, run against the store and the
 //! sequential model of the property test (`tests/support/model.rs`), in every store
 //! configuration the model knows, each operation on a key through the store or one of its
-//! bounded views: any answer that differs from the model is a crash.
+//! bounded views: any answer that differs from the model is a crash. The same bytes then
+//! run again with warm restarts among the operations (a snapshot, and a store restored
+//! from it), on one shard and on eight.
 
 #![no_main]
 
@@ -17,7 +19,7 @@ use std::time::Duration;
 use model::{
     AnyFresh, Cancel, Compute, ExactCounter, Expect, Key, KeyOp, Limit, Model, Op, Time, Ttl, Via,
 };
-use verkv::{Counter, ManualClock, Store, UuidV4};
+use verkv::{Counter, ManualClock, Store, StoreBuilder, UuidV4, VersionScheme};
 
 /// Few keys, so that operations keep meeting the same records.
 const KEYS: Key = 4;
@@ -75,10 +77,14 @@ fn via(input: &mut Unstructured<'_>, timed: bool) -> Result<Via> {
     Ok(Via::Bounded(limit, cancel))
 }
 
-/// An operation; for a `timed` store also moves of the clock and expiring views.
-fn op(input: &mut Unstructured<'_>, timed: bool) -> Result<Op> {
+/// An operation; for a `timed` store also moves of the clock and expiring views, and
+/// restarts if `restarts`.
+fn op(input: &mut Unstructured<'_>, timed: bool, restarts: bool) -> Result<Op> {
     if timed && input.ratio(1, 6)? {
         return Ok(Op::Advance(input.int_in_range(1..=2)?));
+    }
+    if restarts && input.ratio(1, 12)? {
+        return Ok(Op::Restart);
     }
     let key = input.int_in_range(0..=KEYS - 1)?;
     let key_op = match input.choose_index(14)? {
@@ -102,20 +108,21 @@ fn op(input: &mut Unstructured<'_>, timed: bool) -> Result<Op> {
 
 /// The operations `data` decodes to. Decoding never fails for lack of bytes (it reads
 /// zeros): it stops when they run out.
-fn decode(data: &[u8], timed: bool) -> Vec<Op> {
+fn decode(data: &[u8], timed: bool, restarts: bool) -> Vec<Op> {
     let mut input = Unstructured::new(data);
     let mut ops = Vec::new();
     while !input.is_empty() && ops.len() < MAX_OPS {
-        let Ok(op) = op(&mut input, timed) else { break };
+        let Ok(op) = op(&mut input, timed, restarts) else {
+            break;
+        };
         ops.push(op);
     }
     ops
 }
 
-/// A one-shard store expiring after [`TTL`], bounded to [`BOUND`] if `bounded`, with
-/// its model (versions unique per key, not predictable: see `tests/model.rs`).
-fn timed(bounded: bool) -> (Store<Key, model::Value, Counter>, Model<Counter, AnyFresh>) {
-    let clock = ManualClock::new();
+/// The builder of a one-shard store expiring after [`TTL`] on `clock`, bounded to
+/// [`BOUND`] if `bounded`.
+fn timed_builder(clock: &ManualClock, bounded: bool) -> StoreBuilder<Key, model::Value> {
     let mut builder = Store::builder()
         .shards(1)
         .clock(clock.clone())
@@ -123,15 +130,29 @@ fn timed(bounded: bool) -> (Store<Key, model::Value, Counter>, Model<Counter, An
     if bounded {
         builder = builder.max_capacity(BOUND as u64);
     }
-    let time = Time::new(clock, Some(TTL));
-    (
-        builder.build(),
-        Model::timed(AnyFresh, time, bounded.then_some(BOUND)),
-    )
+    builder
+}
+
+/// A timed store's model (versions unique per key, not predictable: see
+/// `tests/model.rs`).
+fn timed_model(clock: &ManualClock, bounded: bool) -> Model<Counter, AnyFresh> {
+    let time = Time::new(clock.clone(), Some(TTL));
+    Model::timed(AnyFresh, time, bounded.then_some(BOUND))
+}
+
+/// A restart: the store's snapshot, restored by a builder from `builder`.
+fn restart<S: VersionScheme>(
+    builder: impl Fn() -> StoreBuilder<Key, model::Value, S>,
+) -> impl Fn(&Store<Key, model::Value, S>) -> Store<Key, model::Value, S> {
+    move |store| {
+        let mut bytes = Vec::new();
+        store.snapshot_to(&mut bytes).unwrap();
+        builder().restore(&bytes[..]).unwrap().0
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
-    let ops = decode(data, false);
+    let ops = decode(data, false, false);
 
     let one_shard: Store<Key, model::Value, Counter> = Store::builder().shards(1).build();
     Model::<Counter, _>::new(ExactCounter::default()).run(&one_shard, &ops);
@@ -154,9 +175,28 @@ fuzz_target!(|data: &[u8]| {
     Model::<Counter, _>::bounded(ExactCounter::default(), BOUND).run(&bounded, &ops);
 
     // With expiry, the clock moving and expiring views: alone, then with the bound.
-    let timed_ops = decode(data, true);
+    let timed_ops = decode(data, true, false);
     for bounded in [false, true] {
-        let (store, mut model) = timed(bounded);
-        model.run(&store, &timed_ops);
+        let clock = ManualClock::new();
+        timed_model(&clock, bounded).run(&timed_builder(&clock, bounded).build(), &timed_ops);
     }
+
+    // Warm restarts: versions exact on one shard, fresh on eight; deadlines kept.
+    let restarting = decode(data, false, true);
+    let one_shard = || Store::builder().shards(1);
+    Model::<Counter, _>::new(ExactCounter::default()).run_restarting(
+        one_shard().build(),
+        restart(one_shard),
+        &restarting,
+    );
+    let sharded = || Store::builder().shards(8);
+    Model::<Counter, _>::new(AnyFresh).run_restarting(
+        sharded().build(),
+        restart(sharded),
+        &restarting,
+    );
+    let timed_restarting = decode(data, true, true);
+    let clock = ManualClock::new();
+    let builder = || timed_builder(&clock, true);
+    timed_model(&clock, true).run_restarting(builder().build(), restart(builder), &timed_restarting);
 });
