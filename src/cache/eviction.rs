@@ -136,6 +136,7 @@ impl Access {
     /// How the record stands in the policy, for a snapshot to restore the hottest
     /// records first: its reads since it last passed the head of its queue (0 to
     /// [`MAX_USES`]), plus 4 in the main queue (records that proved themselves).
+    #[cfg(feature = "snapshot")]
     pub(crate) fn heat(&self) -> u8 {
         let main = if self.queue == Queue::Main { 4 } else { 0 };
         main + self.uses.load(Ordering::Relaxed).min(MAX_USES)
@@ -144,6 +145,7 @@ impl Access {
     /// Gives a record restored from a snapshot the reads it had (the low bits of its
     /// [`heat`](Access::heat)), and one at least if it was in the main queue: a record
     /// read before goes on to the main queue when it reaches the head of the window.
+    #[cfg(feature = "snapshot")]
     pub(crate) fn warm(&mut self, heat: u8) {
         let proven = u8::from(heat & 4 != 0);
         *self.uses.get_mut() = (heat & 3).max(proven).min(MAX_USES);
@@ -400,6 +402,7 @@ impl<K, V> Evictor<K, V> {
 
     /// Whether a record of `key` and `value` fits beside those the shard holds, without
     /// evicting any: how a restore fills a shard up to its share and no further.
+    #[cfg(feature = "snapshot")]
     pub(crate) fn fits(&self, key: &K, value: &V) -> bool {
         Self::weigh(&self.weigher, key, value)
             .checked_add(self.weight)

@@ -238,6 +238,7 @@ impl<K, V> Timing<K, V> {
     /// counted from now on the shard's clock (whatever the store's settings: they apply
     /// from the record's next write); starts the timer if the record can expire. `None`
     /// if it never expires.
+    #[cfg(feature = "snapshot")]
     pub(crate) fn restored(&mut self, remaining: Remaining) -> Option<Lifetime> {
         if !remaining.expires() {
             return None;
@@ -305,12 +306,14 @@ pub(crate) struct Lifetime {
 
 /// What a record has left to live, as a snapshot keeps it: until its time-to-live (or
 /// policy) ends it, and until its time-to-idle does; `None` for no limit.
+#[cfg(feature = "snapshot")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Remaining {
     pub(crate) expires: Option<Duration>,
     pub(crate) idle: Option<Duration>,
 }
 
+#[cfg(feature = "snapshot")]
 impl Remaining {
     /// A record that never expires.
     pub(crate) const FOREVER: Remaining = Remaining {
@@ -428,6 +431,7 @@ impl<K, V> Timer<K, V> {
     }
 
     /// What the record (hash, ticket) has left to live at `now`; `None` if it expired.
+    #[cfg(feature = "snapshot")]
     pub(crate) fn remaining(&self, hash: u64, ticket: u32, now: u64) -> Option<Remaining> {
         let Some(deadline) = self.find(hash, ticket) else {
             return Some(Remaining::FOREVER);
@@ -603,7 +607,7 @@ impl<K, V> Timer<K, V> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "snapshot"))]
 mod tests {
     use super::*;
 

@@ -36,6 +36,7 @@ pub(crate) use facade::{write_shard, LockedShard};
 pub use facade::{DefaultHashBuilder, Store, VersionOf};
 pub use iter::{Iter, Keys};
 pub use record::Versioned;
+#[cfg(feature = "snapshot")]
 pub(crate) use shard::Placed;
 pub(crate) use state::Stored;
 pub(crate) use tally::{count_event, count_stop, LoadTimer};

@@ -12,9 +12,13 @@ use std::time::Duration;
 
 use super::error::{Error, Rejected, UpdateWithError};
 use super::record::Record;
-use super::shard::{Placed, Shard};
+#[cfg(feature = "snapshot")]
+use super::shard::Placed;
+use super::shard::Shard;
 use crate::cache::eviction::{Access, Evictor};
-use crate::cache::expiry::{Remaining, Timing};
+#[cfg(feature = "snapshot")]
+use crate::cache::expiry::Remaining;
+use crate::cache::expiry::Timing;
 use crate::cache::listener::{Delivery, Removals};
 use crate::stats::Evictions;
 use crate::version::VersionScheme;
@@ -78,6 +82,7 @@ impl<K, V, S: VersionScheme> Records<K, V, S> {
     }
 
     /// See [`Shard::export`].
+    #[cfg(feature = "snapshot")]
     pub(crate) fn export(
         &self,
         hash: impl Fn(&K) -> u64,
@@ -87,16 +92,19 @@ impl<K, V, S: VersionScheme> Records<K, V, S> {
     }
 
     /// See [`Shard::bounded`].
+    #[cfg(feature = "snapshot")]
     pub(crate) fn bounded(&self) -> bool {
         dispatch!(self, shard => shard.bounded())
     }
 
     /// See [`Shard::resume_point`].
+    #[cfg(feature = "snapshot")]
     pub(crate) fn resume_point(&self) -> Option<Version<S>> {
         dispatch!(self, shard => shard.resume_point())
     }
 
     /// See [`Shard::resume_after`].
+    #[cfg(feature = "snapshot")]
     pub(crate) fn resume_after(&mut self, point: &Version<S>) {
         dispatch!(self, shard => shard.resume_after(point))
     }
@@ -248,6 +256,7 @@ impl<K: Eq, V, S: VersionScheme> Records<K, V, S> {
 
     /// See [`Shard::restore`]; a record with a deadline makes a plain shard tracked
     /// first, as a write with a time-to-live of its own does.
+    #[cfg(feature = "snapshot")]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn restore(
         &mut self,

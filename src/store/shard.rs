@@ -14,7 +14,9 @@ use super::record::Record;
 use super::state::{RecordState, Stored};
 use crate::cache::clock::Clock;
 use crate::cache::eviction::{Access, Evictor};
-use crate::cache::expiry::{Lifetime, Remaining, Timer, Timing, Turn, UNTICKETED};
+#[cfg(feature = "snapshot")]
+use crate::cache::expiry::Remaining;
+use crate::cache::expiry::{Lifetime, Timer, Timing, Turn, UNTICKETED};
 use crate::cache::listener::{Delivery, RemovalCause, Removals};
 use crate::stats::Evictions;
 use crate::version::VersionScheme;
@@ -39,6 +41,7 @@ struct Current<'a, K, V, S: VersionScheme, A> {
 type Created<S> = (Version<S>, Option<u32>);
 
 /// What became of a record restored from a snapshot.
+#[cfg(feature = "snapshot")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Placed {
     /// It is in the shard.
@@ -413,6 +416,7 @@ impl<K, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
     /// ([`Access::heat`], 0 in a shard without a bound): what a snapshot copies out under
     /// the read lock. Needs the records' hashes only if the shard has expiry, to look
     /// their deadlines up.
+    #[cfg(feature = "snapshot")]
     pub(crate) fn export(
         &self,
         hash: impl Fn(&K) -> u64,
@@ -433,17 +437,20 @@ impl<K, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
     }
 
     /// Whether the shard has a capacity bound.
+    #[cfg(feature = "snapshot")]
     pub(crate) fn bounded(&self) -> bool {
         self.bound.is_some()
     }
 
     /// The shard's version scheme's resume point ([`VersionScheme::resume_point`]).
+    #[cfg(feature = "snapshot")]
     pub(crate) fn resume_point(&self) -> Option<Version<S>> {
         self.versions.resume_point()
     }
 
     /// Never hands out `point` or a version below it again: what a restore does to every
     /// shard with the resume point of the whole snapshot.
+    #[cfg(feature = "snapshot")]
     pub(crate) fn resume_after(&mut self, point: &Version<S>) {
         self.versions.retire(point);
     }
@@ -611,6 +618,7 @@ impl<K: Eq, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
     /// had. A bounded shard takes it only if it fits beside the records it holds: a
     /// restore never evicts. Leaves the version scheme alone (the restore resumes it
     /// once, for every shard), and the eviction listener and statistics hear nothing.
+    #[cfg(feature = "snapshot")]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn restore(
         &mut self,
