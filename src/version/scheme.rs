@@ -53,6 +53,14 @@ pub trait VersionScheme: Default + Send + Sync + 'static {
     /// By default the type's name as the compiler spells it
     /// ([`std::any::type_name`]), which may change with the compiler or a rename:
     /// a scheme whose snapshots must outlive either should return a fixed name of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{Counter, UuidV4, VersionScheme};
+    ///
+    /// assert_eq!((Counter::name(), UuidV4::name()), ("counter", "uuid-v4"));
+    /// ```
     fn name() -> &'static str {
         std::any::type_name::<Self>()
     }
