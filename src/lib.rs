@@ -340,8 +340,9 @@
 //!   store. For a deploy, stop writes to the old store (or the old process) before the
 //!   last snapshot: then nothing is lost and nothing repeats.
 //! - **Time left, not deadlines.** A record keeps the time it had left, less the
-//!   wall-clock time between the snapshot and the restore; expired records are left
-//!   out (their versions still count).
+//!   wall-clock time between the snapshot and the restore (none on a [`ManualClock`],
+//!   whose owner moves its time); expired records are left out (their versions still
+//!   count).
 //! - **A bounded store** restores up to its bound and never evicts to do so, the
 //!   records the old store's policy held hottest first.
 //!
