@@ -89,7 +89,10 @@ where
     /// are carried over all the same).
     ///
     /// Keys, values and versions are written as they are when copied; values are
-    /// cloned under the lock, so for large values store an [`Arc`](std::sync::Arc).
+    /// cloned under the lock, so for large values store an [`Arc`](std::sync::Arc). The
+    /// copy holds one shard's records at a time: more [shards](crate::StoreBuilder::shards)
+    /// make it smaller, and disturb the reads that go on beside it less (see
+    /// `BENCHMARKS.md`, "Warm restart").
     ///
     /// # Errors
     ///
