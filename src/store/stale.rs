@@ -105,23 +105,6 @@ where
         if cfg!(verkv_mutant = "no_version_check") || !shard.lately_stale.look_first() {
             return Ok(Looked::Unsure);
         }
-        self.look_on_read(wait, (hash, shard), key, expected)
-    }
-
-    /// The look itself.
-    #[inline(always)]
-    fn look_on_read<Q, W: Wait>(
-        &self,
-        wait: &W,
-        (hash, shard): (u64, &LockedShard<K, V, S>),
-        key: &Q,
-        expected: &S::Version,
-    ) -> Result<Looked, Error<S::Version>>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-        W::Error: Into<Error<S::Version>>,
-    {
         let records = wait.read(&shard.lock).map_err(|stop| {
             count_stop(shard, stop);
             stop.into()
