@@ -18,6 +18,7 @@
 //! | [`update_with`](Store::update_with) | read-modify-write under the version check | the same ([`try_update_with`](Store::try_update_with): or the closure's error) |
 //! | [`remove`](Store::remove) | deletes, only if still at the version | [`Error::NotFound`], [`Error::Stale`] |
 //! | [`put`](Store::put) | blind write: overwrites whatever is there | — |
+//! | [`invalidate`](Store::invalidate) | blind removal: removes whatever version is there | — |
 //! | [`get_or_load`](Store::get_or_load) | reads; on a miss, loads and creates (one loader per key at a time) | — |
 //!
 //! # Example
