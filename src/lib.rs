@@ -382,7 +382,7 @@ assert_eq!(stale.error, Error::Stale { expected: v2, current: v3 });
 //! | `json` | the `json` module: JSON Merge Patch and JSON Patch for JSON records |
 //! | `http` | the `http` module: `ETag` headers, and `If-Match` / `If-None-Match` / `X-Expected-Version` evaluated into statuses |
 //! | `postgres` | the `postgres` module: [`VersionedStore`] on a PostgreSQL table (`PgStore`); the `near` module: a near-cache in front of it, kept coherent by notifications (`NearCache`) |
-//! | `metrics` | [`Stats::publish`]: the statistics as Prometheus-style counters, gauges and a lock-wait histogram, through the [`metrics`](https://docs.rs/metrics) facade to the recorder the application installed |
+//! | `metrics` | `Stats::publish`: the statistics as Prometheus-style counters, gauges and a lock-wait histogram, through the [`metrics`](https://docs.rs/metrics) facade to the recorder the application installed |
 //! | `snapshot` | the `snapshot` module: `Store::snapshot_to` / `snapshot_to_file` and `StoreBuilder::restore`, a warm restart that keeps versions (keys and values through serde) |
 //!
 //! # Errors
