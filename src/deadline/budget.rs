@@ -34,7 +34,7 @@ const LONGEST_POLL_SLEEP: Duration = Duration::from_millis(1);
 /// How the store blocks: on a shard lock, between retries, for a change.
 pub(crate) trait Wait {
     /// What a wait can fail with.
-    type Error: Copy + Into<Interrupted>;
+    type Error: Stop;
 
     fn read<'a, T>(&self, lock: &'a ShardLock<T>) -> Result<ReadGuard<'a, T>, Self::Error>;
 
@@ -68,6 +68,19 @@ pub(crate) trait Wait {
         None
     }
 }
+
+/// What a [`Wait`] fails with: an interruption the operation reports, and the one the
+/// statistics count.
+pub(crate) trait Stop: Copy + Into<Interrupted> {
+    /// The interruption the statistics count, if they count this one.
+    fn counted(self) -> Option<Interrupted> {
+        Some(self.into())
+    }
+}
+
+impl Stop for Interrupted {}
+
+impl Stop for Infallible {}
 
 /// Waits as long as it takes.
 pub(crate) struct Forever;
@@ -176,7 +189,7 @@ impl Budget<'_> {
 
 /// `Cancelled` if there is a token and it was cancelled.
 #[inline]
-fn check_cancelled(cancel: Option<&CancelToken>) -> Result<(), Interrupted> {
+pub(super) fn check_cancelled(cancel: Option<&CancelToken>) -> Result<(), Interrupted> {
     match cancel {
         Some(token) if token.is_cancelled() => Err(Interrupted::Cancelled),
         _ => Ok(()),

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use super::record::Versioned;
 use crate::cache::eviction::TooHeavy;
+#[cfg(not(verkv_loom))]
+use crate::deadline::Attempt;
 use crate::deadline::{Interrupted, TimedOut};
 
 /// Why a conditional operation was refused. The store is unchanged when one is returned.
@@ -228,6 +230,15 @@ impl<Ver> From<Interrupted> for Error<Ver> {
 impl<Ver> From<Infallible> for Error<Ver> {
     fn from(never: Infallible) -> Self {
         match never {}
+    }
+}
+
+/// A busy lock, as an async caller's one try reports it: a timeout queued (it tells the
+/// two apart by the wait it made).
+#[cfg(not(verkv_loom))]
+impl<Ver> From<Attempt> for Error<Ver> {
+    fn from(attempt: Attempt) -> Self {
+        Interrupted::from(attempt).into()
     }
 }
 

@@ -612,6 +612,11 @@ where
 /// in registers, where a token it does not have and a deadline it does not reach fold
 /// away. Out of line, the budget would have to be stored and passed by address, which
 /// costs a bounded `get` over a large map a fifth of its speed (see `BENCHMARKS.md`).
+/// A write's answer (its new version, or its refusal with the value), or, if its wait
+/// failed, the wait's error with the key and value handed back.
+pub(crate) type WrittenOrHandedBack<K, V, Ver, E> =
+    Result<Result<Ver, Rejected<V, Ver>>, (E, K, V)>;
+
 impl<K, V, S, H> Store<K, V, S, H>
 where
     K: Hash + Eq,
@@ -685,14 +690,27 @@ where
     where
         W::Error: Into<Error<S::Version>>,
     {
+        self.insert_or_back_in(wait, key, value)
+            .unwrap_or_else(|(stop, _, value)| Err(Rejected::not_started((stop, value))))
+    }
+
+    /// As `insert_in`; a wait that fails hands back the key too, for a caller that tries
+    /// again.
+    #[inline(always)]
+    pub(crate) fn insert_or_back_in<W: Wait>(
+        &self,
+        wait: &W,
+        key: K,
+        value: V,
+    ) -> WrittenOrHandedBack<K, V, S::Version, W::Error> {
         let (hash, shard) = self.locate(&key);
         let rehash = self.rehash();
-        write_shard(wait, shard, value, |records, value| {
+        write_shard(wait, shard, (key, value), |records, (key, value)| {
             let inserted = records.insert(hash, key, value, rehash, wait.time_to_live());
             count_write(shard, &inserted, Event::Inserted);
             inserted
         })
-        .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
+        .map_err(|(stop, (key, value))| (stop, key, value))
     }
 
     #[inline(always)]
@@ -735,14 +753,27 @@ where
     where
         W::Error: Into<Error<S::Version>>,
     {
+        self.put_or_back_in(wait, key, value)
+            .unwrap_or_else(|(stop, _, value)| Err(Rejected::not_started((stop, value))))
+    }
+
+    /// As `put_in`; a wait that fails hands back the key too, for a caller that tries
+    /// again.
+    #[inline(always)]
+    pub(crate) fn put_or_back_in<W: Wait>(
+        &self,
+        wait: &W,
+        key: K,
+        value: V,
+    ) -> WrittenOrHandedBack<K, V, S::Version, W::Error> {
         let (hash, shard) = self.locate(&key);
         let rehash = self.rehash();
-        write_shard(wait, shard, value, |records, value| {
+        write_shard(wait, shard, (key, value), |records, (key, value)| {
             let written = records.put(hash, key, value, rehash, wait.time_to_live());
             count_write(shard, &written, Event::Put);
             written
         })
-        .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)))
+        .map_err(|(stop, (key, value))| (stop, key, value))
     }
 
     #[inline(always)]

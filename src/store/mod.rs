@@ -32,6 +32,8 @@ mod tally;
 
 pub use builder::StoreBuilder;
 pub use error::{Cause, Error, NotInserted, Rejected, UpdateWithError};
+#[cfg(not(verkv_loom))]
+pub(crate) use facade::WrittenOrHandedBack;
 pub(crate) use facade::{write_shard, LockedShard};
 pub use facade::{DefaultHashBuilder, Store, VersionOf};
 pub use iter::{Iter, Keys};

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::error::{Error, NotInserted, Rejected, UpdateWithError};
 use super::facade::{LockedShard, Store};
 use super::records::Records;
-use crate::deadline::{Interrupted, Wait};
+use crate::deadline::{Interrupted, Stop, Wait};
 use crate::stats::counters::{Event, ShardCounters};
 use crate::sync::{ShardLock, WriteGuard};
 use crate::version::VersionScheme;
@@ -145,12 +145,9 @@ pub(crate) fn count_event<K, V, S: VersionScheme>(shard: &LockedShard<K, V, S>, 
 
 /// Counts an operation on `shard` that stopped (timed out or was cancelled) before it
 /// took effect.
-pub(crate) fn count_stop<K, V, S: VersionScheme>(
-    shard: &LockedShard<K, V, S>,
-    stopped: impl Into<Interrupted>,
-) {
+pub(crate) fn count_stop<K, V, S: VersionScheme>(shard: &LockedShard<K, V, S>, stopped: impl Stop) {
     if let Some(counters) = shard.counters.as_deref() {
-        if let Some(event) = Event::stopped(stopped.into()) {
+        if let Some(event) = stopped.counted().and_then(Event::stopped) {
             counters.count(event);
         }
     }
