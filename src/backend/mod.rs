@@ -13,24 +13,30 @@
 //! not worth retrying). [`Error::Misconfigured`] says the backend refuses the store's
 //! settings (not worth retrying either).
 
+#[cfg(not(verkv_loom))]
+mod asynchronous;
 mod context;
+mod created;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod near;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 
+#[cfg(not(verkv_loom))]
+pub use asynchronous::AsyncVersionedStore;
 pub use context::Context;
 
 use std::convert::Infallible;
 use std::fmt::{Debug, Display};
+use std::future::ready;
 use std::hash::Hash;
 
 use crate::deadline::Wait;
 use crate::store::Versioned;
 use crate::store::{Error, Rejected, UpdateWithError};
-use crate::wait::optimistic;
-use crate::wait::Retried;
+use crate::wait::{optimistic, Retried};
+use created::{completed, read_or_create};
 
 /// What a read of a [`VersionedStore`] answers: the record (value and version) if there
 /// is one, or why it could not be read.
@@ -300,24 +306,11 @@ pub trait VersionedStore<K, V> {
         K: Clone,
         V: Clone,
     {
-        if let Some(found) = self.get(ctx, &key)? {
-            return Ok(found);
-        }
-        let value = load();
-        loop {
-            match self.insert(ctx, key.clone(), value.clone()) {
-                Ok(version) => return Ok(Versioned { value, version }),
-                Err(Rejected {
-                    error: Error::Exists { .. },
-                    ..
-                }) => {
-                    if let Some(found) = self.get(ctx, &key)? {
-                        return Ok(found);
-                    }
-                    // Removed again in between: try to create it once more.
-                }
-                Err(refused) => return Err(refused.error),
-            }
-        }
+        completed(read_or_create(
+            key,
+            |key| ready(self.get(ctx, &key)),
+            |key, value| ready(self.insert(ctx, key, value)),
+            async move { load() },
+        ))
     }
 }

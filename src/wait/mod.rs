@@ -9,5 +9,5 @@ mod retry;
 mod watch;
 
 pub use bounded::Bounded;
-pub(crate) use retry::optimistic;
 pub use retry::Retried;
+pub(crate) use retry::{optimistic, Attempts, Next};

@@ -138,10 +138,76 @@ where
     }
 }
 
-/// The optimistic loop over any store's read and compare-and-swap: `read` the record,
-/// `compute` the new value, `write` it if the record is still at the version read, and on
-/// a stale version ask `between` whether there is time for another attempt (it fails with
-/// the error to stop with), pause, and read again. Shared by [`Store::retry_update`] and
+/// The bookkeeping of an optimistic loop (read, compute, compare-and-swap, and on a
+/// stale version read again), shared by its blocking form ([`optimistic`]) and its async
+/// one ([`AsyncVersionedStore::retry_update`](crate::AsyncVersionedStore::retry_update)):
+/// what each read and each write means for the loop.
+pub(crate) struct Attempts {
+    /// Attempts refused as stale so far.
+    refused: u32,
+    /// When the first attempt was refused: the clock is read only then, so the common
+    /// uncontended call reads none.
+    started: Option<Instant>,
+}
+
+/// What an optimistic loop does after an attempt's write.
+pub(crate) enum Next<Ver> {
+    /// Stop: the write succeeded.
+    Done(Retried<Ver>),
+    /// Pause if there is time (the first refusal was at `started`, `attempts` so far),
+    /// then read again.
+    Again { started: Instant, attempts: u32 },
+    /// Stop with this error.
+    Stop(Error<Ver>),
+}
+
+impl Attempts {
+    pub(crate) fn new() -> Self {
+        Attempts {
+            refused: 0,
+            started: None,
+        }
+    }
+
+    /// The record an attempt read, or the error the loop stops with.
+    pub(crate) fn read<V, Ver>(
+        &self,
+        read: Result<Option<Versioned<V, Ver>>, Error<Ver>>,
+    ) -> Result<Versioned<V, Ver>, Error<Ver>> {
+        match read {
+            Ok(Some(current)) => Ok(current),
+            Ok(None) => Err(Error::NotFound),
+            Err(error) => Err(after_attempts(error, self.refused)),
+        }
+    }
+
+    /// What the loop does after an attempt's write answered `written`.
+    pub(crate) fn written<V, Ver>(&mut self, written: Result<Ver, Rejected<V, Ver>>) -> Next<Ver> {
+        match written {
+            Ok(version) => Next::Done(Retried {
+                version,
+                attempts: self.refused + 1,
+            }),
+            Err(Rejected {
+                error: Error::Stale { .. },
+                ..
+            }) => {
+                self.refused += 1;
+                Next::Again {
+                    started: *self.started.get_or_insert_with(Instant::now),
+                    attempts: self.refused,
+                }
+            }
+            Err(rejected) => Next::Stop(after_attempts(rejected.error, self.refused)),
+        }
+    }
+}
+
+/// The optimistic loop over any store's blocking read and compare-and-swap: `read` the
+/// record, `compute` the new value, `write` it if the record is still at the version
+/// read, and on a stale version ask `between` whether there is time for another attempt
+/// (it fails with the error to stop with), pause, and read again. Shared by
+/// [`Store::retry_update`] and
 /// [`VersionedStore::retry_update`](crate::VersionedStore::retry_update).
 pub(crate) fn optimistic<V, Ver, E>(
     mut read: impl FnMut() -> Result<Option<Versioned<V, Ver>>, Error<Ver>>,
@@ -149,39 +215,20 @@ pub(crate) fn optimistic<V, Ver, E>(
     mut compute: impl FnMut(&V) -> Result<V, E>,
     mut between: impl FnMut(Instant, u32) -> Result<(), Error<Ver>>,
 ) -> Result<Retried<Ver>, UpdateWithError<Ver, E>> {
-    // Read the clock only once an attempt fails: the common uncontended call needs none.
-    let mut started = None;
+    let mut attempts = Attempts::new();
     // Pauses between attempts, longer each time: a few spins first (the other writer is
     // probably almost done), then yielding the processor.
     let backoff = Backoff::new();
-    let mut attempts = 0;
     loop {
-        let current = match read() {
-            Ok(Some(current)) => current,
-            Ok(None) => return Err(UpdateWithError::Store(Error::NotFound)),
-            Err(error) => return Err(UpdateWithError::Store(after_attempts(error, attempts))),
-        };
+        let current = attempts.read(read()).map_err(UpdateWithError::Store)?;
         let value = compute(&current.value).map_err(UpdateWithError::Closure)?;
-        match write(&current.version, value) {
-            Ok(version) => {
-                return Ok(Retried {
-                    version,
-                    attempts: attempts + 1,
-                })
-            }
-            Err(Rejected {
-                error: Error::Stale { .. },
-                ..
-            }) => attempts += 1,
-            Err(rejected) => {
-                return Err(UpdateWithError::Store(after_attempts(
-                    rejected.error,
-                    attempts,
-                )))
+        match attempts.written(write(&current.version, value)) {
+            Next::Done(done) => return Ok(done),
+            Next::Stop(error) => return Err(UpdateWithError::Store(error)),
+            Next::Again { started, attempts } => {
+                between(started, attempts).map_err(UpdateWithError::Store)?;
             }
         }
-        let started = *started.get_or_insert_with(Instant::now);
-        between(started, attempts).map_err(UpdateWithError::Store)?;
         backoff.snooze();
     }
 }
