@@ -222,7 +222,7 @@
 //! |---|---|
 //! | `sync.rs`, `sync/` | the only files that name lock, atomic and event types (swapped for loom's under `cfg(verkv_loom)`); `sync/biased.rs` is the shard lock, biased towards readers so a `get` writes no memory another core's `get` writes, and the crate's only `unsafe` code; `sync/thread_index.rs` gives each live thread an index of its own (its reader slot, its statistics stripe) |
 //! | `version/` | version schemes ([`Counter`], [`UuidV4`]) and [`etag`] parsing |
-//! | `deadline/` | how an operation waits: forever, or until a deadline or a [`CancelToken`]; [`TimedOut`] |
+//! | `deadline/` | how an operation waits: forever, until a deadline or a [`CancelToken`], or not at all (one try of a lock, for the async face, which awaits instead); [`TimedOut`] |
 //! | `stats/` | statistics: the counters the store's one-line hooks write (reads in per-thread stripes, writes in their shard's), the hot-key summary, and the [`Stats`] report read from them |
 //! | `store/` | [`Store`]: `facade.rs` hashes, locks and delegates; `stale.rs` refuses a stale conditional write under the read lock, in a shard that has refused stale writes lately; `shard.rs` is the single-threaded core where **compare-and-swap and every version check live**, written once over the per-record state (`state.rs`: none in a plain shard, eviction state in a bounded or expiring one; `records.rs` picks the table); records, builder, iteration, errors |
 //! | `wait/` | operations that wait, on top of the store: [`Bounded`] views, [`retry_update`](Store::retry_update), [`wait_for_change`](Store::wait_for_change) |
@@ -230,7 +230,7 @@
 //! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |
 //! | `cache/` | the capacity bound's eviction policy and the expiry timer (leaves each shard holds), the eviction listener, and single-flight [`get_or_load`](Store::get_or_load) on top of the store |
 //! | `snapshot/` | warm restart (feature `snapshot`): the snapshot format, writing a store's records shard by shard and restoring a store from them, its versions resumed; the shards export and take back their records (with the timer's deadlines and the policy's standing) through `store/` |
-//! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`) |
+//! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`); its async face [`AsyncVersionedStore`] (`backend/asynchronous/`), so far for the in-memory store |
 //!
 //! Higher layers add methods to [`Store`] in their own files (`impl Store` blocks), so the
 //! store never names them.
@@ -248,6 +248,13 @@
 //! store's types) and [`Error::Misconfigured`] (the backend refuses the store's settings,
 //! such as a database that does not exist); the last two are not worth retrying.
 //! [`Error`] says which errors are.
+//!
+//! [`AsyncVersionedStore`] is the same trait with futures, for services on an async
+//! runtime: a future never blocks its executor thread behind another operation (a busy
+//! shard lock, a change, another caller's load, the pause between two attempts are
+//! awaited), and a future dropped before it completed has had no effect. Its futures are
+//! `Send` and need no particular runtime. The in-memory [`Store`] implements it; the
+//! PostgreSQL backend and the near-cache do not yet.
 //! # A bounded cache
 //!
 //! [`StoreBuilder::max_capacity`] bounds a store by its number of records, or with a
@@ -416,6 +423,8 @@ pub use backend::near;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use backend::postgres;
+#[cfg(not(verkv_loom))]
+pub use backend::AsyncVersionedStore;
 pub use backend::{Context, ReadResult, VersionedStore};
 pub use cache::clock::{Clock, ManualClock};
 pub use cache::expiry::Expiry;

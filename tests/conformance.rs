@@ -1,6 +1,7 @@
 //! The conformance suite on the in-memory store: the sequential model through the
-//! `VersionedStore` trait (`support/conformance.rs`), the same that runs on PostgreSQL
-//! (`tests/postgres.rs`). The stress run of the suite is `tests/linearizability.rs`.
+//! `VersionedStore` trait and through the `AsyncVersionedStore` trait
+//! (`support/conformance.rs`), the same that runs on PostgreSQL (`tests/postgres.rs`).
+//! The stress run of the suite is `tests/linearizability.rs`.
 
 #[path = "support/conformance.rs"]
 mod conformance;
@@ -24,5 +25,17 @@ proptest! {
     fn uuid_store_conforms(steps in steps(4, 120)) {
         let store: Store<Key, Value, UuidV4> = Store::builder().versions::<UuidV4>().build();
         Model::run(&store, &steps);
+    }
+
+    #[test]
+    fn counter_store_conforms_through_its_async_face(steps in steps(4, 120)) {
+        let store: Store<Key, Value, Counter> = Store::new();
+        Model::run_async(&store, &steps);
+    }
+
+    #[test]
+    fn uuid_store_conforms_through_its_async_face(steps in steps(4, 120)) {
+        let store: Store<Key, Value, UuidV4> = Store::builder().versions::<UuidV4>().build();
+        Model::run_async(&store, &steps);
     }
 }

@@ -1,0 +1,264 @@
+//! [`AsyncVersionedStore`]: the operations of [`VersionedStore`](super::VersionedStore)
+//! as futures, for services on an async runtime, implemented by the in-memory
+//! [`Store`](crate::Store).
+//!
+//! A future of this trait never blocks its executor thread on another operation: where
+//! the blocking face would wait (for a shard lock another operation holds, for a change,
+//! for another caller's load, between two attempts of the retry loop), it awaits. The
+//! in-memory store's operations complete when first polled unless they would wait. The
+//! futures are `Send`, and need no particular runtime.
+//!
+//! # Dropping a future
+//!
+//! Every operation is cancellation-safe: a future dropped before it completed has had
+//! no effect, or its whole effect, never part of it. In the in-memory store a write
+//! takes effect within one poll, under its shard lock: dropped before that poll, it
+//! wrote nothing; after it, the future was complete. A dropped `retry_update` may have
+//! written in its last poll only if that poll completed it. A dropped `get_or_load`
+//! whose loader was running abandons that load (nothing is written; callers waiting for
+//! it start their own).
+
+mod memory;
+mod pause;
+
+use std::convert::Infallible;
+use std::fmt::{Debug, Display};
+use std::future::Future;
+use std::hash::Hash;
+
+use super::created::read_or_create;
+use super::{Context, ReadResult};
+use crate::deadline::Wait;
+use crate::store::{Error, Rejected, UpdateWithError, Versioned};
+use crate::wait::{Attempts, Next, Retried};
+
+/// A versioned key-value store whose operations are futures: the async face of
+/// [`VersionedStore`](super::VersionedStore), with the same operations, answers and
+/// [`Context`] (deadline and cancel token).
+///
+/// The deadline covers the whole operation, time awaited included; an operation that
+/// times out, is cancelled, or whose future is dropped before it completes has had no
+/// effect (the module documentation says so per operation).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use verkv::{AsyncVersionedStore, Context, Store};
+///
+/// // Works the same on any async backend.
+/// async fn like<S: AsyncVersionedStore<String, u32>>(store: &S, id: &str) -> u32 {
+///     let ctx = Context::within(Duration::from_millis(500));
+///     let done = store.retry_update(&ctx, &id.to_string(), |likes| likes + 1).await;
+///     done.unwrap().attempts
+/// }
+///
+/// # futures_lite::future::block_on(async {
+/// let store: Store<String, u32> = Store::new();
+/// store.insert("heat".to_string(), 0).unwrap();
+/// assert_eq!(like(&store, "heat").await, 1);
+/// assert_eq!(store.get("heat").unwrap().value, 1);
+/// # });
+/// ```
+pub trait AsyncVersionedStore<K, V>: Sync
+where
+    K: Send + Sync,
+    V: Send,
+{
+    /// The version type: compared for equality, shown to clients with `Display`.
+    type Version: Clone + Eq + Hash + Debug + Display + Send + Sync + 'static;
+
+    /// As [`VersionedStore::get`](super::VersionedStore::get).
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::get`](super::VersionedStore::get).
+    fn get(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+    ) -> impl Future<Output = ReadResult<V, Self::Version>> + Send;
+
+    /// As [`VersionedStore::insert`](super::VersionedStore::insert).
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::insert`](super::VersionedStore::insert).
+    fn insert(
+        &self,
+        ctx: &Context<'_>,
+        key: K,
+        value: V,
+    ) -> impl Future<Output = Result<Self::Version, Rejected<V, Self::Version>>> + Send;
+
+    /// As [`VersionedStore::update`](super::VersionedStore::update).
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::update`](super::VersionedStore::update).
+    fn update(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &Self::Version,
+        value: V,
+    ) -> impl Future<Output = Result<Self::Version, Rejected<V, Self::Version>>> + Send;
+
+    /// As [`VersionedStore::update_with`](super::VersionedStore::update_with).
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::update`](super::VersionedStore::update).
+    fn update_with(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &Self::Version,
+        compute: impl FnOnce(&V) -> V + Send,
+    ) -> impl Future<Output = Result<Self::Version, Error<Self::Version>>> + Send {
+        async move {
+            self.try_update_with(ctx, key, expected, |current| {
+                Ok::<_, Infallible>(compute(current))
+            })
+            .await
+            .map_err(Error::from)
+        }
+    }
+
+    /// As [`VersionedStore::try_update_with`](super::VersionedStore::try_update_with).
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::try_update_with`](super::VersionedStore::try_update_with).
+    fn try_update_with<E: Send>(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &Self::Version,
+        compute: impl FnOnce(&V) -> Result<V, E> + Send,
+    ) -> impl Future<Output = Result<Self::Version, UpdateWithError<Self::Version, E>>> + Send;
+
+    /// As [`VersionedStore::remove`](super::VersionedStore::remove).
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::remove`](super::VersionedStore::remove).
+    fn remove(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: &Self::Version,
+    ) -> impl Future<Output = Result<V, Error<Self::Version>>> + Send;
+
+    /// As [`VersionedStore::put`](super::VersionedStore::put).
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::put`](super::VersionedStore::put).
+    fn put(
+        &self,
+        ctx: &Context<'_>,
+        key: K,
+        value: V,
+    ) -> impl Future<Output = Result<Self::Version, Rejected<V, Self::Version>>> + Send;
+
+    /// As [`VersionedStore::wait_for_change`](super::VersionedStore::wait_for_change),
+    /// awaiting the change instead of blocking.
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::wait_for_change`](super::VersionedStore::wait_for_change).
+    fn wait_for_change(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        seen: Option<&Self::Version>,
+    ) -> impl Future<Output = ReadResult<V, Self::Version>> + Send;
+
+    /// As [`VersionedStore::retry_update`](super::VersionedStore::retry_update), pausing
+    /// between attempts without blocking. Provided for every backend, on top of
+    /// [`get`](AsyncVersionedStore::get) and [`update`](AsyncVersionedStore::update).
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::retry_update`](super::VersionedStore::retry_update).
+    fn retry_update(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        mut compute: impl FnMut(&V) -> V + Send,
+    ) -> impl Future<Output = Result<Retried<Self::Version>, Error<Self::Version>>> + Send {
+        async move {
+            self.try_retry_update(ctx, key, |current: &V| {
+                Ok::<V, Infallible>(compute(current))
+            })
+            .await
+            .map_err(Error::from)
+        }
+    }
+
+    /// As [`VersionedStore::try_retry_update`](super::VersionedStore::try_retry_update),
+    /// pausing between attempts without blocking.
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::try_retry_update`](super::VersionedStore::try_retry_update).
+    fn try_retry_update<E: Send>(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        compute: impl FnMut(&V) -> Result<V, E> + Send,
+    ) -> impl Future<Output = Result<Retried<Self::Version>, UpdateWithError<Self::Version, E>>> + Send
+    {
+        async move {
+            let budget = ctx.budget();
+            let mut compute = compute;
+            let mut attempts = Attempts::new();
+            loop {
+                let read = attempts.read(self.get(ctx, key).await);
+                let current = read.map_err(UpdateWithError::Store)?;
+                let value = compute(&current.value).map_err(UpdateWithError::Closure)?;
+                let written = self.update(ctx, key, &current.version, value).await;
+                match attempts.written(written) {
+                    Next::Done(done) => return Ok(done),
+                    Next::Stop(error) => return Err(UpdateWithError::Store(error)),
+                    Next::Again { started, attempts } => {
+                        budget
+                            .between_attempts(started, attempts)
+                            .map_err(|stop| UpdateWithError::Store(stop.into()))?;
+                        pause::between_attempts(ctx, attempts - 1).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// As [`VersionedStore::get_or_load`](super::VersionedStore::get_or_load), with a
+    /// loader that is a future. The provided form may run `load` in several callers
+    /// that miss at the same time; the in-memory [`Store`](crate::Store) runs one per key
+    /// at a time (a single flight).
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::get_or_load`](super::VersionedStore::get_or_load).
+    fn get_or_load(
+        &self,
+        ctx: &Context<'_>,
+        key: K,
+        load: impl Future<Output = V> + Send,
+    ) -> impl Future<Output = Result<Versioned<V, Self::Version>, Error<Self::Version>>> + Send
+    where
+        K: Clone,
+        V: Clone + Sync,
+    {
+        async move {
+            read_or_create(
+                key,
+                |key| async move { self.get(ctx, &key).await },
+                |key, value| self.insert(ctx, key, value),
+                load,
+            )
+            .await
+        }
+    }
+}
