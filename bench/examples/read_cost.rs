@@ -9,21 +9,25 @@
 //! `VARIANT` is `plain` (unbounded, no expiry, statistics off), `stats` (statistics
 //! on), `bounded` (a capacity bound above `KEYS`) or `ttl` (a time to live of an hour);
 //! `OPERATION` is `hit` (`get` of present keys), `miss` (`get` of absent keys) or
-//! `update` (`update` at the current version) or `stale` (`update` at version 0, refused
-//! as stale). The loops are the functions named
-//! `measure_*`.
+//! `update` (`update` at the current version), `stale` (`update` at version 0, refused
+//! as stale), `retry` (`retry_update`, uncontended: one attempt) or `async-update` (the
+//! async face's `update`, its future polled once: a free lock answers at once). The
+//! loops are the functions named `measure_*`.
 //!
 //! Two more variants read a dashmap instead, with the same hasher and keys, for a
 //! cache simulator's comparison (`hit` and `miss` only): `dashmap` (`u64` values, the
 //! peer's own 16-byte entries) and `dashmap-versioned` (a `(value, version)` pair, the
 //! 24 bytes a versioned record needs at least).
 
+use std::future::Future;
 use std::hint::black_box;
+use std::pin::pin;
 use std::process::ExitCode;
+use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use verkv::{DefaultHashBuilder, Store};
+use verkv::{AsyncVersionedStore, Context, DefaultHashBuilder, Store};
 
 /// The key read or written by the `call`-th call: a stride through all keys, so that
 /// consecutive calls land on different shards and cache lines.
@@ -60,6 +64,43 @@ fn measure_updates(store: &Store<u64, u64>, versions: &mut [u64], calls: u64) ->
         *slot = store
             .update(black_box(&key), slot, call)
             .expect("the probe alone writes, at the version it last saw");
+    }
+    versions.iter().sum()
+}
+
+#[inline(never)]
+fn measure_retries(store: &Store<u64, u64>, keys: u64, calls: u64) -> u64 {
+    let mut attempts = 0;
+    for call in 0..calls {
+        let key = key_of(call, keys);
+        let done = store
+            .retry_update(black_box(&key), |value| value + 1)
+            .expect("every key has a record");
+        attempts += u64::from(done.attempts);
+    }
+    attempts
+}
+
+#[inline(never)]
+fn measure_async_updates(store: &Store<u64, u64>, versions: &mut [u64], calls: u64) -> u64 {
+    let keys = versions.len() as u64;
+    let ctx = Context::background();
+    let mut task = TaskContext::from_waker(Waker::noop());
+    for call in 0..calls {
+        let key = key_of(call, keys);
+        let slot = &mut versions[key as usize];
+        let expected = *slot;
+        let update = pin!(AsyncVersionedStore::update(
+            store,
+            &ctx,
+            black_box(&key),
+            &expected,
+            call
+        ));
+        *slot = match update.poll(&mut task) {
+            Poll::Ready(written) => written.expect("the probe alone writes"),
+            Poll::Pending => unreachable!("nothing else holds the lock"),
+        };
     }
     versions.iter().sum()
 }
@@ -150,6 +191,8 @@ fn run_store(variant: &str, keys: u64, operation: &str, calls: u64) -> Option<u6
         "miss" => Some(measure_get_misses(&store, keys, calls)),
         "update" => Some(measure_updates(&store, &mut versions, calls)),
         "stale" => Some(measure_stale_updates(&store, keys, calls)),
+        "retry" => Some(measure_retries(&store, keys, calls)),
+        "async-update" => Some(measure_async_updates(&store, &mut versions, calls)),
         _ => None,
     }
 }
