@@ -1,17 +1,36 @@
-//! The table, its sequence and change trigger, and the statements of every operation.
+//! The table, its sequence and change trigger, the registry of the sessions that listen
+//! (see `listeners.rs`), and the statements of every operation.
 
 use super::versions::PgVersion;
 use crate::store::Cause;
+
+/// Whether registering a listener turns the change trigger on (a test build can leave it
+/// off, so that writes skip their notification while somebody listens, to see the
+/// near-cache and waiter tests fail).
+const ENABLES: bool = !cfg!(verkv_mutant = "unheard_writes");
 
 /// Keys longer than this (as JSON text) are left out of change notifications, whose
 /// payload PostgreSQL limits to 8000 bytes; their MD5 is always there.
 const NOTIFIED_KEY_BYTES: usize = 7000;
 
+/// How long a change of the registry waits for the table's lock (which turning the
+/// trigger on or off takes, behind the writes in flight) before it gives up, in
+/// milliseconds; the caller tries again after a pause. Short, because writes that come
+/// later queue behind the wait.
+pub(super) const REGISTRY_LOCK_MS: u64 = 100;
+
 /// The SQL for one table.
 #[derive(Debug, Clone)]
 pub(crate) struct Sql {
-    /// Creates what is missing: sequence, table, trigger function, trigger.
+    /// Creates what is missing: sequence, table, trigger function, trigger (off), the
+    /// listeners' registry and the function that keeps it.
     pub(super) create: String,
+    /// Registers this session as listening (in a transaction of its own).
+    pub(super) register: String,
+    /// Withdraws this session's registration (in a transaction of its own).
+    pub(super) unregister: String,
+    /// Withdraws the registrations of sessions that are gone (in a transaction of its own).
+    pub(super) tidy: String,
     /// → `name, type` of each of the table's columns named as the store's are.
     pub(super) columns: String,
     /// The channel change notifications are sent on (unquoted).
@@ -55,11 +74,21 @@ impl Sql {
         let t = format!("\"{table}\"");
         let sequence = format!("\"{table}_version\"");
         let function = format!("\"{table}_notify\"");
+        let listeners = format!("\"{table}_listeners\"");
+        let keep = format!("\"{table}_listening\"");
         let channel = format!("{table}_changes");
         let ty = S::SQL_TYPE;
         let draw = S::draw(&sequence);
+        let enable = if ENABLES {
+            format!("ALTER TABLE {t} ENABLE TRIGGER {function};")
+        } else {
+            "NULL;".to_string()
+        };
+        // Read committed: each statement sees what committed before it, so what is read
+        // under the advisory locks is current (a transaction snapshot taken before the
+        // lock was granted could miss a registration).
         let create = format!(
-            r#"BEGIN;
+            r#"BEGIN ISOLATION LEVEL READ COMMITTED;
 SELECT pg_advisory_xact_lock(hashtext('verkv:{table}'));
 CREATE SEQUENCE IF NOT EXISTS {sequence};
 CREATE TABLE IF NOT EXISTS {t} (key jsonb PRIMARY KEY, value jsonb NOT NULL, version {ty} NOT NULL);
@@ -81,12 +110,53 @@ BEGIN
   RETURN NULL;
 END
 $verkv$;
-CREATE OR REPLACE TRIGGER {function} AFTER INSERT OR UPDATE OR DELETE ON {t}
-  FOR EACH ROW EXECUTE FUNCTION {function}();
+DO $verkv$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = '{t}'::regclass AND tgname = '{table}_notify') THEN
+    CREATE TRIGGER {function} AFTER INSERT OR UPDATE OR DELETE ON {t}
+      FOR EACH ROW EXECUTE FUNCTION {function}();
+    ALTER TABLE {t} DISABLE TRIGGER {function};
+  END IF;
+END
+$verkv$;
+CREATE TABLE IF NOT EXISTS {listeners} (pid integer PRIMARY KEY);
+CREATE OR REPLACE FUNCTION {keep}(listening boolean) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $verkv$
+DECLARE
+  registered bigint;
+  enabled boolean;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('verkv:{table}:listeners'));
+  DELETE FROM {listeners} WHERE pid NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL);
+  IF listening THEN
+    INSERT INTO {listeners} VALUES (pg_backend_pid()) ON CONFLICT DO NOTHING;
+  ELSIF NOT listening THEN
+    DELETE FROM {listeners} WHERE pid = pg_backend_pid();
+  END IF;
+  SELECT count(*) INTO registered FROM {listeners};
+  SELECT tgenabled <> 'D' INTO enabled FROM pg_trigger
+    WHERE tgrelid = '{t}'::regclass AND tgname = '{table}_notify';
+  IF registered > 0 AND NOT enabled THEN
+    {enable}
+  ELSIF registered = 0 AND enabled THEN
+    ALTER TABLE {t} DISABLE TRIGGER {function};
+  END IF;
+  RETURN registered;
+END
+$verkv$;
 COMMIT;"#
         );
+        let registry = |listening: &str| {
+            format!(
+                "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = {REGISTRY_LOCK_MS}; \
+                 SELECT {keep}({listening}); COMMIT"
+            )
+        };
         Ok(Sql {
             create,
+            register: registry("true"),
+            unregister: registry("false"),
+            tidy: registry("NULL"),
             columns: format!(
                 "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
                  WHERE attrelid = to_regclass('{t}') AND attnum > 0 AND NOT attisdropped \

@@ -1,8 +1,10 @@
-//! Waiting for a record to change: `LISTEN` on the table's channel, read, and re-read on
-//! every notification about the key until its version differs from the one seen.
+//! Waiting for a record to change: `LISTEN` on the table's channel and register as a
+//! listener, read, and re-read on every notification about the key until its version
+//! differs from the one seen; then withdraw the registration.
 //!
-//! The connection listens *before* it reads, so a change committed between the read and
-//! the wait is still notified (no lost wake-up).
+//! The connection listens and registers *before* it reads, so a change committed between
+//! the read and the wait is still notified (no lost wake-up): see `listeners.rs` for why
+//! a registered session is told of every change its reads do not show.
 
 use std::time::{Duration, Instant};
 
@@ -50,11 +52,18 @@ impl<K, V: DeserializeOwned, S: PgVersion> PgStore<K, V, S> {
         // The wait itself is bounded here, not by the server: no statement timeout.
         conn.set_timeouts(None).map_err(failed)?;
         let statements = conn.statements(&self.sql).map_err(failed)?;
-        let listen = format!("LISTEN \"{}\"", self.sql.channel);
-        conn.client.batch_execute(&listen).map_err(failed)?;
-        let outcome = self.watch_listening(ctx, &mut conn.client, &statements, key, seen, started);
-        // Leave the pooled connection as it was found: not listening, nothing buffered.
-        if conn.client.batch_execute("UNLISTEN *").is_err() {
+        let stop = || ctx.is_cancelled();
+        let registered = self
+            .registry
+            .listen(&mut conn.client, ctx.deadline(), &stop)
+            .map_err(|error| meaning(&error, Effect::Reads, started, ctx.is_cancelled()));
+        let outcome = registered.and_then(|()| {
+            self.watch_listening(ctx, &mut conn.client, &statements, key, seen, started)
+        });
+        // Leave the pooled connection as it was found: not listening, not registered,
+        // nothing buffered. One that may still be registered is closed instead (its
+        // registration is withdrawn with it).
+        if self.registry.unlisten(&mut conn.client).is_err() {
             conn.poison();
         }
         while let Ok(Some(_)) = conn.client.notifications().iter().next() {}
