@@ -176,8 +176,9 @@ impl<K, V> PgStore<K, V> {
 impl<K, V, S> PgStore<K, V, S> {
     /// The channel on which the table's changes are notified while a session is
     /// registered as listening (a near-cache or a `wait_for_change` on the table): every
-    /// write sends a JSON payload `{"key": …, "key_md5": …, "version": …}` (`version` is
-    /// `null` for a removal, `key` is `null` for keys longer than 7000 bytes of JSON).
+    /// write sends a JSON payload `{"key": …, "version": "…"}` (the key as PostgreSQL
+    /// prints the `jsonb`, `null` for keys longer than 7000 bytes of it; the version as
+    /// a string, `null` for a removal).
     /// A plain `LISTEN` on it hears the writes only while such a session is registered.
     pub fn channel(&self) -> &str {
         &self.sql.channel

@@ -9,8 +9,8 @@ use crate::store::Cause;
 /// near-cache and waiter tests fail).
 const ENABLES: bool = !cfg!(verkv_mutant = "unheard_writes");
 
-/// Keys longer than this (as JSON text) are left out of change notifications, whose
-/// payload PostgreSQL limits to 8000 bytes; their MD5 is always there.
+/// Keys longer than this (as JSON text) are left out of change notifications (`null`),
+/// whose payload PostgreSQL limits to 8000 bytes.
 const NOTIFIED_KEY_BYTES: usize = 7000;
 
 /// How long a change of the registry waits for the table's lock (which turning the
@@ -45,7 +45,8 @@ pub(crate) struct Sql {
     pub(super) update: String,
     /// `$1` key, `$2` expected → `value` (removed) or `NULL, version`; no row: not found.
     pub(super) remove: String,
-    /// `$1` key → `md5 of the key as notified, value, version` (one row, `NULL`s if absent).
+    /// `$1` key → `the key as notified (its jsonb text), value, version` (one row, `NULL`s
+    /// if absent).
     pub(super) watch_read: String,
 }
 
@@ -94,19 +95,21 @@ CREATE SEQUENCE IF NOT EXISTS {sequence};
 CREATE TABLE IF NOT EXISTS {t} (key jsonb PRIMARY KEY, value jsonb NOT NULL, version {ty} NOT NULL);
 CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $verkv$
 DECLARE
-  k jsonb;
-  v text;
+  k text;
 BEGIN
   IF TG_OP = 'DELETE' THEN
-    k := OLD.key;
+    k := OLD.key::text;
   ELSE
-    k := NEW.key;
-    v := NEW.version::text;
+    k := NEW.key::text;
   END IF;
-  PERFORM pg_notify('{channel}', json_build_object(
-    'key', CASE WHEN octet_length(k::text) <= {NOTIFIED_KEY_BYTES} THEN k END,
-    'key_md5', md5(k::text),
-    'version', v)::text);
+  IF octet_length(k) > {NOTIFIED_KEY_BYTES} THEN
+    k := 'null';
+  END IF;
+  IF TG_OP = 'DELETE' THEN
+    PERFORM pg_notify('{channel}', '{{"key":' || k || ',"version":null}}');
+  ELSE
+    PERFORM pg_notify('{channel}', '{{"key":' || k || ',"version":"' || NEW.version::text || '"}}');
+  END IF;
   RETURN NULL;
 END
 $verkv$;
@@ -189,7 +192,7 @@ COMMIT;"#
                  WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM del)"
             ),
             watch_read: format!(
-                "SELECT md5($1::jsonb::text), r.value, r.version \
+                "SELECT $1::jsonb::text, r.value, r.version \
                  FROM (SELECT 1) AS one LEFT JOIN {t} AS r ON r.key = $1"
             ),
             channel,
