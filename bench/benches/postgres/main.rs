@@ -11,7 +11,11 @@
 //! (rotating which goes first); the report gives, per workload and number of clients,
 //! the median and range over rounds of the time per operation of each subject over the
 //! hand-written one's (below 1: faster), and of a second hand-written subject (its own
-//! pool) over the first: the control, showing what one run can resolve.
+//! pool) over the first: the control, showing what one run can resolve. It also gives
+//! the client's CPU time per operation of the bare statements and of the store on the
+//! quiet table (the whole process, from `/proc/self/stat`, summed over all rounds): where
+//! a client library's overhead shows, whatever the server and the machine's other load
+//! do to latency.
 //!
 //! Needs a server:
 //! `bash .ci/test cargo bench -p verkv-bench --features postgres --bench postgres`
@@ -108,13 +112,45 @@ fn keys_of(client: usize) -> Vec<String> {
     (0..KEYS).map(|i| format!("c{client}_{i}")).collect()
 }
 
-/// Runs `clients` clients of `subject` doing `workload` for `window`: operations a
-/// second.
-fn run(subject: &dyn Subject, workload: Workload, clients: usize, window: Duration) -> f64 {
+/// The CPU time this process has used so far, in clock ticks (user + system), if the
+/// system says.
+fn cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime
+    // the 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// What one run did.
+#[derive(Default, Clone, Copy)]
+struct Work {
+    ops: u64,
+    seconds: f64,
+    cpu_ticks: u64,
+}
+
+impl Work {
+    fn rate(self) -> f64 {
+        self.ops as f64 / self.seconds
+    }
+}
+
+/// Client CPU time per operation over all of `work`, in microseconds (100 ticks a second,
+/// as Linux reports them).
+fn cpu_per_op(work: &[Work]) -> f64 {
+    let ticks: u64 = work.iter().map(|w| w.cpu_ticks).sum();
+    let ops: u64 = work.iter().map(|w| w.ops).sum();
+    ticks as f64 * 10_000.0 / ops as f64
+}
+
+/// Runs `clients` clients of `subject` doing `workload` for `window`.
+fn run(subject: &dyn Subject, workload: Workload, clients: usize, window: Duration) -> Work {
     let stop = AtomicBool::new(false);
     let done = AtomicU64::new(0);
     let ready = Barrier::new(clients + 1);
     let mut seconds = 0.0;
+    let mut ticks = None;
     thread::scope(|s| {
         for client in 0..clients {
             let (stop, done, ready) = (&stop, &done, &ready);
@@ -147,12 +183,19 @@ fn run(subject: &dyn Subject, workload: Workload, clients: usize, window: Durati
             });
         }
         ready.wait();
+        ticks = cpu_ticks();
         let started = Instant::now();
         thread::sleep(window);
         stop.store(true, Ordering::Relaxed);
         seconds = started.elapsed().as_secs_f64();
     });
-    done.into_inner() as f64 / seconds
+    Work {
+        ops: done.into_inner(),
+        seconds,
+        cpu_ticks: cpu_ticks()
+            .zip(ticks)
+            .map_or(0, |(after, before)| after - before),
+    }
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -221,7 +264,7 @@ fn main() {
          a near-cache listens to the `heard` table"
     );
     println!(
-        "{:<22} {:>7} {:>6} {:>11} {:>6} {:>11} {:>6} {:>11} {:>8} {:>8} {:>8}",
+        "{:<22} {:>7} {:>6} {:>11} {:>6} {:>11} {:>6} {:>11} {:>8} {:>8} {:>8} {:>11}",
         "workload",
         "clients",
         "quiet",
@@ -232,7 +275,8 @@ fn main() {
         "range",
         "bare/s",
         "quiet/s",
-        "heard/s"
+        "heard/s",
+        "CPU µs b/q"
     );
     for workload in [
         Workload::Cas,
@@ -242,22 +286,26 @@ fn main() {
     ] {
         for clients in CLIENTS {
             let mut ratios: [Vec<f64>; 4] = Default::default();
-            let mut rates: [Vec<f64>; 4] = Default::default();
+            let mut work: [Vec<Work>; 4] = Default::default();
             for round in 0..rounds {
                 let mut rate = [0.0; 4];
                 for turn in 0..subjects.len() {
                     let which = (turn + round) % subjects.len();
-                    rate[which] = run(subjects[which], workload, clients, window);
-                    rates[which].push(rate[which]);
+                    let done = run(subjects[which], workload, clients, window);
+                    rate[which] = done.rate();
+                    work[which].push(done);
                 }
                 for which in 1..subjects.len() {
                     ratios[which].push(rate[0] / rate[which]);
                 }
             }
             let [_, quiet, heard, twin] = &mut ratios;
-            let [bare_rate, quiet_rate, heard_rate, _] = &mut rates;
+            let rates = |which: usize| -> f64 {
+                median(&mut work[which].iter().map(|w| w.rate()).collect::<Vec<_>>())
+            };
+            let cpu = format!("{:.0}/{:.0}", cpu_per_op(&work[0]), cpu_per_op(&work[1]));
             println!(
-                "{:<22} {:>7} {:>6.3} {:>11} {:>6.3} {:>11} {:>6.3} {:>11} {:>8.0} {:>8.0} {:>8.0}",
+                "{:<22} {:>7} {:>6.3} {:>11} {:>6.3} {:>11} {:>6.3} {:>11} {:>8.0} {:>8.0} {:>8.0} {:>11}",
                 workload.name(),
                 clients,
                 median(quiet),
@@ -266,9 +314,10 @@ fn main() {
                 range(heard),
                 median(twin),
                 range(twin),
-                median(bare_rate),
-                median(quiet_rate),
-                median(heard_rate),
+                rates(0),
+                rates(1),
+                rates(2),
+                cpu,
             );
         }
     }
