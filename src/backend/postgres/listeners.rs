@@ -64,7 +64,9 @@
 //! process, a lost connection) keep notifications on until the next registration,
 //! withdrawal or [`PgStoreBuilder::build`](super::PgStoreBuilder::build) on the table,
 //! each of which withdraws them. A table made by an older version of this crate has its
-//! trigger on: the first build withdraws it when nobody is registered.
+//! trigger on: the first build turns it off when nobody is registered. A process of an
+//! older version does not register, so its near-cache or waiter would then hear nothing:
+//! upgrade every process that uses a table together.
 //!
 //! Registering needs the role to be allowed to run the registry function (created with
 //! `SECURITY DEFINER` by the role that built the store first, which owns the table).
