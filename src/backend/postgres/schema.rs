@@ -17,7 +17,7 @@ const NOTIFIED_KEY_BYTES: usize = 7000;
 /// trigger on or off takes, behind the writes in flight) before it gives up, in
 /// milliseconds; the caller tries again after a pause. Short, because writes that come
 /// later queue behind the wait.
-pub(super) const REGISTRY_LOCK_MS: u64 = 100;
+const REGISTRY_LOCK_MS: u64 = 100;
 
 /// The SQL for one table.
 #[derive(Debug, Clone)]
@@ -87,7 +87,9 @@ impl Sql {
         };
         // Read committed: each statement sees what committed before it, so what is read
         // under the advisory locks is current (a transaction snapshot taken before the
-        // lock was granted could miss a registration).
+        // lock was granted could miss a registration). The registry function runs as its
+        // owner: it names the table's schema and puts `pg_temp` last, so that no caller's
+        // temporary table can stand in for the registry or the table.
         let create = format!(
             r#"BEGIN ISOLATION LEVEL READ COMMITTED;
 SELECT pg_advisory_xact_lock(hashtext('verkv:{table}'));
@@ -124,7 +126,7 @@ END
 $verkv$;
 CREATE TABLE IF NOT EXISTS {listeners} (pid integer PRIMARY KEY);
 CREATE OR REPLACE FUNCTION {keep}(listening boolean) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $verkv$
+LANGUAGE plpgsql SECURITY DEFINER AS $verkv$
 DECLARE
   registered bigint;
   enabled boolean;
@@ -145,6 +147,11 @@ BEGIN
     ALTER TABLE {t} DISABLE TRIGGER {function};
   END IF;
   RETURN registered;
+END
+$verkv$;
+DO $verkv$
+BEGIN
+  EXECUTE format('ALTER FUNCTION {keep}(boolean) SET search_path = %I, pg_temp', current_schema());
 END
 $verkv$;
 COMMIT;"#
