@@ -19,6 +19,7 @@ const MUTANTS: &[&str] = &[
     "no_revocation",
     "no_invalidation",
     "no_stamp_check",
+    "unheard_writes",
     "shared_stripe",
     "no_expiry_check",
     "untracked_time_to_live",

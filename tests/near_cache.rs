@@ -4,7 +4,9 @@
 //! read is refused, and a lost notification connection stops stale serving until it is
 //! back; concurrent writes through both are linearizable, and reads from memory lag the
 //! writes by no more than the notification delay; a load held still between reading a
-//! row and landing it, while a newer change is heard, is never served. Needs `VERKV_POSTGRES_URL` (see
+//! row and landing it, while a newer change is heard, is never served; the table notifies
+//! only while a near-cache is registered, and a write in flight when one registers is
+//! never missed. Needs `VERKV_POSTGRES_URL` (see
 //! `.ci/test`); fails without it.
 
 // The in-memory store's promise about versions (`Versions::Consecutive`) is unused here.
@@ -634,4 +636,93 @@ fn once_the_writes_stop_every_instance_serves_the_last_one() {
             "round {round}: memory serves a record older than the last write"
         );
     }
+}
+
+/// Whether the change trigger of `table` is on.
+fn notifying(table: &str) -> bool {
+    let sql = "SELECT tgenabled <> 'D' FROM pg_trigger \
+               WHERE tgrelid = to_regclass($1) AND tgname = $2";
+    raw()
+        .query_one(sql, &[&format!("\"{table}\""), &format!("{table}_notify")])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn the_trigger_notifies_only_while_somebody_is_registered() {
+    let table = pg::table("near_registry");
+    let db: PgStore<String, u32> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    assert!(!notifying(&table), "nobody listens, yet writes notify");
+    let (one, two): (NearCache<String, u32>, NearCache<String, u32>) = (near(&table), near(&table));
+    assert!(notifying(&table));
+    drop(one);
+    // The other one is still registered.
+    thread::sleep(Duration::from_millis(200));
+    assert!(
+        notifying(&table),
+        "a near-cache's registration was withdrawn by another's"
+    );
+    drop(two);
+    assert!(
+        within_bound(|| !notifying(&table)),
+        "the last near-cache left the trigger on"
+    );
+    // A listener that died without withdrawing (its process is gone), as a table made by
+    // an older version of the crate also looks: the next build withdraws it.
+    let mut session = raw();
+    session
+        .batch_execute(&format!(
+            "INSERT INTO \"{table}_listeners\" VALUES (2147483647); \
+             ALTER TABLE \"{table}\" ENABLE TRIGGER \"{table}_notify\""
+        ))
+        .unwrap();
+    drop(db);
+    let _db: PgStore<String, u32> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    assert!(
+        !notifying(&table),
+        "a dead listener's registration keeps notifications on"
+    );
+    let left: i64 = session
+        .query_one(&format!("SELECT count(*) FROM \"{table}_listeners\""), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn a_write_in_flight_when_a_near_cache_registers_is_never_missed() {
+    // Nobody listens, so the write below fires no notification; it commits only after
+    // the near-cache was built and has read the key (if building does not wait for it).
+    let table = pg::table("near_in_flight");
+    let db: PgStore<String, u32> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    let ctx = Context::background();
+    let key = "likes".to_string();
+    db.insert(&ctx, key.clone(), 1).unwrap();
+    let mut writer = raw();
+    writer.batch_execute("BEGIN").unwrap();
+    let sql = format!(
+        "UPDATE \"{table}\" SET value = '2', version = nextval('\"{table}_version\"') \
+         WHERE key = $1"
+    );
+    assert_eq!(writer.execute(&sql, &[&serde_json::json!(key)]).unwrap(), 1);
+    let (read, has_read) = std::sync::mpsc::channel();
+    let cache = thread::scope(|s| {
+        let building = s.spawn(|| {
+            let cache = NearCache::builder(db).build().unwrap();
+            let first = cache.get(&Context::background(), &key).unwrap();
+            read.send(()).unwrap();
+            (cache, first)
+        });
+        // Building waits for the write to end: it must not have read before the commit.
+        let early = has_read.recv_timeout(Duration::from_secs(2)).is_ok();
+        writer.batch_execute("COMMIT").unwrap();
+        let (cache, first) = building.join().unwrap();
+        assert!(
+            !early,
+            "the near-cache read {first:?} while a write was in flight"
+        );
+        cache
+    });
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(cache.get(&ctx, &key).unwrap().unwrap().value, 2);
 }

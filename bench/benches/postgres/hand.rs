@@ -1,20 +1,37 @@
-//! The baseline: the compare-and-swap statement written by hand with the `postgres`
-//! crate, prepared once per connection, on connections from an `r2d2` pool configured as
-//! `PgStore`'s (same size, no test on checkout).
+//! The baseline: each operation's bare statement written by hand with the `postgres` crate
+//! (the seeds' `UPDATE ... WHERE key = $1 AND version = $2 RETURNING version` and its
+//! siblings), prepared once per connection, on connections from an `r2d2` pool configured
+//! as `PgStore`'s (same size, no test on checkout), on a plain table of the same columns
+//! with no trigger.
 
 use postgres::types::Json;
 use postgres::{Client, NoTls, Statement};
 
-use super::Cas;
+use super::Subject;
+
+/// Creates the plain table `table` (and its sequence) if missing.
+pub(crate) fn create(url: &str, table: &str) {
+    let mut client = Client::connect(url, NoTls).unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE SEQUENCE IF NOT EXISTS {table}_version; \
+             CREATE TABLE IF NOT EXISTS {table} \
+             (key jsonb PRIMARY KEY, value jsonb NOT NULL, version bigint NOT NULL)"
+        ))
+        .unwrap();
+}
 
 pub(crate) struct Connection {
     client: Client,
-    cas: Statement,
+    get: Statement,
+    insert: Statement,
+    update: Statement,
+    remove: Statement,
 }
 
 struct Manager {
     config: postgres::Config,
-    sql: String,
+    table: String,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -22,9 +39,24 @@ impl r2d2::ManageConnection for Manager {
     type Error = postgres::Error;
 
     fn connect(&self) -> Result<Connection, postgres::Error> {
+        let t = &self.table;
+        let draw = format!("nextval('{t}_version')");
         let mut client = self.config.connect(NoTls)?;
-        let cas = client.prepare(&self.sql)?;
-        Ok(Connection { client, cas })
+        Ok(Connection {
+            get: client.prepare(&format!("SELECT value, version FROM {t} WHERE key = $1"))?,
+            insert: client.prepare(&format!(
+                "INSERT INTO {t} (key, value, version) VALUES ($1, $2, {draw}) \
+                 ON CONFLICT (key) DO NOTHING RETURNING version"
+            ))?,
+            update: client.prepare(&format!(
+                "UPDATE {t} SET value = $3, version = {draw} \
+                 WHERE key = $1 AND version = $2 RETURNING version"
+            ))?,
+            remove: client.prepare(&format!(
+                "DELETE FROM {t} WHERE key = $1 AND version = $2 RETURNING value"
+            ))?,
+            client,
+        })
     }
 
     fn is_valid(&self, conn: &mut Connection) -> Result<(), postgres::Error> {
@@ -42,16 +74,9 @@ pub(crate) struct Hand {
 
 impl Hand {
     pub(crate) fn new(url: &str, table: &str, size: u32) -> Hand {
-        let sql = format!(
-            "WITH upd AS (UPDATE {table} SET value = $3, version = nextval('{table}_version') \
-             WHERE key = $1 AND version = $2 RETURNING version) \
-             SELECT true, version FROM upd \
-             UNION ALL SELECT false, version FROM {table} \
-             WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM upd)"
-        );
         let manager = Manager {
             config: url.parse().unwrap(),
-            sql,
+            table: table.to_string(),
         };
         let pool = r2d2::Pool::builder()
             .max_size(size)
@@ -62,23 +87,45 @@ impl Hand {
     }
 }
 
-impl Cas for Hand {
-    fn cas(&self, key: &str, expected: u64, value: u64) -> Result<u64, u64> {
+impl Subject for Hand {
+    fn get(&self, key: &str) -> Option<u64> {
         let mut conn = self.pool.get().unwrap();
         let conn = &mut *conn;
-        loop {
-            let row = conn
-                .client
-                .query_opt(&conn.cas, &[&Json(key), &(expected as i64), &Json(value)])
-                .unwrap()
-                .expect("seeded keys are never removed");
-            let (written, version): (bool, i64) = (row.get(0), row.get(1));
-            match (written, version as u64) {
-                (true, version) => return Ok(version),
-                // The snapshot could not decide: run it again, as the store does.
-                (false, current) if current == expected => continue,
-                (false, current) => return Err(current),
-            }
-        }
+        let row = conn.client.query_opt(&conn.get, &[&Json(key)]).unwrap()?;
+        let (Json(_value), version): (Json<u64>, i64) = (row.get(0), row.get(1));
+        Some(version as u64)
+    }
+
+    fn insert(&self, key: &str, value: u64) -> Option<u64> {
+        let mut conn = self.pool.get().unwrap();
+        let conn = &mut *conn;
+        let row = conn
+            .client
+            .query_opt(&conn.insert, &[&Json(key), &Json(value)])
+            .unwrap()?;
+        Some(row.get::<_, i64>(0) as u64)
+    }
+
+    fn cas(&self, key: &str, expected: u64, value: u64) -> Option<u64> {
+        let mut conn = self.pool.get().unwrap();
+        let conn = &mut *conn;
+        let row = conn
+            .client
+            .query_opt(
+                &conn.update,
+                &[&Json(key), &(expected as i64), &Json(value)],
+            )
+            .unwrap()?;
+        Some(row.get::<_, i64>(0) as u64)
+    }
+
+    fn remove(&self, key: &str, expected: u64) -> bool {
+        let mut conn = self.pool.get().unwrap();
+        let conn = &mut *conn;
+        let row = conn
+            .client
+            .query_opt(&conn.remove, &[&Json(key), &(expected as i64)])
+            .unwrap();
+        row.map(|row| row.get::<_, Json<u64>>(0)).is_some()
     }
 }

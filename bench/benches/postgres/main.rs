@@ -1,13 +1,21 @@
-//! `PgStore`'s compare-and-swap against the same statement written by hand with the
-//! `postgres` crate, on the same table, through the same pool crate with the same
-//! settings: 1, 2 and 8 client threads, on one hot key or spread over many. Rounds
-//! interleave the subjects (rotating which goes first); the report gives, per
-//! configuration, the median and range over rounds of the time per operation of ours /
-//! hand-written (below 1: ours is faster), and of a second hand-written subject (its
-//! own pool) / the first: the control, showing what one run can resolve. It also gives
-//! the client's CPU time per operation (the whole process, from `/proc/self/stat`, summed
-//! over all rounds), which is where a client library's overhead shows, whatever the
-//! server and the machine's other load do to latency.
+//! `PgStore`'s operations against the same operations' bare statements written by hand
+//! with the `postgres` crate, through the same pool crate with the same settings, at 1, 8
+//! and 32 client threads: a successful compare-and-swap, an insert followed by the
+//! conditional remove of what it inserted, a stale compare-and-swap, and a `get` (against
+//! a bare `SELECT`).
+//!
+//! The hand-written statements run on a plain table with no trigger (`hand.rs`). The
+//! store runs on two tables: one nobody listens to (its change trigger is off), and one a
+//! near-cache listens to for the whole run (its trigger notifies every write), written
+//! through a store of its own as another process would. Rounds interleave the subjects
+//! (rotating which goes first); the report gives, per workload and number of clients,
+//! the median and range over rounds of the time per operation of each subject over the
+//! hand-written one's (below 1: faster), and of a second hand-written subject (its own
+//! pool) over the first: the control, showing what one run can resolve. It also gives
+//! the client's CPU time per operation of the bare statements and of the store on the
+//! quiet table (the whole process, from `/proc/self/stat`, summed over all rounds): where
+//! a client library's overhead shows, whatever the server and the machine's other load
+//! do to latency.
 //!
 //! Needs a server:
 //! `bash .ci/test cargo bench -p verkv-bench --features postgres --bench postgres`
@@ -17,58 +25,91 @@
 mod hand;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use hand::Hand;
+use verkv::near::NearCache;
 use verkv::postgres::PgStore;
 use verkv::{Context, Error, VersionedStore};
 
-const TABLE: &str = "bench_cas";
-const POOL: u32 = 8;
-const THREADS: [usize; 3] = [1, 2, 8];
-/// Keys per thread when spread.
-const SPREAD_KEYS: usize = 64;
+/// The tables: the store's nobody listens to, the store's a near-cache listens to, and
+/// the hand-written statements' plain one.
+const QUIET: &str = "bench_quiet";
+const HEARD: &str = "bench_heard";
+const BARE: &str = "bench_bare";
+const CLIENTS: [usize; 3] = [1, 8, 32];
+/// Keys per client.
+const KEYS: usize = 64;
 
-/// One compare-and-swap: the new version, or the current one if `expected` was stale.
-trait Cas: Sync {
-    fn cas(&self, key: &str, expected: u64, value: u64) -> Result<u64, u64>;
+/// The operations measured, each as one statement would answer it.
+trait Subject: Sync {
+    /// The version of `key`, if any.
+    fn get(&self, key: &str) -> Option<u64>;
+    /// Inserts `key` if absent: its version, or `None` if it was there.
+    fn insert(&self, key: &str, value: u64) -> Option<u64>;
+    /// Writes `key` if at `expected`: the new version, or `None` if refused.
+    fn cas(&self, key: &str, expected: u64, value: u64) -> Option<u64>;
+    /// Removes `key` if at `expected`: whether it did.
+    fn remove(&self, key: &str, expected: u64) -> bool;
 }
 
-impl Cas for PgStore<String, u64> {
-    fn cas(&self, key: &str, expected: u64, value: u64) -> Result<u64, u64> {
-        let key = key.to_string();
-        match self.update(&Context::background(), &key, &expected, value) {
-            Ok(version) => Ok(version),
-            Err(refused) => match refused.error {
-                Error::Stale { current, .. } => Err(current),
-                other => panic!("update: {other}"),
-            },
+impl Subject for PgStore<String, u64> {
+    fn get(&self, key: &str) -> Option<u64> {
+        let read = VersionedStore::get(self, &Context::background(), &key.to_string());
+        read.unwrap().map(|record| record.version)
+    }
+
+    fn insert(&self, key: &str, value: u64) -> Option<u64> {
+        match VersionedStore::insert(self, &Context::background(), key.to_string(), value) {
+            Ok(version) => Some(version),
+            Err(refused) if matches!(refused.error, Error::Exists { .. }) => None,
+            Err(refused) => panic!("insert: {}", refused.error),
+        }
+    }
+
+    fn cas(&self, key: &str, expected: u64, value: u64) -> Option<u64> {
+        let ctx = Context::background();
+        match self.update(&ctx, &key.to_string(), &expected, value) {
+            Ok(version) => Some(version),
+            Err(refused) if matches!(refused.error, Error::Stale { .. }) => None,
+            Err(refused) => panic!("update: {}", refused.error),
+        }
+    }
+
+    fn remove(&self, key: &str, expected: u64) -> bool {
+        let ctx = Context::background();
+        match VersionedStore::remove(self, &ctx, &key.to_string(), &expected) {
+            Ok(_) => true,
+            Err(Error::Stale { .. } | Error::NotFound) => false,
+            Err(error) => panic!("remove: {error}"),
         }
     }
 }
 
 #[derive(Clone, Copy)]
-enum Keys {
-    Hot,
-    Spread,
+enum Workload {
+    Cas,
+    InsertRemove,
+    StaleCas,
+    Get,
 }
 
-impl Keys {
+impl Workload {
     fn name(self) -> &'static str {
         match self {
-            Keys::Hot => "hot (1 key)",
-            Keys::Spread => "spread (64 keys/thread)",
+            Workload::Cas => "successful CAS",
+            Workload::InsertRemove => "insert + cond. remove",
+            Workload::StaleCas => "stale CAS",
+            Workload::Get => "get / bare SELECT",
         }
     }
+}
 
-    /// The keys thread `thread` works on.
-    fn of(self, thread: usize) -> Vec<String> {
-        match self {
-            Keys::Hot => vec!["hot".to_string()],
-            Keys::Spread => (0..SPREAD_KEYS).map(|i| format!("t{thread}_{i}")).collect(),
-        }
-    }
+/// The seeded keys of client `client`.
+fn keys_of(client: usize) -> Vec<String> {
+    (0..KEYS).map(|i| format!("c{client}_{i}")).collect()
 }
 
 /// The CPU time this process has used so far, in clock ticks (user + system), if the
@@ -95,57 +136,66 @@ impl Work {
     }
 }
 
-/// Runs `threads` clients of `subject` for `window`.
-fn run(
-    subject: &dyn Cas,
-    store: &PgStore<String, u64>,
-    threads: usize,
-    keys: Keys,
-    window: Duration,
-) -> Work {
-    let ticks = cpu_ticks();
-    let stop = AtomicBool::new(false);
-    let done = AtomicU64::new(0);
-    let started = Instant::now();
-    thread::scope(|s| {
-        for thread in 0..threads {
-            let (stop, done) = (&stop, &done);
-            s.spawn(move || {
-                let keys = keys.of(thread);
-                let ctx = Context::background();
-                let mut versions: Vec<u64> = keys
-                    .iter()
-                    .map(|key| store.get(&ctx, key).unwrap().expect("seeded").version)
-                    .collect();
-                let mut ops = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let i = ops as usize % keys.len();
-                    versions[i] = match subject.cas(&keys[i], versions[i], ops) {
-                        Ok(version) | Err(version) => version,
-                    };
-                    ops += 1;
-                }
-                done.fetch_add(ops, Ordering::Relaxed);
-            });
-        }
-        thread::sleep(window);
-        stop.store(true, Ordering::Relaxed);
-    });
-    Work {
-        ops: done.into_inner(),
-        seconds: started.elapsed().as_secs_f64(),
-        cpu_ticks: cpu_ticks()
-            .zip(ticks)
-            .map_or(0, |(after, before)| after - before),
-    }
-}
-
 /// Client CPU time per operation over all of `work`, in microseconds (100 ticks a second,
 /// as Linux reports them).
 fn cpu_per_op(work: &[Work]) -> f64 {
     let ticks: u64 = work.iter().map(|w| w.cpu_ticks).sum();
     let ops: u64 = work.iter().map(|w| w.ops).sum();
     ticks as f64 * 10_000.0 / ops as f64
+}
+
+/// Runs `clients` clients of `subject` doing `workload` for `window`.
+fn run(subject: &dyn Subject, workload: Workload, clients: usize, window: Duration) -> Work {
+    let stop = AtomicBool::new(false);
+    let done = AtomicU64::new(0);
+    let ready = Barrier::new(clients + 1);
+    let mut seconds = 0.0;
+    let mut ticks = None;
+    thread::scope(|s| {
+        for client in 0..clients {
+            let (stop, done, ready) = (&stop, &done, &ready);
+            s.spawn(move || {
+                let keys = keys_of(client);
+                let mut versions: Vec<u64> = keys
+                    .iter()
+                    .map(|key| subject.get(key).expect("seeded"))
+                    .collect();
+                let fresh = format!("c{client}_fresh");
+                ready.wait();
+                let mut ops: u64 = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let i = ops as usize % keys.len();
+                    match workload {
+                        Workload::Cas => {
+                            versions[i] = subject.cas(&keys[i], versions[i], ops).expect("own key");
+                        }
+                        Workload::InsertRemove => {
+                            let version = subject.insert(&fresh, ops).expect("removed before");
+                            assert!(subject.remove(&fresh, version));
+                        }
+                        // Versions start at 1: 0 is never current.
+                        Workload::StaleCas => assert!(subject.cas(&keys[i], 0, ops).is_none()),
+                        Workload::Get => assert!(subject.get(&keys[i]).is_some()),
+                    }
+                    ops += 1;
+                }
+                done.fetch_add(ops, Ordering::Relaxed);
+            });
+        }
+        ready.wait();
+        ticks = cpu_ticks();
+        let started = Instant::now();
+        thread::sleep(window);
+        stop.store(true, Ordering::Relaxed);
+        seconds = started.elapsed().as_secs_f64();
+    });
+    Work {
+        ops: done.into_inner(),
+        seconds,
+        cpu_ticks: cpu_ticks()
+            .zip(ticks)
+            .map_or(0, |(after, before)| after - before),
+    }
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -159,12 +209,27 @@ fn range(values: &[f64]) -> String {
     format!("{low:.2}–{high:.2}")
 }
 
+/// A store on `table` with a pool for every client, its keys seeded.
+fn store(url: &str, table: &str, pool: u32) -> PgStore<String, u64> {
+    let store: PgStore<String, u64> = PgStore::builder(url)
+        .table(table)
+        .pool_size(pool)
+        .build()
+        .unwrap_or_else(|cause| panic!("cannot open the store: {cause}"));
+    for client in 0..CLIENTS[CLIENTS.len() - 1] {
+        for key in keys_of(client) {
+            store.put(&Context::background(), key, 0).unwrap();
+        }
+    }
+    store
+}
+
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--test");
     let (rounds, window) = if quick {
-        (1, Duration::from_millis(50))
+        (1, Duration::from_millis(30))
     } else {
-        (15, Duration::from_millis(500))
+        (9, Duration::from_millis(400))
     };
     let url = std::env::var("VERKV_POSTGRES_URL").unwrap_or_else(|_| {
         panic!(
@@ -172,75 +237,89 @@ fn main() {
              `bash .ci/test cargo bench -p verkv-bench --features postgres --bench postgres`"
         )
     });
-    let store: PgStore<String, u64> = PgStore::builder(&url)
-        .table(TABLE)
-        .pool_size(POOL)
-        .build()
-        .unwrap_or_else(|cause| panic!("cannot open the store: {cause}"));
-    let hand = Hand::new(&url, TABLE, POOL);
-    let twin = Hand::new(&url, TABLE, POOL);
-    let ctx = Context::background();
-    for keys in [Keys::Hot, Keys::Spread] {
-        for thread in 0..8 {
-            for key in keys.of(thread) {
-                store.put(&ctx, key, 0).unwrap();
-            }
+    let pool = CLIENTS[CLIENTS.len() - 1] as u32;
+    let quiet = store(&url, QUIET, pool);
+    let heard = store(&url, HEARD, pool);
+    // Listens to `HEARD` for the whole run (its own store, whose pool stays idle).
+    let near: NearCache<String, u64> = NearCache::builder(
+        PgStore::builder(&url)
+            .table(HEARD)
+            .pool_size(1)
+            .build()
+            .unwrap(),
+    )
+    .build()
+    .unwrap_or_else(|cause| panic!("cannot open the near-cache: {cause}"));
+    hand::create(&url, BARE);
+    let hand = Hand::new(&url, BARE, pool);
+    let twin = Hand::new(&url, BARE, pool);
+    for client in 0..CLIENTS[CLIENTS.len() - 1] {
+        for key in keys_of(client) {
+            hand.insert(&key, 0);
         }
     }
-    let subjects: [&dyn Cas; 3] = [&store, &hand, &twin];
+    let subjects: [&dyn Subject; 4] = [&hand, &quiet, &heard, &twin];
     println!(
-        "compare-and-swap, time per operation over hand-written ({rounds} rounds of {window:?})"
+        "time per operation over the bare statement's ({rounds} rounds of {window:?}); \
+         a near-cache listens to the `heard` table"
     );
     println!(
-        "{:<24} {:>7} {:>6} {:>11} {:>6} {:>11} {:>10} {:>10} {:>16}",
-        "keys",
-        "threads",
-        "ours",
+        "{:<22} {:>7} {:>6} {:>11} {:>6} {:>11} {:>6} {:>11} {:>8} {:>8} {:>8} {:>11}",
+        "workload",
+        "clients",
+        "quiet",
+        "range",
+        "heard",
         "range",
         "twin",
         "range",
-        "ours op/s",
-        "hand op/s",
-        "CPU µs/op o/h/t"
+        "bare/s",
+        "quiet/s",
+        "heard/s",
+        "CPU µs b/q"
     );
-    for keys in [Keys::Hot, Keys::Spread] {
-        for threads in THREADS {
-            let mut work: [Vec<Work>; 3] = Default::default();
-            let (mut ours, mut twin) = (Vec::new(), Vec::new());
+    for workload in [
+        Workload::Cas,
+        Workload::InsertRemove,
+        Workload::StaleCas,
+        Workload::Get,
+    ] {
+        for clients in CLIENTS {
+            let mut ratios: [Vec<f64>; 4] = Default::default();
+            let mut work: [Vec<Work>; 4] = Default::default();
             for round in 0..rounds {
-                let mut rate = [0.0; 3];
-                for turn in 0..3 {
-                    let which = (turn + round) % 3;
-                    let done = run(subjects[which], &store, threads, keys, window);
+                let mut rate = [0.0; 4];
+                for turn in 0..subjects.len() {
+                    let which = (turn + round) % subjects.len();
+                    let done = run(subjects[which], workload, clients, window);
                     rate[which] = done.rate();
                     work[which].push(done);
                 }
-                // Time per operation over the hand-written one's: its rate over ours.
-                ours.push(rate[1] / rate[0]);
-                twin.push(rate[1] / rate[2]);
+                for which in 1..subjects.len() {
+                    ratios[which].push(rate[0] / rate[which]);
+                }
             }
+            let [_, quiet, heard, twin] = &mut ratios;
             let rates = |which: usize| -> f64 {
                 median(&mut work[which].iter().map(|w| w.rate()).collect::<Vec<_>>())
             };
-            let (ours_rate, hand_rate) = (rates(0), rates(1));
-            let cpu = format!(
-                "{:.0}/{:.0}/{:.0}",
-                cpu_per_op(&work[0]),
-                cpu_per_op(&work[1]),
-                cpu_per_op(&work[2])
-            );
+            let cpu = format!("{:.0}/{:.0}", cpu_per_op(&work[0]), cpu_per_op(&work[1]));
             println!(
-                "{:<24} {:>7} {:>6.3} {:>11} {:>6.3} {:>11} {:>10.0} {:>10.0} {:>16}",
-                keys.name(),
-                threads,
-                median(&mut ours),
-                range(&ours),
-                median(&mut twin),
-                range(&twin),
-                ours_rate,
-                hand_rate,
+                "{:<22} {:>7} {:>6.3} {:>11} {:>6.3} {:>11} {:>6.3} {:>11} {:>8.0} {:>8.0} {:>8.0} {:>11}",
+                workload.name(),
+                clients,
+                median(quiet),
+                range(quiet),
+                median(heard),
+                range(heard),
+                median(twin),
+                range(twin),
+                rates(0),
+                rates(1),
+                rates(2),
                 cpu,
             );
         }
     }
+    assert!(near.stats().coherent, "the near-cache stopped listening");
 }

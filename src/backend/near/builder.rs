@@ -67,11 +67,16 @@ where
         self
     }
 
-    /// Opens the notification connection, listens, and starts its thread.
+    /// Opens the notification connection, listens, registers as a listener of the table
+    /// (which turns its change trigger on, if it is the first), and starts its thread.
+    ///
+    /// Waits for the writes in flight on the table when it turns the trigger on: a
+    /// transaction that has written the table and stays open holds it up until it ends.
     ///
     /// # Errors
     ///
-    /// If the notification connection cannot be opened or refuses to listen.
+    /// If the notification connection cannot be opened, refuses to listen, or the role
+    /// may not register (see [`PgStore::channel`]).
     pub fn build(self) -> Result<NearCache<K, V, S>, Cause> {
         let mut config = self.db.config().clone();
         // A silent loss must fail the heartbeat's round trip, not hang it.
@@ -86,9 +91,10 @@ where
         let listener = Listener {
             config,
             channel: self.db.channel().to_string(),
+            registry: self.db.registry().clone(),
             heartbeat: self.heartbeat,
         };
-        let (client, pid) = listener.connect()?;
+        let (client, pid) = listener.connect(&|| false)?;
         let local = Store::builder().max_capacity(self.max_capacity);
         let local = match self.time_to_live {
             Some(time_to_live) => local.time_to_live(time_to_live),

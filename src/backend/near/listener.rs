@@ -1,10 +1,19 @@
-//! The notification connection: a thread of its own that `LISTEN`s on the table's channel
-//! and drops (or re-stamps) the local copy of every key it hears about.
+//! The notification connection: a thread of its own that `LISTEN`s on the table's channel,
+//! registers as a listener (which turns the table's change trigger on), and drops (or
+//! re-stamps) the local copy of every key it hears about.
+//!
+//! Memory serves copies only once the registration has committed: by then every write
+//! that will not be notified has committed (see the PostgreSQL backend's `listeners.rs`),
+//! so a copy read afterwards shows it. At the start memory is empty, and every copy is
+//! read after the registration.
 //!
 //! When the connection is lost the near-cache stops serving from memory at once; the
-//! thread connects again, `LISTEN`s first, then refuses every copy and clears memory,
-//! and only then serves from memory again. A change committed while it was away is
-//! either in a copy that was cleared, or read again after the `LISTEN`.
+//! thread connects again, `LISTEN`s and registers first, then refuses every copy and
+//! clears memory, and only then serves from memory again. A change committed while it
+//! was away (when the trigger may have been off, if the lost session's registration was
+//! withdrawn) is either in a copy that was cleared, or read again after the
+//! registration. When the near-cache is dropped the thread withdraws its registration
+//! (the last one turns the trigger off).
 
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +27,7 @@ use serde::Deserialize;
 
 use super::stats::count;
 use super::{Cached, Shared};
+use crate::backend::postgres::Registry;
 use crate::store::Cause;
 
 /// The longest the thread blocks without looking whether it must stop.
@@ -29,19 +39,22 @@ const RETRY: Duration = Duration::from_millis(50);
 pub(super) struct Listener {
     pub(super) config: Config,
     pub(super) channel: String,
+    /// How it registers as a listener of the table.
+    pub(super) registry: Registry,
     /// How long the connection may stay silent before a round trip checks it is alive.
     pub(super) heartbeat: Duration,
 }
 
 impl Listener {
-    /// Opens the connection and listens: the client and its server process id.
-    pub(super) fn connect(&self) -> Result<(Client, u32), Cause> {
+    /// Opens the connection, listens and registers (trying again while the table's lock
+    /// is not granted in time, until `stop` says): the client and its server process id.
+    pub(super) fn connect(&self, stop: &dyn Fn() -> bool) -> Result<(Client, u32), Cause> {
         let failed = |error: ::postgres::Error| {
             Cause::new(format!("cannot open the notification connection: {error}"))
         };
         let mut client = self.config.connect(NoTls).map_err(failed)?;
-        client
-            .batch_execute(&format!("LISTEN \"{}\"", self.channel))
+        self.registry
+            .listen(&mut client, None, stop)
             .map_err(failed)?;
         let pid: i32 = client
             .query_one("SELECT pg_backend_pid()", &[])
@@ -58,11 +71,15 @@ impl Listener {
         Ver: Clone + std::fmt::Display,
     {
         let _stopped = Incoherent(&shared.counters.coherent);
+        let stop = || shared.stop.load(Ordering::SeqCst);
         loop {
             self.listen(shared, &mut client);
             shared.counters.coherent.store(false, Ordering::SeqCst);
             shared.listener_pid.store(0, Ordering::SeqCst);
-            if shared.stop.load(Ordering::SeqCst) {
+            if stop() {
+                // Nobody relies on this registration any more. If the withdrawal fails,
+                // the registration goes when the connection (dropped next) does.
+                let _ = self.registry.unlisten(&mut client);
                 return;
             }
             count(&shared.counters.disconnects);
@@ -70,9 +87,10 @@ impl Listener {
                 if shared.stop.load(Ordering::SeqCst) {
                     return;
                 }
-                if let Ok((reconnected, pid)) = self.connect() {
+                if let Ok((reconnected, pid)) = self.connect(&stop) {
                     client = reconnected;
-                    // Listening already: refuse every copy, clear, then serve again.
+                    // Listening and registered already: refuse every copy, clear, then
+                    // serve again.
                     shared.stamps.invalidate_all();
                     shared.local.clear();
                     shared.listener_pid.store(pid, Ordering::SeqCst);

@@ -34,14 +34,16 @@
 //! write drops the key's copy, so the next read loads the current record.
 //!
 //! A dedicated connection, on a thread of its own, listens on the table's channel
-//! ([`PgStore::channel`]). Each notification carries the changed key (as JSON) and its
-//! new version: the key's copy is kept and re-stamped if it is already at that version
-//! (the writer's own copy: PostgreSQL delivers notifications in commit order, so every
-//! earlier change has been handled and the copy is current), dropped otherwise. A key
-//! too long to be notified (over 7000
-//! bytes of JSON) clears memory. Keys are read back from the notification rather than
-//! matched by the MD5 it also carries, because PostgreSQL hashes its own normalised text
-//! of the `jsonb` key, which a client cannot reproduce for every type.
+//! ([`PgStore::channel`]) and registers as a listener of the table, which turns the
+//! table's change trigger on while it is registered (writes to a table nobody listens to
+//! are not notified, and cost less); memory serves copies only once the registration has
+//! committed, after which every change is either notified or shown by the read (the
+//! argument is in the PostgreSQL backend's `listeners.rs`). Each notification carries
+//! the changed key (as JSON) and its new version: the key's copy is kept and re-stamped
+//! if it is already at that version (the writer's own copy: PostgreSQL delivers
+//! notifications in commit order, so every earlier change has been handled and the copy
+//! is current), dropped otherwise. A key too long to be notified (over 7000 bytes of
+//! JSON) clears memory.
 //!
 //! **A load that lands after the invalidation it predates.** A load can read a row,
 //! then the row changes and its notification is handled, and only then the load's copy

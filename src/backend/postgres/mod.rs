@@ -4,7 +4,8 @@
 //! # Storage
 //!
 //! One table per store, created on demand (with its sequence, and a trigger that
-//! notifies changes): `key jsonb PRIMARY KEY, value jsonb NOT NULL, version bigint | uuid`.
+//! notifies changes while somebody listens): `key jsonb PRIMARY KEY, value jsonb NOT
+//! NULL, version bigint | uuid`.
 //! Keys and values go through serde as JSON (`jsonb`), so they can be read and queried
 //! from SQL; two keys are the same record when their JSON values are equal (mind types
 //! whose JSON form is not unique, such as hash maps with several keys). Versions are
@@ -41,10 +42,17 @@
 //!
 //! # Waiting for a change
 //!
-//! Every write fires a trigger that notifies the table's channel ([`PgStore::channel`]).
-//! `wait_for_change` listens on a pooled connection, reads, and re-reads on each
-//! notification about its key; it holds that connection for as long as it waits, so size
-//! the pool ([`PgStoreBuilder::pool_size`]) for the waiters as well as the other calls.
+//! While a session is registered as listening, every write fires a trigger that
+//! notifies the table's channel ([`PgStore::channel`]); while none is, the trigger is off
+//! and writes cost what the bare statement costs (PostgreSQL commits notifying
+//! transactions one at a time). `wait_for_change` listens on a pooled connection,
+//! registers it, reads, re-reads on each notification about its key, and withdraws the
+//! registration when it returns; it holds that connection for as long as it waits, so
+//! size the pool ([`PgStoreBuilder::pool_size`]) for the waiters as well as the other
+//! calls. Registering and withdrawing the first or the last listener turns the trigger
+//! on or off, which waits for the writes in flight and holds up later ones for as long.
+//! The registration protocol and the argument that no change a listener depends on goes
+//! unnotified are in `listeners.rs`.
 //!
 //! # Failures
 //!
@@ -76,6 +84,7 @@
 
 mod call;
 mod codec;
+mod listeners;
 mod pool;
 mod schema;
 mod versions;
@@ -91,6 +100,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use self::call::{cause, Effect, Step};
+pub(crate) use self::listeners::Registry;
 use self::pool::{LastFailure, Manager, Pool};
 use self::schema::Sql;
 use super::{Context, ReadResult, VersionedStore};
@@ -135,6 +145,7 @@ pub struct PgStore<K, V, S = Counter> {
     config: ::postgres::Config,
     last_failure: LastFailure,
     sql: Sql,
+    registry: Registry,
     acquire_timeout: Duration,
     _records: Records<K, V, S>,
 }
@@ -163,11 +174,20 @@ impl<K, V> PgStore<K, V> {
 }
 
 impl<K, V, S> PgStore<K, V, S> {
-    /// The channel on which the table's changes are notified: every write sends a JSON
-    /// payload `{"key": …, "key_md5": …, "version": …}` (`version` is `null` for a
-    /// removal, `key` is `null` for keys longer than 7000 bytes of JSON).
+    /// The channel on which the table's changes are notified while a session is
+    /// registered as listening (a near-cache or a `wait_for_change` on the table): every
+    /// write sends a JSON payload `{"key": …, "version": "…"}` (the key as PostgreSQL
+    /// prints the `jsonb`, `null` for keys longer than 7000 bytes of it; the version as
+    /// a string, `null` for a removal).
+    /// A plain `LISTEN` on it hears the writes only while such a session is registered.
     pub fn channel(&self) -> &str {
         &self.sql.channel
+    }
+
+    /// How a session of its own listens on the table's channel and registers, so that
+    /// writes are notified to it (such as a near-cache's notification connection).
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The connection settings, for a connection of its own outside the pool (such as a
@@ -199,7 +219,9 @@ impl<K, V, S> fmt::Debug for PgStoreBuilder<K, V, S> {
 impl<K, V, S> PgStoreBuilder<K, V, S> {
     /// The table to keep the records in (default `verkv`): lower-case ASCII letters,
     /// digits and `_`, at most 48 bytes. It is created if missing, with a sequence
-    /// `<table>_version` and a trigger function `<table>_notify`.
+    /// `<table>_version`, a trigger function `<table>_notify`, a table
+    /// `<table>_listeners` and a function `<table>_listening` (see
+    /// [`PgStore::channel`]).
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
         self
@@ -260,11 +282,13 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
             .connection_timeout(self.acquire_timeout)
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(Manager::new(config.clone(), last_failure.clone()));
+        let registry = Registry::new(&sql);
         let store = PgStore {
             pool,
             config,
             last_failure,
             sql,
+            registry,
             acquire_timeout: self.acquire_timeout,
             _records: PhantomData,
         };
@@ -296,6 +320,13 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
                 ))
             })?;
         schema::check_columns::<S>(&self.table, &found)?;
+        // Registrations of sessions that are gone would keep notifications on.
+        store.registry.tidy(&mut conn.client).map_err(|error| {
+            Cause::new(format!(
+                "cannot tidy the table's listeners: {}",
+                cause(&error)
+            ))
+        })?;
         drop(conn);
         Ok(store)
     }

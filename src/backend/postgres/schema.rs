@@ -1,17 +1,36 @@
-//! The table, its sequence and change trigger, and the statements of every operation.
+//! The table, its sequence and change trigger, the registry of the sessions that listen
+//! (see `listeners.rs`), and the statements of every operation.
 
 use super::versions::PgVersion;
 use crate::store::Cause;
 
-/// Keys longer than this (as JSON text) are left out of change notifications, whose
-/// payload PostgreSQL limits to 8000 bytes; their MD5 is always there.
+/// Whether registering a listener turns the change trigger on (a test build can leave it
+/// off, so that writes skip their notification while somebody listens, to see the
+/// near-cache and waiter tests fail).
+const ENABLES: bool = !cfg!(verkv_mutant = "unheard_writes");
+
+/// Keys longer than this (as JSON text) are left out of change notifications (`null`),
+/// whose payload PostgreSQL limits to 8000 bytes.
 const NOTIFIED_KEY_BYTES: usize = 7000;
+
+/// How long a change of the registry waits for the table's lock (which turning the
+/// trigger on or off takes, behind the writes in flight) before it gives up, in
+/// milliseconds; the caller tries again after a pause. Short, because writes that come
+/// later queue behind the wait.
+const REGISTRY_LOCK_MS: u64 = 100;
 
 /// The SQL for one table.
 #[derive(Debug, Clone)]
 pub(crate) struct Sql {
-    /// Creates what is missing: sequence, table, trigger function, trigger.
+    /// Creates what is missing: sequence, table, trigger function, trigger (off), the
+    /// listeners' registry and the function that keeps it.
     pub(super) create: String,
+    /// Registers this session as listening (in a transaction of its own).
+    pub(super) register: String,
+    /// Withdraws this session's registration (in a transaction of its own).
+    pub(super) unregister: String,
+    /// Withdraws the registrations of sessions that are gone (in a transaction of its own).
+    pub(super) tidy: String,
     /// → `name, type` of each of the table's columns named as the store's are.
     pub(super) columns: String,
     /// The channel change notifications are sent on (unquoted).
@@ -26,7 +45,8 @@ pub(crate) struct Sql {
     pub(super) update: String,
     /// `$1` key, `$2` expected → `value` (removed) or `NULL, version`; no row: not found.
     pub(super) remove: String,
-    /// `$1` key → `md5 of the key as notified, value, version` (one row, `NULL`s if absent).
+    /// `$1` key → `the key as notified (its jsonb text), value, version` (one row, `NULL`s
+    /// if absent).
     pub(super) watch_read: String,
 }
 
@@ -55,38 +75,98 @@ impl Sql {
         let t = format!("\"{table}\"");
         let sequence = format!("\"{table}_version\"");
         let function = format!("\"{table}_notify\"");
+        let listeners = format!("\"{table}_listeners\"");
+        let keep = format!("\"{table}_listening\"");
         let channel = format!("{table}_changes");
         let ty = S::SQL_TYPE;
         let draw = S::draw(&sequence);
+        let enable = if ENABLES {
+            format!("ALTER TABLE {t} ENABLE TRIGGER {function};")
+        } else {
+            "NULL;".to_string()
+        };
+        // Read committed: each statement sees what committed before it, so what is read
+        // under the advisory locks is current (a transaction snapshot taken before the
+        // lock was granted could miss a registration). The registry function runs as its
+        // owner: it names the table's schema and puts `pg_temp` last, so that no caller's
+        // temporary table can stand in for the registry or the table.
         let create = format!(
-            r#"BEGIN;
+            r#"BEGIN ISOLATION LEVEL READ COMMITTED;
 SELECT pg_advisory_xact_lock(hashtext('verkv:{table}'));
 CREATE SEQUENCE IF NOT EXISTS {sequence};
 CREATE TABLE IF NOT EXISTS {t} (key jsonb PRIMARY KEY, value jsonb NOT NULL, version {ty} NOT NULL);
 CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $verkv$
 DECLARE
-  k jsonb;
-  v text;
+  k text;
 BEGIN
   IF TG_OP = 'DELETE' THEN
-    k := OLD.key;
+    k := OLD.key::text;
   ELSE
-    k := NEW.key;
-    v := NEW.version::text;
+    k := NEW.key::text;
   END IF;
-  PERFORM pg_notify('{channel}', json_build_object(
-    'key', CASE WHEN octet_length(k::text) <= {NOTIFIED_KEY_BYTES} THEN k END,
-    'key_md5', md5(k::text),
-    'version', v)::text);
+  IF octet_length(k) > {NOTIFIED_KEY_BYTES} THEN
+    k := 'null';
+  END IF;
+  IF TG_OP = 'DELETE' THEN
+    PERFORM pg_notify('{channel}', '{{"key":' || k || ',"version":null}}');
+  ELSE
+    PERFORM pg_notify('{channel}', '{{"key":' || k || ',"version":"' || NEW.version::text || '"}}');
+  END IF;
   RETURN NULL;
 END
 $verkv$;
-CREATE OR REPLACE TRIGGER {function} AFTER INSERT OR UPDATE OR DELETE ON {t}
-  FOR EACH ROW EXECUTE FUNCTION {function}();
+DO $verkv$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = '{t}'::regclass AND tgname = '{table}_notify') THEN
+    CREATE TRIGGER {function} AFTER INSERT OR UPDATE OR DELETE ON {t}
+      FOR EACH ROW EXECUTE FUNCTION {function}();
+    ALTER TABLE {t} DISABLE TRIGGER {function};
+  END IF;
+END
+$verkv$;
+CREATE TABLE IF NOT EXISTS {listeners} (pid integer PRIMARY KEY);
+CREATE OR REPLACE FUNCTION {keep}(listening boolean) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER AS $verkv$
+DECLARE
+  registered bigint;
+  enabled boolean;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('verkv:{table}:listeners'));
+  DELETE FROM {listeners} WHERE pid NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL);
+  IF listening THEN
+    INSERT INTO {listeners} VALUES (pg_backend_pid()) ON CONFLICT DO NOTHING;
+  ELSIF NOT listening THEN
+    DELETE FROM {listeners} WHERE pid = pg_backend_pid();
+  END IF;
+  SELECT count(*) INTO registered FROM {listeners};
+  SELECT tgenabled <> 'D' INTO enabled FROM pg_trigger
+    WHERE tgrelid = '{t}'::regclass AND tgname = '{table}_notify';
+  IF registered > 0 AND NOT enabled THEN
+    {enable}
+  ELSIF registered = 0 AND enabled THEN
+    ALTER TABLE {t} DISABLE TRIGGER {function};
+  END IF;
+  RETURN registered;
+END
+$verkv$;
+DO $verkv$
+BEGIN
+  EXECUTE format('ALTER FUNCTION {keep}(boolean) SET search_path = %I, pg_temp', current_schema());
+END
+$verkv$;
 COMMIT;"#
         );
+        let registry = |listening: &str| {
+            format!(
+                "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = {REGISTRY_LOCK_MS}; \
+                 SELECT {keep}({listening}); COMMIT"
+            )
+        };
         Ok(Sql {
             create,
+            register: registry("true"),
+            unregister: registry("false"),
+            tidy: registry("NULL"),
             columns: format!(
                 "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
                  WHERE attrelid = to_regclass('{t}') AND attnum > 0 AND NOT attisdropped \
@@ -119,7 +199,7 @@ COMMIT;"#
                  WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM del)"
             ),
             watch_read: format!(
-                "SELECT md5($1::jsonb::text), r.value, r.version \
+                "SELECT $1::jsonb::text, r.value, r.version \
                  FROM (SELECT 1) AS one LEFT JOIN {t} AS r ON r.key = $1"
             ),
             channel,

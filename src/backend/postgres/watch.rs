@@ -1,8 +1,10 @@
-//! Waiting for a record to change: `LISTEN` on the table's channel, read, and re-read on
-//! every notification about the key until its version differs from the one seen.
+//! Waiting for a record to change: `LISTEN` on the table's channel and register as a
+//! listener, read, and re-read on every notification about the key until its version
+//! differs from the one seen; then withdraw the registration.
 //!
-//! The connection listens *before* it reads, so a change committed between the read and
-//! the wait is still notified (no lost wake-up).
+//! The connection listens and registers *before* it reads, so a change committed between
+//! the read and the wait is still notified (no lost wake-up): see `listeners.rs` for why
+//! a registered session is told of every change its reads do not show.
 
 use std::time::{Duration, Instant};
 
@@ -23,9 +25,9 @@ use crate::store::{Cause, Error};
 /// The longest a wait blocks without looking at its cancel token or the clock.
 const SLICE: Duration = Duration::from_millis(10);
 
-/// A record as the watch read it, with the MD5 the trigger notifies for its key.
+/// A record as the watch read it, with its key as the trigger notifies it.
 struct Read<V, Ver> {
-    key_md5: String,
+    notified_key: serde_json::Value,
     record: Option<Versioned<V, Ver>>,
 }
 
@@ -50,11 +52,18 @@ impl<K, V: DeserializeOwned, S: PgVersion> PgStore<K, V, S> {
         // The wait itself is bounded here, not by the server: no statement timeout.
         conn.set_timeouts(None).map_err(failed)?;
         let statements = conn.statements(&self.sql).map_err(failed)?;
-        let listen = format!("LISTEN \"{}\"", self.sql.channel);
-        conn.client.batch_execute(&listen).map_err(failed)?;
-        let outcome = self.watch_listening(ctx, &mut conn.client, &statements, key, seen, started);
-        // Leave the pooled connection as it was found: not listening, nothing buffered.
-        if conn.client.batch_execute("UNLISTEN *").is_err() {
+        let stop = || ctx.is_cancelled();
+        let registered = self
+            .registry
+            .listen(&mut conn.client, ctx.deadline(), &stop)
+            .map_err(|error| meaning(&error, Effect::Reads, started, ctx.is_cancelled()));
+        let outcome = registered.and_then(|()| {
+            self.watch_listening(ctx, &mut conn.client, &statements, key, seen, started)
+        });
+        // Leave the pooled connection as it was found: not listening, not registered,
+        // nothing buffered. One that may still be registered is closed instead (its
+        // registration is withdrawn with it).
+        if self.registry.unlisten(&mut conn.client).is_err() {
             conn.poison();
         }
         while let Ok(Some(_)) = conn.client.notifications().iter().next() {}
@@ -84,16 +93,16 @@ impl<K, V: DeserializeOwned, S: PgVersion> PgStore<K, V, S> {
             if read.record.as_ref().map(|record| &record.version) != seen {
                 return Ok(read.record);
             }
-            self.until_notified(ctx, client, &read.key_md5, started)?;
+            self.until_notified(ctx, client, &read.notified_key, started)?;
         }
     }
 
-    /// Blocks until a change of the key whose MD5 is `key_md5` is notified.
+    /// Blocks until a change of `key` (as notified) is notified.
     fn until_notified(
         &self,
         ctx: &Context<'_>,
         client: &mut Client,
-        key_md5: &str,
+        key: &serde_json::Value,
         started: Instant,
     ) -> Result<(), Error<S::Version>> {
         loop {
@@ -114,7 +123,7 @@ impl<K, V: DeserializeOwned, S: PgVersion> PgStore<K, V, S> {
             match next {
                 Ok(Some(notification)) => {
                     if notification.channel() == self.sql.channel
-                        && is_about(notification.payload(), key_md5)
+                        && is_about(notification.payload(), key)
                     {
                         return Ok(());
                     }
@@ -129,34 +138,52 @@ impl<K, V: DeserializeOwned, S: PgVersion> PgStore<K, V, S> {
     }
 }
 
-/// Whether a change notification's payload is about the key whose MD5 is `key_md5`.
-fn is_about(payload: &str, key_md5: &str) -> bool {
+/// Whether a change notification's payload may be about `key` (as PostgreSQL prints
+/// it): it names that key, or no key (one too long to notify), or does not parse.
+fn is_about(payload: &str, key: &serde_json::Value) -> bool {
     serde_json::from_str::<serde_json::Value>(payload)
         .ok()
-        .and_then(|payload| {
-            payload
-                .get("key_md5")
-                .and_then(|md5| md5.as_str().map(|md5| md5 == key_md5))
-        })
-        .unwrap_or(false)
+        .and_then(|payload| payload.get("key").cloned())
+        .is_none_or(|notified| notified.is_null() || notified == *key)
 }
 
-/// Reads the record of `key` and its key's MD5.
+/// Reads the record of `key`, and the key as the trigger notifies it.
 fn read<V: DeserializeOwned, S: PgVersion>(
     client: &mut Client,
     statements: &Statements,
     key: &Encoded,
 ) -> Result<Read<V, S::Version>, Failure> {
     let row = client.query_one(&statements.watch_read, &[key])?;
-    let key_md5: String = row
+    let notified: String = row
         .try_get(0)
-        .map_err(|error| Cause::new(format!("cannot decode a key's MD5: {error}")))?;
+        .map_err(|error| Cause::new(format!("cannot decode a key's text: {error}")))?;
+    let notified_key = serde_json::from_str(&notified)
+        .map_err(|error| Cause::new(format!("cannot parse a key's text: {error}")))?;
     let value = codec::value_opt::<V>(&row, 1, key)?;
     let version = codec::version_opt::<S>(&row, 2, key)?;
     Ok(Read {
-        key_md5,
+        notified_key,
         record: value
             .zip(version)
             .map(|(value, version)| Versioned { value, version }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_notification_is_about_its_key_or_one_too_long_to_name() {
+        let key = json!({"id": 7, "kind": "movie"});
+        let payload = |key: &str| format!("{{\"key\":{key},\"version\":\"3\"}}");
+        assert!(is_about(&payload(r#"{"id": 7, "kind": "movie"}"#), &key));
+        assert!(is_about(&payload(r#"{"kind": "movie", "id": 7}"#), &key));
+        assert!(!is_about(&payload(r#"{"id": 8, "kind": "movie"}"#), &key));
+        assert!(!is_about(&payload(r#""movie""#), &key));
+        assert!(is_about(&payload("null"), &key), "a key too long to notify");
+        assert!(is_about("not json", &key));
+        assert!(is_about(r#"{"key":1.0,"version":null}"#, &json!(1.00)));
+    }
 }
