@@ -24,6 +24,7 @@ const MUTANTS: &[&str] = &[
     "untracked_time_to_live",
     "trusting_read",
     "snapshot_no_resume",
+    "frequent_return_to_window",
 ];
 
 fn main() -> ExitCode {
