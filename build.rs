@@ -26,6 +26,7 @@ const MUTANTS: &[&str] = &[
     "trusting_read",
     "snapshot_no_resume",
     "blocking_async",
+    "frequent_return_to_window",
 ];
 
 fn main() -> ExitCode {

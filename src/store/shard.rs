@@ -932,6 +932,35 @@ mod tests {
     }
 
     #[test]
+    fn a_key_frequency_brings_back_skips_the_window() {
+        // A full shard of keys read since they came in, so that the admission turns away
+        // what is read less.
+        let mut shard = bounded(100, None);
+        for _ in 0..4 {
+            for key in 0..100 {
+                access(&mut shard, key);
+            }
+        }
+        // A key requested again and again, each time after the window let it go unread:
+        // once it comes back frequent it goes straight to the main queue, and the cold keys
+        // that follow it through the window no longer push it out.
+        let returning = 1_000_000;
+        let mut cold = 10_000..;
+        for round in 0..6 {
+            access(&mut shard, returning);
+            for key in cold.by_ref().take(30) {
+                access(&mut shard, key);
+            }
+            if round >= 3 {
+                assert!(
+                    shard.peek(hash(&returning), &returning).is_some(),
+                    "the returning key was evicted in round {round}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_loop_bigger_than_the_capacity_still_hits() {
         // LRU and FIFO hit nothing here: each key is evicted just before it comes back.
         let mut shard = bounded(500, None);
