@@ -24,6 +24,7 @@ const MUTANTS: &[&str] = &[
     "untracked_time_to_live",
     "trusting_read",
     "snapshot_no_resume",
+    "txn_one_at_a_time",
 ];
 
 fn main() -> ExitCode {

@@ -430,12 +430,13 @@ pub use stats::{
     Evictions, HotKey, Loads, LockWaits, Refusals, Stats, Timeouts, LOCK_WAIT_BUCKETS,
 };
 pub use store::{
-    Cause, DefaultHashBuilder, Error, Iter, Keys, NotInserted, Rejected, Store, StoreBuilder,
-    UpdateWithError, VersionOf, Versioned,
+    Cause, Committed, Conflict, DefaultHashBuilder, Error, Expect, Iter, Keys, NotInserted,
+    Outcome, ReadMany, Rejected, Store, StoreBuilder, Transaction, TransactionError,
+    TransactionRefused, UpdateWithError, VersionOf, Versioned,
 };
 pub use version::etag;
 pub use version::{Counter, UuidV4, VersionScheme};
-pub use wait::{Bounded, Retried};
+pub use wait::{Bounded, Retried, TransactError, Transacted};
 
 /// The README's examples, compiled and run as doctests so it stays true (they use
 /// every feature).

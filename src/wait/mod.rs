@@ -6,8 +6,10 @@
 
 mod bounded;
 mod retry;
+mod transact;
 mod watch;
 
 pub use bounded::Bounded;
 pub(crate) use retry::optimistic;
 pub use retry::Retried;
+pub use transact::{TransactError, Transacted};
