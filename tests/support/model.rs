@@ -31,9 +31,9 @@ use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
 use verkv::{
-    Bounded, CancelToken, Conflict, Error, Expect as Condition, Interrupted, ManualClock, Outcome,
-    PatchError, Rejected, Retried, Store, Transaction, TransactionError, TransactionRefused,
-    UpdateWithError, VersionScheme, Versioned,
+    Bounded, CancelToken, Committed, Conflict, Error, Expect as Condition, Interrupted,
+    ManualClock, Outcome, PatchError, Rejected, Retried, Store, Transaction, TransactionError,
+    TransactionRefused, UpdateWithError, VersionScheme, Versioned,
 };
 
 pub(crate) use super::ledger::{Expect, Key, Value};
@@ -871,7 +871,7 @@ where
         let sent = transaction.clone();
         let got = on_either!(&front, target => target.commit(transaction));
         let refused =
-            |got: Result<Vec<Outcome<S::Version>>, TransactionRefused<Key, Value, S::Version>>| {
+            |got: Result<Committed<S::Version>, TransactionRefused<Key, Value, S::Version>>| {
                 let refused = got.expect_err(context);
                 assert_eq!(refused.transaction, sent, "{context}: handed back");
                 refused.error
@@ -983,7 +983,7 @@ where
                 if self
                     .time
                     .as_ref()
-                    .is_none_or(|time| !time.deadlines.get(&key).is_some_and(|&at| at <= time.now))
+                    .is_none_or(|time| time.deadlines.get(&key).is_none_or(|&at| at > time.now))
                 {
                     assert_eq!(
                         held, expected,
