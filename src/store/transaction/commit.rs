@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 
 use super::error::{Conflict, TransactionError, TransactionRefused};
-use super::plan::Plan;
+use super::plan::{Placed, Plan};
 use super::request::{Committed, Expect, Outcome, Step, Transaction};
 use crate::deadline::{Forever, Wait};
 use crate::stats::counters::Event;
@@ -105,9 +105,9 @@ where
             Err(error) => return refuse(error, transaction),
         };
         let wait = wait.fixed();
-        let shards = plan.shards.len();
+        let shards = plan.shards();
         let mut locked = Vec::with_capacity(shards);
-        for &(index, _) in &plan.shards {
+        for (index, _) in plan.by_shard() {
             match take_write(&wait, &self.shards()[index]) {
                 Ok(guard) => locked.push(guard),
                 Err(stop) => {
@@ -127,11 +127,11 @@ where
             .and_then(|()| {
                 plan.by_shard()
                     .zip(&locked)
-                    .try_for_each(|((_, steps), records)| {
-                        check_weight(records, &transaction.steps, steps)
+                    .try_for_each(|((_, placed), records)| {
+                        check_weight(records, &transaction.steps, placed)
                     })
             });
-        let first = &self.shards()[plan.shards[0].0];
+        let first = &self.shards()[plan.by_shard().next().expect("a step").0];
         if let Err(error) = checked {
             drop(locked);
             if matches!(error, TransactionError::Conflict(_)) {
@@ -151,26 +151,28 @@ where
     }
 
     /// Applies every step under the locks the transaction holds (`locked`, in the order
-    /// of `plan.shards`), lets go of them all, then wakes the watchers of those shards and
-    /// tells the eviction listener what left them.
+    /// of the plan's shards), lets go of them all, then wakes the watchers of those
+    /// shards and tells the eviction listener what left them.
     #[cfg_attr(verkv_mutant = "txn_one_at_a_time", allow(dead_code))]
     fn apply_locked(
         &self,
         plan: &Plan,
-        locked: Vec<WriteGuard<'_, Records<K, V, S>>>,
+        mut locked: Vec<WriteGuard<'_, Records<K, V, S>>>,
         (steps, outcomes, time_to_live): Writing<'_, K, V, S>,
     ) {
-        let mut after = Vec::with_capacity(locked.len());
-        let mut held = Vec::with_capacity(locked.len());
-        for ((index, step_indices), mut records) in plan.by_shard().zip(locked) {
-            let hashes = (&plan.hashes[..], step_indices);
-            self.apply(&mut records, hashes, steps, outcomes, time_to_live);
+        // Only shards with watchers or removals to tell need a line here: usually none.
+        let mut after = Vec::new();
+        for ((index, placed), records) in plan.by_shard().zip(locked.iter_mut()) {
+            self.apply(records, placed, steps, outcomes, time_to_live);
             let shard = &self.shards()[index];
             // Asked under the lock: see `ChangeEvent` for why that is enough.
-            after.push((shard, shard.changed.has_watchers(), records.take_removals()));
-            held.push(records);
+            let watched = shard.changed.has_watchers();
+            let removed = records.take_removals();
+            if watched || removed.is_some() {
+                after.push((shard, watched, removed));
+            }
         }
-        drop(held);
+        drop(locked);
         for (shard, watched, removed) in after {
             if watched {
                 shard.changed.notify();
@@ -191,12 +193,12 @@ where
         (steps, outcomes, time_to_live): Writing<'_, K, V, S>,
     ) {
         drop(locked);
-        for (index, step_indices) in plan.by_shard() {
-            for step in step_indices {
+        for (index, placed) in plan.by_shard() {
+            for place in placed {
                 let shard = &self.shards()[index];
-                let hashes = (&plan.hashes[..], std::slice::from_ref(step));
+                let one = std::slice::from_ref(place);
                 let Ok(()) = crate::store::write_shard(&Forever, shard, (), |records, ()| {
-                    self.apply(records, hashes, steps, outcomes, time_to_live);
+                    self.apply(records, one, steps, outcomes, time_to_live);
                 });
                 // Widen the gap between two keys' writes, as a busy machine would.
                 std::thread::yield_now();
@@ -205,8 +207,8 @@ where
     }
 
     /// Checks every condition against the locked shards (`records` gives the one at a
-    /// position of `plan.shards`): every one that fails, in the order of the steps, with
-    /// its key counted among the hot conflicting keys.
+    /// position of the plan's shards): every one that fails, in the order of the steps,
+    /// with its key counted among the hot conflicting keys.
     fn check<'r>(
         &self,
         plan: &Plan,
@@ -219,35 +221,33 @@ where
         S: 'r,
     {
         let mut conflicts = Vec::new();
-        for (position, (index, step_indices)) in plan.by_shard().enumerate() {
+        for (position, (index, placed)) in plan.by_shard().enumerate() {
             let records = records(position);
-            for &step in step_indices {
-                let Some(expected) = steps[step].condition() else {
+            for place in placed {
+                let step = &steps[place.step];
+                let Some(expected) = step.condition() else {
                     continue;
                 };
-                let key = steps[step].key();
                 let current = records
-                    .peek(plan.hashes[step], key)
+                    .peek(place.hash, step.key())
                     .map(|record| &record.version);
                 if expected.holds(current.as_ref()) {
                     continue;
                 }
                 let shard: &LockedShard<K, V, S> = &self.shards()[index];
                 if let Some(counters) = shard.counters.as_deref() {
-                    counters.conflict(key);
+                    counters.conflict(step.key());
                 }
                 let expected = match expected {
                     Expect::Version(version) => Expect::Version(version.clone()),
                     Expect::Absent => Expect::Absent,
                 };
-                conflicts.push((
-                    step,
-                    Conflict {
-                        key: key.clone(),
-                        expected,
-                        current: current.cloned(),
-                    },
-                ));
+                let conflict = Conflict {
+                    key: step.key().clone(),
+                    expected,
+                    current: current.cloned(),
+                };
+                conflicts.push((place.step, conflict));
             }
         }
         if conflicts.is_empty() {
@@ -262,28 +262,28 @@ where
         ))
     }
 
-    /// Applies the steps `step_indices` (all on the shard `records`), their conditions
-    /// checked: removals first, then writes, then one eviction pass that keeps every
-    /// record written. `hashes` are the steps' hashes.
+    /// Applies the steps `placed` (all on the shard `records`), their conditions checked:
+    /// removals first, then writes, then one eviction pass that keeps every record
+    /// written.
     fn apply(
         &self,
         records: &mut Records<K, V, S>,
-        (hashes, step_indices): (&[u64], &[usize]),
+        placed: &[Placed],
         steps: &mut [Option<Step<K, V, S::Version>>],
         outcomes: &mut [Outcome<S::Version>],
         time_to_live: Option<Duration>,
     ) {
-        for &step in step_indices {
-            if let Some(Step::Remove { key, .. }) = &steps[step] {
+        for place in placed {
+            if let Some(Step::Remove { key, .. }) = &steps[place.step] {
                 // Checked present under this lock; if it expired since, it is gone all
                 // the same.
-                records.invalidate(hashes[step], key);
-                outcomes[step] = Outcome::Removed;
+                records.invalidate(place.hash, key);
+                outcomes[place.step] = Outcome::Removed;
             }
         }
         let mut kept = Vec::new();
-        for &step in step_indices {
-            let (key, value) = match steps[step].take() {
+        for place in placed {
+            let (key, value) = match steps[place.step].take() {
                 Some(
                     Step::Put { key, value }
                     | Step::Update { key, value, .. }
@@ -295,9 +295,9 @@ where
             // conditional one would (an update's record that expired meanwhile is
             // written afresh, as at the instant it was checked); the weights were
             // checked to fit.
-            match records.put_unsettled(hashes[step], key, value, self.rehash(), time_to_live) {
+            match records.put_unsettled(place.hash, key, value, self.rehash(), time_to_live) {
                 Ok((version, ticket)) => {
-                    outcomes[step] = Outcome::Written(version);
+                    outcomes[place.step] = Outcome::Written(version);
                     kept.extend(ticket);
                 }
                 Err(_) => unreachable!("the transaction's records were weighed to fit"),
@@ -307,16 +307,16 @@ where
     }
 }
 
-/// Refuses the writes `step_indices` to the shard `records` if a bounded shard could not
-/// hold them all.
+/// Refuses the writes `placed` to the shard `records` if a bounded shard could not hold
+/// them all.
 fn check_weight<K: Eq, V, S: VersionScheme>(
     records: &Records<K, V, S>,
     steps: &[Step<K, V, S::Version>],
-    step_indices: &[usize],
+    placed: &[Placed],
 ) -> Result<(), TransactionError<K, S::Version>> {
-    let written = step_indices
+    let written = placed
         .iter()
-        .filter_map(|&step| Some((steps[step].key(), steps[step].value()?)));
+        .filter_map(|place| Some((steps[place.step].key(), steps[place.step].value()?)));
     records
         .fits_together(written)
         .map_err(|too_heavy| TransactionError::TooHeavy {

@@ -28,18 +28,22 @@ impl<K: Hash, V, S: VersionScheme, H: BuildHasher> Store<K, V, S, H> {
     }
 }
 
-/// The steps of a transaction grouped by shard, the shards in increasing index.
+/// One step's place: its key's shard and hash, and its index among the steps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Placed {
+    pub(crate) shard: usize,
+    pub(crate) hash: u64,
+    pub(crate) step: usize,
+}
+
+/// The steps of a transaction ordered by shard, the shards in increasing index: one
+/// allocation, grouped into shards as it is read.
 pub(crate) struct Plan {
-    /// Each step's key's hash, in the order of the steps.
-    pub(crate) hashes: Vec<u64>,
-    /// The steps' indices, ordered by shard.
-    pub(crate) order: Vec<usize>,
-    /// Each shard the transaction needs, with the end of its steps in `order`.
-    pub(crate) shards: Vec<(usize, usize)>,
+    placed: Vec<Placed>,
 }
 
 impl Plan {
-    /// Hashes every key, groups the steps by shard and refuses an empty transaction or
+    /// Hashes every key, orders the steps by shard and refuses an empty transaction or
     /// one that names a key twice.
     pub(crate) fn new<K, V, S, H>(
         store: &Store<K, V, S, H>,
@@ -53,46 +57,43 @@ impl Plan {
         if steps.is_empty() {
             return Err(TransactionError::Empty);
         }
-        let hashes: Vec<u64> = steps
+        let mut placed: Vec<Placed> = steps
             .iter()
-            .map(|step| store.hasher.hash_one(step.key()))
+            .enumerate()
+            .map(|(step, each)| {
+                let hash = store.hasher.hash_one(each.key());
+                Placed {
+                    shard: store.shard_index(hash),
+                    hash,
+                    step,
+                }
+            })
             .collect();
-        let shard = |step: usize| store.shard_index(hashes[step]);
-        let mut order: Vec<usize> = (0..steps.len()).collect();
-        order.sort_unstable_by_key(|&step| (shard(step), hashes[step]));
+        placed.sort_unstable_by_key(|place| (place.shard, place.hash));
         // Equal keys have equal hashes, so they end up next to each other in one run of
         // equal hashes: compare within each run.
-        for run in order.chunk_by(|&a, &b| hashes[a] == hashes[b]) {
-            for (index, &first) in run.iter().enumerate() {
-                if let Some(&again) = run[index + 1..]
+        for run in placed.chunk_by(|a, b| a.hash == b.hash) {
+            for (index, first) in run.iter().enumerate() {
+                if let Some(again) = run[index + 1..]
                     .iter()
-                    .find(|&&other| steps[other].key() == steps[first].key())
+                    .find(|other| steps[other.step].key() == steps[first.step].key())
                 {
-                    return Err(TransactionError::Repeated(steps[again].key().clone()));
+                    return Err(TransactionError::Repeated(steps[again.step].key().clone()));
                 }
             }
         }
-        let mut shards: Vec<(usize, usize)> = Vec::new();
-        for (end, &step) in order.iter().enumerate() {
-            match shards.last_mut() {
-                Some((index, last)) if *index == shard(step) => *last = end + 1,
-                _ => shards.push((shard(step), end + 1)),
-            }
-        }
-        Ok(Plan {
-            hashes,
-            order,
-            shards,
-        })
+        Ok(Plan { placed })
     }
 
-    /// Each shard with the indices of its steps.
-    pub(crate) fn by_shard(&self) -> impl Iterator<Item = (usize, &[usize])> + '_ {
-        let mut start = 0;
-        self.shards.iter().map(move |&(shard, end)| {
-            let steps = &self.order[start..end];
-            start = end;
-            (shard, steps)
-        })
+    /// Each shard the transaction needs, in increasing index, with its steps.
+    pub(crate) fn by_shard(&self) -> impl Iterator<Item = (usize, &[Placed])> + '_ {
+        self.placed
+            .chunk_by(|a, b| a.shard == b.shard)
+            .map(|steps| (steps[0].shard, steps))
+    }
+
+    /// How many shards the transaction needs.
+    pub(crate) fn shards(&self) -> usize {
+        self.by_shard().count()
     }
 }

@@ -61,35 +61,34 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        let located: Vec<(u64, usize)> = keys
+        // Each key's shard, hash and place among the keys, ordered by shard.
+        let mut placed: Vec<(usize, u64, usize)> = keys
             .iter()
-            .map(|key| {
+            .enumerate()
+            .map(|(index, key)| {
                 let (hash, _) = self.locate(*key);
-                (hash, self.shard_index(hash))
+                (self.shard_index(hash), hash, index)
             })
             .collect();
-        let mut shards: Vec<usize> = located.iter().map(|&(_, shard)| shard).collect();
-        shards.sort_unstable();
-        shards.dedup();
+        placed.sort_unstable_by_key(|&(shard, ..)| shard);
+        let by_shard = || placed.chunk_by(|a, b| a.0 == b.0);
         let wait = wait.fixed();
-        let mut locked = Vec::with_capacity(shards.len());
-        for &index in &shards {
-            let shard = &self.shards()[index];
+        let mut locked = Vec::with_capacity(by_shard().count());
+        for run in by_shard() {
+            let shard = &self.shards()[run[0].0];
             locked.push(
                 wait.read(&shard.lock)
                     .inspect_err(|&stop| count_stop(shard, stop))?,
             );
         }
-        let found = keys
-            .iter()
-            .zip(&located)
-            .map(|(key, &(hash, shard))| {
-                let position = shards.binary_search(&shard).unwrap_or_default();
-                let found = locked[position].get(hash, *key).map(Record::snapshot);
-                self.count_read(found.is_some());
-                found
-            })
-            .collect();
+        let mut found: ReadMany<V, S::Version> = keys.iter().map(|_| None).collect();
+        for (run, records) in by_shard().zip(&locked) {
+            for &(_, hash, index) in run {
+                let read = records.get(hash, keys[index]).map(Record::snapshot);
+                self.count_read(read.is_some());
+                found[index] = read;
+            }
+        }
         drop(locked);
         Ok(found)
     }
