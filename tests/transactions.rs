@@ -352,3 +352,96 @@ fn transact_retries_a_conflict_and_stops_at_the_closure_s_refusal() {
     let refused = store.transact(&[1], |_| Err::<Txn, _>("no")).unwrap_err();
     assert_eq!(refused, verkv::TransactError::Closure("no"));
 }
+
+#[test]
+fn transact_gives_up_at_its_deadline_in_the_retrying_phase() {
+    let store: Store<u64, u64> = Store::new();
+    store.insert(1, 0).unwrap();
+    let refused = store
+        .within(Duration::from_millis(20))
+        .transact(&[1], |read| {
+            // Somebody always writes the key between the read and the commit.
+            let current = read[0].as_ref().unwrap();
+            store
+                .update(&1, &current.version, current.value + 1)
+                .unwrap();
+            Ok::<_, ()>(Transaction::new().put(2, current.value))
+        })
+        .unwrap_err();
+    let verkv::TransactError::Transaction(TransactionError::Interrupted {
+        stopped: Interrupted::TimedOut(late),
+        ..
+    }) = refused
+    else {
+        panic!("{refused:?}")
+    };
+    assert!(
+        matches!(late.phase(), Phase::Retrying { attempts } if attempts > 0),
+        "{late:?}"
+    );
+    assert_eq!(store.get(&2), None, "no attempt wrote");
+}
+
+#[test]
+fn a_cancelled_view_reads_and_commits_nothing() {
+    let store: Store<u64, u64> = Store::new();
+    let token = verkv::CancelToken::new();
+    token.cancel();
+    let view = store.bounded().with_cancel(&token);
+    assert_eq!(view.get_many(&[&1, &2]), Err(Interrupted::Cancelled));
+    let refused = view.commit(Txn::new().put(1, 1).put(2, 2)).unwrap_err();
+    let shards = usize::from(store.shard_of(&1) != store.shard_of(&2)) + 1;
+    assert_eq!(
+        refused.error,
+        TransactionError::Interrupted {
+            stopped: Interrupted::Cancelled,
+            locked: 0,
+            shards
+        }
+    );
+    assert!(store.is_empty());
+}
+
+#[test]
+fn a_bounded_store_weighs_the_transaction_s_records_together() {
+    let store: Store<u64, u64> = Store::builder()
+        .max_capacity(10)
+        .shards(1)
+        .weigher(|_, value| *value as u32)
+        .build();
+    let refused = store.commit(Txn::new().put(1, 6).put(2, 6)).unwrap_err();
+    assert_eq!(
+        refused.error,
+        TransactionError::TooHeavy {
+            weight: 12,
+            capacity: 10
+        }
+    );
+    let refused = store.commit(Txn::new().put(1, 11)).unwrap_err();
+    assert_eq!(
+        refused.error,
+        TransactionError::TooHeavy {
+            weight: 11,
+            capacity: 10
+        }
+    );
+    assert_eq!(
+        refused.error.to_string(),
+        "transaction too large: its records in one shard weigh 11, at most 10 fits"
+    );
+    assert!(store.is_empty());
+    store.commit(Txn::new().put(1, 4).put(2, 6)).unwrap();
+    assert_eq!(store.len(), 2);
+}
+
+#[test]
+fn a_transaction_wakes_whoever_waits_for_a_change() {
+    let store: Store<u64, u64> = Store::new();
+    let v1 = store.insert(1, 0).unwrap();
+    thread::scope(|scope| {
+        let waiter = scope.spawn(|| store.wait_for_change(&1, Some(&v1)));
+        thread::sleep(Duration::from_millis(20));
+        store.commit(Txn::new().update(1, v1, 5).put(2, 2)).unwrap();
+        assert_eq!(waiter.join().unwrap().map(|read| read.value), Some(5));
+    });
+}
