@@ -67,8 +67,9 @@ fn on(threads: usize, work: impl Fn(usize, u64) + Sync + 'static) -> Box<dyn Sli
     Box::new(Threads { threads, work })
 }
 
-/// A store of the default shape, and `count` keys each on a shard of its own (in
-/// increasing shard index), or all on one shard if `together`.
+/// `count` keys of `store`, each on a shard of its own, or all on one shard if
+/// `together`. (Every store seeds its hasher at random: keys are placed by the store
+/// that will hold them.)
 fn keys(store: &Store<u64, u64>, count: usize, together: bool) -> Vec<u64> {
     let mut keys: Vec<u64> = Vec::new();
     for key in 0.. {
@@ -88,21 +89,20 @@ fn keys(store: &Store<u64, u64>, count: usize, together: bool) -> Vec<u64> {
     keys
 }
 
-/// A store holding 0 for each of `keys`.
-fn stored(keys: &[u64]) -> Store<u64, u64> {
+/// A store holding 0 for `count` keys placed as [`keys`] says, and those keys.
+fn stored(count: usize, together: bool) -> (Store<u64, u64>, Vec<u64>) {
     let store = Store::new();
-    for &key in keys {
+    let keys = keys(&store, count, together);
+    for &key in &keys {
         store.insert(key, 0).unwrap();
     }
-    store
+    (store, keys)
 }
 
 /// Ours: 2-key transactions (two CAS updates) on `a` and `b`; the peer: one `update`.
 fn transaction_vs_update(together: bool) -> Vec<Box<dyn Slice>> {
-    let probe = Store::new();
-    let pair = keys(&probe, 2, together);
+    let (ours, pair) = stored(2, together);
     let (a, b) = (pair[0], pair[1]);
-    let ours = stored(&pair);
     let versions = Mutex::new((1u64, 1u64));
     let txn = on(1, move |_, units| {
         let mut held = versions.lock().unwrap();
@@ -114,7 +114,8 @@ fn transaction_vs_update(together: bool) -> Vec<Box<dyn Slice>> {
             *held = (*done[0].version().unwrap(), *done[1].version().unwrap());
         }
     });
-    let theirs = stored(&[a]);
+    let (theirs, one) = stored(1, false);
+    let a = one[0];
     let version = Mutex::new(1u64);
     let update = on(1, move |_, units| {
         let mut held = version.lock().unwrap();
@@ -127,19 +128,17 @@ fn transaction_vs_update(together: bool) -> Vec<Box<dyn Slice>> {
 
 /// Ours: a 2-key `get_many` (keys on two shards); the peer: one `get`.
 fn get_many_vs_get() -> Vec<Box<dyn Slice>> {
-    let probe = Store::new();
-    let pair = keys(&probe, 2, false);
+    let (ours, pair) = stored(2, false);
     let (a, b) = (pair[0], pair[1]);
-    let ours = stored(&pair);
     let many = on(1, move |_, units| {
         for _ in 0..units {
             std::hint::black_box(ours.get_many(&[&a, &b]));
         }
     });
-    let theirs = stored(&[a]);
+    let (theirs, key) = stored(1, false);
     let one = on(1, move |_, units| {
         for _ in 0..units {
-            std::hint::black_box(theirs.get(&a));
+            std::hint::black_box(theirs.get(&key[0]));
         }
     });
     vec![many, one]
@@ -148,11 +147,8 @@ fn get_many_vs_get() -> Vec<Box<dyn Slice>> {
 /// 2-key transactions, each thread on two shards of its own: ours at 2 threads, the
 /// peer the same at 1 (ns per transaction per thread: the throughput scales by 2/ratio).
 fn disjoint_scaling() -> Vec<Box<dyn Slice>> {
-    let probe = Store::new();
-    let four = keys(&probe, 4, false);
     let at = |threads: usize| {
-        let store = stored(&four);
-        let four = four.clone();
+        let (store, four) = stored(4, false);
         let versions: Vec<Mutex<(u64, u64)>> = (0..2).map(|_| Mutex::new((1, 1))).collect();
         on(threads, move |thread, units| {
             let (a, b) = (four[2 * thread], four[2 * thread + 1]);
