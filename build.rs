@@ -27,6 +27,7 @@ const MUTANTS: &[&str] = &[
     "snapshot_no_resume",
     "blocking_async",
     "frequent_return_to_window",
+    "txn_one_at_a_time",
 ];
 
 fn main() -> ExitCode {

@@ -20,6 +20,9 @@
 //! | [`put`](Store::put) | blind write: overwrites whatever is there | — |
 //! | [`invalidate`](Store::invalidate) | blind removal: removes whatever version is there | — |
 //! | [`get_or_load`](Store::get_or_load) | reads; on a miss, loads and creates (one loader per key at a time) | — |
+//! | [`get_many`](Store::get_many) | reads several keys as of one instant | — |
+//! | [`commit`](Store::commit) | a [`Transaction`]: compares and writes on several keys, all or nothing | [`TransactionError::Conflict`] (every failed compare, with the current version) |
+//! | [`transact`](Store::transact) | reads several keys, computes a transaction, commits it; retries on a conflict | [`TransactError`] |
 //!
 //! # Example
 //!
@@ -58,8 +61,51 @@
 //!   passed in is handed back ([`Rejected::value`]).
 //! - **Versions of a key never repeat**, even across removal and re-creation, so a client
 //!   holding an old version is never accepted again (see [`VersionScheme`]).
-//! - **Across keys there are no transactions.** [`len`](Store::len), [`clear`](Store::clear)
-//!   and [`iter`](Store::iter) work shard by shard and are not snapshots of one instant.
+//! - **Across keys, transactions.** A [`Transaction`] committed with
+//!   [`commit`](Store::commit) takes effect at one instant: its compares are checked and
+//!   its writes applied under the locks of every shard it needs, or it is refused and
+//!   nothing changes. [`get_many`](Store::get_many) reads several keys as of one instant.
+//!   Transactions, multi-key reads and single-key operations together are strictly
+//!   serializable. [`len`](Store::len), [`clear`](Store::clear) and [`iter`](Store::iter)
+//!   still work shard by shard and are not snapshots of one instant.
+//!
+//! # Transactions across keys
+//!
+//! The shape etcd's `Txn` made familiar: compares (a key is at a version, a key is
+//! absent), then writes (put, update, create, remove), applied together if every compare
+//! holds; otherwise nothing is applied and the answer names **every** compare that
+//! failed with the key's current version, so a retry re-reads only what moved. Each key
+//! takes one step: a write carries its own condition (an [`update`](Transaction::update)
+//! is a compare and a write). Each write answers with its new version.
+//!
+//! ```
+//! use verkv::{Store, Transaction, TransactionError};
+//!
+//! let stock: Store<&str, u32> = Store::new();
+//! let north = stock.insert("north", 10).unwrap();
+//! let south = stock.insert("south", 0).unwrap();
+//! // Move 4 units north → south, only if neither changed since it was read.
+//! let moved = stock.commit(Transaction::new().update("north", north, 6).update("south", south, 4));
+//! assert!(moved.is_ok());
+//! // The same transaction again is based on versions that are gone: nothing applies.
+//! let again = stock.commit(Transaction::new().update("north", north, 2).update("south", south, 8));
+//! let TransactionError::Conflict(stale) = again.unwrap_err().error else { unreachable!() };
+//! assert_eq!(stale.len(), 2);
+//! assert_eq!(stock.get_many(&[&"north", &"south"]).iter().flatten().map(|r| r.value).sum::<u32>(), 10);
+//! ```
+//!
+//! [`transact`](Store::transact) is the optimistic loop (the multi-key `retry_update`):
+//! it reads a set of keys at one instant, lets a closure build the transaction outside
+//! any lock, commits it on condition that nothing it read moved, and retries on a
+//! conflict. The shards a transaction needs are locked in increasing index (one global
+//! order, so two transactions never deadlock), a shard once however many of its keys
+//! the transaction names; a [`Bounded`] view's deadline covers the time queued on every
+//! one, and a transaction that times out had no effect. With the cache: a compare on an
+//! expired record finds it absent; a bounded store's writes may evict other records,
+//! never one the same transaction wrote (a transaction writing more than a shard can
+//! hold is refused); the eviction listener hears each record a transaction removed or
+//! replaced once, after every lock is let go; statistics count transactions and their
+//! conflicts, and the keys of failed compares among the hot conflicting keys.
 //!
 //! # Closures
 //!
@@ -224,8 +270,8 @@
 //! | `version/` | version schemes ([`Counter`], [`UuidV4`]) and [`etag`] parsing |
 //! | `deadline/` | how an operation waits: forever, until a deadline or a [`CancelToken`], or not at all (one try of a lock, for the async face, which awaits instead); [`TimedOut`] |
 //! | `stats/` | statistics: the counters the store's one-line hooks write (reads in per-thread stripes, writes in their shard's), the hot-key summary, and the [`Stats`] report read from them |
-//! | `store/` | [`Store`]: `facade.rs` hashes, locks and delegates; `stale.rs` refuses a stale conditional write under the read lock, in a shard that has refused stale writes lately; `shard.rs` is the single-threaded core where **compare-and-swap and every version check live**, written once over the per-record state (`state.rs`: none in a plain shard, eviction state in a bounded or expiring one; `records.rs` picks the table); records, builder, iteration, errors |
-//! | `wait/` | operations that wait, on top of the store: [`Bounded`] views, [`retry_update`](Store::retry_update), [`wait_for_change`](Store::wait_for_change) |
+//! | `store/` | [`Store`]: `facade.rs` hashes, locks and delegates; `transaction/` checks a [`Transaction`]'s input, orders its steps by shard, locks those shards in that order and applies it all or nothing, and reads several keys under the same shards' read locks ([`get_many`](Store::get_many)); `stale.rs` refuses a stale conditional write under the read lock, in a shard that has refused stale writes lately; `shard.rs` is the single-threaded core where **compare-and-swap and every version check live**, written once over the per-record state (`state.rs`: none in a plain shard, eviction state in a bounded or expiring one; `records.rs` picks the table); records, builder, iteration, errors |
+//! | `wait/` | operations that wait, on top of the store: [`Bounded`] views, [`retry_update`](Store::retry_update), [`transact`](Store::transact) (and the views' transactions), [`wait_for_change`](Store::wait_for_change) |
 //! | `patch/` | partial updates: [`Patch`], [`Field`], JSON patches |
 //! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |
 //! | `cache/` | the capacity bound's eviction policy and the expiry timer (leaves each shard holds), the eviction listener, and single-flight [`get_or_load`](Store::get_or_load) on top of the store |
@@ -237,7 +283,7 @@
 //!
 //! # Backends
 //!
-//! [`VersionedStore`] is the store's operations as a trait, each with a [`Context`]
+//! [`VersionedStore`] is the store's single-key operations as a trait, each with a [`Context`]
 //! (deadline and cancel token). The in-memory [`Store`] implements it, and with the
 //! `postgres` feature so does `verkv::postgres::PgStore`, which keeps the records in a
 //! PostgreSQL table shared by several processes: code written against the trait moves
@@ -247,7 +293,9 @@
 //! happened), [`Error::BadRecord`] (a record that does not convert to or from the
 //! store's types) and [`Error::Misconfigured`] (the backend refuses the store's settings,
 //! such as a database that does not exist); the last two are not worth retrying.
-//! [`Error`] says which errors are.
+//! [`Error`] says which errors are. Transactions and [`get_many`](Store::get_many) are
+//! the in-memory store's own for now: the trait, `PgStore` and the near-cache do not
+//! have them yet.
 //!
 //! [`AsyncVersionedStore`] is the same trait with futures, for services on an async
 //! runtime: a future never blocks its executor thread behind another operation (a busy
@@ -255,6 +303,7 @@
 //! awaited), and a future dropped before it completed has had no effect. Its futures are
 //! `Send` and need no particular runtime. The in-memory [`Store`] implements it; the
 //! PostgreSQL backend and the near-cache do not yet.
+//!
 //! # A bounded cache
 //!
 //! [`StoreBuilder::max_capacity`] bounds a store by its number of records, or with a
@@ -401,7 +450,8 @@ assert_eq!(stale.error, Error::Stale { expected: v2, current: v3 });
 //!
 //! [`Error`] lists why a conditional operation was refused; [`Rejected`] adds the value
 //! that was not written; [`UpdateWithError`] adds the closure's own error, and
-//! [`PatchError`] the patch's. Messages are lowercase and carry the versions:
+//! [`PatchError`] the patch's. A refused transaction comes back whole in a
+//! [`TransactionRefused`] with its [`TransactionError`]. Messages are lowercase and carry the versions:
 //! `stale version: expected 3, current 5`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -444,12 +494,13 @@ pub use stats::{
     Evictions, HotKey, Loads, LockWaits, Refusals, Stats, Timeouts, LOCK_WAIT_BUCKETS,
 };
 pub use store::{
-    Cause, DefaultHashBuilder, Error, Iter, Keys, NotInserted, Rejected, Store, StoreBuilder,
-    UpdateWithError, VersionOf, Versioned,
+    Cause, Committed, Conflict, DefaultHashBuilder, Error, Expect, Iter, Keys, NotInserted,
+    Outcome, ReadMany, Rejected, Store, StoreBuilder, Transaction, TransactionError,
+    TransactionRefused, UpdateWithError, VersionOf, Versioned,
 };
 pub use version::etag;
 pub use version::{Counter, UuidV4, VersionScheme};
-pub use wait::{Bounded, Retried};
+pub use wait::{Bounded, Retried, TransactError, Transacted};
 
 /// The README's examples, compiled and run as doctests so it stays true (they use
 /// every feature).

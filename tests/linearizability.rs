@@ -9,6 +9,8 @@
 
 #[path = "support/linearizability.rs"]
 mod checker;
+#[path = "support/serializability.rs"]
+mod serializability;
 #[path = "support/stress.rs"]
 mod stress;
 
@@ -263,5 +265,240 @@ mod known_histories {
         )
         .is_ok());
         assert!(check(&[created(10), remove, recreate(1)], Versions::Consecutive).is_err());
+    }
+}
+
+/// Transactions and multi-key reads over three keys, their whole history checked for
+/// strict serializability: every transaction and every `get_many` at one point of one
+/// order over all keys.
+mod multi_key {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+    use serializability::{check, Answer, Call, Event, Key, Step, Value, Version};
+    use verkv::{Outcome, Transaction, TransactionError};
+
+    const KEYS: Key = 3;
+    const THREADS: usize = 3;
+    const OPERATIONS: usize = if cfg!(miri) { 4 } else { 14 };
+    const MULTI_ROUNDS: u64 = if cfg!(miri) { 1 } else { 300 };
+
+    /// A small random number generator (xorshift), seeded per thread and round.
+    struct Dice(u64);
+
+    impl Dice {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// The store's answer in the checker's terms.
+    fn answer(
+        got: Result<Vec<Outcome<Version>>, verkv::TransactionRefused<Key, Value, Version>>,
+    ) -> Answer {
+        match got {
+            Ok(outcomes) => Answer::Committed(
+                outcomes
+                    .iter()
+                    .map(|outcome| outcome.version().copied())
+                    .collect(),
+            ),
+            Err(refused) => match refused.error {
+                TransactionError::Conflict(conflicts) => Answer::Conflict(
+                    conflicts
+                        .into_iter()
+                        .map(|conflict| (conflict.key, conflict.current))
+                        .collect(),
+                ),
+                other => panic!("refused: {other}"),
+            },
+        }
+    }
+
+    /// A transaction built from a read of every key: moves an amount between two
+    /// records, creates a missing one, or removes one on condition of another.
+    fn build(read: &[Option<(Value, Version)>], dice: &mut Dice, unique: Value) -> Vec<Step> {
+        let a = dice.below(u64::from(KEYS)) as Key;
+        let b = (a + 1 + dice.below(u64::from(KEYS) - 1) as Key) % KEYS;
+        let at = |key: Key| read[usize::from(key)];
+        match (at(a), at(b)) {
+            (Some((value_a, version_a)), Some((value_b, version_b))) => {
+                if dice.below(6) == 0 {
+                    vec![
+                        Step::Remove(a, version_a),
+                        Step::Compare(b, Some(version_b)),
+                    ]
+                } else {
+                    let amount = dice.below(5);
+                    vec![
+                        Step::Update(a, version_a, value_a.wrapping_sub(amount)),
+                        Step::Update(b, version_b, value_b.wrapping_add(amount)),
+                    ]
+                }
+            }
+            (None, other) => vec![
+                Step::Create(a, 100 + unique),
+                Step::Compare(b, other.map(|(_, version)| version)),
+            ],
+            (Some((value, version)), None) => {
+                vec![
+                    Step::Update(a, version, value + 1),
+                    Step::Create(b, 100 + unique),
+                ]
+            }
+        }
+    }
+
+    fn transaction(steps: &[Step]) -> Transaction<Key, Value, Version> {
+        steps
+            .iter()
+            .fold(Transaction::new(), |txn, step| match *step {
+                Step::Update(key, version, value) => txn.update(key, version, value),
+                Step::Create(key, value) => txn.create(key, value),
+                Step::Remove(key, version) => txn.remove(key, version),
+                Step::Compare(key, Some(version)) => txn.compare(key, version),
+                Step::Compare(key, None) => txn.compare_absent(key),
+            })
+    }
+
+    /// One round: each thread reads every key (recorded), then commits a transaction
+    /// built from what it read (recorded), or only reads.
+    fn round(store: &Store<Key, Value>, round: u64) -> Vec<Event> {
+        let clock = AtomicU64::new(0);
+        let keys: Vec<Key> = (0..KEYS).collect();
+        thread::scope(|scope| {
+            let threads: Vec<_> = (0..THREADS)
+                .map(|thread| {
+                    let (clock, keys) = (&clock, &keys);
+                    scope.spawn(move || {
+                        let mut dice = Dice(
+                            (round << 8 | thread as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+                        );
+                        let mut events = Vec::new();
+                        let tick = || clock.fetch_add(1, Ordering::SeqCst);
+                        let borrowed: Vec<&Key> = keys.iter().collect();
+                        for operation in 0..OPERATIONS {
+                            let invoked = tick();
+                            let read = store.get_many(&borrowed);
+                            let returned = tick();
+                            let read: Vec<_> = read
+                                .into_iter()
+                                .map(|r| r.map(|r| (r.value, r.version)))
+                                .collect();
+                            events.push(Event {
+                                thread,
+                                invoked,
+                                returned,
+                                call: Call::GetMany(keys.clone()),
+                                answer: Answer::Read(read.clone()),
+                            });
+                            if dice.below(3) == 0 {
+                                continue;
+                            }
+                            let unique = (thread * OPERATIONS + operation) as Value;
+                            let steps = build(&read, &mut dice, unique);
+                            let invoked = tick();
+                            let got = store.commit(transaction(&steps));
+                            let returned = tick();
+                            events.push(Event {
+                                thread,
+                                invoked,
+                                returned,
+                                call: Call::Transaction(steps),
+                                answer: answer(got),
+                            });
+                        }
+                        events
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .flat_map(|thread| thread.join().unwrap())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn transaction_histories_are_strictly_serializable() {
+        for number in 0..MULTI_ROUNDS {
+            let store: Store<Key, Value> = Store::builder().shards(4).build();
+            let history = round(&store, number);
+            if let Err(violation) = check(&history, usize::from(KEYS)) {
+                panic!("round {number}: {violation}");
+            }
+        }
+    }
+
+    fn at(thread: usize, invoked: u64, returned: u64, call: Call, answer: Answer) -> Event {
+        Event {
+            thread,
+            invoked,
+            returned,
+            call,
+            answer,
+        }
+    }
+
+    /// Hand-written histories with a known verdict.
+    #[test]
+    fn the_checker_rejects_a_read_of_half_a_transaction() {
+        let create = at(
+            0,
+            0,
+            1,
+            Call::Transaction(vec![Step::Create(0, 10), Step::Create(1, 20)]),
+            Answer::Committed(vec![Some(1), Some(1)]),
+        );
+        let transfer = at(
+            0,
+            2,
+            5,
+            Call::Transaction(vec![Step::Update(0, 1, 5), Step::Update(1, 1, 25)]),
+            Answer::Committed(vec![Some(2), Some(2)]),
+        );
+        let read = |records| at(1, 3, 4, Call::GetMany(vec![0, 1]), Answer::Read(records));
+        let before = read(vec![Some((10, 1)), Some((20, 1))]);
+        let after = read(vec![Some((5, 2)), Some((25, 2))]);
+        let half = read(vec![Some((5, 2)), Some((20, 1))]);
+        assert!(check(&[create.clone(), transfer.clone(), before], 2).is_ok());
+        assert!(check(&[create.clone(), transfer.clone(), after], 2).is_ok());
+        assert!(check(&[create, transfer, half], 2).is_err());
+    }
+
+    #[test]
+    fn the_checker_rejects_two_winners_and_a_wrong_conflict() {
+        let create = at(
+            0,
+            0,
+            1,
+            Call::Transaction(vec![Step::Create(0, 10), Step::Create(1, 20)]),
+            Answer::Committed(vec![Some(1), Some(1)]),
+        );
+        let first = at(
+            0,
+            2,
+            5,
+            Call::Transaction(vec![Step::Update(0, 1, 5), Step::Update(1, 1, 25)]),
+            Answer::Committed(vec![Some(2), Some(2)]),
+        );
+        let second = |answer| {
+            at(
+                1,
+                3,
+                4,
+                Call::Transaction(vec![Step::Update(1, 1, 0), Step::Compare(0, Some(1))]),
+                answer,
+            )
+        };
+        let refused = second(Answer::Conflict(vec![(1, Some(2)), (0, Some(2))]));
+        assert!(check(&[create.clone(), first.clone(), refused], 2).is_ok());
+        let both_won = second(Answer::Committed(vec![Some(3), None]));
+        assert!(check(&[create.clone(), first.clone(), both_won], 2).is_err());
+        let named_one = second(Answer::Conflict(vec![(1, Some(2))]));
+        assert!(check(&[create, first, named_one], 2).is_err());
     }
 }

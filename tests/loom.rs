@@ -7,12 +7,15 @@
 //!
 //! The version-check models fail against the mutant without the version check (and the
 //! one on a shard refusing stale writes on the read path, against the mutant that trusts
-//! that look), and the loading models against the mutant without the single flight:
+//! that look), the loading models against the mutant without the single flight, and the
+//! multi-key read beside a transaction against the mutant that writes a transaction one
+//! key at a time:
 //!
 //! ```text
 //! RUSTFLAGS="--cfg verkv_loom" VERKV_MUTANT=no_version_check cargo test --test loom
 //! RUSTFLAGS="--cfg verkv_loom" VERKV_MUTANT=no_single_flight cargo test --test loom
 //! RUSTFLAGS="--cfg verkv_loom" VERKV_MUTANT=trusting_read cargo test --test loom -- winner
+//! RUSTFLAGS="--cfg verkv_loom" VERKV_MUTANT=txn_one_at_a_time cargo test --test loom -- half
 //! ```
 //!
 //! The shard lock's own protocol (revocation of the read bias, a writer that gives up,
@@ -30,7 +33,9 @@ use std::time::Duration;
 use loom::sync::atomic::AtomicUsize;
 use loom::sync::Arc;
 use loom::thread;
-use verkv::{CancelToken, Error, Interrupted, Phase, Store};
+use verkv::{
+    CancelToken, Counter, Error, Interrupted, Phase, Store, Transaction, TransactionError,
+};
 
 /// The stack each modelled thread gets. Loom runs threads as coroutines whose default
 /// stack (32 KiB) the store's unoptimised frames outgrow.
@@ -396,4 +401,84 @@ fn a_panicking_load_wakes_its_waiter() {
         ABANDONED_EXPLORED.load(Ordering::Relaxed),
         "the panicking loader never ran"
     );
+}
+
+/// A two-shard store with a fixed hasher (the same placement in every execution), two
+/// keys on different shards, each at version 1: `a` holding 10 and `b` holding 0.
+fn two_shards() -> (Arc<Store<u64, u64, Counter, Fixed>>, u64, u64) {
+    let store: Store<u64, u64, Counter, Fixed> =
+        Store::builder().shards(2).hasher(Fixed::default()).build();
+    let a = 0;
+    let b = (1..)
+        .find(|&key| store.shard_of(&key) != store.shard_of(&a))
+        .unwrap();
+    store.insert(a, 10).unwrap();
+    store.insert(b, 0).unwrap();
+    (Arc::new(store), a, b)
+}
+
+/// A hasher that is the same in every execution of a model.
+type Fixed = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
+/// Two transactions over the same two shards, naming their keys in opposite orders,
+/// both from version 1: no deadlock (loom reports one), exactly one commits, and the
+/// other is refused naming both keys at the winner's versions, having written nothing.
+#[test]
+fn transactions_in_opposite_orders_never_deadlock_and_one_wins() {
+    check(|| {
+        let (store, a, b) = two_shards();
+        let other = {
+            let store = store.clone();
+            spawn(move || store.commit(Transaction::new().update(b, 1, 5).update(a, 1, 5)))
+        };
+        let mine = store.commit(Transaction::new().update(a, 1, 3).update(b, 1, 7));
+        let theirs = other.join().unwrap();
+        let (lost, (end_a, end_b)) = match (mine, theirs) {
+            (Ok(_), Err(lost)) => (lost, (3, 7)),
+            (Err(lost), Ok(_)) => (lost, (5, 5)),
+            answers => panic!("exactly one transaction wins: {answers:?}"),
+        };
+        let TransactionError::Conflict(conflicts) = lost.error else {
+            panic!("{:?}", lost.error)
+        };
+        let current: Vec<_> = conflicts.iter().map(|c| (c.key, c.current)).collect();
+        assert_eq!(current.len(), 2);
+        assert!(current.contains(&(a, Some(2))) && current.contains(&(b, Some(2))));
+        let read = store.get_many(&[&a, &b]);
+        let read: Vec<_> = read
+            .into_iter()
+            .map(|r| r.map(|r| (r.value, r.version)))
+            .collect();
+        assert_eq!(read, vec![Some((end_a, 2)), Some((end_b, 2))]);
+    });
+}
+
+/// A multi-key read concurrent with a transaction that moves 5 from `a` to `b` sees both
+/// keys before it or both after it, never half (the `txn_one_at_a_time` mutant, which
+/// writes one key at a time, lets it see half).
+#[test]
+fn get_many_never_sees_half_a_transaction() {
+    check(|| {
+        let (store, a, b) = two_shards();
+        let mover = {
+            let store = store.clone();
+            spawn(move || {
+                store
+                    .commit(Transaction::new().update(a, 1, 5).update(b, 1, 5))
+                    .is_ok()
+            })
+        };
+        let read = store.get_many(&[&a, &b]);
+        let (a_read, b_read) = (read[0].unwrap(), read[1].unwrap());
+        assert_eq!(
+            a_read.value + b_read.value,
+            10,
+            "half a transaction: {read:?}"
+        );
+        assert_eq!(
+            a_read.version, b_read.version,
+            "half a transaction: {read:?}"
+        );
+        assert!(mover.join().unwrap());
+    });
 }

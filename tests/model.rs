@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use model::{
     AnyFresh, Cancel, Compute, ExactCounter, Expect, Key, KeyOp, Limit, Model, Op, Time, Ttl,
-    Value, Via,
+    TxnStep, Value, Via,
 };
 use proptest::prelude::*;
 use verkv::{Counter, ManualClock, Store, UuidV4};
@@ -86,12 +86,34 @@ fn key_op() -> impl Strategy<Value = KeyOp> {
     ]
 }
 
+/// A step of a transaction; mostly on a key's current version, so that transactions
+/// often commit.
+fn txn_step() -> impl Strategy<Value = TxnStep> {
+    prop_oneof![
+        2 => (key(), prop::option::weighted(0.7, expect())).prop_map(|(k, e)| TxnStep::Compare(k, e)),
+        2 => (key(), value()).prop_map(|(k, v)| TxnStep::Put(k, v)),
+        3 => (key(), expect(), value()).prop_map(|(k, e, v)| TxnStep::Update(k, e, v)),
+        2 => (key(), value()).prop_map(|(k, v)| TxnStep::Create(k, v)),
+        1 => (key(), expect()).prop_map(|(k, e)| TxnStep::Remove(k, e)),
+    ]
+}
+
+/// A transaction of up to four steps (sometimes none, sometimes a key twice), or a
+/// multi-key read.
+fn multi_key_op(via: impl Strategy<Value = Via>) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (via, prop::collection::vec(txn_step(), 0..=4)).prop_map(|(w, s)| Op::Transaction(w, s)),
+        1 => prop::collection::vec(key(), 0..=4).prop_map(Op::GetMany),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         22 => (key(), via(), key_op()).prop_map(|(k, w, o)| Op::On(k, w, o)),
         1 => Just(Op::Len),
         1 => Just(Op::Clear),
         1 => Just(Op::Iter),
+        4 => multi_key_op(via()),
     ]
 }
 
@@ -123,6 +145,7 @@ fn timed_op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Clear),
         1 => Just(Op::Iter),
         4 => (1..=2u8).prop_map(Op::Advance),
+        4 => multi_key_op(timed_via()),
     ]
 }
 

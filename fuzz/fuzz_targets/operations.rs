@@ -17,7 +17,8 @@ use libfuzzer_sys::fuzz_target;
 use std::time::Duration;
 
 use model::{
-    AnyFresh, Cancel, Compute, ExactCounter, Expect, Key, KeyOp, Limit, Model, Op, Time, Ttl, Via,
+    AnyFresh, Cancel, Compute, ExactCounter, Expect, Key, KeyOp, Limit, Model, Op, Time, Ttl,
+    TxnStep, Via,
 };
 use verkv::{Counter, ManualClock, Store, StoreBuilder, UuidV4, VersionScheme};
 
@@ -77,6 +78,33 @@ fn via(input: &mut Unstructured<'_>, timed: bool) -> Result<Via> {
     Ok(Via::Bounded(limit, cancel))
 }
 
+/// A step of a transaction.
+fn txn_step(input: &mut Unstructured<'_>) -> Result<TxnStep> {
+    let key = input.int_in_range(0..=KEYS - 1)?;
+    Ok(match input.choose_index(6)? {
+        0 => TxnStep::Compare(key, Some(expect(input)?)),
+        1 => TxnStep::Compare(key, None),
+        2 => TxnStep::Put(key, input.arbitrary()?),
+        3 => TxnStep::Update(key, expect(input)?, input.arbitrary()?),
+        4 => TxnStep::Create(key, input.arbitrary()?),
+        _ => TxnStep::Remove(key, expect(input)?),
+    })
+}
+
+/// A transaction of up to four steps, or a multi-key read of up to four keys.
+fn multi_key(input: &mut Unstructured<'_>, timed: bool) -> Result<Op> {
+    let count = input.int_in_range(0..=4)?;
+    if input.ratio(1, 4)? {
+        let keys = (0..count)
+            .map(|_| input.int_in_range(0..=KEYS - 1))
+            .collect::<Result<_>>()?;
+        return Ok(Op::GetMany(keys));
+    }
+    let via = via(input, timed)?;
+    let steps = (0..count).map(|_| txn_step(input)).collect::<Result<_>>()?;
+    Ok(Op::Transaction(via, steps))
+}
+
 /// An operation; for a `timed` store also moves of the clock and expiring views, and
 /// restarts if `restarts`.
 fn op(input: &mut Unstructured<'_>, timed: bool, restarts: bool) -> Result<Op> {
@@ -85,6 +113,9 @@ fn op(input: &mut Unstructured<'_>, timed: bool, restarts: bool) -> Result<Op> {
     }
     if restarts && input.ratio(1, 12)? {
         return Ok(Op::Restart);
+    }
+    if input.ratio(1, 8)? {
+        return multi_key(input, timed);
     }
     let key = input.int_in_range(0..=KEYS - 1)?;
     let key_op = match input.choose_index(14)? {
@@ -198,5 +229,9 @@ fuzz_target!(|data: &[u8]| {
     let timed_restarting = decode(data, true, true);
     let clock = ManualClock::new();
     let builder = || timed_builder(&clock, true);
-    timed_model(&clock, true).run_restarting(builder().build(), restart(builder), &timed_restarting);
+    timed_model(&clock, true).run_restarting(
+        builder().build(),
+        restart(builder),
+        &timed_restarting,
+    );
 });

@@ -470,6 +470,23 @@ impl<K, V> Evictor<K, V> {
         }
     }
 
+    /// Refuses `records` written together (a transaction's writes to this shard) if
+    /// together they weigh more than the shard holds: settling after them could not
+    /// keep them all.
+    pub(crate) fn fits_together<'a>(
+        &self,
+        records: impl Iterator<Item = (&'a K, &'a V)>,
+    ) -> Result<(), TooHeavy>
+    where
+        K: 'a,
+        V: 'a,
+    {
+        let weight = records.fold(0u64, |total, (key, value)| {
+            total.saturating_add(Self::weigh(&self.weigher, key, value))
+        });
+        self.check_fits(weight)
+    }
+
     /// Accounts for a record's value changing from `old` to `new`, before it does, and
     /// counts the write as a use. Refuses a value that could never fit (nothing changes
     /// then). Call [`settle`](Evictor::settle) once it is written.
@@ -526,24 +543,27 @@ impl<K, V> Evictor<K, V> {
 
     /// Evicts records from `table` until the shard is within its capacity, retiring
     /// their versions with `versions` and handing each to `evicted` (with its hash and
-    /// ticket). The record with ticket `keep` (the one just written) is never evicted:
-    /// it goes to the back of the main queue instead.
+    /// ticket). The records whose tickets `keep` names (those just written: one for a
+    /// single write, several for a transaction) are never evicted: they go to the back
+    /// of the main queue instead. What they weigh together must fit the capacity.
     pub(crate) fn settle<S: VersionScheme>(
         &mut self,
         table: &mut HashTable<Stored<K, V, S::Version, Access>>,
         versions: &mut S,
-        keep: Option<u32>,
+        keep: impl Fn(u32) -> bool + Copy,
         mut evicted: impl FnMut(u64, u32, K, V),
     ) {
         if self.small.len() + self.main.len() > 2 * table.len() + SLACK {
             self.compact(table);
         }
         let window = self.window_halves / 2;
-        // Set after `keep` went to the back of an otherwise empty main queue.
-        let mut keep_alone_in_main = false;
+        // How many records went to the back of the main queue in a row that `keep`
+        // names: once as many as it holds, it holds nothing else to evict.
+        let mut kept_in_a_row = 0;
         while self.weight > self.capacity {
+            let only_kept_in_main = kept_in_a_row >= self.main.len();
             let from_small = !self.small.is_empty()
-                && (self.small_weight > window || self.main.is_empty() || keep_alone_in_main);
+                && (self.small_weight > window || self.main.is_empty() || only_kept_in_main);
             let popped = if from_small {
                 self.small.pop_front()
             } else {
@@ -561,7 +581,7 @@ impl<K, V> Evictor<K, V> {
             };
             let queue = access.queue;
             let uses = access.uses.load(Ordering::Relaxed);
-            let kept = Some(slot.ticket) == keep;
+            let kept = keep(slot.ticket);
             let stays = match queue {
                 Queue::Small => {
                     uses >= PROMOTE_USES
@@ -587,7 +607,7 @@ impl<K, V> Evictor<K, V> {
                     *uses = uses.saturating_sub(1);
                 }
                 self.main.push_back(slot);
-                keep_alone_in_main = kept && self.main.len() == 1;
+                kept_in_a_row = if kept { kept_in_a_row + 1 } else { 0 };
                 continue;
             }
             let queue = access.queue;
@@ -610,7 +630,7 @@ impl<K, V> Evictor<K, V> {
         &mut self,
         table: &mut HashTable<Stored<K, V, impl Sized, Access>>,
         hash: u64,
-        keep: Option<u32>,
+        keep: impl Fn(u32) -> bool,
         main_room: u64,
     ) -> bool {
         if self.weight - self.small_weight < main_room {
@@ -631,7 +651,7 @@ impl<K, V> Evictor<K, V> {
                 continue;
             };
             let uses = access.uses.get_mut();
-            if *uses > 0 || Some(slot.ticket) == keep {
+            if *uses > 0 || keep(slot.ticket) {
                 *uses = uses.saturating_sub(1);
                 self.main.rotate_left(1);
                 continue;

@@ -33,10 +33,14 @@ pub(crate) enum Event {
     LoadFailed,
     /// A load that panicked, or whose future was dropped before it finished.
     LoadAbandoned,
+    /// A transaction that committed (counted once, on its first shard).
+    Transaction,
+    /// A transaction refused because a condition failed.
+    TransactionConflict,
 }
 
 /// How many kinds of [`Event`] there are.
-pub(crate) const EVENTS: usize = Event::LoadAbandoned as usize + 1;
+pub(crate) const EVENTS: usize = Event::TransactionConflict as usize + 1;
 
 impl Event {
     /// What an operation that stopped before taking effect counts as; `None` for a

@@ -52,7 +52,7 @@ impl Stats {
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn publish(&self) {
-        let counts: [(&'static str, &'static str, &'static str, u64); 21] = [
+        let counts: [(&'static str, &'static str, &'static str, u64); 23] = [
             ("verkv_cache_requests_total", "result", "hit", self.hits),
             ("verkv_cache_requests_total", "result", "miss", self.misses),
             (
@@ -82,6 +82,18 @@ impl Stats {
                 "op",
                 "invalidate",
                 self.invalidations,
+            ),
+            (
+                "verkv_cache_transactions_total",
+                "outcome",
+                "committed",
+                self.transactions,
+            ),
+            (
+                "verkv_cache_transactions_total",
+                "outcome",
+                "conflict",
+                self.transaction_conflicts,
             ),
             (
                 "verkv_cache_refusals_total",

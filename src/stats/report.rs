@@ -52,6 +52,8 @@ fn add_shard<K: Eq>(stats: &mut Stats, counters: &ShardCounters<K>) {
     stats.puts += count(Event::Put);
     stats.removes += count(Event::Removed);
     stats.invalidations += count(Event::Invalidated);
+    stats.transactions += count(Event::Transaction);
+    stats.transaction_conflicts += count(Event::TransactionConflict);
     stats.refusals.stale += count(Event::Stale);
     stats.refusals.not_found += count(Event::NotFound);
     stats.refusals.exists += count(Event::Exists);

@@ -55,6 +55,13 @@ pub struct Stats {
     /// Records removed by the blind [`invalidate`](crate::Store::invalidate) (a call that
     /// found nothing is not counted).
     pub invalidations: u64,
+    /// Transactions committed ([`Store::commit`](crate::Store::commit) and the
+    /// transactions of [`transact`](crate::Store::transact)). Their writes are counted
+    /// here, not as inserts, updates, puts or removes.
+    pub transactions: u64,
+    /// Transactions refused because a condition failed (their keys count among the
+    /// [hottest conflicting keys](crate::Store::stats_top_conflicts)).
+    pub transaction_conflicts: u64,
     /// Writes refused, by reason.
     pub refusals: Refusals,
     /// Bounded operations whose deadline passed, by where they were.
@@ -213,6 +220,8 @@ impl Stats {
             puts: minus(self.puts, earlier.puts),
             removes: minus(self.removes, earlier.removes),
             invalidations: minus(self.invalidations, earlier.invalidations),
+            transactions: minus(self.transactions, earlier.transactions),
+            transaction_conflicts: minus(self.transaction_conflicts, earlier.transaction_conflicts),
             refusals: Refusals {
                 stale: minus(self.refusals.stale, earlier.refusals.stale),
                 not_found: minus(self.refusals.not_found, earlier.refusals.not_found),
@@ -280,6 +289,11 @@ impl fmt::Display for Stats {
             f,
             "writes: {} inserts, {} updates, {} puts, {} removes, {} invalidations",
             self.inserts, self.updates, self.puts, self.removes, self.invalidations
+        )?;
+        writeln!(
+            f,
+            "transactions: {} committed, {} refused for conflict",
+            self.transactions, self.transaction_conflicts
         )?;
         let refused = &self.refusals;
         writeln!(

@@ -20,7 +20,7 @@ use crate::cache::loading::Loads;
 use crate::deadline::{Forever, Wait};
 use crate::stats::counters::{Event, ShardCounters};
 use crate::stats::report::{Setup, StoreCounters};
-use crate::sync::{CachePadded, ChangeEvent, ShardLock};
+use crate::sync::{CachePadded, ChangeEvent, ShardLock, WriteGuard};
 use crate::version::{Counter, VersionScheme};
 
 /// The hasher a store uses unless told otherwise: [foldhash]'s fast variant.
@@ -900,11 +900,7 @@ pub(crate) fn write_shard<K, V, S: VersionScheme, W: Wait, T, R>(
     input: T,
     write: impl FnOnce(&mut Records<K, V, S>, T) -> R,
 ) -> Result<R, (W::Error, T)> {
-    let taken = match shard.counters.as_deref() {
-        None => wait.write(&shard.lock),
-        Some(counters) => timed_write(wait, &shard.lock, counters),
-    };
-    let (result, watched, removed) = match taken {
+    let (result, watched, removed) = match take_write(wait, shard) {
         Ok(mut records) => {
             let result = write(&mut records, input);
             // Asked under the lock: see `ChangeEvent` for why that is enough.
@@ -914,10 +910,7 @@ pub(crate) fn write_shard<K, V, S: VersionScheme, W: Wait, T, R>(
                 records.take_removals(),
             )
         }
-        Err(error) => {
-            count_stop(shard, error);
-            return Err((error, input));
-        }
+        Err(error) => return Err((error, input)),
     };
     if watched {
         shard.changed.notify();
@@ -926,6 +919,20 @@ pub(crate) fn write_shard<K, V, S: VersionScheme, W: Wait, T, R>(
         removed.deliver();
     }
     Ok(result)
+}
+
+/// Takes `shard`'s lock exclusively through `wait`, timing the wait if statistics are on
+/// and counting a wait that stopped.
+#[inline(always)]
+pub(crate) fn take_write<'a, K, V, S: VersionScheme, W: Wait>(
+    wait: &W,
+    shard: &'a LockedShard<K, V, S>,
+) -> Result<WriteGuard<'a, Records<K, V, S>>, W::Error> {
+    let taken = match shard.counters.as_deref() {
+        None => wait.write(&shard.lock),
+        Some(counters) => timed_write(wait, &shard.lock, counters),
+    };
+    taken.inspect_err(|&error| count_stop(shard, error))
 }
 
 impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {

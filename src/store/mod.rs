@@ -14,21 +14,24 @@
 //! - [`reentry`]: refuses a closure that calls back into the store running it.
 //! - [`error`]: why an operation did not take effect.
 //! - [`tally`]: the one-line hooks through which operations count into `stats`.
+//! - [`transaction`]: transactions across keys ([`Store::commit`]) and the atomic read of
+//!   several keys ([`Store::get_many`]).
 //!
 //! Uses `sync`, `version`, `deadline` and the counters of `stats`; never the layers above it (`wait`, `patch`,
 //! `http`), which add methods to [`Store`] in their own files.
 
 mod builder;
 mod error;
-mod facade;
+pub(crate) mod facade;
 mod iter;
-mod record;
-mod records;
+pub(crate) mod record;
+pub(crate) mod records;
 pub(crate) mod reentry;
 pub(crate) mod shard;
 mod stale;
 mod state;
-mod tally;
+pub(crate) mod tally;
+mod transaction;
 
 pub use builder::StoreBuilder;
 pub use error::{Cause, Error, NotInserted, Rejected, UpdateWithError};
@@ -42,3 +45,7 @@ pub use record::Versioned;
 pub(crate) use shard::Placed;
 pub(crate) use state::Stored;
 pub(crate) use tally::{count_event, count_stop, LoadTimer};
+pub use transaction::{
+    Committed, Conflict, Expect, Outcome, ReadMany, Transaction, TransactionError,
+    TransactionRefused,
+};

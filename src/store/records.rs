@@ -14,8 +14,8 @@ use super::error::{Error, Rejected, UpdateWithError};
 use super::record::Record;
 #[cfg(feature = "snapshot")]
 use super::shard::Placed;
-use super::shard::Shard;
-use crate::cache::eviction::{Access, Evictor};
+use super::shard::{Created, Shard};
+use crate::cache::eviction::{Access, Evictor, TooHeavy};
 #[cfg(feature = "snapshot")]
 use crate::cache::expiry::Remaining;
 use crate::cache::expiry::Timing;
@@ -215,6 +215,36 @@ impl<K: Eq, V, S: VersionScheme> Records<K, V, S> {
     ) -> Result<Version<S>, Rejected<V, Version<S>>> {
         self.prepare(time_to_live, &rehash);
         dispatch!(self, shard => shard.put(hash, key, value, &rehash, time_to_live))
+    }
+
+    /// See [`Shard::put_unsettled`].
+    pub(crate) fn put_unsettled(
+        &mut self,
+        hash: u64,
+        key: K,
+        value: V,
+        rehash: impl Fn(&K) -> u64,
+        time_to_live: Option<Duration>,
+    ) -> Result<Created<S>, Rejected<V, Version<S>>> {
+        self.prepare(time_to_live, &rehash);
+        dispatch!(self, shard => shard.put_unsettled(hash, key, value, &rehash, time_to_live))
+    }
+
+    /// See [`Shard::settle_keeping`].
+    pub(crate) fn settle_keeping(&mut self, keep: impl Fn(u32) -> bool + Copy) {
+        dispatch!(self, shard => shard.settle_keeping(keep))
+    }
+
+    /// See [`Shard::fits_together`].
+    pub(crate) fn fits_together<'a>(
+        &self,
+        records: impl Iterator<Item = (&'a K, &'a V)>,
+    ) -> Result<(), TooHeavy>
+    where
+        K: 'a,
+        V: 'a,
+    {
+        dispatch!(self, shard => shard.fits_together(records))
     }
 
     /// See [`Shard::update_with`]; `rehash` gives a key's hash.

@@ -107,6 +107,13 @@ pub(crate) fn forbid_reentry(store: usize) {
     }
 }
 
+/// Whether this thread is inside a closure run by `store`: [`forbid_reentry`] as an
+/// answer rather than a panic, for operations that refuse with an error.
+#[inline]
+pub(crate) fn reentering(store: usize) -> bool {
+    DEPTH.with(Cell::get) != 0 && is_inside(store)
+}
+
 /// The rest of [`forbid_reentry`], for a thread that is running some store's closure.
 #[cold]
 #[inline(never)]

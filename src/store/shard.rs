@@ -13,7 +13,7 @@ use super::error::{Error, Rejected, UpdateWithError};
 use super::record::Record;
 use super::state::{RecordState, Stored};
 use crate::cache::clock::Clock;
-use crate::cache::eviction::{Access, Evictor};
+use crate::cache::eviction::{Access, Evictor, TooHeavy};
 #[cfg(feature = "snapshot")]
 use crate::cache::expiry::Remaining;
 use crate::cache::expiry::{Lifetime, Timer, Timing, Turn, UNTICKETED};
@@ -38,7 +38,7 @@ struct Current<'a, K, V, S: VersionScheme, A> {
 }
 
 /// A new record's version, and the ticket to [`settle`](Shard::settle) with.
-type Created<S> = (Version<S>, Option<u32>);
+pub(crate) type Created<S> = (Version<S>, Option<u32>);
 
 /// What became of a record restored from a snapshot.
 #[cfg(feature = "snapshot")]
@@ -328,7 +328,15 @@ impl<K, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
 
     /// Evicts what a bounded shard holds beyond its capacity, never the record with
     /// ticket `keep` (the one just written), and reclaims a few expired records.
+    #[inline]
     fn settle(&mut self, keep: Option<u32>) {
+        self.settle_keeping(move |ticket| Some(ticket) == keep);
+    }
+
+    /// [`settle`](Shard::settle), never evicting the records whose tickets `keep`
+    /// names: those a transaction just wrote, which together fit the shard (see
+    /// [`fits_together`](Shard::fits_together)).
+    pub(crate) fn settle_keeping(&mut self, keep: impl Fn(u32) -> bool + Copy) {
         if let (Some(bound), Some(table)) = (&mut self.bound, A::tracked(&mut self.table)) {
             let (timing, removals, evicted) =
                 (&mut self.timing, &mut self.removals, &mut self.evicted);
@@ -706,40 +714,70 @@ impl<K: Eq, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
         rehash: impl Fn(&K) -> u64,
         time_to_live: Option<Duration>,
     ) -> Result<Version<S>, Rejected<V, Version<S>>> {
-        self.reclaim_expired(hash, &key);
-        let (version, keep) =
-            match self
-                .table
-                .entry(hash, |(k, _, _)| *k == key, |(k, _, _)| rehash(k))
-            {
-                Entry::Occupied(occupied) => {
-                    let (key, record, state) = occupied.into_mut();
-                    let keep = self.bound.is_some().then(|| state.ticket());
-                    let current = Current {
-                        versions: &mut self.versions,
-                        bound: &mut self.bound,
-                        timing: &mut self.timing,
-                        removals: &mut self.removals,
-                        hash,
-                        key: &*key,
-                        record,
-                        state,
-                    };
-                    (overwrite(current, value, time_to_live)?, keep)
-                }
-                Entry::Vacant(vacant) => create(
-                    vacant,
-                    &mut self.versions,
-                    &mut self.bound,
-                    &mut self.timing,
-                    hash,
-                    key,
-                    value,
-                    time_to_live,
-                )?,
-            };
+        let (version, keep) = self.put_unsettled(hash, key, value, rehash, time_to_live)?;
         self.settle(keep);
         Ok(version)
+    }
+
+    /// [`put`](Shard::put) without evicting what the write brings over the bound: the
+    /// new version, and the ticket a later [`settle_keeping`](Shard::settle_keeping)
+    /// must keep.
+    #[inline]
+    pub(crate) fn put_unsettled(
+        &mut self,
+        hash: u64,
+        key: K,
+        value: V,
+        rehash: impl Fn(&K) -> u64,
+        time_to_live: Option<Duration>,
+    ) -> Result<Created<S>, Rejected<V, Version<S>>> {
+        self.reclaim_expired(hash, &key);
+        let created = match self
+            .table
+            .entry(hash, |(k, _, _)| *k == key, |(k, _, _)| rehash(k))
+        {
+            Entry::Occupied(occupied) => {
+                let (key, record, state) = occupied.into_mut();
+                let keep = self.bound.is_some().then(|| state.ticket());
+                let current = Current {
+                    versions: &mut self.versions,
+                    bound: &mut self.bound,
+                    timing: &mut self.timing,
+                    removals: &mut self.removals,
+                    hash,
+                    key: &*key,
+                    record,
+                    state,
+                };
+                (overwrite(current, value, time_to_live)?, keep)
+            }
+            Entry::Vacant(vacant) => create(
+                vacant,
+                &mut self.versions,
+                &mut self.bound,
+                &mut self.timing,
+                hash,
+                key,
+                value,
+                time_to_live,
+            )?,
+        };
+        Ok(created)
+    }
+
+    /// Refuses `records` written together by a transaction if they weigh more, together,
+    /// than a bounded shard holds.
+    pub(crate) fn fits_together<'a>(
+        &self,
+        records: impl Iterator<Item = (&'a K, &'a V)>,
+    ) -> Result<(), TooHeavy>
+    where
+        K: 'a,
+        V: 'a,
+    {
+        self.bound
+            .as_ref()
+            .map_or(Ok(()), |bound| bound.fits_together(records))
     }
 
     /// Replaces the value if the record is at `expected`, computing the new value from

@@ -6,8 +6,10 @@
 
 mod bounded;
 mod retry;
+mod transact;
 mod watch;
 
 pub use bounded::Bounded;
 pub use retry::Retried;
 pub(crate) use retry::{optimistic, Attempts, Next};
+pub use transact::{TransactError, Transacted};

@@ -31,8 +31,9 @@ use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
 use verkv::{
-    Bounded, CancelToken, Error, Interrupted, ManualClock, PatchError, Rejected, Retried, Store,
-    UpdateWithError, VersionScheme, Versioned,
+    Bounded, CancelToken, Committed, Conflict, Error, Expect as Condition, Interrupted,
+    ManualClock, Outcome, PatchError, Rejected, Retried, Store, Transaction, TransactionError,
+    TransactionRefused, UpdateWithError, VersionScheme, Versioned,
 };
 
 pub(crate) use super::ledger::{Expect, Key, Value};
@@ -52,6 +53,42 @@ pub(crate) enum Op {
     /// restored from it), through [`Model::run_restarting`].
     #[cfg_attr(not(feature = "snapshot"), allow(dead_code))]
     Restart,
+    /// A transaction of these steps, committed through the store or a view.
+    Transaction(Via, Vec<TxnStep>),
+    /// `get_many` of these keys.
+    GetMany(Vec<Key>),
+}
+
+/// One step of a transaction, with its key and arguments.
+#[derive(Debug, Clone)]
+pub(crate) enum TxnStep {
+    /// A compare: at the version `Some` names, or absent for `None`.
+    Compare(Key, Option<Expect>),
+    Put(Key, Value),
+    Update(Key, Expect, Value),
+    Create(Key, Value),
+    Remove(Key, Expect),
+}
+
+impl TxnStep {
+    fn key(&self) -> Key {
+        match self {
+            TxnStep::Compare(key, _)
+            | TxnStep::Put(key, _)
+            | TxnStep::Update(key, ..)
+            | TxnStep::Create(key, _)
+            | TxnStep::Remove(key, _) => *key,
+        }
+    }
+
+    fn value(&self) -> Option<Value> {
+        match self {
+            TxnStep::Put(_, value) | TxnStep::Update(_, _, value) | TxnStep::Create(_, value) => {
+                Some(*value)
+            }
+            TxnStep::Compare(..) | TxnStep::Remove(..) => None,
+        }
+    }
 }
 
 impl Op {
@@ -59,7 +96,13 @@ impl Op {
     fn key(&self) -> Option<Key> {
         match self {
             Op::On(key, ..) => Some(*key),
-            Op::Len | Op::Clear | Op::Iter | Op::Advance(_) | Op::Restart => None,
+            Op::Len
+            | Op::Clear
+            | Op::Iter
+            | Op::Advance(_)
+            | Op::Restart
+            | Op::Transaction(..)
+            | Op::GetMany(_) => None,
         }
     }
 }
@@ -578,6 +621,16 @@ where
                 assert_eq!(seen, self.ledger.records, "{context}");
             }
             Op::Restart => panic!("{context}: a restart needs `run_restarting`"),
+            Op::Transaction(via, steps) => self.transaction(store, via, steps, &context),
+            Op::GetMany(keys) => {
+                let borrowed: Vec<&Key> = keys.iter().collect();
+                let read = store.get_many(&borrowed);
+                let expected: Vec<_> = keys
+                    .iter()
+                    .map(|key| self.ledger.records.get(key).cloned())
+                    .collect();
+                assert_eq!(read, expected, "{context}");
+            }
         }
         self.expirations();
         self.evictions(store, &context);
@@ -755,6 +808,187 @@ where
                         }
                     }
                     Err(error) => assert_eq!(got, Err(error), "{context}"),
+                }
+            }
+        }
+    }
+
+    /// Commits a transaction of `steps` through `via` and checks its answer: the input
+    /// refused, every failed condition named with the current version, a bounded shard's
+    /// share exceeded, or every step applied (removals, then writes, as the store does
+    /// within a shard), none of its records evicted. A bounded model's store has one
+    /// shard, whose share is the whole bound.
+    fn transaction<H: BuildHasher>(
+        &mut self,
+        store: &Store<Key, Value, S, H>,
+        via: &Via,
+        steps: &[TxnStep],
+        context: &str,
+    ) {
+        let token = via.token();
+        let front = via.front(store, &token);
+        if let Some(time) = &mut self.time {
+            time.writes_live = match via {
+                Via::Expiring(ttl) => ttl.seconds(),
+                Via::Plain | Via::Bounded(..) => time.store_ttl,
+            };
+        }
+        let mut transaction = Transaction::new();
+        let mut conditions = Vec::new();
+        for step in steps {
+            let version = |expect: &Expect| self.ledger.expected(step.key(), expect);
+            let (next, condition) = match step {
+                TxnStep::Compare(key, Some(expect)) => {
+                    let version = version(expect);
+                    (
+                        transaction.compare(*key, version.clone()),
+                        Some(Condition::Version(version)),
+                    )
+                }
+                TxnStep::Compare(key, None) => {
+                    (transaction.compare_absent(*key), Some(Condition::Absent))
+                }
+                TxnStep::Put(key, value) => (transaction.put(*key, *value), None),
+                TxnStep::Update(key, expect, value) => {
+                    let version = version(expect);
+                    let next = transaction.update(*key, version.clone(), *value);
+                    (next, Some(Condition::Version(version)))
+                }
+                TxnStep::Create(key, value) => {
+                    (transaction.create(*key, *value), Some(Condition::Absent))
+                }
+                TxnStep::Remove(key, expect) => {
+                    let version = version(expect);
+                    (
+                        transaction.remove(*key, version.clone()),
+                        Some(Condition::Version(version)),
+                    )
+                }
+            };
+            transaction = next;
+            conditions.push(condition);
+        }
+        let sent = transaction.clone();
+        let got = on_either!(&front, target => target.commit(transaction));
+        let refused =
+            |got: Result<Committed<S::Version>, TransactionRefused<Key, Value, S::Version>>| {
+                let refused = got.expect_err(context);
+                assert_eq!(refused.transaction, sent, "{context}: handed back");
+                refused.error
+            };
+        if steps.is_empty() {
+            assert_eq!(refused(got), TransactionError::Empty, "{context}");
+            return;
+        }
+        let repeated: Vec<Key> = steps
+            .iter()
+            .map(TxnStep::key)
+            .filter(|key| steps.iter().filter(|step| step.key() == *key).count() > 1)
+            .collect();
+        if !repeated.is_empty() {
+            match refused(got) {
+                TransactionError::Repeated(key) if repeated.contains(&key) => {}
+                other => panic!("{context}: {other:?}, not one of {repeated:?} repeated"),
+            }
+            return;
+        }
+        if let Err(interrupted) = via.gate() {
+            let shards: HashSet<usize> = steps
+                .iter()
+                .map(|step| store.shard_of(&step.key()))
+                .collect();
+            let error = TransactionError::Interrupted {
+                stopped: interrupted,
+                locked: 0,
+                shards: shards.len(),
+            };
+            assert_eq!(refused(got), error, "{context}");
+            return;
+        }
+        let conflicts: Vec<Conflict<Key, S::Version>> = steps
+            .iter()
+            .zip(&conditions)
+            .filter_map(|(step, condition)| {
+                let condition = condition.as_ref()?;
+                let current = self
+                    .ledger
+                    .records
+                    .get(&step.key())
+                    .map(|r| r.version.clone());
+                (!condition.holds(current.as_ref())).then(|| Conflict {
+                    key: step.key(),
+                    expected: condition.clone(),
+                    current,
+                })
+            })
+            .collect();
+        if !conflicts.is_empty() {
+            assert_eq!(
+                refused(got),
+                TransactionError::Conflict(conflicts),
+                "{context}"
+            );
+            return;
+        }
+        let writes = steps.iter().filter(|step| step.value().is_some()).count() as u64;
+        if let Some(bound) = self.bound {
+            assert_eq!(
+                store.shard_count(),
+                1,
+                "{context}: a bounded model has one shard"
+            );
+            if writes > bound as u64 {
+                let error = TransactionError::TooHeavy {
+                    weight: writes,
+                    capacity: bound as u64,
+                };
+                assert_eq!(refused(got), error, "{context}");
+                return;
+            }
+        }
+        let outcomes = must_succeed(got, context);
+        assert_eq!(outcomes.len(), steps.len(), "{context}");
+        for (step, outcome) in steps.iter().zip(&outcomes) {
+            if let TxnStep::Remove(key, _) = step {
+                assert_eq!(*outcome, Outcome::Removed, "{context}");
+                let removed = self.ledger.records.remove(key).expect("its condition held");
+                self.oracle.retire(&removed.version);
+                if let Some(time) = &mut self.time {
+                    time.deadlines.remove(key);
+                }
+            }
+        }
+        for (step, outcome) in steps.iter().zip(&outcomes) {
+            let Some(value) = step.value() else {
+                if let TxnStep::Compare(..) = step {
+                    assert_eq!(*outcome, Outcome::Compared, "{context}");
+                }
+                continue;
+            };
+            let Outcome::Written(version) = outcome.clone() else {
+                panic!("{context}: {step:?} answered {outcome:?}");
+            };
+            let key = step.key();
+            match self.ledger.records.get(&key).map(|r| r.version.clone()) {
+                Some(previous) => self.written(key, value, &previous, version, context),
+                None => self.created(key, value, version, context),
+            }
+        }
+        // A bounded store may have evicted others, never a record the transaction wrote.
+        for step in steps {
+            if step.value().is_some() {
+                let key = step.key();
+                let held = store.get(&key);
+                let expected = self.ledger.records.get(&key).cloned();
+                if self
+                    .time
+                    .as_ref()
+                    .is_none_or(|time| time.deadlines.get(&key).is_none_or(|&at| at > time.now))
+                {
+                    assert_eq!(
+                        held, expected,
+                        "{context}: key {key} evicted by its own transaction"
+                    );
                 }
             }
         }

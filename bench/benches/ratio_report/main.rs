@@ -18,8 +18,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod targets;
+mod transactions;
 
-use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -92,8 +92,74 @@ fn measure(comparison: &Comparison, rounds: usize, run_time: Duration, runs: usi
         .iter()
         .map(|contender| (contender.make)())
         .collect();
-    let units = calibrate(slices[0].as_mut(), run_time, runs);
     let ops_per_unit = comparison.ops_per_unit() as f64 / comparison.scenario.threads as f64;
+    let pairs = interleave(&mut slices, ops_per_unit, (rounds, run_time, runs));
+    let mut rows = String::new();
+    for (contender, pairs) in comparison.contenders[1..].iter().zip(&pairs) {
+        let verdict =
+            match targets::target(comparison.workload, comparison.scenario, contender.name) {
+                Some((limit, wording)) => judge(pairs, Limit::AtMost(limit), wording),
+                None => match targets::floor(comparison.workload, contender.name) {
+                    Some((least, wording)) => judge(pairs, Limit::AtLeast(least), wording),
+                    None => String::new(),
+                },
+            };
+        rows.push_str(&row(&comparison.id(), contender.name, pairs, &verdict));
+    }
+    rows
+}
+
+/// A bound on the median ratio ours/peer.
+#[derive(Clone, Copy)]
+enum Limit {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+/// The verdict on `pairs` (ours, peer) against `limit`, with the target's wording.
+fn judge(pairs: &[(f64, f64)], limit: Limit, wording: &str) -> String {
+    let (median, _, _) = spread(
+        &mut pairs
+            .iter()
+            .map(|(ours, peer)| ours / peer)
+            .collect::<Vec<_>>(),
+    );
+    match limit {
+        Limit::AtMost(limit) if median <= limit => format!("met ({wording})"),
+        Limit::AtMost(limit) => format!(
+            "**missed by {:.0}%** ({wording})",
+            (median / limit - 1.0) * 100.0
+        ),
+        Limit::AtLeast(least) if median >= least => format!("met ({wording})"),
+        Limit::AtLeast(least) => format!(
+            "**missed by {:.0}%** ({wording})",
+            (least / median - 1.0) * 100.0
+        ),
+    }
+}
+
+/// One table row: the medians of ours and of the peer, and the ratio's median and range.
+fn row(id: &str, peer: &str, pairs: &[(f64, f64)], verdict: &str) -> String {
+    let (ours_median, _, _) = spread(&mut pairs.iter().map(|pair| pair.0).collect::<Vec<_>>());
+    let (peer_median, _, _) = spread(&mut pairs.iter().map(|pair| pair.1).collect::<Vec<_>>());
+    let (median, min, max) = spread(
+        &mut pairs
+            .iter()
+            .map(|(ours, peer)| ours / peer)
+            .collect::<Vec<_>>(),
+    );
+    format!("| {id} | {peer} | {ours_median:.1} | {peer_median:.1} | {median:.2} ({min:.2}–{max:.2}) | {verdict} |\n")
+}
+
+/// Times `slices[0]` (ours) against each of the others, interleaved: per peer, per round,
+/// (ours, peer) in nanoseconds per operation per thread, `ops_per_unit` operations per
+/// thread in a unit. `(rounds, run_time, runs)` as [`measure`] takes them.
+fn interleave(
+    slices: &mut [Box<dyn Slice>],
+    ops_per_unit: f64,
+    (rounds, run_time, runs): (usize, Duration, usize),
+) -> Vec<Vec<(f64, f64)>> {
+    let units = calibrate(slices[0].as_mut(), run_time, runs);
     let peers = slices.len() - 1;
     // Per peer, per round: ours' time, the peer's time (ns per operation per thread).
     let mut pairs = vec![Vec::with_capacity(rounds); peers];
@@ -112,47 +178,7 @@ fn measure(comparison: &Comparison, rounds: usize, run_time: Duration, runs: usi
             pairs[peer - 1].push(pair);
         }
     }
-    let mut rows = String::new();
-    for (contender, pairs) in comparison.contenders[1..].iter().zip(&pairs) {
-        let (ours_median, _, _) = spread(&mut pairs.iter().map(|pair| pair.0).collect::<Vec<_>>());
-        let (peer_median, _, _) = spread(&mut pairs.iter().map(|pair| pair.1).collect::<Vec<_>>());
-        let (median, min, max) = spread(
-            &mut pairs
-                .iter()
-                .map(|(ours, peer)| ours / peer)
-                .collect::<Vec<_>>(),
-        );
-        let verdict =
-            match targets::target(comparison.workload, comparison.scenario, contender.name) {
-                Some((limit, wording)) if median <= limit => format!("met ({wording})"),
-                Some((limit, wording)) => format!(
-                    "**missed by {:.0}%** ({wording})",
-                    (median / limit - 1.0) * 100.0
-                ),
-                None => match targets::floor(comparison.workload, contender.name) {
-                    Some((least, wording)) if median >= least => format!("met ({wording})"),
-                    Some((least, wording)) => format!(
-                        "**missed by {:.0}%** ({wording})",
-                        (least / median - 1.0) * 100.0
-                    ),
-                    None => String::new(),
-                },
-            };
-        writeln!(
-            rows,
-            "| {} | {} | {:.1} | {:.1} | {:.2} ({:.2}–{:.2}) | {} |",
-            comparison.id(),
-            contender.name,
-            ours_median,
-            peer_median,
-            median,
-            min,
-            max,
-            verdict
-        )
-        .expect("writing to a string cannot fail");
-    }
-    rows
+    pairs
 }
 
 /// The first line of `rustc --version`, if there is a compiler to ask.
@@ -216,6 +242,17 @@ fn main() {
     });
     for comparison in selected {
         print!("{}", measure(&comparison, rounds, run_time, runs));
+    }
+    for comparison in transactions::comparisons() {
+        if filter
+            .as_ref()
+            .is_none_or(|part| comparison.id.contains(part.as_str()))
+        {
+            print!(
+                "{}",
+                transactions::measure(comparison, (rounds, run_time, runs))
+            );
+        }
     }
     println!();
     println!("total time: {:.0?}", started.elapsed());
