@@ -454,8 +454,8 @@ impl<K, V> Timer<K, V> {
 
     /// A read of the record (hash, ticket) with `key` and `value`: whether it is still
     /// there (not expired), moving its deadlines as its time-to-idle and the policy say.
-    /// Kept out of line, so that the read path of a shard without a timer stays as small
-    /// as it was before expiry (inlined, a plain `get` measured 15–20% slower).
+    /// Kept out of line, so that the read path of a shard without a timer stays small
+    /// (inlined, a plain `get` measured 15–20% slower).
     #[inline(never)]
     pub(crate) fn read(&self, hash: u64, ticket: u32, key: &K, value: &V) -> bool {
         let Some(deadline) = self.find(hash, ticket) else {
