@@ -11,15 +11,64 @@ use std::time::Instant;
 
 #[cfg(not(verkv_loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering},
     Arc,
 };
 
+/// The near-cache's counters (the `postgres` feature, never modelled).
+#[cfg(all(not(verkv_loom), feature = "postgres"))]
+pub(crate) use std::sync::atomic::AtomicU32;
+
 #[cfg(verkv_loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering},
     Arc,
 };
+
+/// An atomic read and written through `&mut`, by the one owner that holds it exclusively
+/// (a record under its shard's write lock): no atomic instruction, and the same under
+/// loom, whose atomics offer that access through a closure.
+pub(crate) trait Exclusive {
+    /// The value the atomic holds.
+    type Value: Copy;
+
+    /// The value, read through exclusive access.
+    fn exclusive(&mut self) -> Self::Value;
+
+    /// Writes `value` through exclusive access.
+    fn set_exclusive(&mut self, value: Self::Value);
+}
+
+/// [`Exclusive`] for an atomic type holding `$value`.
+macro_rules! exclusive {
+    ($atomic:ty, $value:ty) => {
+        impl Exclusive for $atomic {
+            type Value = $value;
+
+            #[inline]
+            fn exclusive(&mut self) -> $value {
+                #[cfg(not(verkv_loom))]
+                let value = *self.get_mut();
+                #[cfg(verkv_loom)]
+                let value = self.with_mut(|value| *value);
+                value
+            }
+
+            #[inline]
+            fn set_exclusive(&mut self, value: $value) {
+                #[cfg(not(verkv_loom))]
+                {
+                    *self.get_mut() = value;
+                }
+                #[cfg(verkv_loom)]
+                self.with_mut(|slot| *slot = value);
+            }
+        }
+    };
+}
+
+exclusive!(AtomicU64, u64);
+exclusive!(AtomicU8, u8);
 
 /// Sleeps for `duration`, and says so; under loom, which has no clock, does not sleep
 /// and answers `false`, so that a caller polling towards a deadline gives up at once.

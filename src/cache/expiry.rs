@@ -14,8 +14,8 @@
 //!   turns the hand over at most [`SWEEP_PER_WRITE`] records, reclaiming those that
 //!   expired: the work is bounded per write and needs no background thread.
 
+use crate::sync::{AtomicU64, Exclusive, Ordering};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -528,8 +528,8 @@ impl<K, V> Timer<K, V> {
             (Some(at), true) => self.remove_at(at),
             (Some(at), false) => {
                 let deadline = &mut self.deadlines[at];
-                *deadline.expires.get_mut() = expires;
-                *deadline.idle.get_mut() = idle;
+                deadline.expires.set_exclusive(expires);
+                deadline.idle.set_exclusive(idle);
             }
             (None, true) => {}
             (None, false) => {

@@ -89,9 +89,9 @@ mod stats;
 pub use builder::NearCacheBuilder;
 pub use stats::NearStats;
 
+use crate::sync::{AtomicBool, AtomicU32, Ordering};
 use std::fmt;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! timeouts set from the deadline, the cancel token relayed to the server, re-runs when
 //! a statement's snapshot could not decide, and errors given their meaning.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
