@@ -114,7 +114,6 @@ where
             Err(error) => return refuse(error, transaction),
         };
         let wait = wait.fixed();
-        let shards = plan.shards();
         let mut locked: Few<Option<_>, INLINE> = Few::default();
         for (index, _) in plan.by_shard() {
             match take_write(&wait, &self.shards()[index]) {
@@ -125,7 +124,7 @@ where
                     let error = TransactionError::Interrupted {
                         stopped,
                         locked,
-                        shards,
+                        shards: plan.shards(),
                     };
                     return refuse(error, transaction);
                 }
