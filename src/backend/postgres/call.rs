@@ -37,6 +37,9 @@ pub(super) enum Failure {
     Db(::postgres::Error),
     /// A row came back that could not be decoded (the cause names the key).
     Decode(Cause),
+    /// The commit of a transaction of several statements failed: what its statements
+    /// did may have committed if the connection died.
+    Commit(::postgres::Error),
 }
 
 impl From<::postgres::Error> for Failure {
@@ -129,6 +132,9 @@ impl<K, V, S: VersionScheme> PgStore<K, V, S> {
                 Ok(Step::Again) => continue,
                 Err(Failure::Db(error)) => {
                     return Err(meaning(&error, effect, started, cancelled));
+                }
+                Err(Failure::Commit(error)) => {
+                    return Err(meaning(&error, Effect::Writes, started, cancelled));
                 }
                 // The record is not of the store's types. A write's answer came back
                 // after the statement ran: it may have taken effect.
