@@ -29,6 +29,7 @@ const MUTANTS: &[&str] = &[
     "frequent_return_to_window",
     "txn_one_at_a_time",
     "pg_txn_unlocked",
+    "near_txn_keeps_copies",
 ];
 
 fn main() -> ExitCode {

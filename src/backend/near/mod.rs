@@ -418,6 +418,10 @@ where
             .map(|step| (step.key().clone(), step.value().cloned()))
             .collect();
         let answer = self.db.commit(ctx, transaction);
+        if cfg!(verkv_mutant = "near_txn_keeps_copies") {
+            // A test build can leave memory as it was, to see the near-cache tests fail.
+            return answer;
+        }
         match &answer {
             Ok(outcomes) => {
                 for ((key, value), outcome) in copies.into_iter().zip(outcomes) {
