@@ -941,3 +941,60 @@ mod transactions {
         }
     }
 }
+
+/// A transaction whose connection dies while its `COMMIT` runs: the outcome is unknown.
+#[test]
+fn transactions_a_connection_lost_during_commit_is_an_unknown_outcome() {
+    use verkv::{Transaction, TransactionError};
+
+    let table = pg::table("txn_commit");
+    let store: PgStore<String, i64> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    let ctx = Context::within(Duration::from_secs(10));
+    let a = store.insert(&ctx, "a".to_string(), 1).unwrap();
+    // A deferred trigger runs at COMMIT and makes it take a while.
+    raw()
+        .batch_execute(&format!(
+            "CREATE FUNCTION \"{table}_slow_commit\"() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$; \
+             CREATE CONSTRAINT TRIGGER \"{table}_slow_commit\" AFTER UPDATE ON \"{table}\" \
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION \"{table}_slow_commit\"();"
+        ))
+        .unwrap();
+    thread::scope(|scope| {
+        let killer = scope.spawn(|| {
+            let mut client = raw();
+            let give_up = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < give_up {
+                let killed: Vec<postgres::Row> = client
+                    .query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE query = 'COMMIT' AND state = 'active' AND pid <> pg_backend_pid()",
+                        &[],
+                    )
+                    .unwrap();
+                if !killed.is_empty() {
+                    return true;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            false
+        });
+        let refused = store
+            .commit(
+                &ctx,
+                Transaction::new()
+                    .update("a".to_string(), a, 2)
+                    .put("b".to_string(), 3),
+            )
+            .unwrap_err();
+        assert!(killer.join().unwrap(), "the COMMIT was never seen running");
+        assert!(
+            matches!(
+                refused.error,
+                TransactionError::Failed(Error::OutcomeUnknown(_))
+            ),
+            "{}",
+            refused.error
+        );
+    });
+}

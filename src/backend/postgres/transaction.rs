@@ -52,8 +52,10 @@
 //! cut short: answered as [`Interrupted`](crate::TransactionError::Interrupted)
 //! (phase [`Queued`](crate::Phase::Queued) while waiting for a lock), rolled back, and
 //! nothing is written. A lost connection before the `COMMIT` was sent rolls back
-//! ([`Error::Unavailable`]); one while it was on its way is
-//! [`Error::OutcomeUnknown`]: the transaction may have committed, all of it or none.
+//! ([`Error::Unavailable`]); a connection lost, or a session ended by the server
+//! (SQLSTATE class 08 or 57P), while the `COMMIT` runs is [`Error::OutcomeUnknown`]: the
+//! transaction may have committed, all of it or none. A `COMMIT` the server refuses
+//! with another error rolled back.
 
 use std::time::{Duration, Instant};
 
