@@ -31,6 +31,7 @@ pub(super) struct Statements {
     pub(super) get_many: Statement,
     pub(super) txn_lock: Statement,
     pub(super) txn_claim: Statement,
+    pub(super) txn_update: Statement,
     pub(super) txn_set: Statement,
     pub(super) txn_delete: Statement,
 }
@@ -63,6 +64,7 @@ impl Conn {
             get_many: self.client.prepare(&sql.get_many)?,
             txn_lock: self.client.prepare(&sql.txn_lock)?,
             txn_claim: self.client.prepare(&sql.txn_claim)?,
+            txn_update: self.client.prepare(&sql.txn_update)?,
             txn_set: self.client.prepare(&sql.txn_set)?,
             txn_delete: self.client.prepare(&sql.txn_delete)?,
         };

@@ -63,6 +63,9 @@ pub(crate) struct Sql {
     /// `$1` key, `$2` value → `version` of the row inserted (held, invisible to others,
     /// until the transaction ends); no row: somebody created the key first.
     pub(super) txn_claim: String,
+    /// `$1` key, `$2` expected, `$3` value → `version` if the row was at `$2` (now
+    /// locked and written); no row otherwise.
+    pub(super) txn_update: String,
     /// `$1` key, `$2` value → `version`: rewrites a row the transaction holds.
     pub(super) txn_set: String,
     /// `$1` key: deletes a row the transaction holds.
@@ -228,6 +231,10 @@ COMMIT;"#
             txn_claim: format!(
                 "INSERT INTO {t} (key, value, version) VALUES ($1, $2, {draw}) \
                  ON CONFLICT (key) DO NOTHING RETURNING version"
+            ),
+            txn_update: format!(
+                "UPDATE {t} SET value = $3, version = {draw} \
+                 WHERE key = $1 AND version = $2 RETURNING version"
             ),
             txn_set: format!(
                 "UPDATE {t} SET value = $2, version = {draw} WHERE key = $1 RETURNING version"

@@ -10,6 +10,12 @@
 //!    order of their JSON text (the one global order: every transaction of every
 //!    process takes its locks in it, so two transactions never wait for each other in a
 //!    cycle; single-key writes lock one row and cannot close one either):
+//!    - the key of an update: first its conditional write itself (`UPDATE … WHERE
+//!      version = expected`), which under read committed checks the row's latest
+//!      committed version and, if it is the one expected, locks and writes it in one
+//!      round trip (the hand-written transaction's cost). If it finds another version
+//!      or no row, the key is locked as any other, below, and its condition checked
+//!      against what is locked;
 //!    - a key with a row: `SELECT version … FOR UPDATE`. Under read committed the lock is
 //!      taken on the row's latest committed version, which the statement returns, and
 //!      no other writer can change or remove it until this transaction ends;
@@ -71,18 +77,23 @@ use crate::deadline::{Interrupted, Phase, TimedOut};
 use crate::store::{Committed, Conflict, Error, Outcome, TransactionStep};
 use crate::store::{Expect, Transaction, TransactionError, TransactionRefused};
 
-/// A key's state once locked: the version of its row, or absent (held by the row
-/// inserted for it, at this version).
+/// A key's state once locked: the version of its row, absent (held by the row inserted
+/// for it, at this version), or written already by its update (which found the version
+/// expected).
 enum Held<Ver> {
     Present(Ver),
     Claimed(Ver),
+    Written { expected: Ver, new: Ver },
 }
 
 impl<Ver> Held<Ver> {
     /// The key's current version, as the transaction's conditions see it.
     fn current(&self) -> Option<&Ver> {
         match self {
-            Held::Present(version) => Some(version),
+            Held::Present(version)
+            | Held::Written {
+                expected: version, ..
+            } => Some(version),
             Held::Claimed(_) => None,
         }
     }
@@ -132,6 +143,18 @@ where
                         return Ok(Step::Done(Ran::Late));
                     }
                     let Sent { key, value } = &sent[index];
+                    if let TransactionStep::Update { expected, .. } = &transaction.steps[index] {
+                        let params: [&(dyn ::postgres::types::ToSql + Sync); 3] =
+                            [key, &S::to_column(expected), value];
+                        if let Some(row) = sql.query_opt(&statements.txn_update, &params)? {
+                            let new = codec::version::<S>(&row, 0, key)?;
+                            locked[index] = Some(Held::Written {
+                                expected: expected.clone(),
+                                new,
+                            });
+                            continue;
+                        }
+                    }
                     locked[index] = Some(loop {
                         if let Some(row) = sql.query_opt(&statements.txn_lock, &[key])? {
                             break Held::Present(codec::version::<S>(&row, 0, key)?);
@@ -165,6 +188,7 @@ where
                         return Ok(Step::Done(Ran::Late));
                     }
                     outcomes.push(match (step, held) {
+                        (_, Held::Written { new, .. }) => Outcome::Written(new.clone()),
                         (TransactionStep::Compare { .. }, Held::Present(_)) => Outcome::Compared,
                         (TransactionStep::Compare { .. }, Held::Claimed(_)) => {
                             sql.execute(&statements.txn_delete, &[key])?;
