@@ -47,8 +47,10 @@
 //! FOR UPDATE`, an absent key by inserting its row, uncommitted and so invisible to
 //! others), checks every condition with all of them locked, and either rolls back
 //! naming every failed condition with the current version, or writes and commits. The
-//! protocol and why it holds are in `transaction.rs`. A round trip per key to lock it,
-//! one per write, and `BEGIN` / `COMMIT`.
+//! protocol and why it holds are in `transaction.rs`. An update whose row is at the
+//! expected version costs one round trip (its conditional `UPDATE` locks and writes the
+//! row); any other step one to lock its key and, if it writes, one more; plus `BEGIN`
+//! and `COMMIT`.
 //!
 //! # Waiting for a change
 //!
