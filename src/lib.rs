@@ -20,8 +20,8 @@
 //! | [`put`](Store::put) | blind write: overwrites whatever is there | — |
 //! | [`invalidate`](Store::invalidate) | blind removal: removes whatever version is there | — |
 //! | [`get_or_load`](Store::get_or_load) | reads; on a miss, loads and creates (one loader per key at a time) | — |
-//! | [`get_many`](Store::get_many) | reads several keys as of one instant | — |
-//! | [`commit`](Store::commit) | a [`Transaction`]: compares and writes on several keys, all or nothing | [`TransactionError::Conflict`] (every failed compare, with the current version) |
+//! | [`get_many`](Store::get_many) | reads several keys as of one instant (also on PostgreSQL and the near-cache, through [`VersionedStore`]) | — |
+//! | [`commit`](Store::commit) | a [`Transaction`]: compares and writes on several keys, all or nothing (also on PostgreSQL and the near-cache, through [`VersionedStore`]) | [`TransactionError::Conflict`] (every failed compare, with the current version) |
 //! | [`transact`](Store::transact) | reads several keys, computes a transaction, commits it; retries on a conflict | [`TransactError`] |
 //!
 //! # Example
@@ -287,7 +287,7 @@
 //!
 //! # Backends
 //!
-//! [`VersionedStore`] is the store's single-key operations as a trait, each with a [`Context`]
+//! [`VersionedStore`] is the store's operations as a trait, each with a [`Context`]
 //! (deadline and cancel token). The in-memory [`Store`] implements it, and with the
 //! `postgres` feature so does `verkv::postgres::PgStore`, which keeps the records in a
 //! PostgreSQL table shared by several processes: code written against the trait moves
@@ -297,9 +297,19 @@
 //! happened), [`Error::BadRecord`] (a record that does not convert to or from the
 //! store's types) and [`Error::Misconfigured`] (the backend refuses the store's settings,
 //! such as a database that does not exist); the last two are not worth retrying.
-//! [`Error`] says which errors are. Transactions and [`get_many`](Store::get_many) are
-//! the in-memory store's own for now: the trait, `PgStore` and the near-cache do not
-//! have them yet.
+//! [`Error`] says which errors are.
+//!
+//! The trait also has [`get_many`](VersionedStore::get_many) and
+//! [`commit`](VersionedStore::commit), with the same [`Transaction`] and the same
+//! answers on every backend; a networked backend's failures come as
+//! [`TransactionError::Failed`]. On `PgStore` a transaction is one SQL transaction that
+//! locks every key in one global order (an absent key by an uncommitted row nobody else
+//! sees), checks every condition with all of them locked, and either rolls back naming
+//! every failed one with its current version or writes and commits; `get_many` is one
+//! statement, so one snapshot. The near-cache writes a transaction through and then
+//! holds each written record at its new version (or drops every copy the transaction
+//! named, if it was refused). [`transact`](Store::transact), the optimistic loop over
+//! them, is the in-memory store's own for now.
 //!
 //! [`AsyncVersionedStore`] is the same trait with futures, for services on an async
 //! runtime: a future never blocks its executor thread behind another operation (a busy

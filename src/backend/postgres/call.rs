@@ -37,6 +37,9 @@ pub(super) enum Failure {
     Db(::postgres::Error),
     /// A row came back that could not be decoded (the cause names the key).
     Decode(Cause),
+    /// The commit of a transaction of several statements failed: what its statements
+    /// did may have committed if the connection died.
+    Commit(::postgres::Error),
 }
 
 impl From<::postgres::Error> for Failure {
@@ -130,6 +133,12 @@ impl<K, V, S: VersionScheme> PgStore<K, V, S> {
                 Err(Failure::Db(error)) => {
                     return Err(meaning(&error, effect, started, cancelled));
                 }
+                Err(Failure::Commit(error)) if is_cut_off(&error) => {
+                    return Err(Error::OutcomeUnknown(cause(&error)));
+                }
+                Err(Failure::Commit(error)) => {
+                    return Err(meaning(&error, Effect::Writes, started, cancelled));
+                }
                 // The record is not of the store's types. A write's answer came back
                 // after the statement ran: it may have taken effect.
                 Err(Failure::Decode(cause)) => {
@@ -174,6 +183,17 @@ pub(super) fn relay_cancel<T>(
         outcome
     });
     (outcome, sent.into_inner())
+}
+
+/// Whether a `COMMIT` failed because the session was cut off (the connection died, or
+/// the server ended the session: SQLSTATE class 08 or 57P, such as an administrator's
+/// `pg_terminate_backend` or a shutdown) rather than because the server refused the
+/// transaction: the commit may have happened before the session ended.
+fn is_cut_off(error: &::postgres::Error) -> bool {
+    error.code().is_none_or(|code| {
+        let code = code.code();
+        code.starts_with("08") || code.starts_with("57P")
+    })
 }
 
 /// What a failed statement means for the caller of an operation that started at

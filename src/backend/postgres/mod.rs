@@ -40,6 +40,18 @@
 //! refused before anything is sent (unlike the in-memory store, which still takes a free
 //! lock).
 //!
+//! # Transactions
+//!
+//! [`commit`](VersionedStore::commit) runs one SQL transaction (read committed) per
+//! verkv transaction: it locks every key in one global order (the rows with `SELECT …
+//! FOR UPDATE`, an absent key by inserting its row, uncommitted and so invisible to
+//! others), checks every condition with all of them locked, and either rolls back
+//! naming every failed condition with the current version, or writes and commits. The
+//! protocol and why it holds are in `transaction.rs`. An update whose row is at the
+//! expected version costs one round trip (its conditional `UPDATE` locks and writes the
+//! row); any other step one to lock its key and, if it writes, one more; plus `BEGIN`
+//! and `COMMIT`.
+//!
 //! # Waiting for a change
 //!
 //! While a session is registered as listening, every write fires a trigger that
@@ -87,6 +99,7 @@ mod codec;
 mod listeners;
 mod pool;
 mod schema;
+mod transaction;
 mod versions;
 mod watch;
 
@@ -106,6 +119,7 @@ use self::schema::Sql;
 use super::{Context, ReadResult, VersionedStore};
 use crate::store::Versioned;
 use crate::store::{Cause, Error, Rejected, UpdateWithError};
+use crate::store::{Committed, ReadMany, Transaction, TransactionRefused};
 use crate::version::Counter;
 
 /// Whether a conditional write whose snapshot reports the expected version as current is
@@ -459,6 +473,45 @@ where
                 })),
             })
         }))
+    }
+
+    fn get_many(
+        &self,
+        ctx: &Context<'_>,
+        keys: &[K],
+    ) -> Result<ReadMany<V, S::Version>, Error<S::Version>>
+    where
+        K: Clone,
+    {
+        let keys = keys
+            .iter()
+            .map(|key| codec::encode("key", key).map_err(Error::BadRecord))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.run(ctx, Effect::Reads, |client, statements| {
+            let mut read: ReadMany<V, S::Version> = keys.iter().map(|_| None).collect();
+            for row in client.query(&statements.get_many, &[&keys])? {
+                let index: i64 = row
+                    .try_get(0)
+                    .map_err(|error| Cause::new(format!("cannot decode a row: {error}")))?;
+                let key = &keys[(index - 1) as usize];
+                read[(index - 1) as usize] = Some(Versioned {
+                    value: codec::value(&row, 1, key)?,
+                    version: codec::version::<S>(&row, 2, key)?,
+                });
+            }
+            Ok(Step::Done(read))
+        })
+    }
+
+    fn commit(
+        &self,
+        ctx: &Context<'_>,
+        transaction: Transaction<K, V, S::Version>,
+    ) -> Result<Committed<S::Version>, TransactionRefused<K, V, S::Version>>
+    where
+        K: Clone,
+    {
+        self.commit_transaction(ctx, transaction)
     }
 
     fn put(

@@ -28,6 +28,12 @@ pub(super) struct Statements {
     pub(super) update: Statement,
     pub(super) remove: Statement,
     pub(super) watch_read: Statement,
+    pub(super) get_many: Statement,
+    pub(super) txn_lock: Statement,
+    pub(super) txn_claim: Statement,
+    pub(super) txn_update: Statement,
+    pub(super) txn_set: Statement,
+    pub(super) txn_delete: Statement,
 }
 
 /// One pooled connection.
@@ -55,6 +61,12 @@ impl Conn {
             update: self.client.prepare(&sql.update)?,
             remove: self.client.prepare(&sql.remove)?,
             watch_read: self.client.prepare(&sql.watch_read)?,
+            get_many: self.client.prepare(&sql.get_many)?,
+            txn_lock: self.client.prepare(&sql.txn_lock)?,
+            txn_claim: self.client.prepare(&sql.txn_claim)?,
+            txn_update: self.client.prepare(&sql.txn_update)?,
+            txn_set: self.client.prepare(&sql.txn_set)?,
+            txn_delete: self.client.prepare(&sql.txn_delete)?,
         };
         self.statements = Some(statements.clone());
         Ok(statements)

@@ -24,4 +24,5 @@ mod read;
 mod request;
 
 pub use error::{Conflict, TransactionError, TransactionRefused};
+pub(crate) use request::Step;
 pub use request::{Committed, Expect, Outcome, ReadMany, Transaction};
