@@ -240,6 +240,57 @@ fn a_deadline_expiring_while_queued_is_503_and_writes_nothing() {
 }
 
 #[test]
+fn requests_queued_behind_a_writer_hold_no_thread() {
+    let server = start(Duration::from_secs(30));
+    server.create("1", json!({ "title": "Heat" }));
+    let (holding_tx, holding_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let movies = server.movies.clone();
+    let holder = thread::spawn(move || {
+        movies.update_with("1", &1, |movie| {
+            holding_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+            movie.clone()
+        })
+    });
+    holding_rx.recv().unwrap();
+    let server = &server;
+    let statuses: Vec<StatusCode> = thread::scope(|scope| {
+        let patches: Vec<_> = (0..32)
+            .map(|n| {
+                scope.spawn(move || {
+                    let patch = Some(json!({ "last": n }));
+                    server
+                        .send("PATCH", "1", &[("if-match", "*")], patch)
+                        .status
+                })
+            })
+            .collect();
+        // Every request has had time to arrive and queue behind the holder; each waits
+        // as a task, so the runtime has no thread beyond its workers (a handler that
+        // blocked would hold one thread per request).
+        thread::sleep(Duration::from_millis(500));
+        let threads = movies::runtime_threads();
+        release_tx.send(()).unwrap();
+        assert!(
+            threads <= movies::WORKERS,
+            "{threads} runtime threads for {} workers while 32 requests waited",
+            movies::WORKERS
+        );
+        patches
+            .into_iter()
+            .map(|patch| patch.join().unwrap())
+            .collect()
+    });
+    assert_eq!(holder.join().unwrap(), Ok(2));
+    assert!(
+        statuses.iter().all(|status| *status == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(server.movies.get("1").unwrap().version, 34);
+}
+
+#[test]
 fn json_patch_documents_are_applied_by_media_type() {
     let server = start(Duration::from_secs(5));
     server.create("1", heat());

@@ -5,6 +5,8 @@
 
 #[path = "../examples/movies_api/app.rs"]
 mod app;
+#[path = "../examples/movies_api/blocking.rs"]
+mod blocking;
 // The in-memory tests also read the store and `Retry-After` directly.
 #[allow(dead_code)]
 #[path = "support/movies.rs"]
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use app::MovieStore;
 use axum::http::StatusCode;
+use blocking::OnBlockingThread;
 use movies::{heat, start, Reply, Server};
 use serde_json::{json, Value};
 use verkv::near::NearCache;
@@ -33,13 +36,15 @@ fn open(table: &str) -> PgStore<String, Value> {
 #[test]
 fn two_instances_refuse_each_others_stale_writes_with_412() {
     let table = pg::table("movies");
-    two_instances_exchange_edits(|| open(&table));
+    two_instances_exchange_edits(|| OnBlockingThread(open(&table)));
 }
 
 #[test]
 fn two_instances_with_near_caches_refuse_each_others_stale_writes_with_412() {
     let table = pg::table("movies_near");
-    two_instances_exchange_edits(|| NearCache::builder(open(&table)).build().unwrap());
+    two_instances_exchange_edits(|| {
+        OnBlockingThread(NearCache::builder(open(&table)).build().unwrap())
+    });
 }
 
 /// What `server` answers to `GET /movies/1` once it shows the version `edit` made (at

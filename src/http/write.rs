@@ -10,6 +10,8 @@
 //! matches, `404` for a record removed meanwhile).
 
 use std::fmt::{self, Display};
+use std::future::Future;
+use std::ops::ControlFlow;
 
 use http::StatusCode;
 
@@ -208,6 +210,88 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
         self.write_under(Intent::Create, current, |_| write())
     }
 
+    /// [`modify`](Preconditions::modify) for an async store: `write` returns a future
+    /// (an [`AsyncVersionedStore`](crate::AsyncVersionedStore) write at the version it is
+    /// given), awaited; a lost race is evaluated again in the same way.
+    ///
+    /// Dropping the returned future drops the write it awaits: what that write has done
+    /// is what its own store documents for a dropped future (for the in-memory store,
+    /// nothing, or all of it).
+    ///
+    /// # Errors
+    ///
+    /// As [`modify`](Preconditions::modify).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use verkv::http::Preconditions;
+    /// use verkv::{AsyncVersionedStore, Context, Counter, Store};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let store: Store<String, u32> = Store::new();
+    /// let ctx = Context::background();
+    /// let key = "likes".to_string();
+    /// AsyncVersionedStore::insert(&store, &ctx, key.clone(), 0).await.unwrap();
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("if-match", "\"1\"".parse().unwrap());
+    /// let preconditions = Preconditions::from_headers::<Counter>(&headers).unwrap();
+    ///
+    /// let (store, ctx, key) = (&store, &ctx, &key);
+    /// let written = preconditions
+    ///     .modify_async(Some(1), |version| async move {
+    ///         AsyncVersionedStore::update(store, ctx, key, &version, 7).await
+    ///     })
+    ///     .await;
+    /// assert_eq!(written, Ok(2));
+    /// # });
+    /// ```
+    pub async fn modify_async<T, E, F>(
+        &self,
+        mut current: Option<Ver>,
+        mut write: impl FnMut(Ver) -> F,
+    ) -> Result<T, Refused<Ver, E>>
+    where
+        E: StoreRefusal<Ver>,
+        F: Future<Output = Result<T, E>>,
+    {
+        loop {
+            let version = self.proceed(Intent::Modify, current)?;
+            // `evaluate` answers a modification of a missing record with `NotFound`.
+            let version = version.expect("a modification only proceeds on a record");
+            match self.after_refusal(write(version).await) {
+                ControlFlow::Continue(now) => current = now,
+                ControlFlow::Break(answer) => return answer,
+            }
+        }
+    }
+
+    /// [`create`](Preconditions::create) for an async store: `write` returns a future
+    /// (an [`AsyncVersionedStore`](crate::AsyncVersionedStore) `insert`), awaited; a
+    /// create that finds the record created meanwhile is evaluated again.
+    ///
+    /// # Errors
+    ///
+    /// As [`modify`](Preconditions::modify).
+    pub async fn create_async<T, E, F>(
+        &self,
+        mut current: Option<Ver>,
+        mut write: impl FnMut() -> F,
+    ) -> Result<T, Refused<Ver, E>>
+    where
+        E: StoreRefusal<Ver>,
+        F: Future<Output = Result<T, E>>,
+    {
+        loop {
+            self.proceed(Intent::Create, current)?;
+            match self.after_refusal(write().await) {
+                ControlFlow::Continue(now) => current = now,
+                ControlFlow::Break(answer) => return answer,
+            }
+        }
+    }
+
     /// The loop behind [`modify`](Preconditions::modify) and
     /// [`create`](Preconditions::create): evaluate, write, and on a lost race evaluate
     /// again against what the store says the record is now.
@@ -218,30 +302,53 @@ impl<Ver: Clone + Eq + Display> Preconditions<Ver> {
         mut write: impl FnMut(Option<&Ver>) -> Result<T, E>,
     ) -> Result<T, Refused<Ver, E>> {
         loop {
-            match self.evaluate(intent, current.as_ref()) {
-                Decision::Proceed => {}
-                decision => return Err(Refused::Precondition(decision)),
+            let version = self.proceed(intent, current)?;
+            match self.after_refusal(write(version.as_ref())) {
+                ControlFlow::Continue(now) => current = now,
+                ControlFlow::Break(answer) => return answer,
             }
-            let error = match write(current.as_ref()) {
-                Ok(written) => return Ok(written),
-                Err(error) => error,
-            };
-            current = match error.store_error() {
-                Some(Error::Stale { current, .. } | Error::Exists { current }) => {
-                    Some(current.clone())
-                }
-                Some(Error::NotFound | Error::Expired) => None,
-                Some(
-                    Error::TimedOut(_)
-                    | Error::Cancelled
-                    | Error::Unavailable(_)
-                    | Error::OutcomeUnknown(_)
-                    | Error::BadRecord(_)
-                    | Error::Misconfigured(_)
-                    | Error::TooHeavy { .. },
-                )
-                | None => return Err(Refused::Write(error)),
-            };
+        }
+    }
+
+    /// The first half of each turn of the write loop: the version to write at if the
+    /// preconditions hold for the record at `current`, else the decision to answer.
+    fn proceed<E>(
+        &self,
+        intent: Intent,
+        current: Option<Ver>,
+    ) -> Result<Option<Ver>, Refused<Ver, E>> {
+        match self.evaluate(intent, current.as_ref()) {
+            Decision::Proceed => Ok(current),
+            decision => Err(Refused::Precondition(decision)),
+        }
+    }
+
+    /// The second half: the answer to give (`Break`: written, or refused for a reason
+    /// other than a lost race), or the record's version as the lost race says it now is,
+    /// to evaluate again (`Continue`).
+    fn after_refusal<T, E: StoreRefusal<Ver>>(
+        &self,
+        written: Result<T, E>,
+    ) -> ControlFlow<Result<T, Refused<Ver, E>>, Option<Ver>> {
+        let error = match written {
+            Ok(written) => return ControlFlow::Break(Ok(written)),
+            Err(error) => error,
+        };
+        match error.store_error() {
+            Some(Error::Stale { current, .. } | Error::Exists { current }) => {
+                ControlFlow::Continue(Some(current.clone()))
+            }
+            Some(Error::NotFound | Error::Expired) => ControlFlow::Continue(None),
+            Some(
+                Error::TimedOut(_)
+                | Error::Cancelled
+                | Error::Unavailable(_)
+                | Error::OutcomeUnknown(_)
+                | Error::BadRecord(_)
+                | Error::Misconfigured(_)
+                | Error::TooHeavy { .. },
+            )
+            | None => ControlFlow::Break(Err(Refused::Write(error))),
         }
     }
 }
@@ -285,6 +392,33 @@ mod tests {
             race_then_update(&preconditions(&[("if-match", "*")])),
             Ok(3)
         );
+    }
+
+    /// The same race through the async loop, on the store's async face.
+    fn race_then_update_async(
+        preconditions: &Preconditions<u64>,
+    ) -> Result<u64, Refused<u64, Rejected<u32, u64>>> {
+        use crate::{AsyncVersionedStore, Context};
+        let store: Store<&str, u32> = Store::new();
+        store.insert("a", 0).unwrap();
+        let read = store.version(&"a");
+        let (store, ctx, raced) = (&store, &Context::background(), &std::cell::Cell::new(false));
+        futures_lite::future::block_on(preconditions.modify_async(read, |version| async move {
+            if !raced.replace(true) {
+                store.put("a", 7).unwrap();
+            }
+            AsyncVersionedStore::update(store, ctx, &"a", &version, 1).await
+        }))
+    }
+
+    #[test]
+    fn the_async_loop_evaluates_a_lost_race_again() {
+        assert_eq!(
+            race_then_update_async(&preconditions(&[("if-match", "*")])),
+            Ok(3)
+        );
+        let refused = race_then_update_async(&preconditions(&[("if-match", "\"1\"")])).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::PRECONDITION_FAILED);
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub use record::Versioned;
 pub(crate) use shard::Placed;
 pub(crate) use state::Stored;
 pub(crate) use tally::{count_event, count_stop, LoadTimer};
+#[cfg(feature = "postgres")]
 pub(crate) use transaction::Step as TransactionStep;
 pub use transaction::{
     Committed, Conflict, Expect, Outcome, ReadMany, Transaction, TransactionError,

@@ -14,11 +14,13 @@
 //! it is now (`If-Match: *` still holds; a tag the record moved past is `412`). A `PATCH`
 //! of another media type is `415` with `Accept-Patch` (RFC 5789), which `GET` sends too.
 //!
-//! The API is written against the `VersionedStore` trait: it serves the in-memory store,
-//! or (the `postgres` feature) a PostgreSQL table that several instances share.
+//! The API is written against the `AsyncVersionedStore` trait, and no handler blocks its
+//! executor thread: a request queued behind another writer, or waiting on the database,
+//! awaits. It serves the in-memory store, or (the `postgres` feature) a PostgreSQL table
+//! that several instances share.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -32,19 +34,22 @@ use verkv::http::{
     etag, Decision, Intent, Preconditions, Refused, StoreRefusal, RETRY_AFTER_SECONDS,
 };
 use verkv::json::{JsonPatch, JsonPatchError, MergePatch};
-use verkv::{Context, Counter, Patch, Store, UpdateWithError, Versioned, VersionedStore};
+use verkv::{AsyncVersionedStore, Context, Counter, Patch, Store, UpdateWithError, Versioned};
 
 /// The in-memory store behind the API: movie id → JSON object.
 #[allow(dead_code)] // Not every program that includes this file uses it.
 pub(crate) type Movies = Store<String, Value>;
 
-/// A store the API can serve: any backend with counter versions.
+/// A store the API can serve: any async backend with counter versions.
 pub(crate) trait MovieStore:
-    VersionedStore<String, Value, Version = u64> + Send + Sync + 'static
+    AsyncVersionedStore<String, Value, Version = u64> + Send + Sync + 'static
 {
 }
 
-impl<S: VersionedStore<String, Value, Version = u64> + Send + Sync + 'static> MovieStore for S {}
+impl<S: AsyncVersionedStore<String, Value, Version = u64> + Send + Sync + 'static> MovieStore
+    for S
+{
+}
 
 /// What every handler shares.
 pub(crate) struct AppState<S> {
@@ -190,13 +195,35 @@ impl Patch<Value> for MoviePatch {
 /// it was when the request started.
 struct Request<'a, S> {
     movies: &'a S,
-    ctx: Context<'a>,
+    ctx: Context<'static>,
     preconditions: Preconditions<u64>,
     id: String,
     found: Option<Versioned<Value, u64>>,
 }
 
-impl<S> Request<'_, S> {
+impl<'a, S: MovieStore> Request<'a, S> {
+    /// Starts the request's deadline, reads its preconditions and the record; the answer
+    /// to give at once if it cannot go on.
+    async fn read(
+        state: &'a AppState<S>,
+        id: String,
+        headers: &HeaderMap,
+    ) -> Result<Self, Response> {
+        let ctx = Context::within(state.request_timeout);
+        let preconditions = Preconditions::from_headers::<Counter>(headers)
+            .map_err(|bad| refuse(StatusCode::BAD_REQUEST, bad))?;
+        match state.movies.get(&ctx, &id).await {
+            Ok(found) => Ok(Request {
+                movies: &*state.movies,
+                ctx,
+                preconditions,
+                id,
+                found,
+            }),
+            Err(error) => Err(refused(Refused::<u64, _>::Write(error))),
+        }
+    }
+
     fn evaluate(&self, intent: Intent) -> Decision<u64> {
         self.preconditions
             .evaluate(intent, self.found_version().as_ref())
@@ -206,37 +233,6 @@ impl<S> Request<'_, S> {
     fn found_version(&self) -> Option<u64> {
         self.found.as_ref().map(|found| found.version)
     }
-}
-
-/// Reads the request's preconditions and record, then runs `handle` on a thread where
-/// blocking is fine (store calls may wait, up to the request's deadline).
-async fn handle_blocking<S: MovieStore>(
-    state: AppState<S>,
-    id: String,
-    headers: HeaderMap,
-    handle: impl FnOnce(Request<'_, S>) -> Response + Send + 'static,
-) -> Response {
-    let deadline = Instant::now() + state.request_timeout;
-    let preconditions = match Preconditions::from_headers::<Counter>(&headers) {
-        Ok(preconditions) => preconditions,
-        Err(bad) => return refuse(StatusCode::BAD_REQUEST, bad),
-    };
-    let work = move || {
-        let ctx = Context::until(deadline);
-        match state.movies.get(&ctx, &id) {
-            Ok(found) => handle(Request {
-                movies: &*state.movies,
-                ctx,
-                preconditions,
-                id,
-                found,
-            }),
-            Err(error) => refused(Refused::<u64, _>::Write(error)),
-        }
-    };
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|panic| refuse(StatusCode::INTERNAL_SERVER_ERROR, panic))
 }
 
 /// Checks what a movie must look like after any change: an object with a non-empty
@@ -256,27 +252,31 @@ async fn create<S: MovieStore>(
     headers: HeaderMap,
     Json(movie): Json<Value>,
 ) -> Response {
-    handle_blocking(state, id, headers, move |request| {
-        if let Err(problem) = validate(&movie) {
-            return refuse(StatusCode::UNPROCESSABLE_ENTITY, problem);
-        }
-        let written = request.preconditions.create(request.found_version(), || {
+    let request = match Request::read(&state, id, &headers).await {
+        Ok(request) => request,
+        Err(answer) => return answer,
+    };
+    if let Err(problem) = validate(&movie) {
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, problem);
+    }
+    let written = request
+        .preconditions
+        .create_async(request.found_version(), || {
             request
                 .movies
                 .insert(&request.ctx, request.id.clone(), movie.clone())
-        });
-        match written {
-            Ok(version) => record(
-                StatusCode::CREATED,
-                Versioned {
-                    value: movie,
-                    version,
-                },
-            ),
-            Err(refusal) => refused(refusal),
-        }
-    })
-    .await
+        })
+        .await;
+    match written {
+        Ok(version) => record(
+            StatusCode::CREATED,
+            Versioned {
+                value: movie,
+                version,
+            },
+        ),
+        Err(refusal) => refused(refusal),
+    }
 }
 
 async fn read<S: MovieStore>(
@@ -284,16 +284,17 @@ async fn read<S: MovieStore>(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    handle_blocking(state, id, headers, |request| {
-        match (request.evaluate(Intent::Read), request.found) {
-            (Decision::Proceed, Some(found)) => with_accept_patch(record(StatusCode::OK, found)),
-            (Decision::NotModified, Some(found)) => {
-                (StatusCode::NOT_MODIFIED, TypedHeader(etag(&found.version))).into_response()
-            }
-            (decision, _) => refuse(decision.status(), decision.message()),
+    let request = match Request::read(&state, id, &headers).await {
+        Ok(request) => request,
+        Err(answer) => return answer,
+    };
+    match (request.evaluate(Intent::Read), request.found) {
+        (Decision::Proceed, Some(found)) => with_accept_patch(record(StatusCode::OK, found)),
+        (Decision::NotModified, Some(found)) => {
+            (StatusCode::NOT_MODIFIED, TypedHeader(etag(&found.version))).into_response()
         }
-    })
-    .await
+        (decision, _) => refuse(decision.status(), decision.message()),
+    }
 }
 
 /// Why a patch was not written.
@@ -327,48 +328,53 @@ async fn patch<S: MovieStore>(
         }
         Err((status, problem)) => return refuse(status, problem),
     };
-    handle_blocking(state, id, headers, move |request| {
-        // Applied and validated on the record at the version the preconditions passed,
-        // and written only if it is still at that version: a patch that fails validation
-        // changes nothing, and one that changes nothing keeps the version.
-        let mut attempted = None;
-        let mut patched = None;
-        let written = request
-            .preconditions
-            .modify(request.found_version(), |version| {
-                attempted = Some(*version);
-                let document = document.clone();
-                let ctx = &request.ctx;
+    let request = match Request::read(&state, id, &headers).await {
+        Ok(request) => request,
+        Err(answer) => return answer,
+    };
+    // Applied and validated on the record at the version the preconditions passed, and
+    // written only if it is still at that version: a patch that fails validation changes
+    // nothing, and one that changes nothing keeps the version. Each attempt says which
+    // version it patched and what it wrote, for the answer.
+    let attempt = std::sync::Mutex::new((None, None));
+    let written = request
+        .preconditions
+        .modify_async(request.found_version(), |version| {
+            let (request, document, attempt) = (&request, document.clone(), &attempt);
+            async move {
+                *attempt.lock().unwrap() = (Some(version), None);
                 request
                     .movies
-                    .try_update_with(ctx, &request.id, version, |movie: &Value| {
+                    .try_update_with(&request.ctx, &request.id, &version, |movie: &Value| {
                         let mut draft = movie.clone();
                         document.apply(&mut draft).map_err(NotWritten::Refused)?;
                         if draft == *movie {
                             return Err(NotWritten::Unchanged(draft));
                         }
-                        patched = Some(draft.clone());
+                        attempt.lock().unwrap().1 = Some(draft.clone());
                         Ok(draft)
                     })
-            });
-        match (written, patched, attempted) {
-            (Ok(version), Some(value), _) => record(StatusCode::OK, Versioned { value, version }),
-            (
-                Err(Refused::Write(UpdateWithError::Closure(NotWritten::Unchanged(value)))),
-                _,
-                Some(version),
-            ) => record(StatusCode::OK, Versioned { value, version }),
-            (Err(Refused::Write(UpdateWithError::Closure(NotWritten::Refused(problem)))), ..) => {
-                refuse(StatusCode::UNPROCESSABLE_ENTITY, problem)
+                    .await
             }
-            (Err(refusal), ..) => refused(refusal),
-            (Ok(_), None, _) => refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "a patch answered without running",
-            ),
+        })
+        .await;
+    let (attempted, patched) = attempt.into_inner().unwrap();
+    match (written, patched, attempted) {
+        (Ok(version), Some(value), _) => record(StatusCode::OK, Versioned { value, version }),
+        (
+            Err(Refused::Write(UpdateWithError::Closure(NotWritten::Unchanged(value)))),
+            _,
+            Some(version),
+        ) => record(StatusCode::OK, Versioned { value, version }),
+        (Err(Refused::Write(UpdateWithError::Closure(NotWritten::Refused(problem)))), ..) => {
+            refuse(StatusCode::UNPROCESSABLE_ENTITY, problem)
         }
-    })
-    .await
+        (Err(refusal), ..) => refused(refusal),
+        (Ok(_), None, _) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "a patch answered without running",
+        ),
+    }
 }
 
 async fn remove<S: MovieStore>(
@@ -376,16 +382,24 @@ async fn remove<S: MovieStore>(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    handle_blocking(state, id, headers, |request| {
-        let removed = request
-            .preconditions
-            .modify(request.found_version(), |version| {
-                request.movies.remove(&request.ctx, &request.id, version)
-            });
-        match removed {
-            Ok(_) => StatusCode::NO_CONTENT.into_response(),
-            Err(refusal) => refused(refusal),
-        }
-    })
-    .await
+    let request = match Request::read(&state, id, &headers).await {
+        Ok(request) => request,
+        Err(answer) => return answer,
+    };
+    let removed = request
+        .preconditions
+        .modify_async(request.found_version(), |version| {
+            let request = &request;
+            async move {
+                request
+                    .movies
+                    .remove(&request.ctx, &request.id, &version)
+                    .await
+            }
+        })
+        .await;
+    match removed {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(refusal) => refused(refusal),
+    }
 }

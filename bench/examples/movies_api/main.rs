@@ -8,7 +8,9 @@
 //! PostgreSQL database instead of memory: run two instances on two ports with the same URL
 //! and each refuses the other's stale writes with `412`. Add `--near-cache RECORDS` to
 //! serve reads from a near-cache of that many movies in memory, kept coherent with the
-//! other instances by the table's notifications (writes still go to the database).
+//! other instances by the table's notifications (writes still go to the database). The
+//! requests are served by async handlers; the PostgreSQL store and the near-cache, which
+//! are blocking, run on the handler's thread with the runtime told so (`blocking.rs`).
 //!
 //! Then, for example:
 //!
@@ -20,6 +22,8 @@
 //! ```
 
 mod app;
+#[cfg(feature = "postgres")]
+mod blocking;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,13 +102,16 @@ enum Database {
 }
 
 #[cfg(feature = "postgres")]
+use blocking::OnBlockingThread;
+
+#[cfg(feature = "postgres")]
 async fn serve_database(
     url: String,
     near_cache: Option<u64>,
     port: u16,
     request_timeout: Duration,
 ) {
-    let opened = tokio::task::spawn_blocking(move || {
+    let opened = tokio::task::block_in_place(move || {
         let db = verkv::postgres::PgStore::builder(url)
             .table("movies")
             .build()?;
@@ -117,9 +124,9 @@ async fn serve_database(
             None => Database::Direct(db),
         })
     });
-    match opened.await.expect("opening the store panicked") {
-        Ok(Database::Direct(db)) => serve(db, port, request_timeout).await,
-        Ok(Database::Near(near)) => serve(near, port, request_timeout).await,
+    match opened {
+        Ok(Database::Direct(db)) => serve(OnBlockingThread(db), port, request_timeout).await,
+        Ok(Database::Near(near)) => serve(OnBlockingThread(near), port, request_timeout).await,
         Err(cause) => {
             eprintln!("movies_api: cannot open the database: {cause}");
             std::process::exit(1);

@@ -15,11 +15,18 @@ pub(crate) struct Server<S> {
     _runtime: tokio::runtime::Runtime,
 }
 
+/// The name of the server runtime's threads, its workers and any blocking threads alike.
+pub(crate) const RUNTIME_THREAD: &str = "movies-runtime";
+
+/// How many worker threads the server's runtime has.
+pub(crate) const WORKERS: usize = 2;
+
 /// Starts the API on 127.0.0.1 (a free port) over `store`.
 pub(crate) fn start<S: MovieStore>(store: S, request_timeout: Duration) -> Server<S> {
     let movies = Arc::new(store);
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(WORKERS)
+        .thread_name(RUNTIME_THREAD)
         .enable_all()
         .build()
         .unwrap();
@@ -116,4 +123,14 @@ impl<S> Server<S> {
 
 pub(crate) fn heat() -> Value {
     json!({ "title": "Heat", "year": 1995, "genres": ["crime"] })
+}
+
+/// How many threads of this process the server's runtime has now (Linux: read from
+/// `/proc`).
+pub(crate) fn runtime_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("this test reads thread names from /proc (Linux)")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim_end() == RUNTIME_THREAD)
+        .count()
 }

@@ -24,5 +24,6 @@ mod read;
 mod request;
 
 pub use error::{Conflict, TransactionError, TransactionRefused};
+#[cfg(feature = "postgres")]
 pub(crate) use request::Step;
 pub use request::{Committed, Expect, Outcome, ReadMany, Transaction};
