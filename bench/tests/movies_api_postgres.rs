@@ -128,3 +128,22 @@ fn two_instances_exchange_edits<S: MovieStore>(open: impl Fn() -> S) {
     );
     assert_eq!(deleted.status, StatusCode::PRECONDITION_FAILED);
 }
+
+/// A service that drops its store on a runtime thread (a task ending, the server shutting
+/// down) closes the store's database sessions there without a panic: the blocking
+/// client's own closing would start a runtime inside the runtime.
+#[test]
+fn a_store_dropped_on_a_runtime_thread_closes_its_sessions() {
+    let store = PgStore::<String, Value>::builder(pg::url())
+        .table(pg::table("movies_drop"))
+        .pool_size(3)
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let task = runtime.spawn(async move { drop(store) });
+    let dropped = runtime.block_on(task);
+    assert!(dropped.is_ok(), "dropping the store panicked: {dropped:?}");
+}

@@ -55,6 +55,11 @@ pub(crate) struct Reply {
 }
 
 impl<S> Server<S> {
+    /// The server's `host:port`.
+    pub(crate) fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     pub(crate) fn send(
         &self,
         method: &str,

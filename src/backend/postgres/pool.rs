@@ -36,9 +36,42 @@ pub(super) struct Statements {
     pub(super) txn_delete: Statement,
 }
 
+/// A session of the blocking client whose closing never runs on the thread that drops
+/// it: the client closes its session by running an async runtime of its own, which
+/// panics on a thread that drives a tokio runtime (a store dropped in an async service
+/// would abort the process). The session is closed on a thread of its own, waited for.
+pub(crate) struct Session(Option<Client>);
+
+impl std::ops::Deref for Session {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        self.0
+            .as_ref()
+            .expect("a session is open until it is dropped")
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0
+            .as_mut()
+            .expect("a session is open until it is dropped")
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            // A panic while closing (a session already gone) has nothing left to tell.
+            let _ = std::thread::spawn(move || drop(client)).join();
+        }
+    }
+}
+
 /// One pooled connection.
 pub(crate) struct Conn {
-    pub(super) client: Client,
+    pub(super) client: Session,
     statements: Option<Statements>,
     /// `statement_timeout` and `lock_timeout` as last set on the session, in
     /// milliseconds (0: none).
@@ -195,7 +228,7 @@ impl r2d2::ManageConnection for Manager {
             Ok(client) => {
                 self.last_failure.set(None);
                 Ok(Conn {
-                    client,
+                    client: Session(Some(client)),
                     statements: None,
                     timeouts: (0, 0),
                     poisoned: false,
