@@ -28,6 +28,7 @@ const MUTANTS: &[&str] = &[
     "blocking_async",
     "frequent_return_to_window",
     "txn_one_at_a_time",
+    "no_cancel_on_drop",
 ];
 
 fn main() -> ExitCode {

@@ -1,6 +1,9 @@
 //! [`AsyncVersionedStore`]: the operations of [`VersionedStore`](super::VersionedStore)
 //! as futures, for services on an async runtime, implemented by the in-memory
-//! [`Store`](crate::Store).
+//! [`Store`](crate::Store) and, with the `postgres-async` feature, by `AsyncPgStore`
+//! (whose futures need a tokio runtime, and whose cancellation contract is in its
+//! module's documentation: a write dropped while its statement runs is cancelled on the
+//! server, or has committed whole).
 //!
 //! A future of this trait never blocks its executor thread on another operation: where
 //! the blocking face would wait (for a shard lock another operation holds, for a change,
@@ -19,7 +22,7 @@
 //! it start their own).
 
 mod memory;
-mod pause;
+pub(crate) mod pause;
 
 use std::convert::Infallible;
 use std::fmt::{Debug, Display};

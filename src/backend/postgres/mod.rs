@@ -1,5 +1,7 @@
 //! The PostgreSQL backend (the `postgres` feature): [`PgStore`], the same operations as
-//! the in-memory store on a table shared by every process that opens it.
+//! the in-memory store on a table shared by every process that opens it; with the
+//! `postgres-async` feature, `AsyncPgStore`, the same as futures on tokio (see its
+//! documentation for what differs).
 //!
 //! # Storage
 //!
@@ -82,6 +84,9 @@
 //!   open connection to wait for, not after the acquire timeout; the pool keeps trying
 //!   in the background, and the store works again once the server lets it connect.
 
+mod answers;
+#[cfg(feature = "postgres-async")]
+mod asynchronous;
 mod call;
 mod codec;
 mod listeners;
@@ -90,6 +95,9 @@ mod schema;
 mod versions;
 mod watch;
 
+#[cfg(feature = "postgres-async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres-async")))]
+pub use asynchronous::{AsyncPgStore, AsyncPgStoreBuilder};
 pub use versions::PgVersion;
 
 use std::fmt;
@@ -99,18 +107,14 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use self::call::{cause, Effect, Step};
+use self::answers::flatten;
+use self::call::{cause, Effect};
 pub(crate) use self::listeners::Registry;
 use self::pool::{LastFailure, Manager, Pool};
 use self::schema::Sql;
 use super::{Context, ReadResult, VersionedStore};
-use crate::store::Versioned;
 use crate::store::{Cause, Error, Rejected, UpdateWithError};
 use crate::version::Counter;
-
-/// Whether a conditional write whose snapshot reports the expected version as current is
-/// run again (a test build can switch this off to see the linearizability check fail).
-const RERUN: bool = !cfg!(verkv_mutant = "no_rerun");
 
 /// The types a store or builder is for, without owning any (so it is `Send` and `Sync`
 /// whatever they are).
@@ -308,11 +312,7 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
         let found = conn
             .client
             .query(&store.sql.columns, &[])
-            .and_then(|rows| {
-                rows.iter()
-                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-                    .collect::<Result<Vec<(String, String)>, ::postgres::Error>>()
-            })
+            .and_then(|rows| schema::columns(&rows))
             .map_err(|error| {
                 Cause::new(format!(
                     "cannot read the table's columns: {}",
@@ -332,19 +332,6 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
     }
 }
 
-/// The answer of a conditional write's statement about `key`, from its one row (if any):
-/// written with this version, or refused at this current version.
-fn written<S: PgVersion>(
-    row: &::postgres::Row,
-    key: &codec::Encoded,
-) -> Result<Result<S::Version, S::Version>, Cause> {
-    let version = codec::version::<S>(row, 1, key)?;
-    let written: bool = row
-        .try_get(0)
-        .map_err(|error| Cause::new(format!("cannot decode a row: {error}")))?;
-    Ok(if written { Ok(version) } else { Err(version) })
-}
-
 impl<K, V, S> VersionedStore<K, V> for PgStore<K, V, S>
 where
     K: Serialize,
@@ -356,13 +343,7 @@ where
     fn get(&self, ctx: &Context<'_>, key: &K) -> ReadResult<V, S::Version> {
         let key = codec::encode("key", key).map_err(Error::BadRecord)?;
         self.run(ctx, Effect::Reads, |client, statements| {
-            let Some(row) = client.query_opt(&statements.get, &[&key])? else {
-                return Ok(Step::Done(None));
-            };
-            Ok(Step::Done(Some(Versioned {
-                value: codec::value(&row, 0, &key)?,
-                version: codec::version::<S>(&row, 1, &key)?,
-            })))
+            answers::get::<V, S>(client.query_opt(&statements.get, &[&key])?, &key)
         })
     }
 
@@ -374,12 +355,8 @@ where
     ) -> Result<S::Version, Rejected<V, S::Version>> {
         let answer = self.encoded(&key, &value).and_then(|(key, encoded)| {
             self.run(ctx, Effect::Writes, |client, statements| {
-                let Some(row) = client.query_opt(&statements.insert, &[&key, &encoded])? else {
-                    return Ok(Step::Again);
-                };
-                Ok(Step::Done(
-                    written::<S>(&row, &key)?.map_err(|current| Error::Exists { current }),
-                ))
+                let row = client.query_opt(&statements.insert, &[&key, &encoded])?;
+                answers::insert::<S>(row, &key)
             })
         });
         flatten(answer).map_err(|error| Rejected { error, value })
@@ -397,17 +374,8 @@ where
             self.run(ctx, Effect::Writes, |client, statements| {
                 let params: [&(dyn ::postgres::types::ToSql + Sync); 3] =
                     [&key, &expected_column, &encoded];
-                let Some(row) = client.query_opt(&statements.update, &params)? else {
-                    return Ok(Step::Done(Err(Error::NotFound)));
-                };
-                Ok(match written::<S>(&row, &key)? {
-                    Ok(version) => Step::Done(Ok(version)),
-                    Err(current) if current == *expected && RERUN => Step::Again,
-                    Err(current) => Step::Done(Err(Error::Stale {
-                        expected: expected.clone(),
-                        current,
-                    })),
-                })
+                let row = client.query_opt(&statements.update, &params)?;
+                answers::update::<S>(row, &key, expected)
             })
         });
         flatten(answer).map_err(|error| Rejected { error, value })
@@ -420,17 +388,7 @@ where
         expected: &S::Version,
         compute: impl FnOnce(&V) -> Result<V, E>,
     ) -> Result<S::Version, UpdateWithError<S::Version, E>> {
-        let current = match self.get(ctx, key)? {
-            None => return Err(Error::NotFound.into()),
-            Some(read) if read.version != *expected => {
-                return Err(Error::Stale {
-                    expected: expected.clone(),
-                    current: read.version,
-                }
-                .into())
-            }
-            Some(read) => read.value,
-        };
+        let current = answers::at_expected(self.get(ctx, key)?, expected)?;
         let value = compute(&current).map_err(UpdateWithError::Closure)?;
         self.update(ctx, key, expected, value)
             .map_err(|refused| refused.error.into())
@@ -445,19 +403,8 @@ where
         let key = codec::encode("key", key).map_err(Error::BadRecord)?;
         let expected_column = S::to_column(expected);
         flatten(self.run(ctx, Effect::Writes, |client, statements| {
-            let Some(row) = client.query_opt(&statements.remove, &[&key, &expected_column])? else {
-                return Ok(Step::Done(Err(Error::NotFound)));
-            };
-            if let Some(removed) = codec::value_opt(&row, 0, &key)? {
-                return Ok(Step::Done(Ok(removed)));
-            }
-            Ok(match codec::version::<S>(&row, 1, &key)? {
-                current if current == *expected && RERUN => Step::Again,
-                current => Step::Done(Err(Error::Stale {
-                    expected: expected.clone(),
-                    current,
-                })),
-            })
+            let row = client.query_opt(&statements.remove, &[&key, &expected_column])?;
+            answers::remove::<V, S>(row, &key, expected)
         }))
     }
 
@@ -470,7 +417,7 @@ where
         let answer = self.encoded(&key, &value).and_then(|(key, encoded)| {
             self.run(ctx, Effect::Writes, |client, statements| {
                 let row = client.query_one(&statements.put, &[&key, &encoded])?;
-                Ok(Step::Done(codec::version::<S>(&row, 0, &key)?))
+                answers::put::<S>(&row, &key)
             })
         });
         answer.map_err(|error| Rejected { error, value })
@@ -498,9 +445,4 @@ impl<K: Serialize, V: Serialize, S: PgVersion> PgStore<K, V, S> {
         let value = codec::encode("value", value).map_err(Error::BadRecord)?;
         Ok((key, value))
     }
-}
-
-/// One error type for a statement's failure and its refusal.
-fn flatten<T, E>(answer: Result<Result<T, E>, E>) -> Result<T, E> {
-    answer.and_then(|inner| inner)
 }

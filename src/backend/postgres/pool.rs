@@ -42,20 +42,66 @@ pub(crate) struct Conn {
     poisoned: bool,
 }
 
+impl Statements {
+    /// The texts of `sql`'s statements, in the order [`Statements::from`] takes them
+    /// prepared.
+    pub(super) fn texts(sql: &Sql) -> [&str; 6] {
+        [
+            &sql.get,
+            &sql.insert,
+            &sql.put,
+            &sql.update,
+            &sql.remove,
+            &sql.watch_read,
+        ]
+    }
+
+    /// The statements prepared from [`Statements::texts`], in its order.
+    pub(super) fn from(prepared: [Statement; 6]) -> Statements {
+        let [get, insert, put, update, remove, watch_read] = prepared;
+        Statements {
+            get,
+            insert,
+            put,
+            update,
+            remove,
+            watch_read,
+        }
+    }
+}
+
+/// `statement_timeout` and `lock_timeout` in milliseconds (0: none) that make the server
+/// enforce `remaining`: a statement still running then is cancelled (SQLSTATE 57014), and
+/// a wait for a row lock gives up a little earlier (55P03), so that a wait that is queued
+/// behind another writer is reported as queued.
+pub(super) fn session_timeouts(remaining: Option<Duration>) -> (u64, u64) {
+    match remaining {
+        None => (0, 0),
+        Some(remaining) => {
+            // Whole milliseconds, at least one (zero would mean no timeout).
+            let statement = (remaining.as_millis() as u64).max(1);
+            let margin = (statement / 10).clamp(1, 5);
+            (statement, statement.saturating_sub(margin).max(1))
+        }
+    }
+}
+
+/// The statement that sets the session's timeouts to `wanted` (see [`session_timeouts`]).
+pub(super) fn set_timeouts_sql(wanted: (u64, u64)) -> String {
+    format!(
+        "SET statement_timeout = {}; SET lock_timeout = {}",
+        wanted.0, wanted.1
+    )
+}
+
 impl Conn {
     /// The statements of `sql`, prepared on this connection the first time.
     pub(super) fn statements(&mut self, sql: &Sql) -> Result<Statements, ::postgres::Error> {
         if let Some(statements) = &self.statements {
             return Ok(statements.clone());
         }
-        let statements = Statements {
-            get: self.client.prepare(&sql.get)?,
-            insert: self.client.prepare(&sql.insert)?,
-            put: self.client.prepare(&sql.put)?,
-            update: self.client.prepare(&sql.update)?,
-            remove: self.client.prepare(&sql.remove)?,
-            watch_read: self.client.prepare(&sql.watch_read)?,
-        };
+        let [a, b, c, d, e, f] = Statements::texts(sql).map(|text| self.client.prepare(text));
+        let statements = Statements::from([a?, b?, c?, d?, e?, f?]);
         self.statements = Some(statements.clone());
         Ok(statements)
     }
@@ -69,20 +115,9 @@ impl Conn {
         &mut self,
         remaining: Option<Duration>,
     ) -> Result<(), ::postgres::Error> {
-        let wanted = match remaining {
-            None => (0, 0),
-            Some(remaining) => {
-                // Whole milliseconds, at least one (zero would mean no timeout).
-                let statement = (remaining.as_millis() as u64).max(1);
-                let margin = (statement / 10).clamp(1, 5);
-                (statement, statement.saturating_sub(margin).max(1))
-            }
-        };
+        let wanted = session_timeouts(remaining);
         if wanted != self.timeouts {
-            self.client.batch_execute(&format!(
-                "SET statement_timeout = {}; SET lock_timeout = {}",
-                wanted.0, wanted.1
-            ))?;
+            self.client.batch_execute(&set_timeouts_sql(wanted))?;
             self.timeouts = wanted;
         }
         Ok(())
@@ -103,7 +138,7 @@ impl Conn {
 
 /// Why an attempt to connect failed.
 #[derive(Clone)]
-enum Failed {
+pub(super) enum Failed {
     /// The server could not be reached, or answered that it cannot take the connection
     /// now (starting up, too many connections): it may pass.
     Unreachable(Cause),
@@ -113,7 +148,7 @@ enum Failed {
 }
 
 impl Failed {
-    fn of(error: &::postgres::Error) -> Failed {
+    pub(super) fn of(error: &::postgres::Error) -> Failed {
         match error.as_db_error() {
             Some(db) if is_misconfiguration(db.code()) => Failed::Refused(Cause::new(format!(
                 "the server refused the connection: {}",
@@ -124,7 +159,7 @@ impl Failed {
     }
 
     /// What an operation that could not get a connection because of it answers.
-    fn error<Ver>(self) -> Error<Ver> {
+    pub(super) fn error<Ver>(self) -> Error<Ver> {
         match self {
             Failed::Unreachable(cause) => Error::Unavailable(cause),
             Failed::Refused(cause) => Error::Misconfigured(cause),
