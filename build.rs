@@ -28,6 +28,8 @@ const MUTANTS: &[&str] = &[
     "blocking_async",
     "frequent_return_to_window",
     "txn_one_at_a_time",
+    "pg_txn_unlocked",
+    "near_txn_keeps_copies",
     "no_cancel_on_drop",
 ];
 

@@ -20,8 +20,8 @@
 //! | [`put`](Store::put) | blind write: overwrites whatever is there | — |
 //! | [`invalidate`](Store::invalidate) | blind removal: removes whatever version is there | — |
 //! | [`get_or_load`](Store::get_or_load) | reads; on a miss, loads and creates (one loader per key at a time) | — |
-//! | [`get_many`](Store::get_many) | reads several keys as of one instant | — |
-//! | [`commit`](Store::commit) | a [`Transaction`]: compares and writes on several keys, all or nothing | [`TransactionError::Conflict`] (every failed compare, with the current version) |
+//! | [`get_many`](Store::get_many) | reads several keys as of one instant (also on PostgreSQL and the near-cache, through [`VersionedStore`]) | — |
+//! | [`commit`](Store::commit) | a [`Transaction`]: compares and writes on several keys, all or nothing (also on PostgreSQL and the near-cache, through [`VersionedStore`]) | [`TransactionError::Conflict`] (every failed compare, with the current version) |
 //! | [`transact`](Store::transact) | reads several keys, computes a transaction, commits it; retries on a conflict | [`TransactError`] |
 //!
 //! # Example
@@ -266,7 +266,7 @@
 //!
 //! | folder | owns |
 //! |---|---|
-//! | `sync.rs`, `sync/` | the only files that name lock, atomic and event types (swapped for loom's under `cfg(verkv_loom)`); `sync/biased.rs` is the shard lock, biased towards readers so a `get` writes no memory another core's `get` writes, and the crate's only `unsafe` code; `sync/thread_index.rs` gives each live thread an index of its own (its reader slot, its statistics stripe) |
+//! | `sync.rs`, `sync/` | the only files that name lock, atomic and event types (swapped for loom's under `cfg(verkv_loom)`); `sync/biased.rs` is the shard lock, biased towards readers so a `get` writes no memory another core's `get` writes, and the crate's only `unsafe` code; `sync/thread_index.rs` gives each live thread an index of its own (its reader slot, its statistics stripe); `sync/alarm.rs` is the one timer thread that wakes async waits at their deadlines |
 //! | `version/` | version schemes ([`Counter`], [`UuidV4`]) and [`etag`] parsing |
 //! | `deadline/` | how an operation waits: forever, until a deadline or a [`CancelToken`], or not at all (one try of a lock, for the async face, which awaits instead); [`TimedOut`] |
 //! | `stats/` | statistics: the counters the store's one-line hooks write (reads in per-thread stripes, writes in their shard's), the hot-key summary, and the [`Stats`] report read from them |
@@ -279,11 +279,15 @@
 //! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`); its async face [`AsyncVersionedStore`] (`backend/asynchronous/`) for the in-memory store, and for PostgreSQL on tokio (`backend/postgres/asynchronous/`, feature `postgres-async`) |
 //!
 //! Higher layers add methods to [`Store`] in their own files (`impl Store` blocks), so the
-//! store never names them.
+//! store never names them. Three kinds of import do not follow the table yet: the store's
+//! shards hold the cache layer's eviction policy, expiry timer and loads table, and the
+//! statistics report adds methods to the store and names the listener's removal causes.
+//! CI's layer check (`.ci/layers`) lists them and refuses any other import of a later
+//! layer.
 //!
 //! # Backends
 //!
-//! [`VersionedStore`] is the store's single-key operations as a trait, each with a [`Context`]
+//! [`VersionedStore`] is the store's operations as a trait, each with a [`Context`]
 //! (deadline and cancel token). The in-memory [`Store`] implements it, and with the
 //! `postgres` feature so does `verkv::postgres::PgStore`, which keeps the records in a
 //! PostgreSQL table shared by several processes: code written against the trait moves
@@ -293,9 +297,19 @@
 //! happened), [`Error::BadRecord`] (a record that does not convert to or from the
 //! store's types) and [`Error::Misconfigured`] (the backend refuses the store's settings,
 //! such as a database that does not exist); the last two are not worth retrying.
-//! [`Error`] says which errors are. Transactions and [`get_many`](Store::get_many) are
-//! the in-memory store's own for now: the trait, `PgStore` and the near-cache do not
-//! have them yet.
+//! [`Error`] says which errors are.
+//!
+//! The trait also has [`get_many`](VersionedStore::get_many) and
+//! [`commit`](VersionedStore::commit), with the same [`Transaction`] and the same
+//! answers on every backend; a networked backend's failures come as
+//! [`TransactionError::Failed`]. On `PgStore` a transaction is one SQL transaction that
+//! locks every key in one global order (an absent key by an uncommitted row nobody else
+//! sees), checks every condition with all of them locked, and either rolls back naming
+//! every failed one with its current version or writes and commits; `get_many` is one
+//! statement, so one snapshot. The near-cache writes a transaction through and then
+//! holds each written record at its new version (or drops every copy the transaction
+//! named, if it was refused). [`transact`](Store::transact), the optimistic loop over
+//! them, is the in-memory store's own for now.
 //!
 //! [`AsyncVersionedStore`] is the same trait with futures, for services on an async
 //! runtime: a future never blocks its executor thread behind another operation (a busy

@@ -427,7 +427,7 @@ mod multi_key {
         for number in 0..MULTI_ROUNDS {
             let store: Store<Key, Value> = Store::builder().shards(4).build();
             let history = round(&store, number);
-            if let Err(violation) = check(&history, usize::from(KEYS)) {
+            if let Err(violation) = check(&history, usize::from(KEYS), Versions::Consecutive) {
                 panic!("round {number}: {violation}");
             }
         }
@@ -464,9 +464,19 @@ mod multi_key {
         let before = read(vec![Some((10, 1)), Some((20, 1))]);
         let after = read(vec![Some((5, 2)), Some((25, 2))]);
         let half = read(vec![Some((5, 2)), Some((20, 1))]);
-        assert!(check(&[create.clone(), transfer.clone(), before], 2).is_ok());
-        assert!(check(&[create.clone(), transfer.clone(), after], 2).is_ok());
-        assert!(check(&[create, transfer, half], 2).is_err());
+        assert!(check(
+            &[create.clone(), transfer.clone(), before],
+            2,
+            Versions::Consecutive
+        )
+        .is_ok());
+        assert!(check(
+            &[create.clone(), transfer.clone(), after],
+            2,
+            Versions::Consecutive
+        )
+        .is_ok());
+        assert!(check(&[create, transfer, half], 2, Versions::Consecutive).is_err());
     }
 
     #[test]
@@ -495,10 +505,20 @@ mod multi_key {
             )
         };
         let refused = second(Answer::Conflict(vec![(1, Some(2)), (0, Some(2))]));
-        assert!(check(&[create.clone(), first.clone(), refused], 2).is_ok());
+        assert!(check(
+            &[create.clone(), first.clone(), refused],
+            2,
+            Versions::Consecutive
+        )
+        .is_ok());
         let both_won = second(Answer::Committed(vec![Some(3), None]));
-        assert!(check(&[create.clone(), first.clone(), both_won], 2).is_err());
+        assert!(check(
+            &[create.clone(), first.clone(), both_won],
+            2,
+            Versions::Consecutive
+        )
+        .is_err());
         let named_one = second(Answer::Conflict(vec![(1, Some(2))]));
-        assert!(check(&[create, first, named_one], 2).is_err());
+        assert!(check(&[create, first, named_one], 2, Versions::Consecutive).is_err());
     }
 }

@@ -21,8 +21,10 @@
 //! The shard lock's own protocol (revocation of the read bias, a writer that gives up,
 //! the bias coming back) is modelled beside it, in `src/sync/biased.rs`, where the models
 //! can see whether a reader took the fast path: `cargo test --lib sync::` under the same
-//! cfg. `get_never_sees_a_torn_pair` and the model above run it through the store; all of
-//! them fail against the writer that skips revocation (`verkv_mutant="no_revocation"`).
+//! cfg. `get_never_sees_a_torn_pair` and the model above run it through the store, and
+//! the last model runs it through a bounded store whose reads mark records used while an
+//! insert evicts; all of them fail against the writer that skips revocation
+//! (`verkv_mutant="no_revocation"`).
 #![cfg(verkv_loom)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -480,5 +482,32 @@ fn get_many_never_sees_half_a_transaction() {
             "half a transaction: {read:?}"
         );
         assert!(mover.join().unwrap());
+    });
+}
+
+/// A bounded store's reads mark their records used (atomics the policy writes under the
+/// read lock) while an insert past the bound evicts under the write lock: every read
+/// sees a whole record as written, and the bound holds once the writer is done.
+#[test]
+fn reads_marking_records_used_beside_an_evicting_insert_see_whole_records() {
+    check(|| {
+        let store: Arc<Store<u64, u64>> =
+            Arc::new(Store::builder().shards(1).max_capacity(2).build());
+        store.insert(1, 10).unwrap();
+        store.insert(2, 20).unwrap();
+        let reader = {
+            let store = Arc::clone(&store);
+            spawn(move || {
+                for key in [1, 2] {
+                    if let Some(read) = store.get(&key) {
+                        assert_eq!(read.value, key * 10, "a read saw a torn record");
+                    }
+                }
+            })
+        };
+        store.insert(3, 30).unwrap();
+        reader.join().unwrap();
+        assert!(store.len() <= 2, "the bound holds: {} records", store.len());
+        assert_eq!(store.get(&3).map(|read| read.value), Some(30));
     });
 }

@@ -726,3 +726,78 @@ fn a_write_in_flight_when_a_near_cache_registers_is_never_missed() {
     thread::sleep(Duration::from_millis(100));
     assert_eq!(cache.get(&ctx, &key).unwrap().unwrap().value, 2);
 }
+
+/// A transaction commits through one near-cache: it reads its own writes at once, and
+/// the other near-cache on the table sees every key of it within the bound; a refused
+/// one leaves both serving the database's records.
+#[test]
+fn a_transaction_writes_through_and_both_near_caches_serve_its_records() {
+    use verkv::{Outcome, Transaction, TransactionError};
+
+    let table = pg::table("near_txn");
+    let (one, two): (NearCache<String, i64>, NearCache<String, i64>) = (near(&table), near(&table));
+    let ctx = Context::background();
+    let [a, b, c] = ["a", "b", "c"].map(str::to_string);
+    let va = one.insert(&ctx, a.clone(), 100).unwrap();
+    let vb = one.insert(&ctx, b.clone(), 0).unwrap();
+    let vc = one.insert(&ctx, c.clone(), 5).unwrap();
+    let records = |cache: &NearCache<String, i64>| {
+        [&a, &b, &c].map(|key| {
+            cache
+                .get(&ctx, key)
+                .unwrap()
+                .map(|record| (record.value, record.version))
+        })
+    };
+    // Both hold copies of every key.
+    assert_eq!(records(&one), records(&two));
+    let done = one
+        .commit(
+            &ctx,
+            Transaction::new()
+                .update(a.clone(), va, 70)
+                .update(b.clone(), vb, 30)
+                .remove(c.clone(), vc),
+        )
+        .unwrap();
+    let (Outcome::Written(va2), Outcome::Written(vb2)) = (&done[0], &done[1]) else {
+        panic!("unexpected outcomes {done:?}");
+    };
+    let after = [Some((70, *va2)), Some((30, *vb2)), None];
+    assert_eq!(
+        records(&one),
+        after,
+        "the committing near-cache serves old copies"
+    );
+    assert!(
+        within_bound(|| records(&two) == after),
+        "the other near-cache still serves {:?} after {BOUND:?}",
+        records(&two)
+    );
+
+    // Refused through `two` (its versions are stale): nothing changes, and both serve the
+    // database's records.
+    let refused = two
+        .commit(
+            &ctx,
+            Transaction::new()
+                .update(a.clone(), va, 0)
+                .create(c.clone(), 1),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(refused.error, TransactionError::Conflict(_)),
+        "{}",
+        refused.error
+    );
+    assert_eq!(records(&two), after);
+    assert_eq!(records(&one), after);
+    assert_eq!(
+        VersionedStore::get_many(&two, &ctx, &[a.clone(), b.clone(), c.clone()])
+            .unwrap()
+            .into_iter()
+            .map(|record| record.map(|record| (record.value, record.version)))
+            .collect::<Vec<_>>(),
+        after.to_vec()
+    );
+}

@@ -13,6 +13,8 @@ mod conformance;
 mod ledger;
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/serializability.rs"]
+mod serializability;
 #[path = "support/stress.rs"]
 mod stress;
 
@@ -532,4 +534,467 @@ fn an_operation_whose_deadline_has_passed_is_refused_before_anything_is_sent() {
         store.get(&Context::background(), &"k".to_string()),
         Ok(None)
     );
+}
+
+/// Transactions across keys and multi-key reads: all or nothing, conflicts naming every
+/// failed condition, keys locked in one order (no deadlock, no lost update), absent keys
+/// held against a concurrent create, deadlines, and histories checked for strict
+/// serializability.
+mod transactions {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+    use serializability::{check, Answer, Call, Event, Key, Step, Value, Version};
+    use verkv::{Conflict, Expect, Interrupted, Outcome, Transaction, TransactionError};
+
+    type Store = PgStore<String, i64>;
+
+    fn ctx() -> Context<'static> {
+        Context::within(Duration::from_secs(10))
+    }
+
+    fn key(name: &str) -> String {
+        name.to_string()
+    }
+
+    fn value_of(store: &Store, name: &str) -> Option<(i64, u64)> {
+        store
+            .get(&ctx(), &key(name))
+            .unwrap()
+            .map(|record| (record.value, record.version))
+    }
+
+    #[test]
+    fn a_transaction_writes_every_key_or_none_naming_every_failed_condition() {
+        let store: Store = store("txn_all");
+        let a = store.insert(&ctx(), key("a"), 100).unwrap();
+        let b = store.insert(&ctx(), key("b"), 0).unwrap();
+        let c = store.insert(&ctx(), key("c"), 7).unwrap();
+        let moved = store
+            .commit(
+                &ctx(),
+                Transaction::new()
+                    .update(key("a"), a, 70)
+                    .update(key("b"), b, 30)
+                    .create(key("d"), 1)
+                    .remove(key("c"), c)
+                    .compare_absent(key("e")),
+            )
+            .unwrap();
+        let [Outcome::Written(a2), Outcome::Written(b2), Outcome::Written(d), Outcome::Removed, Outcome::Compared] =
+            moved[..]
+        else {
+            panic!("unexpected outcomes {moved:?}");
+        };
+        assert_eq!(value_of(&store, "a"), Some((70, a2)));
+        assert_eq!(value_of(&store, "b"), Some((30, b2)));
+        assert_eq!(value_of(&store, "d"), Some((1, d)));
+        assert_eq!(value_of(&store, "c"), None);
+        // The placeholder that held "e" absent never became a record.
+        assert_eq!(value_of(&store, "e"), None);
+
+        // Stale "a", "d" exists, "c" is gone: refused, naming all three, writing nothing.
+        let refused = store
+            .commit(
+                &ctx(),
+                Transaction::new()
+                    .update(key("a"), a, 0)
+                    .put(key("b"), 5)
+                    .create(key("d"), 2)
+                    .compare(key("c"), c)
+                    .create(key("f"), 3),
+            )
+            .unwrap_err();
+        assert_eq!(
+            refused.error,
+            TransactionError::Conflict(vec![
+                Conflict {
+                    key: key("a"),
+                    expected: Expect::Version(a),
+                    current: Some(a2)
+                },
+                Conflict {
+                    key: key("d"),
+                    expected: Expect::Absent,
+                    current: Some(d)
+                },
+                Conflict {
+                    key: key("c"),
+                    expected: Expect::Version(c),
+                    current: None
+                },
+            ])
+        );
+        assert_eq!(refused.transaction.len(), 5);
+        assert_eq!(value_of(&store, "a"), Some((70, a2)));
+        assert_eq!(value_of(&store, "b"), Some((30, b2)));
+        assert_eq!(value_of(&store, "f"), None);
+    }
+
+    #[test]
+    fn bad_transactions_are_refused_before_anything_is_sent() {
+        let store: Store = store("txn_bad");
+        let empty = store.commit(&ctx(), Transaction::new()).unwrap_err();
+        assert_eq!(empty.error, TransactionError::Empty);
+        let twice = store
+            .commit(
+                &ctx(),
+                Transaction::new().put(key("a"), 1).create(key("a"), 2),
+            )
+            .unwrap_err();
+        assert_eq!(twice.error, TransactionError::Repeated(key("a")));
+        assert_eq!(value_of(&store, "a"), None);
+    }
+
+    #[test]
+    fn get_many_reads_every_key_in_the_order_asked() {
+        let store: Store = store("txn_read");
+        let a = store.insert(&ctx(), key("a"), 1).unwrap();
+        let read = store
+            .get_many(&ctx(), &[key("b"), key("a"), key("a")])
+            .unwrap();
+        let read: Vec<_> = read
+            .into_iter()
+            .map(|record| record.map(|record| (record.value, record.version)))
+            .collect();
+        assert_eq!(read, vec![None, Some((1, a)), Some((1, a))]);
+    }
+
+    #[test]
+    fn of_two_clients_creating_one_key_one_wins_and_the_other_is_told_its_version() {
+        for round in 0..20 {
+            let table = pg::table("txn_race");
+            let stores: Vec<Store> = (0..2)
+                .map(|_| PgStore::builder(pg::url()).table(&table).build().unwrap())
+                .collect();
+            let answers: Vec<_> = thread::scope(|scope| {
+                let racers: Vec<_> = stores
+                    .iter()
+                    .enumerate()
+                    .map(|(client, store)| {
+                        scope.spawn(move || {
+                            let mine = format!("mine{client}");
+                            store.commit(
+                                &ctx(),
+                                Transaction::new()
+                                    .create(key("order"), client as i64)
+                                    .create(mine, 1),
+                            )
+                        })
+                    })
+                    .collect();
+                racers
+                    .into_iter()
+                    .map(|racer| racer.join().unwrap())
+                    .collect()
+            });
+            let winners: Vec<usize> = (0..2).filter(|&i| answers[i].is_ok()).collect();
+            assert_eq!(winners.len(), 1, "round {round}: {answers:?}");
+            let winner = winners[0];
+            let Outcome::Written(version) = answers[winner].as_ref().unwrap()[0] else {
+                panic!("round {round}: {answers:?}");
+            };
+            let loser = answers[1 - winner].as_ref().unwrap_err();
+            assert_eq!(
+                loser.error,
+                TransactionError::Conflict(vec![Conflict {
+                    key: key("order"),
+                    expected: Expect::Absent,
+                    current: Some(version),
+                }]),
+                "round {round}"
+            );
+            let store = &stores[0];
+            assert_eq!(value_of(store, "order"), Some((winner as i64, version)));
+            assert_eq!(value_of(store, &format!("mine{}", 1 - winner)), None);
+        }
+    }
+
+    /// Two threads move amounts between the same keys, naming them in opposite orders:
+    /// every transaction completes (no deadlock), and no update is lost (the total is
+    /// kept).
+    #[test]
+    fn transfers_in_opposite_key_orders_neither_deadlock_nor_lose_updates() {
+        const KEYS: [&str; 2] = ["left", "right"];
+        const TRANSFERS: usize = 150;
+        let store: Store = store("txn_order");
+        for name in KEYS {
+            store.insert(&ctx(), key(name), 1000).unwrap();
+        }
+        let committed = AtomicU64::new(0);
+        thread::scope(|scope| {
+            for thread in 0..2 {
+                let (store, committed) = (&store, &committed);
+                scope.spawn(move || {
+                    let (from, to) = if thread == 0 {
+                        (key(KEYS[0]), key(KEYS[1]))
+                    } else {
+                        (key(KEYS[1]), key(KEYS[0]))
+                    };
+                    for _ in 0..TRANSFERS {
+                        let read = store.get_many(&ctx(), &[from.clone(), to.clone()]).unwrap();
+                        let (Some(f), Some(t)) = (&read[0], &read[1]) else {
+                            panic!("a key vanished: {read:?}");
+                        };
+                        let moved = Transaction::new()
+                            .update(from.clone(), f.version, f.value - 1)
+                            .update(to.clone(), t.version, t.value + 1);
+                        match store.commit(&ctx(), moved) {
+                            Ok(_) => {
+                                committed.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(refused) => assert!(
+                                matches!(refused.error, TransactionError::Conflict(_)),
+                                "{}",
+                                refused.error
+                            ),
+                        }
+                    }
+                });
+            }
+        });
+        let total: i64 = KEYS
+            .iter()
+            .map(|name| value_of(&store, name).unwrap().0)
+            .sum();
+        assert_eq!(total, 2000, "money created or destroyed");
+        assert!(committed.load(Ordering::Relaxed) > 0);
+    }
+
+    #[test]
+    fn a_transaction_queued_on_a_row_lock_times_out_as_queued_and_writes_nothing() {
+        let table = pg::table("txn_lock");
+        let store: Store = PgStore::builder(pg::url()).table(&table).build().unwrap();
+        let a = store.insert(&ctx(), key("a"), 1).unwrap();
+        let k = store.insert(&ctx(), key("k"), 1).unwrap();
+        let lock = RowLock::take(&table, "k");
+        let started = Instant::now();
+        let refused = store
+            .commit(
+                &Context::within(Duration::from_millis(200)),
+                Transaction::new()
+                    .update(key("a"), a, 2)
+                    .update(key("k"), k, 2),
+            )
+            .unwrap_err();
+        let took = started.elapsed();
+        drop(lock);
+        match refused.error {
+            TransactionError::Interrupted {
+                stopped: Interrupted::TimedOut(timed_out),
+                ..
+            } => assert_eq!(timed_out.phase(), Phase::Queued),
+            other => panic!("expected a queued timeout, got {other}"),
+        }
+        assert!(took < Duration::from_millis(1000), "took {took:?}");
+        assert_eq!(value_of(&store, "a"), Some((1, a)));
+        assert_eq!(value_of(&store, "k"), Some((1, k)));
+    }
+
+    /// A create waits for a transaction that holds the key absent, and then finds the
+    /// key as that transaction left it.
+    #[test]
+    fn a_key_held_absent_by_a_transaction_is_not_created_under_it() {
+        let table = pg::table("txn_absent");
+        let store: Store = PgStore::builder(pg::url()).table(&table).build().unwrap();
+        let k = store.insert(&ctx(), key("k"), 1).unwrap();
+        let lock = RowLock::take(&table, "k");
+        thread::scope(|scope| {
+            // Holds "absent" absent (it comes first in the lock order), then waits on "k".
+            let transaction = scope.spawn(|| {
+                store.commit(
+                    &ctx(),
+                    Transaction::new()
+                        .compare_absent(key("absent"))
+                        .update(key("k"), k, 2),
+                )
+            });
+            thread::sleep(Duration::from_millis(200));
+            let create = scope.spawn(|| store.insert(&ctx(), key("absent"), 5));
+            thread::sleep(Duration::from_millis(200));
+            assert!(!create.is_finished(), "the create did not wait");
+            drop(lock);
+            assert!(transaction.join().unwrap().is_ok());
+            assert!(create.join().unwrap().is_ok());
+        });
+        assert_eq!(value_of(&store, "absent").map(|(value, _)| value), Some(5));
+    }
+
+    /// The checker's answer for a commit.
+    fn answer(
+        got: Result<Vec<Outcome<Version>>, verkv::TransactionRefused<Key, Value, Version>>,
+    ) -> Answer {
+        match got {
+            Ok(outcomes) => Answer::Committed(
+                outcomes
+                    .iter()
+                    .map(|outcome| outcome.version().copied())
+                    .collect(),
+            ),
+            Err(refused) => match refused.error {
+                TransactionError::Conflict(conflicts) => Answer::Conflict(
+                    conflicts
+                        .into_iter()
+                        .map(|conflict| (conflict.key, conflict.current))
+                        .collect(),
+                ),
+                other => panic!("refused: {other}"),
+            },
+        }
+    }
+
+    /// Each thread reads all three keys and commits a transaction built from the read:
+    /// a transfer between two records, a create of a missing one under a compare, or a
+    /// removal under a compare. Every history is checked for strict serializability.
+    #[test]
+    fn transaction_histories_are_strictly_serializable() {
+        const KEYS: Key = 3;
+        const THREADS: usize = 3;
+        const OPERATIONS: usize = 8;
+        const ROUNDS: u64 = 12;
+        for round in 0..ROUNDS {
+            let store: PgStore<Key, Value> = store("txn_serial");
+            let clock = AtomicU64::new(0);
+            let keys: Vec<Key> = (0..KEYS).collect();
+            let history: Vec<Event> = thread::scope(|scope| {
+                let threads: Vec<_> = (0..THREADS)
+                    .map(|thread| {
+                        let (clock, keys, store) = (&clock, &keys, &store);
+                        scope.spawn(move || {
+                            let mut dice = (round << 8 | thread as u64 | 1)
+                                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                            let mut roll = |n: u64| {
+                                dice ^= dice << 13;
+                                dice ^= dice >> 7;
+                                dice ^= dice << 17;
+                                dice % n
+                            };
+                            let tick = || clock.fetch_add(1, Ordering::SeqCst);
+                            let mut events = Vec::new();
+                            for operation in 0..OPERATIONS {
+                                let invoked = tick();
+                                let read = store.get_many(&ctx(), keys).unwrap();
+                                let returned = tick();
+                                let read: Vec<_> = read
+                                    .into_iter()
+                                    .map(|r| r.map(|r| (r.value, r.version)))
+                                    .collect();
+                                events.push(Event {
+                                    thread,
+                                    invoked,
+                                    returned,
+                                    call: Call::GetMany(keys.clone()),
+                                    answer: Answer::Read(read.clone()),
+                                });
+                                let a = roll(u64::from(KEYS)) as Key;
+                                let b = (a + 1 + roll(u64::from(KEYS) - 1) as Key) % KEYS;
+                                let unique = 100 + (thread * OPERATIONS + operation) as Value;
+                                let steps = match (read[usize::from(a)], read[usize::from(b)]) {
+                                    (Some((_, a_at)), Some((_, b_at))) if roll(5) == 0 => {
+                                        vec![Step::Remove(a, a_at), Step::Compare(b, Some(b_at))]
+                                    }
+                                    (Some((va, a_at)), Some((vb, b_at))) => vec![
+                                        Step::Update(a, a_at, va.wrapping_sub(1)),
+                                        Step::Update(b, b_at, vb.wrapping_add(1)),
+                                    ],
+                                    (None, other) => vec![
+                                        Step::Create(a, unique),
+                                        Step::Compare(b, other.map(|(_, at)| at)),
+                                    ],
+                                    (Some((va, a_at)), None) => {
+                                        vec![Step::Update(a, a_at, va + 1), Step::Create(b, unique)]
+                                    }
+                                };
+                                let transaction = steps.iter().fold(
+                                    Transaction::new(),
+                                    |txn, step| match *step {
+                                        Step::Update(key, at, value) => txn.update(key, at, value),
+                                        Step::Create(key, value) => txn.create(key, value),
+                                        Step::Remove(key, at) => txn.remove(key, at),
+                                        Step::Compare(key, Some(at)) => txn.compare(key, at),
+                                        Step::Compare(key, None) => txn.compare_absent(key),
+                                    },
+                                );
+                                let invoked = tick();
+                                let got = store.commit(&ctx(), transaction);
+                                let returned = tick();
+                                events.push(Event {
+                                    thread,
+                                    invoked,
+                                    returned,
+                                    call: Call::Transaction(steps),
+                                    answer: answer(got),
+                                });
+                            }
+                            events
+                        })
+                    })
+                    .collect();
+                threads
+                    .into_iter()
+                    .flat_map(|thread| thread.join().unwrap())
+                    .collect()
+            });
+            if let Err(violation) = check(&history, usize::from(KEYS), Versions::Unique) {
+                panic!("round {round}: {violation}");
+            }
+        }
+    }
+}
+
+/// A transaction whose connection dies while its `COMMIT` runs: the outcome is unknown.
+#[test]
+fn transactions_a_connection_lost_during_commit_is_an_unknown_outcome() {
+    use verkv::{Transaction, TransactionError};
+
+    let table = pg::table("txn_commit");
+    let store: PgStore<String, i64> = PgStore::builder(pg::url()).table(&table).build().unwrap();
+    let ctx = Context::within(Duration::from_secs(10));
+    let a = store.insert(&ctx, "a".to_string(), 1).unwrap();
+    // A deferred trigger runs at COMMIT and makes it take a while.
+    raw()
+        .batch_execute(&format!(
+            "CREATE FUNCTION \"{table}_slow_commit\"() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$; \
+             CREATE CONSTRAINT TRIGGER \"{table}_slow_commit\" AFTER UPDATE ON \"{table}\" \
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION \"{table}_slow_commit\"();"
+        ))
+        .unwrap();
+    thread::scope(|scope| {
+        let killer = scope.spawn(|| {
+            let mut client = raw();
+            let give_up = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < give_up {
+                let killed: Vec<postgres::Row> = client
+                    .query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE query = 'COMMIT' AND state = 'active' AND pid <> pg_backend_pid()",
+                        &[],
+                    )
+                    .unwrap();
+                if !killed.is_empty() {
+                    return true;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            false
+        });
+        let refused = store
+            .commit(
+                &ctx,
+                Transaction::new()
+                    .update("a".to_string(), a, 2)
+                    .put("b".to_string(), 3),
+            )
+            .unwrap_err();
+        assert!(killer.join().unwrap(), "the COMMIT was never seen running");
+        assert!(
+            matches!(
+                refused.error,
+                TransactionError::Failed(Error::OutcomeUnknown(_))
+            ),
+            "{}",
+            refused.error
+        );
+    });
 }

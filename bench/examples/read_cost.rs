@@ -10,8 +10,11 @@
 //! on), `bounded` (a capacity bound above `KEYS`) or `ttl` (a time to live of an hour);
 //! `OPERATION` is `hit` (`get` of present keys), `miss` (`get` of absent keys) or
 //! `update` (`update` at the current version), `stale` (`update` at version 0, refused
-//! as stale), `retry` (`retry_update`, uncontended: one attempt) or `async-update` (the
-//! async face's `update`, its future polled once: a free lock answers at once). The
+//! as stale), `retry` (`retry_update`, uncontended: one attempt), `async-update` (the
+//! async face's `update`, its future polled once: a free lock answers at once), `txn2`
+//! (`commit` of two updates, their keys on two shards; the transaction is built in the
+//! loop, as a caller builds it), `txn2-same` (the same, both keys on one shard) or
+//! `get-many2` (`get_many` of two keys on two shards). The
 //! loops are the functions named `measure_*`.
 //!
 //! Two more variants read a dashmap instead, with the same hasher and keys, for a
@@ -27,7 +30,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use verkv::{AsyncVersionedStore, Context, DefaultHashBuilder, Store};
+use verkv::{AsyncVersionedStore, Context, DefaultHashBuilder, Store, Transaction};
 
 /// The key read or written by the `call`-th call: a stride through all keys, so that
 /// consecutive calls land on different shards and cache lines.
@@ -116,6 +119,63 @@ fn measure_stale_updates(store: &Store<u64, u64>, keys: u64, calls: u64) -> u64 
     refused
 }
 
+/// Two keys for the `call`-th transaction or multi-key read: on two shards, or on one
+/// if `together` (searched from the stride's key, as the store places them).
+fn pair_of(store: &Store<u64, u64>, call: u64, keys: u64, together: bool) -> (u64, u64) {
+    let first = key_of(call, keys);
+    let shard = store.shard_of(&first);
+    let mut second = first;
+    loop {
+        second = (second + 1) % keys;
+        if (store.shard_of(&second) == shard) == together || second == first {
+            return (first, second);
+        }
+    }
+}
+
+/// The pairs of `calls` calls, chosen before the measured loop.
+fn pairs(store: &Store<u64, u64>, keys: u64, calls: u64, together: bool) -> Vec<(u64, u64)> {
+    (0..calls.min(keys))
+        .map(|call| pair_of(store, call, keys, together))
+        .collect()
+}
+
+#[inline(never)]
+fn measure_transactions(
+    store: &Store<u64, u64>,
+    versions: &mut [u64],
+    pairs: &[(u64, u64)],
+    calls: u64,
+) -> u64 {
+    for call in 0..calls {
+        let (a, b) = pairs[(call % pairs.len() as u64) as usize];
+        let (va, vb) = (versions[a as usize], versions[b as usize]);
+        let done = store
+            .commit(black_box(
+                Transaction::new().update(a, va, call).update(b, vb, call),
+            ))
+            .expect("the probe alone writes, at the versions it last saw");
+        versions[a as usize] = *done[0].version().expect("a write");
+        versions[b as usize] = *done[1].version().expect("a write");
+    }
+    versions.iter().sum()
+}
+
+#[inline(never)]
+fn measure_get_many(store: &Store<u64, u64>, pairs: &[(u64, u64)], calls: u64) -> u64 {
+    let mut sum = 0;
+    for call in 0..calls {
+        let (a, b) = pairs[(call % pairs.len() as u64) as usize];
+        let found = store.get_many(black_box(&[&a, &b]));
+        sum += found
+            .iter()
+            .flatten()
+            .map(|record| record.value)
+            .sum::<u64>();
+    }
+    sum
+}
+
 /// What the dashmap variants store per key: the peer's entry, or one with a version.
 trait Entry: Clone {
     fn new(key: u64) -> Self;
@@ -193,11 +253,19 @@ fn run_store(variant: &str, keys: u64, operation: &str, calls: u64) -> Option<u6
         "stale" => Some(measure_stale_updates(&store, keys, calls)),
         "retry" => Some(measure_retries(&store, keys, calls)),
         "async-update" => Some(measure_async_updates(&store, &mut versions, calls)),
+        "txn2" | "txn2-same" => {
+            let pairs = pairs(&store, keys, calls, operation == "txn2-same");
+            Some(measure_transactions(&store, &mut versions, &pairs, calls))
+        }
+        "get-many2" => {
+            let pairs = pairs(&store, keys, calls, false);
+            Some(measure_get_many(&store, &pairs, calls))
+        }
         _ => None,
     }
 }
 
-const USAGE: &str = "usage: read_cost plain|stats|bounded|ttl|dashmap|dashmap-versioned KEYS hit|miss|update|stale CALLS (dashmap variants: hit|miss)";
+const USAGE: &str = "usage: read_cost plain|stats|bounded|ttl|dashmap|dashmap-versioned KEYS hit|miss|update|stale|retry|async-update|txn2|txn2-same|get-many2 CALLS (dashmap variants: hit|miss)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

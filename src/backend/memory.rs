@@ -5,6 +5,7 @@ use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 
 use super::{Context, ReadResult, VersionedStore};
+use crate::store::{Committed, ReadMany, Transaction, TransactionRefused};
 use crate::store::{Error, Rejected, UpdateWithError};
 use crate::store::{Store, Versioned};
 use crate::version::VersionScheme;
@@ -74,6 +75,29 @@ where
         expected: &S::Version,
     ) -> Result<V, Error<S::Version>> {
         self.view(ctx).remove(key, expected)
+    }
+
+    fn get_many(
+        &self,
+        ctx: &Context<'_>,
+        keys: &[K],
+    ) -> Result<ReadMany<V, S::Version>, Error<S::Version>>
+    where
+        K: Clone,
+    {
+        let keys: Vec<&K> = keys.iter().collect();
+        Ok(self.view(ctx).get_many(&keys)?)
+    }
+
+    fn commit(
+        &self,
+        ctx: &Context<'_>,
+        transaction: Transaction<K, V, S::Version>,
+    ) -> Result<Committed<S::Version>, TransactionRefused<K, V, S::Version>>
+    where
+        K: Clone,
+    {
+        self.view(ctx).commit(transaction)
     }
 
     fn put(

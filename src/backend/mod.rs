@@ -36,6 +36,7 @@ use std::hash::Hash;
 
 use crate::deadline::Wait;
 use crate::store::Versioned;
+use crate::store::{Committed, ReadMany, Transaction, TransactionRefused};
 use crate::store::{Error, Rejected, UpdateWithError};
 use crate::wait::{optimistic, Retried};
 use created::{completed, read_or_create};
@@ -187,6 +188,89 @@ pub trait VersionedStore<K, V> {
         key: K,
         value: V,
     ) -> Result<Self::Version, Rejected<V, Self::Version>>;
+
+    /// The records of `keys`, all as of one instant (no write and no transaction falls
+    /// between two of them), in the order of `keys`; `None` for a key without one. The
+    /// read set of a transaction, as [`Store::get_many`](crate::Store::get_many).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](VersionedStore::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{Context, Store, VersionedStore};
+    ///
+    /// let store: Store<&str, u32> = Store::new();
+    /// store.insert("a", 1).unwrap();
+    /// let read = VersionedStore::get_many(&store, &Context::background(), &["a", "b"]).unwrap();
+    /// assert_eq!(read[0].as_ref().map(|a| (a.value, a.version)), Some((1, 1)));
+    /// assert!(read[1].is_none());
+    /// ```
+    fn get_many(
+        &self,
+        ctx: &Context<'_>,
+        keys: &[K],
+    ) -> Result<ReadMany<V, Self::Version>, Error<Self::Version>>
+    where
+        K: Clone;
+
+    /// Applies every step of `transaction` if every condition holds, and otherwise
+    /// nothing (compare-and-swap across keys, as [`Store::commit`](crate::Store::commit));
+    /// returns what each step did, in the order of the steps: a write's new version.
+    ///
+    /// The transaction takes effect at one instant on every backend. The context's
+    /// deadline covers the wait for every lock it takes; a transaction that times out or
+    /// is cancelled has had no effect.
+    ///
+    /// # Errors
+    ///
+    /// The transaction comes back in a [`TransactionRefused`], unapplied, with
+    /// [`TransactionError::Conflict`](crate::TransactionError::Conflict) naming every
+    /// condition that failed and the key's current version;
+    /// [`Empty`](crate::TransactionError::Empty) or
+    /// [`Repeated`](crate::TransactionError::Repeated) for bad input;
+    /// [`Interrupted`](crate::TransactionError::Interrupted) if the deadline passed or the
+    /// token was cancelled; the in-memory store's own refusals
+    /// ([`TooHeavy`](crate::TransactionError::TooHeavy),
+    /// [`Reentrant`](crate::TransactionError::Reentrant)); and a networked backend's
+    /// failures in [`Failed`](crate::TransactionError::Failed) (of which only
+    /// [`Error::OutcomeUnknown`] may have been applied).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{Context, Outcome, Store, Transaction, VersionedStore};
+    ///
+    /// // Works the same on any backend.
+    /// fn transfer<S: VersionedStore<&'static str, i64>>(store: &S, amount: i64) -> bool {
+    ///     let ctx = Context::within(std::time::Duration::from_millis(500));
+    ///     let (Some(from), Some(to)) = (
+    ///         store.get(&ctx, &"alice").unwrap(),
+    ///         store.get(&ctx, &"bob").unwrap(),
+    ///     ) else {
+    ///         return false;
+    ///     };
+    ///     let moved = Transaction::new()
+    ///         .update("alice", from.version, from.value - amount)
+    ///         .update("bob", to.version, to.value + amount);
+    ///     store.commit(&ctx, moved).is_ok()
+    /// }
+    ///
+    /// let store: Store<&str, i64> = Store::new();
+    /// store.insert("alice", 100).unwrap();
+    /// store.insert("bob", 0).unwrap();
+    /// assert!(transfer(&store, 30));
+    /// assert_eq!((store.get("alice").unwrap().value, store.get("bob").unwrap().value), (70, 30));
+    /// ```
+    fn commit(
+        &self,
+        ctx: &Context<'_>,
+        transaction: Transaction<K, V, Self::Version>,
+    ) -> Result<Committed<Self::Version>, TransactionRefused<K, V, Self::Version>>
+    where
+        K: Clone;
 
     /// Blocks until the record of `key` is at another version than `seen` (`None`: until
     /// it exists), then returns its state (`None` if it was removed). Returns at once if

@@ -1,8 +1,8 @@
 //! Where an expiring store reads the time: the system's monotonic clock, or a clock the
 //! caller moves by hand (for tests that drive expiry deterministically).
 
+use crate::sync::{AtomicU64, Ordering};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -29,9 +29,9 @@
 //! leave their slot behind; a slot whose ticket no record has any more is skipped, and
 //! the queues are compacted when such slots outnumber the records.
 
+use crate::sync::{AtomicU64, AtomicU8, Exclusive, Ordering};
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -160,8 +160,8 @@ impl Access {
 
     /// Records a use under the write lock.
     fn bump(&mut self) {
-        let uses = self.uses.get_mut();
-        *uses = (*uses + 1).min(MAX_USES);
+        let uses = self.uses.exclusive();
+        self.uses.set_exclusive((uses + 1).min(MAX_USES));
     }
 }
 
@@ -312,14 +312,15 @@ impl Sketch {
         if self.samples >= 10 * live.max(16) as u64 {
             self.samples = 0;
             for word in &mut self.words {
-                *word.get_mut() = (*word.get_mut() >> 1) & 0x7777_7777_7777_7777;
+                let counters = word.exclusive();
+                word.set_exclusive((counters >> 1) & 0x7777_7777_7777_7777);
             }
         }
     }
 
     fn clear(&mut self) {
         for word in &mut self.words {
-            *word.get_mut() = 0;
+            word.set_exclusive(0);
         }
         self.samples = 0;
     }
@@ -597,14 +598,14 @@ impl<K, V> Evictor<K, V> {
             };
             let (key, record, access) = found.get_mut();
             if stays {
-                let uses = access.uses.get_mut();
                 if queue == Queue::Small {
                     let weight = Self::weigh(&self.weigher, key, &record.value);
                     self.small_weight -= weight;
                     access.queue = Queue::Main;
-                    *uses = 0;
+                    access.uses.set_exclusive(0);
                 } else {
-                    *uses = uses.saturating_sub(1);
+                    let uses = access.uses.exclusive();
+                    access.uses.set_exclusive(uses.saturating_sub(1));
                 }
                 self.main.push_back(slot);
                 kept_in_a_row = if kept { kept_in_a_row + 1 } else { 0 };
@@ -650,9 +651,9 @@ impl<K, V> Evictor<K, V> {
                 self.main.pop_front();
                 continue;
             };
-            let uses = access.uses.get_mut();
-            if *uses > 0 || keep(slot.ticket) {
-                *uses = uses.saturating_sub(1);
+            let uses = access.uses.exclusive();
+            if uses > 0 || keep(slot.ticket) {
+                access.uses.set_exclusive(uses.saturating_sub(1));
                 self.main.rotate_left(1);
                 continue;
             }

@@ -1,10 +1,10 @@
 //! The eviction listener: records leaving the store are collected under the shard's lock
 //! and handed to the listener after the lock is released, each once, with its cause.
 
+use crate::sync::{AtomicU64, Ordering};
 use std::hash::{BuildHasher, Hash};
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::store::reentry::forbid_reentry;

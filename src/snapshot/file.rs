@@ -4,10 +4,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Tells apart the temporary files of one process.
-static TEMPORARIES: AtomicU64 = AtomicU64::new(0);
 
 /// `error` with the step and the path that failed, for a message that says both.
 fn context(step: &str, path: &Path, error: io::Error) -> io::Error {
@@ -68,7 +64,8 @@ pub fn write_atomically<T, E: From<io::Error>>(
         ".{}.{}-{}.tmp",
         name.to_string_lossy(),
         std::process::id(),
-        TEMPORARIES.fetch_add(1, Ordering::Relaxed)
+        // Tells apart the temporary files of one process (`create_new` refuses a clash).
+        uuid::Uuid::new_v4().simple()
     ));
     let file = OpenOptions::new()
         .write(true)

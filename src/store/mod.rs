@@ -17,8 +17,11 @@
 //! - [`transaction`]: transactions across keys ([`Store::commit`]) and the atomic read of
 //!   several keys ([`Store::get_many`]).
 //!
-//! Uses `sync`, `version`, `deadline` and the counters of `stats`; never the layers above it (`wait`, `patch`,
-//! `http`), which add methods to [`Store`] in their own files.
+//! Uses `sync`, `version`, `deadline` and the counters of `stats`, and, until they move
+//! into the shards they specialise, the cache layer's eviction policy, expiry timer,
+//! listener and loads table (the crate docs' layer table says so). Never the other
+//! layers above it (`wait`, `patch`, `http`, `snapshot`, `backend`), which add methods to
+//! [`Store`] in their own files.
 
 mod builder;
 mod error;
@@ -45,6 +48,7 @@ pub use record::Versioned;
 pub(crate) use shard::Placed;
 pub(crate) use state::Stored;
 pub(crate) use tally::{count_event, count_stop, LoadTimer};
+pub(crate) use transaction::Step as TransactionStep;
 pub use transaction::{
     Committed, Conflict, Expect, Outcome, ReadMany, Transaction, TransactionError,
     TransactionRefused,

@@ -10,6 +10,8 @@ mod transact;
 mod watch;
 
 pub use bounded::Bounded;
+pub(crate) use retry::optimistic;
 pub use retry::Retried;
-pub(crate) use retry::{optimistic, Attempts, Next};
+#[cfg(not(verkv_loom))]
+pub(crate) use retry::{Attempts, Next};
 pub use transact::{TransactError, Transacted};

@@ -13,6 +13,8 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use super::checker::Versions;
+
 pub(crate) type Key = u8;
 pub(crate) type Value = u64;
 pub(crate) type Version = u64;
@@ -103,9 +105,10 @@ impl State {
         self.records[usize::from(key)].map(|(_, version)| version)
     }
 
-    /// The state after `call` answered `answer`, or `None` if the specification does not
-    /// allow that answer in this state.
-    fn after(&self, call: &Call, answer: &Answer) -> Option<State> {
+    /// The state after `call` answered `answer`, or `None` if the specification (with
+    /// `promise` the store's promise about versions) does not allow that answer in this
+    /// state.
+    fn after(&self, call: &Call, answer: &Answer, promise: Versions) -> Option<State> {
         match (call, answer) {
             (Call::GetMany(keys), Answer::Read(read)) => {
                 let now: Vec<_> = keys
@@ -134,11 +137,18 @@ impl State {
                 for (step, version) in steps.iter().zip(versions) {
                     let index = usize::from(step.key());
                     match (step, version) {
-                        (Step::Update(_, current, value), Some(new)) if *new == current + 1 => {
+                        (Step::Update(_, current, value), Some(new))
+                            if match promise {
+                                Versions::Consecutive => *new == current + 1,
+                                Versions::Unique => new != current,
+                            } =>
+                        {
                             next.records[index] = Some((*value, *new));
                             next.highest[index] = *new;
                         }
-                        (Step::Create(_, value), Some(new)) if *new > self.highest[index] => {
+                        (Step::Create(_, value), Some(new))
+                            if promise == Versions::Unique || *new > self.highest[index] =>
+                        {
                             next.records[index] = Some((*value, *new));
                             next.highest[index] = *new;
                         }
@@ -182,9 +192,9 @@ impl fmt::Display for Violation {
     }
 }
 
-/// Checks that `history`, over keys `0..keys` that all started without a record, is
-/// strictly serializable.
-pub(crate) fn check(history: &[Event], keys: usize) -> Result<(), Violation> {
+/// Checks that `history`, over keys `0..keys` that all started without a record, of a
+/// store that promises `versions`, is strictly serializable.
+pub(crate) fn check(history: &[Event], keys: usize, versions: Versions) -> Result<(), Violation> {
     let mut events = history.to_vec();
     events.sort_by_key(|event| event.invoked);
     let total = events.len();
@@ -193,6 +203,7 @@ pub(crate) fn check(history: &[Event], keys: usize) -> Result<(), Violation> {
         tried: HashSet::new(),
         furthest: None,
         events,
+        versions,
     };
     if search.place_rest(&State::new(keys), total) {
         return Ok(());
@@ -217,6 +228,7 @@ struct Search {
     placed: Vec<u64>,
     tried: HashSet<(Vec<u64>, State)>,
     furthest: Option<(usize, State, Vec<u64>)>,
+    versions: Versions,
 }
 
 impl Search {
@@ -254,7 +266,7 @@ impl Search {
         let candidates: Vec<usize> = self.candidates().collect();
         for index in candidates {
             let event = &self.events[index];
-            let Some(next) = state.after(&event.call, &event.answer) else {
+            let Some(next) = state.after(&event.call, &event.answer, self.versions) else {
                 continue;
             };
             self.flip(index);

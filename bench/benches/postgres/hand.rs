@@ -2,7 +2,7 @@
 //! (the seeds' `UPDATE ... WHERE key = $1 AND version = $2 RETURNING version` and its
 //! siblings), prepared once per connection, on connections from an `r2d2` pool configured
 //! as `PgStore`'s (same size, no test on checkout), on a plain table of the same columns
-//! with no trigger.
+//! with no trigger. A transfer is the two conditional updates in `BEGIN` … `COMMIT`.
 
 use postgres::types::Json;
 use postgres::{Client, NoTls, Statement};
@@ -127,5 +127,27 @@ impl Subject for Hand {
             .query_opt(&conn.remove, &[&Json(key), &(expected as i64)])
             .unwrap();
         row.map(|row| row.get::<_, Json<u64>>(0)).is_some()
+    }
+
+    /// `BEGIN`, the two conditional updates, `COMMIT` (or `ROLLBACK` if one is refused):
+    /// the transaction a user would write by hand.
+    fn transfer(&self, from: (&str, u64), to: (&str, u64), value: u64) -> Option<(u64, u64)> {
+        let mut conn = self.pool.get().unwrap();
+        let conn = &mut *conn;
+        let mut sql = conn.client.transaction().unwrap();
+        let mut write = |(key, expected): (&str, u64)| {
+            sql.query_opt(
+                &conn.update,
+                &[&Json(key), &(expected as i64), &Json(value)],
+            )
+            .unwrap()
+            .map(|row| row.get::<_, i64>(0) as u64)
+        };
+        let written = write(from).zip(write(to));
+        match written {
+            Some(_) => sql.commit().unwrap(),
+            None => sql.rollback().unwrap(),
+        }
+        written
     }
 }

@@ -2,7 +2,8 @@
 //! with the `postgres` crate, through the same pool crate with the same settings, at 1, 8
 //! and 32 client threads: a successful compare-and-swap, an insert followed by the
 //! conditional remove of what it inserted, a stale compare-and-swap, and a `get` (against
-//! a bare `SELECT`).
+//! a bare `SELECT`), and a 2-key transaction (two conditional updates, committed
+//! together: `commit` against the same SQL transaction written by hand).
 //!
 //! The hand-written statements run on a plain table with no trigger (`hand.rs`). The
 //! store runs on two tables: one nobody listens to (its change trigger is off), and one a
@@ -32,7 +33,7 @@ use std::time::{Duration, Instant};
 use hand::Hand;
 use verkv::near::NearCache;
 use verkv::postgres::PgStore;
-use verkv::{Context, Error, VersionedStore};
+use verkv::{Context, Error, Transaction, TransactionError, VersionedStore};
 
 /// The tables: the store's nobody listens to, the store's a near-cache listens to, and
 /// the hand-written statements' plain one.
@@ -53,6 +54,9 @@ trait Subject: Sync {
     fn cas(&self, key: &str, expected: u64, value: u64) -> Option<u64>;
     /// Removes `key` if at `expected`: whether it did.
     fn remove(&self, key: &str, expected: u64) -> bool;
+    /// Writes `value` to both keys if each is at its expected version, in one
+    /// transaction: their new versions, or `None` if refused.
+    fn transfer(&self, from: (&str, u64), to: (&str, u64), value: u64) -> Option<(u64, u64)>;
 }
 
 impl Subject for PgStore<String, u64> {
@@ -86,6 +90,17 @@ impl Subject for PgStore<String, u64> {
             Err(error) => panic!("remove: {error}"),
         }
     }
+
+    fn transfer(&self, from: (&str, u64), to: (&str, u64), value: u64) -> Option<(u64, u64)> {
+        let moved = Transaction::new()
+            .update(from.0.to_string(), from.1, value)
+            .update(to.0.to_string(), to.1, value);
+        match self.commit(&Context::background(), moved) {
+            Ok(done) => Some((*done[0].version()?, *done[1].version()?)),
+            Err(refused) if matches!(refused.error, TransactionError::Conflict(_)) => None,
+            Err(refused) => panic!("commit: {}", refused.error),
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -94,6 +109,7 @@ enum Workload {
     InsertRemove,
     StaleCas,
     Get,
+    Transfer,
 }
 
 impl Workload {
@@ -103,6 +119,7 @@ impl Workload {
             Workload::InsertRemove => "insert + cond. remove",
             Workload::StaleCas => "stale CAS",
             Workload::Get => "get / bare SELECT",
+            Workload::Transfer => "2-key transaction",
         }
     }
 }
@@ -176,6 +193,13 @@ fn run(subject: &dyn Subject, workload: Workload, clients: usize, window: Durati
                         // Versions start at 1: 0 is never current.
                         Workload::StaleCas => assert!(subject.cas(&keys[i], 0, ops).is_none()),
                         Workload::Get => assert!(subject.get(&keys[i]).is_some()),
+                        Workload::Transfer => {
+                            let j = (i + 1) % keys.len();
+                            let from = (keys[i].as_str(), versions[i]);
+                            let to = (keys[j].as_str(), versions[j]);
+                            (versions[i], versions[j]) =
+                                subject.transfer(from, to, ops).expect("own keys");
+                        }
                     }
                     ops += 1;
                 }
@@ -283,6 +307,7 @@ fn main() {
         Workload::InsertRemove,
         Workload::StaleCas,
         Workload::Get,
+        Workload::Transfer,
     ] {
         for clients in CLIENTS {
             let mut ratios: [Vec<f64>; 4] = Default::default();

@@ -1,9 +1,9 @@
 //! Configuring and opening a near-cache: its memory's bound, the heartbeat of its
 //! notification connection, and the thread that listens on it.
 
+use crate::sync::{AtomicBool, AtomicU32, Ordering};
 use std::fmt;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 

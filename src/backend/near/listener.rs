@@ -15,8 +15,8 @@
 //! registration. When the near-cache is dropped the thread withdraws its registration
 //! (the last one turns the trigger off).
 
+use crate::sync::{AtomicBool, Ordering};
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -11,8 +11,8 @@
 //! Several keys share a stripe, so a change of one key also refuses the copies of the
 //! others in its stripe: they are read again, never served stale.
 
+use crate::sync::{AtomicU64, Ordering};
 use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::DefaultHashBuilder;
 

@@ -1,6 +1,6 @@
 //! What a near-cache counts, and the snapshot of it it reports.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// A snapshot of a [`NearCache`](super::NearCache)'s counters, from
 /// [`NearCache::stats`](super::NearCache::stats).

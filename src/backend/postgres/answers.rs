@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use super::call::{Failure, Step};
 use super::codec::{self, Encoded};
 use super::PgVersion;
-use crate::store::{Cause, Error, Versioned};
+use crate::store::{Cause, Error, ReadMany, Versioned};
 
 /// Whether a conditional write whose snapshot reports the expected version as current is
 /// run again (a test build can switch this off to see the linearizability check fail).
@@ -44,6 +44,29 @@ pub(super) fn get<V: DeserializeOwned, S: PgVersion>(
         value: codec::value(&row, 0, key)?,
         version: codec::version::<S>(&row, 1, key)?,
     })))
+}
+
+/// A read of several `keys` (encoded, in the order asked): a row for each present key,
+/// numbered from 1 in that order, with its value and version.
+pub(super) fn get_many<V: DeserializeOwned, S: PgVersion>(
+    rows: Vec<::postgres::Row>,
+    keys: &[Encoded],
+) -> Result<Step<ReadMany<V, S::Version>>, Failure> {
+    let mut read: ReadMany<V, S::Version> = keys.iter().map(|_| None).collect();
+    for row in rows {
+        let index: i64 = row
+            .try_get(0)
+            .map_err(|error| Cause::new(format!("cannot decode a row: {error}")))?;
+        let at = usize::try_from(index - 1)
+            .ok()
+            .filter(|at| *at < keys.len())
+            .ok_or_else(|| Cause::new(format!("a row for key number {index} of {}", keys.len())))?;
+        read[at] = Some(Versioned {
+            value: codec::value(&row, 1, &keys[at])?,
+            version: codec::version::<S>(&row, 2, &keys[at])?,
+        });
+    }
+    Ok(Step::Done(read))
 }
 
 /// A create-only insert of `key`: no row when it conflicted with a row its snapshot does

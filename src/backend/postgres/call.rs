@@ -2,7 +2,7 @@
 //! timeouts set from the deadline, the cancel token relayed to the server, re-runs when
 //! a statement's snapshot could not decide, and errors given their meaning.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -37,6 +37,9 @@ pub(super) enum Failure {
     Db(::postgres::Error),
     /// A row came back that could not be decoded (the cause names the key).
     Decode(Cause),
+    /// The commit of a transaction of several statements failed: what its statements
+    /// did may have committed if the connection died.
+    Commit(::postgres::Error),
 }
 
 impl Failure {
@@ -50,6 +53,8 @@ impl Failure {
     ) -> Error<Ver> {
         match self {
             Failure::Db(error) => meaning(&error, effect, started, cancelled),
+            Failure::Commit(error) if is_cut_off(&error) => Error::OutcomeUnknown(cause(&error)),
+            Failure::Commit(error) => meaning(&error, Effect::Writes, started, cancelled),
             // The record is not of the store's types. A write's answer came back after
             // the statement ran: it may have taken effect.
             Failure::Decode(cause) => match effect {
@@ -185,6 +190,17 @@ pub(super) fn relay_cancel<T>(
         outcome
     });
     (outcome, sent.into_inner())
+}
+
+/// Whether a `COMMIT` failed because the session was cut off (the connection died, or
+/// the server ended the session: SQLSTATE class 08 or 57P, such as an administrator's
+/// `pg_terminate_backend` or a shutdown) rather than because the server refused the
+/// transaction: the commit may have happened before the session ended.
+fn is_cut_off(error: &::postgres::Error) -> bool {
+    error.code().is_none_or(|code| {
+        let code = code.code();
+        code.starts_with("08") || code.starts_with("57P")
+    })
 }
 
 /// What a failed statement means for the caller of an operation that started at

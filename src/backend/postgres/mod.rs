@@ -42,6 +42,18 @@
 //! refused before anything is sent (unlike the in-memory store, which still takes a free
 //! lock).
 //!
+//! # Transactions
+//!
+//! [`commit`](VersionedStore::commit) runs one SQL transaction (read committed) per
+//! verkv transaction: it locks every key in one global order (the rows with `SELECT …
+//! FOR UPDATE`, an absent key by inserting its row, uncommitted and so invisible to
+//! others), checks every condition with all of them locked, and either rolls back
+//! naming every failed condition with the current version, or writes and commits. The
+//! protocol and why it holds are in `transaction.rs`. An update whose row is at the
+//! expected version costs one round trip (its conditional `UPDATE` locks and writes the
+//! row); any other step one to lock its key and, if it writes, one more; plus `BEGIN`
+//! and `COMMIT`.
+//!
 //! # Waiting for a change
 //!
 //! While a session is registered as listening, every write fires a trigger that
@@ -92,6 +104,7 @@ mod codec;
 mod listeners;
 mod pool;
 mod schema;
+mod transaction;
 mod versions;
 mod watch;
 
@@ -114,6 +127,7 @@ use self::pool::{LastFailure, Manager, Pool};
 use self::schema::Sql;
 use super::{Context, ReadResult, VersionedStore};
 use crate::store::{Cause, Error, Rejected, UpdateWithError};
+use crate::store::{Committed, ReadMany, Transaction, TransactionRefused};
 use crate::version::Counter;
 
 /// The types a store or builder is for, without owning any (so it is `Send` and `Sync`
@@ -406,6 +420,34 @@ where
             let row = client.query_opt(&statements.remove, &[&key, &expected_column])?;
             answers::remove::<V, S>(row, &key, expected)
         }))
+    }
+
+    fn get_many(
+        &self,
+        ctx: &Context<'_>,
+        keys: &[K],
+    ) -> Result<ReadMany<V, S::Version>, Error<S::Version>>
+    where
+        K: Clone,
+    {
+        let keys = keys
+            .iter()
+            .map(|key| codec::encode("key", key).map_err(Error::BadRecord))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.run(ctx, Effect::Reads, |client, statements| {
+            answers::get_many::<V, S>(client.query(&statements.get_many, &[&keys])?, &keys)
+        })
+    }
+
+    fn commit(
+        &self,
+        ctx: &Context<'_>,
+        transaction: Transaction<K, V, S::Version>,
+    ) -> Result<Committed<S::Version>, TransactionRefused<K, V, S::Version>>
+    where
+        K: Clone,
+    {
+        self.commit_transaction(ctx, transaction)
     }
 
     fn put(

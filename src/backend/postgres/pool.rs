@@ -28,6 +28,12 @@ pub(super) struct Statements {
     pub(super) update: Statement,
     pub(super) remove: Statement,
     pub(super) watch_read: Statement,
+    pub(super) get_many: Statement,
+    pub(super) txn_lock: Statement,
+    pub(super) txn_claim: Statement,
+    pub(super) txn_update: Statement,
+    pub(super) txn_set: Statement,
+    pub(super) txn_delete: Statement,
 }
 
 /// One pooled connection.
@@ -42,10 +48,13 @@ pub(crate) struct Conn {
     poisoned: bool,
 }
 
+/// How many statements a table has.
+pub(super) const STATEMENTS: usize = 12;
+
 impl Statements {
     /// The texts of `sql`'s statements, in the order [`Statements::from`] takes them
     /// prepared.
-    pub(super) fn texts(sql: &Sql) -> [&str; 6] {
+    pub(super) fn texts(sql: &Sql) -> [&str; STATEMENTS] {
         [
             &sql.get,
             &sql.insert,
@@ -53,12 +62,22 @@ impl Statements {
             &sql.update,
             &sql.remove,
             &sql.watch_read,
+            &sql.get_many,
+            &sql.txn_lock,
+            &sql.txn_claim,
+            &sql.txn_update,
+            &sql.txn_set,
+            &sql.txn_delete,
         ]
     }
 
     /// The statements prepared from [`Statements::texts`], in its order.
-    pub(super) fn from(prepared: [Statement; 6]) -> Statements {
-        let [get, insert, put, update, remove, watch_read] = prepared;
+    pub(super) fn from(prepared: Vec<Statement>) -> Statements {
+        let Ok::<[Statement; STATEMENTS], _>([get, insert, put, update, remove, watch_read, get_many, txn_lock, txn_claim, txn_update, txn_set, txn_delete]) =
+            prepared.try_into()
+        else {
+            unreachable!("one statement prepared per text");
+        };
         Statements {
             get,
             insert,
@@ -66,6 +85,12 @@ impl Statements {
             update,
             remove,
             watch_read,
+            get_many,
+            txn_lock,
+            txn_claim,
+            txn_update,
+            txn_set,
+            txn_delete,
         }
     }
 }
@@ -100,8 +125,11 @@ impl Conn {
         if let Some(statements) = &self.statements {
             return Ok(statements.clone());
         }
-        let [a, b, c, d, e, f] = Statements::texts(sql).map(|text| self.client.prepare(text));
-        let statements = Statements::from([a?, b?, c?, d?, e?, f?]);
+        let prepared = Statements::texts(sql)
+            .iter()
+            .map(|text| self.client.prepare(text))
+            .collect::<Result<_, _>>()?;
+        let statements = Statements::from(prepared);
         self.statements = Some(statements.clone());
         Ok(statements)
     }

@@ -9,6 +9,15 @@ use crate::store::Cause;
 /// near-cache and waiter tests fail).
 const ENABLES: bool = !cfg!(verkv_mutant = "unheard_writes");
 
+/// How a transaction reads the rows it compares: locked until it ends (a test build
+/// reads them unlocked, so that a concurrent transaction can slip in between its read and
+/// its write, to see the transaction tests fail).
+const TXN_LOCKING: &str = if cfg!(verkv_mutant = "pg_txn_unlocked") {
+    ""
+} else {
+    " FOR UPDATE"
+};
+
 /// Keys longer than this (as JSON text) are left out of change notifications (`null`),
 /// whose payload PostgreSQL limits to 8000 bytes.
 const NOTIFIED_KEY_BYTES: usize = 7000;
@@ -45,6 +54,22 @@ pub(crate) struct Sql {
     pub(super) update: String,
     /// `$1` key, `$2` expected → `value` (removed) or `NULL, version`; no row: not found.
     pub(super) remove: String,
+    /// `$1` keys → `index (from 1), value, version` of each key that has a record, all
+    /// read in one snapshot.
+    pub(super) get_many: String,
+    /// `$1` key → `version`, the row locked until the transaction ends; no row: absent
+    /// (see `transaction.rs`).
+    pub(super) txn_lock: String,
+    /// `$1` key, `$2` value → `version` of the row inserted (held, invisible to others,
+    /// until the transaction ends); no row: somebody created the key first.
+    pub(super) txn_claim: String,
+    /// `$1` key, `$2` expected, `$3` value → `version` if the row was at `$2` (now
+    /// locked and written); no row otherwise.
+    pub(super) txn_update: String,
+    /// `$1` key, `$2` value → `version`: rewrites a row the transaction holds.
+    pub(super) txn_set: String,
+    /// `$1` key: deletes a row the transaction holds.
+    pub(super) txn_delete: String,
     /// `$1` key → `the key as notified (its jsonb text), value, version` (one row, `NULL`s
     /// if absent).
     pub(super) watch_read: String,
@@ -198,6 +223,23 @@ COMMIT;"#
                  UNION ALL SELECT NULL::jsonb, version FROM {t} \
                  WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM del)"
             ),
+            get_many: format!(
+                "SELECT k.i, r.value, r.version \
+                 FROM unnest($1::jsonb[]) WITH ORDINALITY AS k(key, i) JOIN {t} AS r ON r.key = k.key"
+            ),
+            txn_lock: format!("SELECT version FROM {t} WHERE key = $1{TXN_LOCKING}"),
+            txn_claim: format!(
+                "INSERT INTO {t} (key, value, version) VALUES ($1, $2, {draw}) \
+                 ON CONFLICT (key) DO NOTHING RETURNING version"
+            ),
+            txn_update: format!(
+                "UPDATE {t} SET value = $3, version = {draw} \
+                 WHERE key = $1 AND version = $2 RETURNING version"
+            ),
+            txn_set: format!(
+                "UPDATE {t} SET value = $2, version = {draw} WHERE key = $1 RETURNING version"
+            ),
+            txn_delete: format!("DELETE FROM {t} WHERE key = $1"),
             watch_read: format!(
                 "SELECT $1::jsonb::text, r.value, r.version \
                  FROM (SELECT 1) AS one LEFT JOIN {t} AS r ON r.key = $1"

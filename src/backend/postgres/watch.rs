@@ -85,7 +85,7 @@ impl<K, V: DeserializeOwned, S: PgVersion> PgStore<K, V, S> {
             });
             let read = match read {
                 Ok(read) => read,
-                Err(Failure::Db(error)) => {
+                Err(Failure::Db(error) | Failure::Commit(error)) => {
                     return Err(meaning(&error, Effect::Reads, started, cancelled))
                 }
                 Err(Failure::Decode(cause)) => return Err(Error::BadRecord(cause)),

@@ -6,7 +6,8 @@ use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 
 use super::error::{Conflict, TransactionError, TransactionRefused};
-use super::plan::{Placed, Plan};
+use super::few::Few;
+use super::plan::{Placed, Plan, INLINE};
 use super::request::{Committed, Expect, Outcome, Step, Transaction};
 use crate::deadline::{Forever, Wait};
 use crate::stats::counters::Event;
@@ -27,6 +28,14 @@ type Writing<'a, K, V, S> = (
     &'a mut [Outcome<<S as VersionScheme>::Version>],
     Option<Duration>,
 );
+
+/// The write locks a transaction holds, in the order of its plan's shards (each `Some`).
+type Locked<'a, K, V, S> = Few<Option<WriteGuard<'a, Records<K, V, S>>>, INLINE>;
+
+/// The records behind a held lock of [`Locked`].
+fn held<'r, T>(guard: &'r Option<WriteGuard<'_, T>>) -> &'r T {
+    guard.as_ref().expect("every lock of the plan is held")
+}
 
 impl<K, V, S, H> Store<K, V, S, H>
 where
@@ -105,30 +114,31 @@ where
             Err(error) => return refuse(error, transaction),
         };
         let wait = wait.fixed();
-        let shards = plan.shards();
-        let mut locked = Vec::with_capacity(shards);
+        let mut locked: Few<Option<_>, INLINE> = Few::default();
         for (index, _) in plan.by_shard() {
             match take_write(&wait, &self.shards()[index]) {
-                Ok(guard) => locked.push(guard),
+                Ok(guard) => locked.push(Some(guard)),
                 Err(stop) => {
                     let locked = locked.len();
                     let stopped = stop.into();
                     let error = TransactionError::Interrupted {
                         stopped,
                         locked,
-                        shards,
+                        shards: plan.shards(),
                     };
                     return refuse(error, transaction);
                 }
             }
         }
         let checked = self
-            .check(&plan, &transaction.steps, |position| &locked[position])
+            .check(&plan, &transaction.steps, |position| {
+                held(&locked[position])
+            })
             .and_then(|()| {
                 plan.by_shard()
-                    .zip(&locked)
+                    .zip(locked.iter())
                     .try_for_each(|((_, placed), records)| {
-                        check_weight(records, &transaction.steps, placed)
+                        check_weight(held(records), &transaction.steps, placed)
                     })
             });
         let first = &self.shards()[plan.by_shard().next().expect("a step").0];
@@ -157,12 +167,13 @@ where
     fn apply_locked(
         &self,
         plan: &Plan,
-        mut locked: Vec<WriteGuard<'_, Records<K, V, S>>>,
+        mut locked: Locked<'_, K, V, S>,
         (steps, outcomes, time_to_live): Writing<'_, K, V, S>,
     ) {
         // Only shards with watchers or removals to tell need a line here: usually none.
         let mut after = Vec::new();
         for ((index, placed), records) in plan.by_shard().zip(locked.iter_mut()) {
+            let records = records.as_mut().expect("every lock of the plan is held");
             self.apply(records, placed, steps, outcomes, time_to_live);
             let shard = &self.shards()[index];
             // Asked under the lock: see `ChangeEvent` for why that is enough.
@@ -189,7 +200,7 @@ where
     fn apply_one_at_a_time(
         &self,
         plan: &Plan,
-        locked: Vec<WriteGuard<'_, Records<K, V, S>>>,
+        locked: Locked<'_, K, V, S>,
         (steps, outcomes, time_to_live): Writing<'_, K, V, S>,
     ) {
         drop(locked);

@@ -1,9 +1,12 @@
-//! Why a transaction was refused. A refused transaction changed nothing.
+//! Why a transaction was refused. A refused transaction changed nothing, except one a
+//! backend reached over a network lost the answer to ([`Error::OutcomeUnknown`] inside
+//! [`TransactionError::Failed`]).
 
 use std::fmt;
 
 use super::request::{Expect, Transaction};
 use crate::deadline::Interrupted;
+use crate::store::Error;
 
 /// A condition of a transaction that did not hold: the key, what the step expected, and
 /// what the record is now (`None`: no record, or an expired one).
@@ -78,6 +81,14 @@ pub enum TransactionError<K, Ver> {
         /// How many shard locks it needed (0 between attempts of a retry loop).
         shards: usize,
     },
+    /// The backend could not run it (never the in-memory store):
+    /// [`Error::Unavailable`] (nothing applied; retry after a pause),
+    /// [`Error::OutcomeUnknown`] (the commit was sent and its answer lost: it may have been
+    /// applied, all of it or none; read before retrying), [`Error::BadRecord`] (a key or
+    /// value that does not convert; nothing applied) or [`Error::Misconfigured`] (nothing
+    /// applied). A backend's deadline and cancellation come as
+    /// [`Interrupted`](TransactionError::Interrupted) instead.
+    Failed(Error<Ver>),
 }
 
 impl<K: fmt::Debug, Ver: fmt::Display> fmt::Display for TransactionError<K, Ver> {
@@ -117,6 +128,7 @@ impl<K: fmt::Debug, Ver: fmt::Display> fmt::Display for TransactionError<K, Ver>
                 }
                 Ok(())
             }
+            TransactionError::Failed(error) => write!(f, "transaction not run: {error}"),
         }
     }
 }

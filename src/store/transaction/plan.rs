@@ -5,6 +5,7 @@
 use std::hash::{BuildHasher, Hash};
 
 use super::error::TransactionError;
+use super::few::Few;
 use super::request::Step;
 use crate::store::Store;
 use crate::version::VersionScheme;
@@ -29,17 +30,20 @@ impl<K: Hash, V, S: VersionScheme, H: BuildHasher> Store<K, V, S, H> {
 }
 
 /// One step's place: its key's shard and hash, and its index among the steps.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Placed {
     pub(crate) shard: usize,
     pub(crate) hash: u64,
     pub(crate) step: usize,
 }
 
-/// The steps of a transaction ordered by shard, the shards in increasing index: one
-/// allocation, grouped into shards as it is read.
+/// How many steps, or shards, a transaction has before its lists need an allocation.
+pub(crate) const INLINE: usize = 4;
+
+/// The steps of a transaction ordered by shard, the shards in increasing index, grouped
+/// into shards as it is read; held in place up to [`INLINE`] steps.
 pub(crate) struct Plan {
-    placed: Vec<Placed>,
+    placed: Few<Placed, INLINE>,
 }
 
 impl Plan {
@@ -57,7 +61,7 @@ impl Plan {
         if steps.is_empty() {
             return Err(TransactionError::Empty);
         }
-        let mut placed: Vec<Placed> = steps
+        let mut placed: Few<Placed, INLINE> = steps
             .iter()
             .enumerate()
             .map(|(step, each)| {

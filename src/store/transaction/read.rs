@@ -4,6 +4,8 @@
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 
+use super::few::Few;
+use super::plan::INLINE;
 use super::request::ReadMany;
 use crate::deadline::{Forever, Wait};
 use crate::store::record::Record;
@@ -62,7 +64,7 @@ where
         V: Clone,
     {
         // Each key's shard, hash and place among the keys, ordered by shard.
-        let mut placed: Vec<(usize, u64, usize)> = keys
+        let mut placed: Few<(usize, u64, usize), INLINE> = keys
             .iter()
             .enumerate()
             .map(|(index, key)| {
@@ -73,16 +75,17 @@ where
         placed.sort_unstable_by_key(|&(shard, ..)| shard);
         let by_shard = || placed.chunk_by(|a, b| a.0 == b.0);
         let wait = wait.fixed();
-        let mut locked = Vec::with_capacity(by_shard().count());
+        let mut locked: Few<Option<_>, INLINE> = Few::default();
         for run in by_shard() {
             let shard = &self.shards()[run[0].0];
-            locked.push(
+            locked.push(Some(
                 wait.read(&shard.lock)
                     .inspect_err(|&stop| count_stop(shard, stop))?,
-            );
+            ));
         }
         let mut found: ReadMany<V, S::Version> = keys.iter().map(|_| None).collect();
-        for (run, records) in by_shard().zip(&locked) {
+        for (run, records) in by_shard().zip(locked.iter()) {
+            let records = records.as_ref().expect("every read lock is held");
             for &(_, hash, index) in run {
                 let read = records.get(hash, keys[index]).map(Record::snapshot);
                 self.count_read(read.is_some());

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, NoTls};
 
-use super::super::pool::{session_timeouts, set_timeouts_sql, Failed, Statements};
+use super::super::pool::{session_timeouts, set_timeouts_sql, Failed, Statements, STATEMENTS};
 use super::super::schema::Sql;
 use crate::backend::asynchronous::pause::within;
 use crate::backend::Context;
@@ -37,15 +37,10 @@ impl Conn {
         if let Some(statements) = &self.statements {
             return Ok(statements.clone());
         }
-        let [a, b, c, d, e, f] = Statements::texts(sql);
-        let prepared: [Statement; 6] = [
-            self.client.prepare(a).await?,
-            self.client.prepare(b).await?,
-            self.client.prepare(c).await?,
-            self.client.prepare(d).await?,
-            self.client.prepare(e).await?,
-            self.client.prepare(f).await?,
-        ];
+        let mut prepared = Vec::with_capacity(STATEMENTS);
+        for text in Statements::texts(sql) {
+            prepared.push(self.client.prepare(text).await?);
+        }
         let statements = Statements::from(prepared);
         self.statements = Some(statements.clone());
         Ok(statements)
