@@ -123,12 +123,16 @@ pub(super) fn remove<V: DeserializeOwned, S: PgVersion>(
     })
 }
 
-/// An unconditional write of `key`: the version written.
+/// An unconditional write of `key`: the version written (its statement always answers
+/// a row).
 pub(super) fn put<S: PgVersion>(
-    row: &::postgres::Row,
+    row: Option<::postgres::Row>,
     key: &Encoded,
-) -> Result<Step<S::Version>, Failure> {
-    Ok(Step::Done(codec::version::<S>(row, 0, key)?))
+) -> Answer<S::Version, S::Version> {
+    let Some(row) = row else {
+        return Err(Cause::new("a write answered no row").into());
+    };
+    Ok(Step::Done(Ok(codec::version::<S>(&row, 0, key)?)))
 }
 
 /// The value `try_update_with` computes from: the one read, if it is at `expected`.

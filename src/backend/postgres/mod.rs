@@ -99,6 +99,7 @@
 mod answers;
 #[cfg(feature = "postgres-async")]
 mod asynchronous;
+mod builder;
 mod call;
 mod codec;
 mod listeners;
@@ -111,6 +112,10 @@ mod watch;
 #[cfg(feature = "postgres-async")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres-async")))]
 pub use asynchronous::{AsyncPgStore, AsyncPgStoreBuilder};
+#[cfg(feature = "postgres-async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres-async")))]
+pub use builder::Awaited;
+pub use builder::{Blocking, PgStoreBuilder};
 pub use versions::PgVersion;
 
 use std::fmt;
@@ -121,7 +126,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use self::answers::flatten;
-use self::call::{cause, Effect};
+use self::builder::failed;
+use self::call::Effect;
 pub(crate) use self::listeners::Registry;
 use self::pool::{LastFailure, Manager, Pool};
 use self::schema::Sql;
@@ -181,13 +187,7 @@ impl<K, V> PgStore<K, V> {
     /// A builder for a store on the server at `url` (a `postgresql://` URL or a
     /// `key=value` connection string), with [`Counter`] versions in table `verkv`.
     pub fn builder(url: impl Into<String>) -> PgStoreBuilder<K, V> {
-        PgStoreBuilder {
-            url: url.into(),
-            table: "verkv".to_string(),
-            pool_size: 8,
-            acquire_timeout: Duration::from_secs(5),
-            _records: PhantomData,
-        }
+        PgStoreBuilder::new(url.into())
     }
 }
 
@@ -215,65 +215,7 @@ impl<K, V, S> PgStore<K, V, S> {
     }
 }
 
-/// Configures and opens a [`PgStore`]: made by [`PgStore::builder`].
-pub struct PgStoreBuilder<K, V, S = Counter> {
-    url: String,
-    table: String,
-    pool_size: u32,
-    acquire_timeout: Duration,
-    _records: Records<K, V, S>,
-}
-
-impl<K, V, S> fmt::Debug for PgStoreBuilder<K, V, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgStoreBuilder")
-            .field("table", &self.table)
-            .field("pool_size", &self.pool_size)
-            .field("acquire_timeout", &self.acquire_timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<K, V, S> PgStoreBuilder<K, V, S> {
-    /// The table to keep the records in (default `verkv`): lower-case ASCII letters,
-    /// digits and `_`, at most 48 bytes. It is created if missing, with a sequence
-    /// `<table>_version`, a trigger function `<table>_notify`, a table
-    /// `<table>_listeners` and a function `<table>_listening` (see
-    /// [`PgStore::channel`]).
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
-
-    /// The most connections the pool opens (default 8).
-    pub fn pool_size(mut self, connections: u32) -> Self {
-        self.pool_size = connections.max(1);
-        self
-    }
-
-    /// How long an operation without a deadline waits for a pooled connection before it
-    /// gives up as [`Error::Unavailable`] (default 5 s). A server that refuses to connect
-    /// ([`Error::Misconfigured`]) is reported at once instead.
-    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
-        self
-    }
-
-    /// Versions of scheme `S2` ([`Counter`] or [`UuidV4`](crate::UuidV4)) instead. A
-    /// table holds the versions of one scheme: [`build`](PgStoreBuilder::build) refuses
-    /// a table made with the other.
-    pub fn versions<S2: PgVersion>(self) -> PgStoreBuilder<K, V, S2> {
-        PgStoreBuilder {
-            url: self.url,
-            table: self.table,
-            pool_size: self.pool_size,
-            acquire_timeout: self.acquire_timeout,
-            _records: PhantomData,
-        }
-    }
-}
-
-impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
+impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S, Blocking> {
     /// Opens the pool, creates the table if it is missing, and checks that its columns
     /// are of the store's types.
     ///
@@ -288,10 +230,7 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
     /// message names the table, the column, the type found and the type expected.
     pub fn build(self) -> Result<PgStore<K, V, S>, Cause> {
         let sql = Sql::new::<S>(&self.table)?;
-        let config: ::postgres::Config = self
-            .url
-            .parse()
-            .map_err(|error| Cause::new(format!("bad connection URL: {error}")))?;
+        let config: ::postgres::Config = self.config()?;
         let last_failure = LastFailure::default();
         let pool = r2d2::Pool::builder()
             .max_size(self.pool_size)
@@ -321,26 +260,19 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
         .map_err(|error: Error<S::Version>| Cause::new(error))?;
         conn.client
             .batch_execute(&store.sql.create)
-            .map_err(|error| Cause::new(format!("cannot create the table: {}", cause(&error))))?;
+            .map_err(failed("create the table"))?;
         // The table may have been there already, made for other types.
         let found = conn
             .client
             .query(&store.sql.columns, &[])
             .and_then(|rows| schema::columns(&rows))
-            .map_err(|error| {
-                Cause::new(format!(
-                    "cannot read the table's columns: {}",
-                    cause(&error)
-                ))
-            })?;
+            .map_err(failed("read the table's columns"))?;
         schema::check_columns::<S>(&self.table, &found)?;
         // Registrations of sessions that are gone would keep notifications on.
-        store.registry.tidy(&mut conn.client).map_err(|error| {
-            Cause::new(format!(
-                "cannot tidy the table's listeners: {}",
-                cause(&error)
-            ))
-        })?;
+        store
+            .registry
+            .tidy(&mut conn.client)
+            .map_err(failed("tidy the table's listeners"))?;
         drop(conn);
         Ok(store)
     }
@@ -459,10 +391,10 @@ where
         let answer = self.encoded(&key, &value).and_then(|(key, encoded)| {
             self.run(ctx, Effect::Writes, |client, statements| {
                 let row = client.query_one(&statements.put, &[&key, &encoded])?;
-                answers::put::<S>(&row, &key)
+                answers::put::<S>(Some(row), &key)
             })
         });
-        answer.map_err(|error| Rejected { error, value })
+        flatten(answer).map_err(|error| Rejected { error, value })
     }
 
     fn wait_for_change(

@@ -73,8 +73,9 @@ impl Statements {
 
     /// The statements prepared from [`Statements::texts`], in its order.
     pub(super) fn from(prepared: Vec<Statement>) -> Statements {
-        let Ok::<[Statement; STATEMENTS], _>([get, insert, put, update, remove, watch_read, get_many, txn_lock, txn_claim, txn_update, txn_set, txn_delete]) =
-            prepared.try_into()
+        let Ok::<[Statement; STATEMENTS], _>(
+            [get, insert, put, update, remove, watch_read, get_many, txn_lock, txn_claim, txn_update, txn_set, txn_delete],
+        ) = prepared.try_into()
         else {
             unreachable!("one statement prepared per text");
         };

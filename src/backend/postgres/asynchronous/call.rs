@@ -7,12 +7,11 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row, Statement};
+use tokio_postgres::{Row, Statement};
 
 use super::super::call::{setup_failure, Effect, Failure, Step};
 use super::super::pool::Statements;
@@ -28,52 +27,35 @@ use crate::version::VersionScheme;
 /// answered (the server's `statement_timeout` should have answered at the deadline).
 const GRACE: Duration = Duration::from_millis(250);
 
-/// Sends the server a cancel request for the statement running on a connection unless
-/// disarmed first, when it is dropped: beside a running statement, it cancels a
-/// statement whose future was dropped. The request goes from a task on the current tokio
-/// runtime (without one, nothing is sent and the statement runs on until its
-/// `statement_timeout`). The connection is marked so that the pool discards it: the
-/// request could otherwise cancel the next statement run on it.
+/// Sends the server a cancel request for the statement running on a connection when it
+/// is dropped unless disarmed first: it lives beside a running statement, so a future
+/// dropped while its statement runs cancels that statement (see [`Conn::cancel`]).
 struct CancelOnDrop<'c> {
-    server: Option<tokio_postgres::CancelToken>,
-    poisoned: &'c AtomicBool,
+    conn: Option<&'c Conn>,
 }
 
 impl<'c> CancelOnDrop<'c> {
     fn arm(conn: &'c Conn) -> Self {
-        CancelOnDrop {
-            server: Some(conn.client.cancel_token()),
-            poisoned: conn.poisoned(),
-        }
+        CancelOnDrop { conn: Some(conn) }
     }
 
     /// The statement has answered: nothing to cancel.
     fn disarm(mut self) {
-        self.server = None;
+        self.conn = None;
     }
 }
 
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
-        let Some(server) = self.server.take() else {
+        let Some(conn) = self.conn.take() else {
             return;
         };
-        self.poisoned.store(true, Ordering::Relaxed);
         if cfg!(verkv_mutant = "no_cancel_on_drop") {
+            // The connection is still not reused; its statement runs on unobserved.
+            conn.poison();
             return;
         }
-        send_cancel(server);
-    }
-}
-
-/// Sends `server` a cancel request from a task on the current tokio runtime (none: not
-/// sent). If the request cannot be delivered, the statement runs on; its
-/// `statement_timeout` still bounds it.
-fn send_cancel(server: tokio_postgres::CancelToken) {
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(async move {
-            let _ = server.cancel_query(NoTls).await;
-        });
+        conn.cancel();
     }
 }
 
@@ -112,8 +94,7 @@ async fn relay_cancel(
         {
             sent = true;
             cancelled = None;
-            conn.poison();
-            send_cancel(conn.client.cancel_token());
+            conn.cancel();
         }
         if timer
             .as_mut()

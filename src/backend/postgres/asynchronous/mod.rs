@@ -54,11 +54,15 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 
 use self::pool::Pool;
-use super::answers::{self, flatten};
-use super::call::{cause, Effect};
+use super::answers::{self, flatten, Answer};
+use super::builder::{failed, Awaited, PgStoreBuilder};
+use super::call::Effect;
 use super::codec::{self, Encoded};
+use super::pool::Statements;
 use super::schema::{self, Sql};
 use super::{PgVersion, Records};
 use crate::backend::asynchronous::pause::pause_until;
@@ -117,85 +121,30 @@ impl<K, V, S> fmt::Debug for AsyncPgStore<K, V, S> {
 
 impl<K, V> AsyncPgStore<K, V> {
     /// A builder for a store on the server at `url` (a `postgresql://` URL or a
-    /// `key=value` connection string), with [`Counter`] versions in table `verkv`.
+    /// `key=value` connection string), with [`Counter`] versions in table `verkv`: the
+    /// settings of [`PgStore::builder`](super::PgStore::builder).
     pub fn builder(url: impl Into<String>) -> AsyncPgStoreBuilder<K, V> {
-        AsyncPgStoreBuilder {
-            url: url.into(),
-            table: "verkv".to_string(),
-            pool_size: 8,
-            acquire_timeout: Duration::from_secs(5),
-            _records: PhantomData,
-        }
+        PgStoreBuilder::new(url.into())
     }
 }
 
 /// Configures and opens an [`AsyncPgStore`]: made by [`AsyncPgStore::builder`], with the
-/// settings of [`PgStoreBuilder`](super::PgStoreBuilder).
-pub struct AsyncPgStoreBuilder<K, V, S = Counter> {
-    url: String,
-    table: String,
-    pool_size: usize,
-    acquire_timeout: Duration,
-    _records: Records<K, V, S>,
-}
+/// settings of a [`PgStore`](super::PgStore)'s builder.
+pub type AsyncPgStoreBuilder<K, V, S = Counter> = PgStoreBuilder<K, V, S, Awaited>;
 
-impl<K, V, S> fmt::Debug for AsyncPgStoreBuilder<K, V, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncPgStoreBuilder")
-            .field("table", &self.table)
-            .field("pool_size", &self.pool_size)
-            .field("acquire_timeout", &self.acquire_timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<K, V, S> AsyncPgStoreBuilder<K, V, S> {
-    /// As [`PgStoreBuilder::table`](super::PgStoreBuilder::table).
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
-
-    /// The most connections the pool opens (default 8).
-    pub fn pool_size(mut self, connections: usize) -> Self {
-        self.pool_size = connections.max(1);
-        self
-    }
-
-    /// How long an operation without a deadline waits for a pooled connection (opening
-    /// it included) before it gives up as [`Error::Unavailable`] (default 5 s).
-    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
-        self
-    }
-
-    /// As [`PgStoreBuilder::versions`](super::PgStoreBuilder::versions).
-    pub fn versions<S2: PgVersion>(self) -> AsyncPgStoreBuilder<K, V, S2> {
-        AsyncPgStoreBuilder {
-            url: self.url,
-            table: self.table,
-            pool_size: self.pool_size,
-            acquire_timeout: self.acquire_timeout,
-            _records: PhantomData,
-        }
-    }
-}
-
-impl<K, V, S: PgVersion> AsyncPgStoreBuilder<K, V, S> {
+impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S, Awaited> {
     /// Opens the pool, creates the table if it is missing, and checks that its columns
-    /// are of the store's types.
+    /// are of the store's types. Needs a tokio runtime (the connection is driven by a
+    /// task it spawns).
     ///
     /// # Errors
     ///
-    /// As [`PgStoreBuilder::build`](super::PgStoreBuilder::build).
+    /// As [`PgStoreBuilder::build`](PgStoreBuilder#method.build).
     pub async fn build(self) -> Result<AsyncPgStore<K, V, S>, Cause> {
         let sql = Sql::new::<S>(&self.table)?;
-        let config: tokio_postgres::Config = self
-            .url
-            .parse()
-            .map_err(|error| Cause::new(format!("bad connection URL: {error}")))?;
+        let config: tokio_postgres::Config = self.config()?;
         let pool = Pool::builder(pool::Manager::new(config))
-            .max_size(self.pool_size)
+            .max_size(self.pool_size as usize)
             .build()
             .map_err(|error| Cause::new(format!("cannot make the pool: {error}")))?;
         let store = AsyncPgStore {
@@ -215,17 +164,12 @@ impl<K, V, S: PgVersion> AsyncPgStoreBuilder<K, V, S> {
         conn.client
             .batch_execute(&store.sql.create)
             .await
-            .map_err(|error| Cause::new(format!("cannot create the table: {}", cause(&error))))?;
-        let found = match conn.client.query(&store.sql.columns, &[]).await {
-            Ok(rows) => schema::columns(&rows),
-            Err(error) => Err(error),
-        }
-        .map_err(|error| {
-            Cause::new(format!(
-                "cannot read the table's columns: {}",
-                cause(&error)
-            ))
-        })?;
+            .map_err(failed("create the table"))?;
+        // The table may have been there already, made for other types.
+        let rows = conn.client.query(&store.sql.columns, &[]).await;
+        let found = rows
+            .and_then(|rows| schema::columns(&rows))
+            .map_err(failed("read the table's columns"))?;
         schema::check_columns::<S>(&self.table, &found)?;
         drop(conn);
         Ok(store)
@@ -240,11 +184,35 @@ impl<K, V, S> AsyncPgStore<K, V, S> {
 }
 
 impl<K: Serialize, V: Serialize, S: PgVersion> AsyncPgStore<K, V, S> {
-    /// A write's key and value, encoded.
-    fn encoded(&self, key: &K, value: &V) -> Result<(Encoded, Encoded), Error<S::Version>> {
-        let key = codec::encode("key", key).map_err(Error::BadRecord)?;
-        let value = codec::encode("value", value).map_err(Error::BadRecord)?;
-        Ok((key, value))
+    /// Writes `value` under `key` with the statement `pick` chooses (its parameters: the
+    /// key, `expected` if given, the value), its row read by `answer`; a refusal or
+    /// failure gives the value back.
+    async fn write(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        expected: Option<&S::Version>,
+        value: V,
+        pick: fn(&Statements) -> &Statement,
+        mut answer: impl FnMut(Option<Row>, &Encoded) -> Answer<S::Version, S::Version> + Send,
+    ) -> Result<S::Version, Rejected<V, S::Version>> {
+        let encoded = codec::encode("key", key)
+            .and_then(|key| Ok((key, codec::encode("value", &value)?)))
+            .map_err(Error::BadRecord);
+        let answer = match encoded {
+            Ok((key, encoded)) => {
+                let expected = expected.map(S::to_column);
+                let mut params: Vec<&(dyn ToSql + Sync)> = vec![&key];
+                if let Some(expected) = &expected {
+                    params.push(expected);
+                }
+                params.push(&encoded);
+                let read = |row| answer(row, &key);
+                self.run(ctx, Effect::Writes, pick, &params, read).await
+            }
+            Err(error) => Err(error),
+        };
+        flatten(answer).map_err(|error| Rejected { error, value })
     }
 }
 
@@ -281,20 +249,8 @@ where
         key: K,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let answer = match self.encoded(&key, &value) {
-            Ok((key, encoded)) => {
-                self.run(
-                    ctx,
-                    Effect::Writes,
-                    |s| &s.insert,
-                    &[&key, &encoded],
-                    |row| answers::insert::<S>(row, &key),
-                )
-                .await
-            }
-            Err(error) => Err(error),
-        };
-        flatten(answer).map_err(|error| Rejected { error, value })
+        self.write(ctx, &key, None, value, |s| &s.insert, answers::insert::<S>)
+            .await
     }
 
     async fn update(
@@ -304,23 +260,15 @@ where
         expected: &S::Version,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let expected_column = S::to_column(expected);
-        let answer = match self.encoded(key, &value) {
-            Ok((key, encoded)) => {
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-                    [&key, &expected_column, &encoded];
-                self.run(
-                    ctx,
-                    Effect::Writes,
-                    |s| &s.update,
-                    &params,
-                    |row| answers::update::<S>(row, &key, expected),
-                )
-                .await
-            }
-            Err(error) => Err(error),
-        };
-        flatten(answer).map_err(|error| Rejected { error, value })
+        self.write(
+            ctx,
+            key,
+            Some(expected),
+            value,
+            |s| &s.update,
+            |row, key| answers::update::<S>(row, key, expected),
+        )
+        .await
     }
 
     async fn try_update_with<E: Send>(
@@ -367,23 +315,8 @@ where
         key: K,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let answer = match self.encoded(&key, &value) {
-            Ok((key, encoded)) => {
-                self.run(
-                    ctx,
-                    Effect::Writes,
-                    |s| &s.put,
-                    &[&key, &encoded],
-                    |row| match row {
-                        Some(row) => answers::put::<S>(&row, &key),
-                        None => Err(Cause::new("a write answered no row").into()),
-                    },
-                )
-                .await
-            }
-            Err(error) => Err(error),
-        };
-        answer.map_err(|error| Rejected { error, value })
+        self.write(ctx, &key, None, value, |s| &s.put, answers::put::<S>)
+            .await
     }
 
     async fn wait_for_change(

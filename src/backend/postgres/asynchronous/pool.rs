@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
+use tokio::runtime::Handle;
 use tokio_postgres::{Client, NoTls};
 
 use super::super::pool::{session_timeouts, set_timeouts_sql, Failed, Statements, STATEMENTS};
@@ -26,6 +27,9 @@ pub(crate) struct Conn {
     /// was abandoned on it): the pool then drops the connection rather than let the
     /// request cancel somebody else's statement.
     poisoned: AtomicBool,
+    /// The runtime whose task drives the connection: cancel requests for its statements
+    /// are sent from tasks of it, wherever a future is dropped.
+    runtime: Handle,
 }
 
 impl Conn {
@@ -67,9 +71,17 @@ impl Conn {
         self.poisoned.store(true, Ordering::Relaxed);
     }
 
-    /// The flag [`Conn::poison`] sets, for a guard that lives beside a running statement.
-    pub(super) fn poisoned(&self) -> &AtomicBool {
-        &self.poisoned
+    /// Sends the server a cancel request for the statement running on this connection,
+    /// from a task of the runtime that drives it, and marks the connection so that the
+    /// pool discards it (the request could otherwise cancel the next statement run on
+    /// it). If the request cannot be delivered, the statement runs on; its
+    /// `statement_timeout` still bounds it.
+    pub(super) fn cancel(&self) {
+        self.poison();
+        let server = self.client.cancel_token();
+        self.runtime.spawn(async move {
+            let _ = server.cancel_query(NoTls).await;
+        });
     }
 }
 
@@ -92,8 +104,10 @@ impl managed::Manager for Manager {
         let (client, connection) = self.config.connect(NoTls).await?;
         // Ends when the client is dropped or the connection breaks (the client then sees
         // it closed).
-        tokio::spawn(connection);
+        let runtime = Handle::current();
+        runtime.spawn(connection);
         Ok(Conn {
+            runtime,
             client,
             statements: None,
             timeouts: (0, 0),
@@ -129,6 +143,11 @@ pub(super) async fn checkout<Ver>(
     acquire: Duration,
     started: Instant,
 ) -> Result<Pooled, Error<Ver>> {
+    if Handle::try_current().is_err() {
+        return Err(Error::Misconfigured(Cause::new(
+            "an AsyncPgStore's operations must be polled within a tokio runtime",
+        )));
+    }
     let give_up = started + acquire;
     let bounded_by_ctx = ctx.deadline().is_some_and(|deadline| deadline <= give_up);
     let limit = Context::until(ctx.deadline().map_or(give_up, |d| d.min(give_up)));
