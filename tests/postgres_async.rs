@@ -1,9 +1,12 @@
 //! The async PostgreSQL store (`AsyncPgStore`): the conformance suite through its async
 //! face, and what only a server can show: a deadline on a row lock enforced by the
-//! server, a cancel token relayed to it, and a future dropped mid-statement whose
-//! statement the server stops. Needs `VERKV_POSTGRES_URL` (see `.ci/test`); fails
-//! without it.
+//! server, a cancel token relayed to it, a future dropped mid-statement whose statement
+//! the server stops, futures dropped after every number of polls (each write done whole
+//! or not at all), and a write in flight when the server dies (`OutcomeUnknown`). Needs
+//! `VERKV_POSTGRES_URL` and `VERKV_PG_BIN` (see `.ci/test`); fails without them.
 
+#[path = "support/cluster.rs"]
+mod cluster;
 // The blocking face (`Model::run`) is run on `PgStore` in `tests/postgres.rs`.
 #[allow(dead_code)]
 #[path = "support/conformance.rs"]
@@ -18,6 +21,7 @@ use std::pin::pin;
 use std::task::{Context as TaskContext, Waker};
 use std::time::{Duration, Instant};
 
+use cluster::Cluster;
 use proptest::prelude::*;
 use verkv::postgres::AsyncPgStore;
 use verkv::{AsyncVersionedStore, CancelToken, Context, Error, Phase, UuidV4};
@@ -265,4 +269,196 @@ async fn wait_for_change_wakes_on_a_write_and_gives_up_at_its_deadline() {
     let (changed, v2) = tokio::join!(waiter, writer);
     let changed = changed.unwrap().unwrap();
     assert_eq!((changed.value, changed.version), (2, v2));
+}
+
+/// What one dropped operation may have left: the record before it, or after it whole.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Insert,
+    Update,
+    Put,
+    Remove,
+    TryUpdateWith,
+}
+
+/// `op`'s future on `key` (whose record is `before`, if any), as a boxed future whose
+/// output is dropped (only its effect on the table is looked at).
+fn op_future<'a>(
+    store: &'a AsyncPgStore<String, u32>,
+    ctx: &'a Context<'a>,
+    op: Op,
+    key: &'a String,
+    before: Option<&'a u64>,
+) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+    match (op, before) {
+        (Op::Insert, _) => Box::pin(async move {
+            let _ = store.insert(ctx, key.clone(), 2).await;
+        }),
+        (Op::Update, Some(v)) => Box::pin(async move {
+            let _ = store.update(ctx, key, v, 2).await;
+        }),
+        (Op::Put, _) => Box::pin(async move {
+            let _ = store.put(ctx, key.clone(), 2).await;
+        }),
+        (Op::Remove, Some(v)) => Box::pin(async move {
+            let _ = store.remove(ctx, key, v).await;
+        }),
+        (Op::TryUpdateWith, Some(v)) => Box::pin(async move {
+            let _ = store
+                .try_update_with(ctx, key, v, |_| Ok::<u32, ()>(2))
+                .await;
+        }),
+        (op, None) => unreachable!("{op:?} needs a record"),
+    }
+}
+
+/// Waits until the server runs no statement on `table` (a dropped operation's statement
+/// was cancelled or finished), failing after 2 s.
+async fn settled(observer: &tokio_postgres::Client, table: &str, what: &str) {
+    let since = Instant::now();
+    while running_on(observer, table).await > 0 {
+        assert!(
+            since.elapsed() < Duration::from_secs(2),
+            "{what}: a dropped operation's statement still runs on the server"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_dropped_after_any_number_of_polls_did_all_of_its_write_or_none() {
+    /// More polls than any of these operations needs on a quiet server.
+    const MOST_POLLS: usize = 400;
+    let table = pg::table("adrop_polls");
+    // Two connections: one leaked or left busy by a dropped future would starve the rest.
+    let store: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
+        .table(&table)
+        .pool_size(2)
+        .build()
+        .await
+        .unwrap();
+    let observer = raw().await;
+    let background = Context::background();
+    let mut task = TaskContext::from_waker(Waker::noop());
+    for op in [
+        Op::Insert,
+        Op::Update,
+        Op::Put,
+        Op::Remove,
+        Op::TryUpdateWith,
+    ] {
+        let mut completed_within = None;
+        for polls in 0..MOST_POLLS {
+            let key = format!("{op:?}-{polls}");
+            let before = match op {
+                Op::Insert => None,
+                _ => Some(store.insert(&background, key.clone(), 1).await.unwrap()),
+            };
+            let mut future = op_future(&store, &background, op, &key, before.as_ref());
+            let mut completed = false;
+            for _ in 0..polls {
+                if future.as_mut().poll(&mut task).is_ready() {
+                    completed = true;
+                    break;
+                }
+                // Lets the connection's task send and receive.
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            drop(future);
+            let what = format!("{op:?} dropped after {polls} polls");
+            settled(&observer, &table, &what).await;
+            let after = store.get(&background, &key).await.unwrap();
+            let after = after.map(|record| (record.value, record.version));
+            match (op, before, after) {
+                // Nothing done.
+                (Op::Insert, None, None) => assert!(!completed, "{what}: completed, no record"),
+                (Op::Update | Op::Put | Op::Remove | Op::TryUpdateWith, Some(v1), Some((1, v)))
+                    if v == v1 =>
+                {
+                    assert!(!completed, "{what}: completed, the record unchanged")
+                }
+                // Done whole.
+                (Op::Insert, None, Some((2, _))) => {}
+                (Op::Update | Op::Put | Op::TryUpdateWith, Some(v1), Some((2, v))) if v != v1 => {}
+                (Op::Remove, Some(_), None) => {}
+                (_, before, after) => {
+                    panic!("{what}: half applied: before {before:?}, after {after:?}")
+                }
+            }
+            // The store still serves the key at once: no lock or connection left held.
+            let ctx = Context::within(Duration::from_secs(2));
+            store.put(&ctx, key.clone(), 3).await.unwrap();
+            if completed {
+                println!("{op:?} completed within {polls} polls");
+                completed_within = Some(polls);
+                break;
+            }
+        }
+        assert!(
+            completed_within.is_some(),
+            "{op:?} did not complete within {MOST_POLLS} polls"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_in_flight_when_the_server_dies_has_an_unknown_outcome_and_the_pool_recovers() {
+    let cluster = Cluster::start();
+    let store: AsyncPgStore<String, u32> = AsyncPgStore::builder(cluster.url())
+        .table("faults")
+        .acquire_timeout(Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    let key = "k".to_string();
+    let v1 = store
+        .insert(&Context::background(), key.clone(), 1)
+        .await
+        .unwrap();
+    // Another session holds the row lock, so the write is in flight when the server dies.
+    let (holder, connection) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    holder.batch_execute("BEGIN").await.unwrap();
+    let json = serde_json::Value::String(key.clone());
+    holder
+        .query("SELECT 1 FROM faults WHERE key = $1 FOR UPDATE", &[&json])
+        .await
+        .unwrap();
+    let ctx = Context::within(Duration::from_secs(10));
+    let update = store.update(&ctx, &key, &v1, 2);
+    let crash = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::task::block_in_place(|| cluster.crash());
+    };
+    let (refused, ()) = tokio::join!(update, crash);
+    let refused = refused.unwrap_err();
+    assert!(
+        matches!(refused.error, Error::OutcomeUnknown(_)),
+        "a write in flight when the server died: {}",
+        refused.error
+    );
+    assert_eq!(refused.value, 2);
+    let down = store.get(&Context::background(), &key).await;
+    assert!(matches!(down, Err(Error::Unavailable(_))), "{down:?}");
+    drop(holder);
+    tokio::task::block_in_place(|| cluster.resume());
+    // The pool recovers by itself; the write waited for the lock and never ran.
+    let started = Instant::now();
+    let mut recovered = store.get(&Context::background(), &key).await;
+    while recovered.is_err() && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        recovered = store.get(&Context::background(), &key).await;
+    }
+    let now = recovered.expect("the pool recovers").unwrap();
+    assert_eq!((now.value, now.version), (1, v1));
+}
+
+#[test]
+fn an_operation_polled_outside_a_tokio_runtime_is_refused_as_misconfigured() {
+    let runtime = runtime();
+    let store: AsyncPgStore<String, u32> = runtime.block_on(store("anoruntime"));
+    let read = futures_lite::future::block_on(store.get(&Context::background(), &"k".into()));
+    assert!(matches!(read, Err(Error::Misconfigured(_))), "{read:?}");
 }
