@@ -314,11 +314,15 @@
 //! [`AsyncVersionedStore`] is the same trait with futures, for services on an async
 //! runtime: a future never blocks its executor thread behind another operation (a busy
 //! shard lock, a change, another caller's load, the pause between two attempts are
-//! awaited), and a future dropped before it completed has had no effect. Its futures are
-//! `Send`. The in-memory [`Store`] implements it (needing no particular runtime) and, with
-//! the `postgres-async` feature, so does `verkv::postgres::AsyncPgStore`, the PostgreSQL
-//! backend on tokio (a dropped future's statement is cancelled on the server); the
-//! near-cache does not yet.
+//! awaited), and a future dropped before it completed has had its whole effect or none,
+//! never part of it. Its futures are `Send`. The in-memory [`Store`] implements it
+//! (needing no particular runtime; a dropped future has had no effect) and, with the
+//! `postgres-async` feature, so does `verkv::postgres::AsyncPgStore`, the PostgreSQL
+//! backend on tokio: `PgStore`'s table, statements, row decoding and error meanings (one
+//! implementation, run by either client), where a future dropped while its statement
+//! runs has that statement cancelled on the server (a write then either did not happen
+//! or had committed whole; its documentation says what each dropped operation has done);
+//! the near-cache does not yet.
 //!
 //! # A bounded cache
 //!

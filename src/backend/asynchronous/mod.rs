@@ -9,7 +9,7 @@
 //! the blocking face would wait (for a shard lock another operation holds, for a change,
 //! for another caller's load, between two attempts of the retry loop), it awaits. The
 //! in-memory store's operations complete when first polled unless they would wait. The
-//! futures are `Send`, and need no particular runtime.
+//! futures are `Send`; the in-memory store's need no particular runtime.
 //!
 //! # Dropping a future
 //!
@@ -40,8 +40,10 @@ use crate::wait::{Attempts, Next, Retried};
 /// [`Context`] (deadline and cancel token).
 ///
 /// The deadline covers the whole operation, time awaited included; an operation that
-/// times out, is cancelled, or whose future is dropped before it completes has had no
-/// effect (the module documentation says so per operation).
+/// times out or is cancelled has had no effect (except a write a networked backend
+/// answers with [`Error::OutcomeUnknown`]), and one whose future is dropped before it
+/// completes has had no effect or its whole effect, never part of it (the module
+/// documentation, and each backend's, say which per operation).
 ///
 /// # Examples
 ///

@@ -14,21 +14,32 @@
 //! As in the blocking store, a [`Context`]'s deadline bounds the wait for a pooled
 //! connection (a timer on the client side, which also covers opening a connection) and is
 //! handed to the server as `lock_timeout` and `statement_timeout`. A statement the server
-//! has not answered 250 ms after the deadline is abandoned: a cancel request is sent, and
-//! the operation answers [`Error::TimedOut`] (a read) or [`Error::OutcomeUnknown`] (a
-//! write, which may have committed).
+//! has not answered 250 ms after the deadline is abandoned on the client side too: a
+//! cancel request is sent, and the operation answers [`Error::TimedOut`] (a read) or
+//! [`Error::OutcomeUnknown`] (a write, which may have committed).
 //!
 //! A cancelled [`CancelToken`](crate::CancelToken) sends the server a cancel request for
 //! the running statement, which is rolled back: the operation answers
 //! [`Error::Cancelled`] and had no effect.
 //!
 //! A future dropped while its statement runs sends the server a cancel request too (from
-//! a task on the current tokio runtime), so no statement runs on unobserved. What a
-//! dropped future has done: dropped before its statement was sent (while it waited for a
-//! connection or set the session up), nothing; dropped while a write ran, the write is
-//! either cancelled (no effect) or committed before the request arrived (its whole
-//! effect): read before retrying. A connection a cancel request was sent for is not
-//! reused.
+//! a task of the runtime that drives the connection), so no statement runs on
+//! unobserved; the connection is then closed rather than reused, so the request cannot
+//! reach a later statement. Every write is one statement, so the server applies it whole
+//! or not at all; a dropped future never leaves part of a write. What a dropped future
+//! has done, per operation:
+//!
+//! | operation | dropped before its statement was sent | dropped while it ran |
+//! |---|---|---|
+//! | `get`, `wait_for_change` | nothing | nothing (a read) |
+//! | `insert`, `update`, `put`, `remove` | nothing | nothing (cancelled), or its whole write if it committed before the cancel request arrived: read the record before retrying |
+//! | `update_with`, `try_update_with` | nothing (the read, the closure) | as `update` |
+//! | `retry_update`, `try_retry_update` | the writes of its earlier attempts were all refused, so nothing | as `update`, for the attempt running |
+//! | `get_or_load` | nothing (the read, the loader) | as `insert` |
+//!
+//! "Before it was sent" covers the wait for a connection, opening one, and setting the
+//! session's timeouts or preparing the statements (which change no record). A connection
+//! whose statement a cancel request was sent for is not reused.
 //!
 //! # Waiting for a change
 //!
@@ -41,8 +52,10 @@
 //!
 //! # Runtime
 //!
-//! Needs a tokio runtime: connections are driven by tasks it spawns when they open, and
-//! cancel requests are sent from tasks.
+//! Needs a tokio runtime: connections are driven by tasks spawned on the runtime that
+//! polls the operation that opens them, and cancel requests are sent from tasks of that
+//! runtime. An operation polled outside any tokio runtime answers
+//! [`Error::Misconfigured`]. Its futures are `Send`.
 
 mod call;
 mod pool;
@@ -224,6 +237,8 @@ where
 {
     type Version = S::Version;
 
+    /// One statement. Dropped, it has done nothing (its statement, if running, is
+    /// cancelled).
     fn get(
         &self,
         ctx: &Context<'_>,
@@ -243,6 +258,8 @@ where
         }
     }
 
+    /// One statement. Dropped before it was sent, nothing; while it ran, nothing (the
+    /// statement is cancelled) or the whole insert, if it committed first.
     async fn insert(
         &self,
         ctx: &Context<'_>,
@@ -253,6 +270,8 @@ where
             .await
     }
 
+    /// One statement. Dropped before it was sent, nothing; while it ran, nothing (the
+    /// statement is cancelled) or the whole update, if it committed first.
     async fn update(
         &self,
         ctx: &Context<'_>,
@@ -271,6 +290,8 @@ where
         .await
     }
 
+    /// A read, the closure, then [`update`](AsyncVersionedStore::update). Dropped
+    /// before the update was sent, nothing; while it ran, as `update`.
     async fn try_update_with<E: Send>(
         &self,
         ctx: &Context<'_>,
@@ -286,6 +307,8 @@ where
             .map_err(|refused| refused.error.into())
     }
 
+    /// One statement. Dropped before it was sent, nothing; while it ran, nothing (the
+    /// statement is cancelled) or the whole removal, if it committed first.
     fn remove(
         &self,
         ctx: &Context<'_>,
@@ -309,6 +332,8 @@ where
         }
     }
 
+    /// One statement. Dropped before it was sent, nothing; while it ran, nothing (the
+    /// statement is cancelled) or the whole write, if it committed first.
     async fn put(
         &self,
         ctx: &Context<'_>,
@@ -319,6 +344,8 @@ where
             .await
     }
 
+    /// Reads the record again and again (see the module documentation). Dropped, it has
+    /// done nothing.
     async fn wait_for_change(
         &self,
         ctx: &Context<'_>,
