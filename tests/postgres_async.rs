@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use cluster::Cluster;
 use proptest::prelude::*;
-use verkv::postgres::AsyncPgStore;
+use verkv::postgres::{AsyncPgStore, AsyncPgStoreBuilder};
 use verkv::{AsyncVersionedStore, CancelToken, Context, Error, Phase, UuidV4};
 
 /// Fewer cases than on the in-memory store (256): each one creates a table.
@@ -48,8 +48,8 @@ async fn store<K, V>(prefix: &str) -> AsyncPgStore<K, V> {
 
 /// A plain client, for what the tests do behind the store's back (its connection driven
 /// by a task of the current runtime).
-async fn raw() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&pg::url(), tokio_postgres::NoTls)
+async fn raw(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
@@ -84,6 +84,30 @@ proptest! {
     }
 }
 
+/// The store `builder` opens, holding key `k` at value 1: the store, the key and its
+/// version.
+async fn seeded(
+    builder: AsyncPgStoreBuilder<String, u32>,
+) -> (AsyncPgStore<String, u32>, String, u64) {
+    let store = builder.build().await.unwrap();
+    let key = "k".to_string();
+    let v1 = store
+        .insert(&Context::background(), key.clone(), 1)
+        .await
+        .unwrap();
+    (store, key, v1)
+}
+
+/// Checks that `key` still holds value 1 at version `v1`.
+async fn assert_unchanged(store: &AsyncPgStore<String, u32>, key: &String, v1: u64) {
+    let now = store
+        .get(&Context::background(), key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((now.value, now.version), (1, v1));
+}
+
 /// Holds the row lock of `key` in an open transaction until dropped.
 struct RowLock {
     _session: tokio_postgres::Client,
@@ -91,7 +115,12 @@ struct RowLock {
 
 impl RowLock {
     async fn take(table: &str, key: &str) -> RowLock {
-        let client = raw().await;
+        RowLock::take_at(&pg::url(), table, key).await
+    }
+
+    /// On the server at `url`.
+    async fn take_at(url: &str, table: &str, key: &str) -> RowLock {
+        let client = raw(url).await;
         client.batch_execute("BEGIN").await.unwrap();
         let json = serde_json::Value::String(key.to_string());
         let sql = format!("SELECT 1 FROM \"{table}\" WHERE key = $1 FOR UPDATE");
@@ -118,16 +147,7 @@ async fn running_on(observer: &tokio_postgres::Client, table: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_queued_on_a_row_lock_times_out_as_queued_with_no_effect() {
     let table = pg::table("arowlock");
-    let store: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
-        .table(&table)
-        .build()
-        .await
-        .unwrap();
-    let key = "k".to_string();
-    let v1 = store
-        .insert(&Context::background(), key.clone(), 1)
-        .await
-        .unwrap();
+    let (store, key, v1) = seeded(AsyncPgStore::builder(pg::url()).table(&table)).await;
     let lock = RowLock::take(&table, "k").await;
     let started = Instant::now();
     let refused = store
@@ -142,27 +162,13 @@ async fn a_write_queued_on_a_row_lock_times_out_as_queued_with_no_effect() {
     }
     assert_eq!(refused.value, 2);
     assert!(took < Duration::from_millis(1000), "took {took:?}");
-    let now = store
-        .get(&Context::background(), &key)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((now.value, now.version), (1, v1));
+    assert_unchanged(&store, &key, v1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_write_is_cancelled_on_the_server_with_no_effect() {
     let table = pg::table("acancel");
-    let store: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
-        .table(&table)
-        .build()
-        .await
-        .unwrap();
-    let key = "k".to_string();
-    let v1 = store
-        .insert(&Context::background(), key.clone(), 1)
-        .await
-        .unwrap();
+    let (store, key, v1) = seeded(AsyncPgStore::builder(pg::url()).table(&table)).await;
     let lock = RowLock::take(&table, "k").await;
     let token = CancelToken::new();
     let ctx = Context::background().with_cancel(&token);
@@ -177,28 +183,14 @@ async fn a_cancelled_write_is_cancelled_on_the_server_with_no_effect() {
     drop(lock);
     assert_eq!(refused.unwrap_err().error, Error::Cancelled);
     assert!(took < Duration::from_millis(1500), "took {took:?}");
-    let now = store
-        .get(&Context::background(), &key)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((now.value, now.version), (1, v1));
+    assert_unchanged(&store, &key, v1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_dropped_while_it_waits_on_the_server_is_cancelled_there_with_no_effect() {
     let table = pg::table("adrop");
-    let store: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
-        .table(&table)
-        .build()
-        .await
-        .unwrap();
-    let key = "k".to_string();
-    let v1 = store
-        .insert(&Context::background(), key.clone(), 1)
-        .await
-        .unwrap();
-    let observer = raw().await;
+    let (store, key, v1) = seeded(AsyncPgStore::builder(pg::url()).table(&table)).await;
+    let observer = raw(&pg::url()).await;
     let lock = RowLock::take(&table, "k").await;
     {
         let ctx = Context::background();
@@ -233,12 +225,7 @@ async fn a_write_dropped_while_it_waits_on_the_server_is_cancelled_there_with_no
     drop(lock);
     // Had it run on, the update would commit now that the lock is free.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let now = store
-        .get(&Context::background(), &key)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((now.value, now.version), (1, v1));
+    assert_unchanged(&store, &key, v1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,7 +324,7 @@ async fn an_operation_dropped_after_any_number_of_polls_did_all_of_its_write_or_
         .build()
         .await
         .unwrap();
-    let observer = raw().await;
+    let observer = raw(&pg::url()).await;
     let background = Context::background();
     let mut task = TaskContext::from_waker(Waker::noop());
     for op in [
@@ -354,7 +341,17 @@ async fn an_operation_dropped_after_any_number_of_polls_did_all_of_its_write_or_
                 Op::Insert => None,
                 _ => Some(store.insert(&background, key.clone(), 1).await.unwrap()),
             };
-            let mut future = op_future(&store, &background, op, &key, before.as_ref());
+            // A store of its own whose connection has yet to be set up: the polls go
+            // through the checkout, setting the session's timeouts (for `within`),
+            // preparing the statements, and the statement itself.
+            let subject: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
+                .table(&table)
+                .pool_size(1)
+                .build()
+                .await
+                .unwrap();
+            let within = Context::within(Duration::from_secs(60));
+            let mut future = op_future(&subject, &within, op, &key, before.as_ref());
             let mut completed = false;
             for _ in 0..polls {
                 if future.as_mut().poll(&mut task).is_ready() {
@@ -365,6 +362,7 @@ async fn an_operation_dropped_after_any_number_of_polls_did_all_of_its_write_or_
                 tokio::time::sleep(Duration::from_micros(200)).await;
             }
             drop(future);
+            drop(subject);
             let what = format!("{op:?} dropped after {polls} polls");
             settled(&observer, &table, &what).await;
             let after = store.get(&background, &key).await.unwrap();
@@ -404,28 +402,12 @@ async fn an_operation_dropped_after_any_number_of_polls_did_all_of_its_write_or_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_in_flight_when_the_server_dies_has_an_unknown_outcome_and_the_pool_recovers() {
     let cluster = Cluster::start();
-    let store: AsyncPgStore<String, u32> = AsyncPgStore::builder(cluster.url())
+    let builder = AsyncPgStore::builder(cluster.url())
         .table("faults")
-        .acquire_timeout(Duration::from_millis(300))
-        .build()
-        .await
-        .unwrap();
-    let key = "k".to_string();
-    let v1 = store
-        .insert(&Context::background(), key.clone(), 1)
-        .await
-        .unwrap();
+        .acquire_timeout(Duration::from_millis(300));
+    let (store, key, v1) = seeded(builder).await;
     // Another session holds the row lock, so the write is in flight when the server dies.
-    let (holder, connection) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    holder.batch_execute("BEGIN").await.unwrap();
-    let json = serde_json::Value::String(key.clone());
-    holder
-        .query("SELECT 1 FROM faults WHERE key = $1 FOR UPDATE", &[&json])
-        .await
-        .unwrap();
+    let holder = RowLock::take_at(&cluster.url(), "faults", "k").await;
     let ctx = Context::within(Duration::from_secs(10));
     let update = store.update(&ctx, &key, &v1, 2);
     let crash = async {

@@ -86,12 +86,14 @@ async fn relay_cancel(
         if let Poll::Ready(answer) = query.as_mut().poll(cx) {
             return Poll::Ready(Ended::Answered(answer));
         }
-        if !sent
-            && cancelled
-                .as_mut()
-                .is_some_and(|listener| Pin::new(listener).poll(cx).is_ready())
-            && token.is_some_and(CancelToken::is_cancelled)
-        {
+        // Polled for its wake-up; the token itself says whether it was cancelled (also
+        // before the listener was made).
+        if let Some(listener) = cancelled.as_mut() {
+            if Pin::new(listener).poll(cx).is_ready() {
+                cancelled = None;
+            }
+        }
+        if !sent && token.is_some_and(CancelToken::is_cancelled) {
             sent = true;
             cancelled = None;
             conn.cancel();
@@ -131,6 +133,9 @@ impl<K, V, S: VersionScheme> AsyncPgStore<K, V, S> {
         }
         let mut conn = pool::checkout(&self.pool, ctx, self.acquire_timeout, started).await?;
         loop {
+            if ctx.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             if ctx.remaining() == Some(Duration::ZERO) {
                 return Err(Error::TimedOut(TimedOut::new(
                     Phase::Queued,

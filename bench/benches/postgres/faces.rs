@@ -1,0 +1,293 @@
+//! `AsyncPgStore` against `PgStore`: the same operations on the same table through the
+//! async face (tokio-postgres, a deadpool pool, tasks on a tokio runtime) and the blocking
+//! one (the postgres crate, an r2d2 pool, threads), with pools of the same size.
+//!
+//! - Latency at 1 client: one client (a thread, or a task on the runtime) runs operation
+//!   after operation; the report gives each face's median time per operation over a
+//!   round, and the async one's over the blocking one's (rounds interleaved, alternating
+//!   which face goes first): median and range over rounds.
+//! - Throughput at 32 clients (32 threads, or 32 tasks on a runtime of as many worker
+//!   threads as the machine has cores) sharing the pool: operations per second, and the
+//!   async face's over the blocking one's.
+//!
+//! Workloads: a successful compare-and-swap (`update` at the current version) and a
+//! `get`, each client on keys of its own.
+//!
+//! Needs a server:
+//! `bash .ci/test cargo bench -p verkv-bench --features postgres-async --bench postgres_faces`
+//! (starts a throwaway cluster), or set `VERKV_POSTGRES_URL`. With `-- --test`, one short
+//! round per configuration.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use verkv::postgres::{AsyncPgStore, PgStore};
+use verkv::{AsyncVersionedStore, Context, VersionedStore};
+
+const TABLE: &str = "bench_faces";
+/// The pool size of both stores.
+const POOL: u32 = 8;
+const MANY: usize = 32;
+/// Keys per client.
+const KEYS: usize = 16;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Workload {
+    Cas,
+    Get,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Cas => "successful CAS",
+            Workload::Get => "get",
+        }
+    }
+}
+
+/// The keys of client `client`.
+fn keys_of(client: usize) -> Vec<String> {
+    (0..KEYS).map(|i| format!("f{client}_{i}")).collect()
+}
+
+/// What one run of a face did: operations, seconds, and (with one client) the median
+/// time per operation.
+#[derive(Clone, Copy)]
+struct Work {
+    ops: u64,
+    seconds: f64,
+    median_op: Duration,
+}
+
+/// `clients` threads on the blocking store for `window`.
+fn blocking(
+    store: &PgStore<String, u64>,
+    workload: Workload,
+    clients: usize,
+    window: Duration,
+) -> Work {
+    let stop = AtomicBool::new(false);
+    let done = AtomicU64::new(0);
+    let ready = Barrier::new(clients + 1);
+    let mut times = Vec::new();
+    let mut seconds = 0.0;
+    thread::scope(|s| {
+        let mut handles = Vec::new();
+        for client in 0..clients {
+            let (stop, done, ready) = (&stop, &done, &ready);
+            handles.push(s.spawn(move || {
+                let ctx = Context::background();
+                let keys = keys_of(client);
+                let mut versions: Vec<u64> = keys
+                    .iter()
+                    .map(|key| store.get(&ctx, key).unwrap().expect("seeded").version)
+                    .collect();
+                let mut times = Vec::new();
+                ready.wait();
+                let mut ops = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let i = ops as usize % KEYS;
+                    let started = Instant::now();
+                    match workload {
+                        Workload::Cas => {
+                            versions[i] = store.update(&ctx, &keys[i], &versions[i], ops).unwrap();
+                        }
+                        Workload::Get => assert!(store.get(&ctx, &keys[i]).unwrap().is_some()),
+                    }
+                    if clients == 1 {
+                        times.push(started.elapsed());
+                    }
+                    ops += 1;
+                }
+                done.fetch_add(ops, Ordering::Relaxed);
+                times
+            }));
+        }
+        ready.wait();
+        let started = Instant::now();
+        thread::sleep(window);
+        stop.store(true, Ordering::Relaxed);
+        seconds = started.elapsed().as_secs_f64();
+        for handle in handles {
+            times.extend(handle.join().unwrap());
+        }
+    });
+    Work {
+        ops: done.into_inner(),
+        seconds,
+        median_op: median_duration(&mut times),
+    }
+}
+
+/// `clients` tasks on the async store, on `runtime`, for `window`.
+fn awaited(
+    runtime: &tokio::runtime::Runtime,
+    store: &Arc<AsyncPgStore<String, u64>>,
+    workload: Workload,
+    clients: usize,
+    window: Duration,
+) -> Work {
+    let stop = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(tokio::sync::Barrier::new(clients + 1));
+    let tasks: Vec<_> = (0..clients)
+        .map(|client| {
+            let (store, stop, ready) = (store.clone(), stop.clone(), ready.clone());
+            runtime.spawn(async move {
+                let ctx = Context::background();
+                let keys = keys_of(client);
+                let mut versions = Vec::new();
+                for key in &keys {
+                    versions.push(store.get(&ctx, key).await.unwrap().expect("seeded").version);
+                }
+                let mut times = Vec::new();
+                ready.wait().await;
+                let mut ops = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let i = ops as usize % KEYS;
+                    let started = Instant::now();
+                    match workload {
+                        Workload::Cas => {
+                            versions[i] = store
+                                .update(&ctx, &keys[i], &versions[i], ops)
+                                .await
+                                .unwrap();
+                        }
+                        Workload::Get => {
+                            assert!(store.get(&ctx, &keys[i]).await.unwrap().is_some());
+                        }
+                    }
+                    if clients == 1 {
+                        times.push(started.elapsed());
+                    }
+                    ops += 1;
+                }
+                (ops, times)
+            })
+        })
+        .collect();
+    runtime.block_on(ready.wait());
+    let started = Instant::now();
+    thread::sleep(window);
+    stop.store(true, Ordering::Relaxed);
+    let seconds = started.elapsed().as_secs_f64();
+    let mut ops = 0;
+    let mut times = Vec::new();
+    for task in tasks {
+        let (done, took) = runtime.block_on(task).unwrap();
+        ops += done;
+        times.extend(took);
+    }
+    Work {
+        ops,
+        seconds,
+        median_op: median_duration(&mut times),
+    }
+}
+
+fn median_duration(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times.get(times.len() / 2).copied().unwrap_or_default()
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn range(values: &[f64], digits: usize) -> String {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(0.0, f64::max);
+    format!("{low:.digits$}–{high:.digits$}")
+}
+
+fn main() {
+    let quick = std::env::args().any(|arg| arg == "--test");
+    let (rounds, window) = if quick {
+        (1, Duration::from_millis(30))
+    } else {
+        (11, Duration::from_millis(500))
+    };
+    let url = std::env::var("VERKV_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "no PostgreSQL server: VERKV_POSTGRES_URL is not set. Run `bash .ci/test cargo \
+             bench -p verkv-bench --features postgres-async --bench postgres_faces`"
+        )
+    });
+    let cores = thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()
+        .unwrap();
+    let blocking_store: PgStore<String, u64> = PgStore::builder(&url)
+        .table(TABLE)
+        .pool_size(POOL)
+        .build()
+        .unwrap_or_else(|cause| panic!("cannot open the store: {cause}"));
+    let async_store: Arc<AsyncPgStore<String, u64>> = Arc::new(
+        runtime
+            .block_on(
+                AsyncPgStore::builder(&url)
+                    .table(TABLE)
+                    .pool_size(POOL)
+                    .build(),
+            )
+            .unwrap_or_else(|cause| panic!("cannot open the async store: {cause}")),
+    );
+    for client in 0..MANY {
+        for key in keys_of(client) {
+            blocking_store.put(&Context::background(), key, 0).unwrap();
+        }
+    }
+    println!(
+        "AsyncPgStore against PgStore, pools of {POOL}, {rounds} rounds of {window:?}, \
+         a tokio runtime of {cores} worker threads"
+    );
+    println!(
+        "{:<15} {:>7} {:>12} {:>12} {:>9} {:>11}",
+        "workload", "clients", "blocking", "async", "async/bl.", "range"
+    );
+    for workload in [Workload::Cas, Workload::Get] {
+        for clients in [1, MANY] {
+            let mut ratios = Vec::new();
+            let (mut blocking_figures, mut async_figures) = (Vec::new(), Vec::new());
+            for round in 0..rounds {
+                let run_blocking = || blocking(&blocking_store, workload, clients, window);
+                let run_async = || awaited(&runtime, &async_store, workload, clients, window);
+                let (b, a) = if round % 2 == 0 {
+                    let b = run_blocking();
+                    (b, run_async())
+                } else {
+                    let a = run_async();
+                    (run_blocking(), a)
+                };
+                // One client: time per operation (µs); many: operations per second.
+                let figure = |work: Work| {
+                    if clients == 1 {
+                        work.median_op.as_secs_f64() * 1e6
+                    } else {
+                        work.ops as f64 / work.seconds
+                    }
+                };
+                blocking_figures.push(figure(b));
+                async_figures.push(figure(a));
+                ratios.push(figure(a) / figure(b));
+            }
+            let unit = if clients == 1 { "µs/op" } else { "op/s" };
+            println!(
+                "{:<15} {:>7} {:>6.0} {unit:<5} {:>6.0} {unit:<5} {:>9.3} {:>11}   (blocking {}, async {})",
+                workload.name(),
+                clients,
+                median(&mut blocking_figures),
+                median(&mut async_figures),
+                median(&mut ratios),
+                range(&ratios, 3),
+                range(&blocking_figures, 0),
+                range(&async_figures, 0),
+            );
+        }
+    }
+}
