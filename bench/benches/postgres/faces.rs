@@ -1,14 +1,16 @@
 //! `AsyncPgStore` against `PgStore`: the same operations on the same table through the
 //! async face (tokio-postgres, a deadpool pool, tasks on a tokio runtime) and the blocking
-//! one (the postgres crate, an r2d2 pool, threads), with pools of the same size.
+//! one (the postgres crate, an r2d2 pool, threads), with pools of the same size. The
+//! async store runs on two runtimes, each with a store of its own whose connections its
+//! tasks drive: a multi-thread one with a worker thread per core (mt) and a
+//! current-thread one (ct).
 //!
-//! - Latency at 1 client: one client (a thread, or a task on the runtime) runs operation
-//!   after operation; the report gives each face's median time per operation over a
-//!   round, and the async one's over the blocking one's (rounds interleaved, alternating
-//!   which face goes first): median and range over rounds.
-//! - Throughput at 32 clients (32 threads, or 32 tasks on a runtime of as many worker
-//!   threads as the machine has cores) sharing the pool: operations per second, and the
-//!   async face's over the blocking one's.
+//! - Latency at 1 client: one client (a thread, or a task) runs operation after
+//!   operation; the report gives each subject's median time per operation in a round,
+//!   and each async one's over the blocking one's (rounds interleaved, rotating which
+//!   subject goes first): median and range over rounds.
+//! - Throughput at 32 clients (32 threads, or 32 tasks) sharing the pool: operations per
+//!   second, and each async subject's over the blocking one's.
 //!
 //! Workloads: a successful compare-and-swap (`update` at the current version) and a
 //! `get`, each client on keys of its own.
@@ -168,11 +170,14 @@ fn awaited(
             })
         })
         .collect();
-    runtime.block_on(ready.wait());
-    let started = Instant::now();
-    thread::sleep(window);
-    stop.store(true, Ordering::Relaxed);
-    let seconds = started.elapsed().as_secs_f64();
+    // Timed inside the runtime: a current-thread runtime runs its tasks only there.
+    let seconds = runtime.block_on(async {
+        ready.wait().await;
+        let started = Instant::now();
+        tokio::time::sleep(window).await;
+        stop.store(true, Ordering::Relaxed);
+        started.elapsed().as_secs_f64()
+    });
     let mut ops = 0;
     let mut times = Vec::new();
     for task in tasks {
@@ -217,76 +222,97 @@ fn main() {
         )
     });
     let cores = thread::available_parallelism().map_or(2, |n| n.get());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .enable_all()
-        .build()
-        .unwrap();
+    // The async store on each kind of runtime (its connections driven by tasks of it).
+    let runtimes = [
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores)
+            .enable_all()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    ];
     let blocking_store: PgStore<String, u64> = PgStore::builder(&url)
         .table(TABLE)
         .pool_size(POOL)
         .build()
         .unwrap_or_else(|cause| panic!("cannot open the store: {cause}"));
-    let async_store: Arc<AsyncPgStore<String, u64>> = Arc::new(
-        runtime
-            .block_on(
+    let async_stores: Vec<Arc<AsyncPgStore<String, u64>>> = runtimes
+        .iter()
+        .map(|runtime| {
+            let opened = runtime.block_on(
                 AsyncPgStore::builder(&url)
                     .table(TABLE)
                     .pool_size(POOL)
                     .build(),
-            )
-            .unwrap_or_else(|cause| panic!("cannot open the async store: {cause}")),
-    );
+            );
+            Arc::new(opened.unwrap_or_else(|cause| panic!("cannot open the async store: {cause}")))
+        })
+        .collect();
     for client in 0..MANY {
         for key in keys_of(client) {
             blocking_store.put(&Context::background(), key, 0).unwrap();
         }
     }
     println!(
-        "AsyncPgStore against PgStore, pools of {POOL}, {rounds} rounds of {window:?}, \
-         a tokio runtime of {cores} worker threads"
+        "AsyncPgStore against PgStore, pools of {POOL}, {rounds} rounds of {window:?}; async \
+         on a multi-thread tokio runtime of {cores} worker threads (mt) and on a \
+         current-thread one (ct)"
     );
     println!(
-        "{:<15} {:>7} {:>12} {:>12} {:>9} {:>11}",
-        "workload", "clients", "blocking", "async", "async/bl.", "range"
+        "{:<15} {:>7} {:>9} {:>9} {:>9} {:>7} {:>11} {:>7} {:>11}",
+        "workload", "clients", "blocking", "mt", "ct", "mt/bl.", "range", "ct/bl.", "range"
     );
     for workload in [Workload::Cas, Workload::Get] {
         for clients in [1, MANY] {
-            let mut ratios = Vec::new();
-            let (mut blocking_figures, mut async_figures) = (Vec::new(), Vec::new());
+            // Per subject (blocking, mt, ct): its figure per round.
+            let mut figures: [Vec<f64>; 3] = Default::default();
+            let mut ratios: [Vec<f64>; 3] = Default::default();
             for round in 0..rounds {
-                let run_blocking = || blocking(&blocking_store, workload, clients, window);
-                let run_async = || awaited(&runtime, &async_store, workload, clients, window);
-                let (b, a) = if round % 2 == 0 {
-                    let b = run_blocking();
-                    (b, run_async())
-                } else {
-                    let a = run_async();
-                    (run_blocking(), a)
-                };
-                // One client: time per operation (µs); many: operations per second.
-                let figure = |work: Work| {
-                    if clients == 1 {
+                let mut figure = [0.0; 3];
+                for turn in 0..3 {
+                    let which = (turn + round) % 3;
+                    let work = match which {
+                        0 => blocking(&blocking_store, workload, clients, window),
+                        _ => awaited(
+                            &runtimes[which - 1],
+                            &async_stores[which - 1],
+                            workload,
+                            clients,
+                            window,
+                        ),
+                    };
+                    // One client: time per operation (µs); many: operations per second.
+                    figure[which] = if clients == 1 {
                         work.median_op.as_secs_f64() * 1e6
                     } else {
                         work.ops as f64 / work.seconds
-                    }
-                };
-                blocking_figures.push(figure(b));
-                async_figures.push(figure(a));
-                ratios.push(figure(a) / figure(b));
+                    };
+                    figures[which].push(figure[which]);
+                }
+                for which in 1..3 {
+                    ratios[which].push(figure[which] / figure[0]);
+                }
             }
             let unit = if clients == 1 { "µs/op" } else { "op/s" };
+            let [b, mt, ct] = &mut figures;
+            let [_, mt_ratio, ct_ratio] = &mut ratios;
             println!(
-                "{:<15} {:>7} {:>6.0} {unit:<5} {:>6.0} {unit:<5} {:>9.3} {:>11}   (blocking {}, async {})",
+                "{:<15} {:>7} {:>9.0} {:>9.0} {:>9.0} {:>7.3} {:>11} {:>7.3} {:>11}  {unit}; ranges: blocking {}, mt {}, ct {}",
                 workload.name(),
                 clients,
-                median(&mut blocking_figures),
-                median(&mut async_figures),
-                median(&mut ratios),
-                range(&ratios, 3),
-                range(&blocking_figures, 0),
-                range(&async_figures, 0),
+                median(b),
+                median(mt),
+                median(ct),
+                median(mt_ratio),
+                range(mt_ratio, 3),
+                median(ct_ratio),
+                range(ct_ratio, 3),
+                range(b, 0),
+                range(mt, 0),
+                range(ct, 0),
             );
         }
     }
