@@ -192,6 +192,45 @@ fn awaited(
     }
 }
 
+/// The control: `get`'s statement written by hand on a tokio-postgres client of its own
+/// (no pool, no store), one client on `runtime`, for `window`: what the async client
+/// library costs by itself. In a task, as the store's clients run.
+fn bare_get(runtime: &tokio::runtime::Runtime, url: &str, window: Duration) -> Work {
+    let url = url.to_string();
+    let task = runtime.spawn(async move {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let get = client
+            .prepare(&format!(
+                "SELECT value, version FROM {TABLE} WHERE key = $1"
+            ))
+            .await
+            .unwrap();
+        let keys: Vec<serde_json::Value> = keys_of(0)
+            .into_iter()
+            .map(serde_json::Value::String)
+            .collect();
+        let mut times = Vec::new();
+        let started = Instant::now();
+        let mut ops = 0u64;
+        while started.elapsed() < window {
+            let key = &keys[ops as usize % KEYS];
+            let began = Instant::now();
+            assert!(client.query_opt(&get, &[key]).await.unwrap().is_some());
+            times.push(began.elapsed());
+            ops += 1;
+        }
+        Work {
+            ops,
+            seconds: started.elapsed().as_secs_f64(),
+            median_op: median_duration(&mut times),
+        }
+    });
+    runtime.block_on(task).unwrap()
+}
+
 fn median_duration(times: &mut [Duration]) -> Duration {
     times.sort();
     times.get(times.len() / 2).copied().unwrap_or_default()
@@ -270,6 +309,8 @@ fn main() {
             // Per subject (blocking, mt, ct): its figure per round.
             let mut figures: [Vec<f64>; 3] = Default::default();
             let mut ratios: [Vec<f64>; 3] = Default::default();
+            // The control's time per operation, on mt and on ct.
+            let mut bare: [Vec<f64>; 2] = Default::default();
             for round in 0..rounds {
                 let mut figure = [0.0; 3];
                 for turn in 0..3 {
@@ -295,6 +336,12 @@ fn main() {
                 for which in 1..3 {
                     ratios[which].push(figure[which] / figure[0]);
                 }
+                if workload == Workload::Get && clients == 1 {
+                    for (which, runtime) in runtimes.iter().enumerate() {
+                        let work = bare_get(runtime, &url, window);
+                        bare[which].push(work.median_op.as_secs_f64() * 1e6);
+                    }
+                }
             }
             let unit = if clients == 1 { "µs/op" } else { "op/s" };
             let [b, mt, ct] = &mut figures;
@@ -314,6 +361,20 @@ fn main() {
                 range(mt, 0),
                 range(ct, 0),
             );
+            if !bare[0].is_empty() {
+                let [on_mt, on_ct] = &mut bare;
+                println!(
+                    "{:<15} {:>7} {:>9} {:>9.0} {:>9.0}  µs/op: the bare statement on a tokio-postgres \
+                     client (ranges: mt {}, ct {})",
+                    "get (bare)",
+                    1,
+                    "",
+                    median(on_mt),
+                    median(on_ct),
+                    range(on_mt, 0),
+                    range(on_ct, 0),
+                );
+            }
         }
     }
 }
