@@ -30,6 +30,7 @@ const MUTANTS: &[&str] = &[
     "txn_one_at_a_time",
     "pg_txn_unlocked",
     "near_txn_keeps_copies",
+    "no_cancel_on_drop",
 ];
 
 fn main() -> ExitCode {

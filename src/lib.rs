@@ -276,7 +276,7 @@
 //! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |
 //! | `cache/` | the capacity bound's eviction policy and the expiry timer (leaves each shard holds), the eviction listener, and single-flight [`get_or_load`](Store::get_or_load) on top of the store |
 //! | `snapshot/` | warm restart (feature `snapshot`): the snapshot format, writing a store's records shard by shard and restoring a store from them, its versions resumed; the shards export and take back their records (with the timer's deadlines and the policy's standing) through `store/` |
-//! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`); its async face [`AsyncVersionedStore`] (`backend/asynchronous/`), so far for the in-memory store |
+//! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`); its async face [`AsyncVersionedStore`] (`backend/asynchronous/`) for the in-memory store, and for PostgreSQL on tokio (`backend/postgres/asynchronous/`, feature `postgres-async`) |
 //!
 //! Higher layers add methods to [`Store`] in their own files (`impl Store` blocks), so the
 //! store never names them. Three kinds of import do not follow the table yet: the store's
@@ -314,9 +314,15 @@
 //! [`AsyncVersionedStore`] is the same trait with futures, for services on an async
 //! runtime: a future never blocks its executor thread behind another operation (a busy
 //! shard lock, a change, another caller's load, the pause between two attempts are
-//! awaited), and a future dropped before it completed has had no effect. Its futures are
-//! `Send` and need no particular runtime. The in-memory [`Store`] implements it; the
-//! PostgreSQL backend and the near-cache do not yet.
+//! awaited), and a future dropped before it completed has had its whole effect or none,
+//! never part of it. Its futures are `Send`. The in-memory [`Store`] implements it
+//! (needing no particular runtime; a dropped future has had no effect) and, with the
+//! `postgres-async` feature, so does `verkv::postgres::AsyncPgStore`, the PostgreSQL
+//! backend on tokio: `PgStore`'s table, statements, row decoding and error meanings (one
+//! implementation, run by either client), where a future dropped while its statement
+//! runs has that statement cancelled on the server (a write then either did not happen
+//! or had committed whole; its documentation says what each dropped operation has done);
+//! the near-cache does not yet.
 //!
 //! # A bounded cache
 //!
@@ -457,6 +463,7 @@ assert_eq!(stale.error, Error::Stale { expected: v2, current: v3 });
 //! | `json` | the `json` module: JSON Merge Patch and JSON Patch for JSON records |
 //! | `http` | the `http` module: `ETag` headers, and `If-Match` / `If-None-Match` / `X-Expected-Version` evaluated into statuses |
 //! | `postgres` | the `postgres` module: [`VersionedStore`] on a PostgreSQL table (`PgStore`); the `near` module: a near-cache in front of it, kept coherent by notifications (`NearCache`) |
+//! | `postgres-async` | `postgres` and, in the `postgres` module, `AsyncPgStore`: [`AsyncVersionedStore`] on the same table, schema and statements, on tokio (`tokio-postgres` with a `deadpool` pool) |
 //! | `metrics` | `Stats::publish`: the statistics as Prometheus-style counters, gauges and a lock-wait histogram, through the [`metrics`](https://docs.rs/metrics) facade to the recorder the application installed |
 //! | `snapshot` | the `snapshot` module: `Store::snapshot_to` / `snapshot_to_file` and `StoreBuilder::restore`, a warm restart that keeps versions (keys and values through serde) |
 //!

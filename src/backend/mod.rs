@@ -1,6 +1,8 @@
 //! One interface over where the records live: [`VersionedStore`], implemented by the
 //! in-memory [`Store`](crate::Store) and, with the `postgres` feature, by
-//! [`PgStore`](crate::postgres::PgStore).
+//! [`PgStore`](crate::postgres::PgStore); and its async face [`AsyncVersionedStore`],
+//! implemented by the in-memory store and, with the `postgres-async` feature, by
+//! `AsyncPgStore`.
 //!
 //! Code written against the trait moves from one process to several by changing the
 //! constructor. The answers keep their meaning across backends: [`Error::NotFound`] vs

@@ -1,12 +1,15 @@
 //! [`AsyncVersionedStore`]: the operations of [`VersionedStore`](super::VersionedStore)
 //! as futures, for services on an async runtime, implemented by the in-memory
-//! [`Store`](crate::Store).
+//! [`Store`](crate::Store) and, with the `postgres-async` feature, by `AsyncPgStore`
+//! (whose futures need a tokio runtime, and whose cancellation contract is in its
+//! module's documentation: a write dropped while its statement runs is cancelled on the
+//! server, or has committed whole).
 //!
 //! A future of this trait never blocks its executor thread on another operation: where
 //! the blocking face would wait (for a shard lock another operation holds, for a change,
 //! for another caller's load, between two attempts of the retry loop), it awaits. The
 //! in-memory store's operations complete when first polled unless they would wait. The
-//! futures are `Send`, and need no particular runtime.
+//! futures are `Send`; the in-memory store's need no particular runtime.
 //!
 //! # Dropping a future
 //!
@@ -19,7 +22,7 @@
 //! it start their own).
 
 mod memory;
-mod pause;
+pub(crate) mod pause;
 
 use std::convert::Infallible;
 use std::fmt::{Debug, Display};
@@ -37,8 +40,10 @@ use crate::wait::{Attempts, Next, Retried};
 /// [`Context`] (deadline and cancel token).
 ///
 /// The deadline covers the whole operation, time awaited included; an operation that
-/// times out, is cancelled, or whose future is dropped before it completes has had no
-/// effect (the module documentation says so per operation).
+/// times out or is cancelled has had no effect (except a write a networked backend
+/// answers with [`Error::OutcomeUnknown`]), and one whose future is dropped before it
+/// completes has had no effect or its whole effect, never part of it (the module
+/// documentation, and each backend's, say which per operation).
 ///
 /// # Examples
 ///

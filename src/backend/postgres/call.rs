@@ -42,6 +42,29 @@ pub(super) enum Failure {
     Commit(::postgres::Error),
 }
 
+impl Failure {
+    /// What it means for the caller of an operation that started at `started`, given
+    /// whether it writes and whether a cancel request was sent for it.
+    pub(super) fn meaning<Ver>(
+        self,
+        effect: Effect,
+        started: Instant,
+        cancelled: bool,
+    ) -> Error<Ver> {
+        match self {
+            Failure::Db(error) => meaning(&error, effect, started, cancelled),
+            Failure::Commit(error) if is_cut_off(&error) => Error::OutcomeUnknown(cause(&error)),
+            Failure::Commit(error) => meaning(&error, Effect::Writes, started, cancelled),
+            // The record is not of the store's types. A write's answer came back after
+            // the statement ran: it may have taken effect.
+            Failure::Decode(cause) => match effect {
+                Effect::Reads => Error::BadRecord(cause),
+                Effect::Writes => Error::OutcomeUnknown(cause),
+            },
+        }
+    }
+}
+
 impl From<::postgres::Error> for Failure {
     fn from(error: ::postgres::Error) -> Self {
         Failure::Db(error)
@@ -130,23 +153,7 @@ impl<K, V, S: VersionScheme> PgStore<K, V, S> {
             match outcome {
                 Ok(Step::Done(answer)) => return Ok(answer),
                 Ok(Step::Again) => continue,
-                Err(Failure::Db(error)) => {
-                    return Err(meaning(&error, effect, started, cancelled));
-                }
-                Err(Failure::Commit(error)) if is_cut_off(&error) => {
-                    return Err(Error::OutcomeUnknown(cause(&error)));
-                }
-                Err(Failure::Commit(error)) => {
-                    return Err(meaning(&error, Effect::Writes, started, cancelled));
-                }
-                // The record is not of the store's types. A write's answer came back
-                // after the statement ran: it may have taken effect.
-                Err(Failure::Decode(cause)) => {
-                    return Err(match effect {
-                        Effect::Reads => Error::BadRecord(cause),
-                        Effect::Writes => Error::OutcomeUnknown(cause),
-                    });
-                }
+                Err(failure) => return Err(failure.meaning(effect, started, cancelled)),
             }
         }
     }

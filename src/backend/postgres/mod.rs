@@ -1,5 +1,7 @@
 //! The PostgreSQL backend (the `postgres` feature): [`PgStore`], the same operations as
-//! the in-memory store on a table shared by every process that opens it.
+//! the in-memory store on a table shared by every process that opens it; with the
+//! `postgres-async` feature, `AsyncPgStore`, the same as futures on tokio (see its
+//! documentation for what differs).
 //!
 //! # Storage
 //!
@@ -94,6 +96,10 @@
 //!   open connection to wait for, not after the acquire timeout; the pool keeps trying
 //!   in the background, and the store works again once the server lets it connect.
 
+mod answers;
+#[cfg(feature = "postgres-async")]
+mod asynchronous;
+mod builder;
 mod call;
 mod codec;
 mod listeners;
@@ -103,6 +109,13 @@ mod transaction;
 mod versions;
 mod watch;
 
+#[cfg(feature = "postgres-async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres-async")))]
+pub use asynchronous::{AsyncPgStore, AsyncPgStoreBuilder};
+#[cfg(feature = "postgres-async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres-async")))]
+pub use builder::Awaited;
+pub use builder::{Blocking, PgStoreBuilder};
 pub use versions::PgVersion;
 
 use std::fmt;
@@ -112,19 +125,16 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use self::call::{cause, Effect, Step};
+use self::answers::flatten;
+use self::builder::failed;
+use self::call::Effect;
 pub(crate) use self::listeners::Registry;
 use self::pool::{LastFailure, Manager, Pool};
 use self::schema::Sql;
 use super::{Context, ReadResult, VersionedStore};
-use crate::store::Versioned;
 use crate::store::{Cause, Error, Rejected, UpdateWithError};
 use crate::store::{Committed, ReadMany, Transaction, TransactionRefused};
 use crate::version::Counter;
-
-/// Whether a conditional write whose snapshot reports the expected version as current is
-/// run again (a test build can switch this off to see the linearizability check fail).
-const RERUN: bool = !cfg!(verkv_mutant = "no_rerun");
 
 /// The types a store or builder is for, without owning any (so it is `Send` and `Sync`
 /// whatever they are).
@@ -177,13 +187,7 @@ impl<K, V> PgStore<K, V> {
     /// A builder for a store on the server at `url` (a `postgresql://` URL or a
     /// `key=value` connection string), with [`Counter`] versions in table `verkv`.
     pub fn builder(url: impl Into<String>) -> PgStoreBuilder<K, V> {
-        PgStoreBuilder {
-            url: url.into(),
-            table: "verkv".to_string(),
-            pool_size: 8,
-            acquire_timeout: Duration::from_secs(5),
-            _records: PhantomData,
-        }
+        PgStoreBuilder::new(url.into())
     }
 }
 
@@ -211,65 +215,7 @@ impl<K, V, S> PgStore<K, V, S> {
     }
 }
 
-/// Configures and opens a [`PgStore`]: made by [`PgStore::builder`].
-pub struct PgStoreBuilder<K, V, S = Counter> {
-    url: String,
-    table: String,
-    pool_size: u32,
-    acquire_timeout: Duration,
-    _records: Records<K, V, S>,
-}
-
-impl<K, V, S> fmt::Debug for PgStoreBuilder<K, V, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgStoreBuilder")
-            .field("table", &self.table)
-            .field("pool_size", &self.pool_size)
-            .field("acquire_timeout", &self.acquire_timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<K, V, S> PgStoreBuilder<K, V, S> {
-    /// The table to keep the records in (default `verkv`): lower-case ASCII letters,
-    /// digits and `_`, at most 48 bytes. It is created if missing, with a sequence
-    /// `<table>_version`, a trigger function `<table>_notify`, a table
-    /// `<table>_listeners` and a function `<table>_listening` (see
-    /// [`PgStore::channel`]).
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
-
-    /// The most connections the pool opens (default 8).
-    pub fn pool_size(mut self, connections: u32) -> Self {
-        self.pool_size = connections.max(1);
-        self
-    }
-
-    /// How long an operation without a deadline waits for a pooled connection before it
-    /// gives up as [`Error::Unavailable`] (default 5 s). A server that refuses to connect
-    /// ([`Error::Misconfigured`]) is reported at once instead.
-    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
-        self
-    }
-
-    /// Versions of scheme `S2` ([`Counter`] or [`UuidV4`](crate::UuidV4)) instead. A
-    /// table holds the versions of one scheme: [`build`](PgStoreBuilder::build) refuses
-    /// a table made with the other.
-    pub fn versions<S2: PgVersion>(self) -> PgStoreBuilder<K, V, S2> {
-        PgStoreBuilder {
-            url: self.url,
-            table: self.table,
-            pool_size: self.pool_size,
-            acquire_timeout: self.acquire_timeout,
-            _records: PhantomData,
-        }
-    }
-}
-
-impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
+impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S, Blocking> {
     /// Opens the pool, creates the table if it is missing, and checks that its columns
     /// are of the store's types.
     ///
@@ -284,10 +230,7 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
     /// message names the table, the column, the type found and the type expected.
     pub fn build(self) -> Result<PgStore<K, V, S>, Cause> {
         let sql = Sql::new::<S>(&self.table)?;
-        let config: ::postgres::Config = self
-            .url
-            .parse()
-            .map_err(|error| Cause::new(format!("bad connection URL: {error}")))?;
+        let config: ::postgres::Config = self.config()?;
         let last_failure = LastFailure::default();
         let pool = r2d2::Pool::builder()
             .max_size(self.pool_size)
@@ -317,46 +260,22 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S> {
         .map_err(|error: Error<S::Version>| Cause::new(error))?;
         conn.client
             .batch_execute(&store.sql.create)
-            .map_err(|error| Cause::new(format!("cannot create the table: {}", cause(&error))))?;
+            .map_err(failed("create the table"))?;
         // The table may have been there already, made for other types.
         let found = conn
             .client
             .query(&store.sql.columns, &[])
-            .and_then(|rows| {
-                rows.iter()
-                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-                    .collect::<Result<Vec<(String, String)>, ::postgres::Error>>()
-            })
-            .map_err(|error| {
-                Cause::new(format!(
-                    "cannot read the table's columns: {}",
-                    cause(&error)
-                ))
-            })?;
+            .and_then(|rows| schema::columns(&rows))
+            .map_err(failed("read the table's columns"))?;
         schema::check_columns::<S>(&self.table, &found)?;
         // Registrations of sessions that are gone would keep notifications on.
-        store.registry.tidy(&mut conn.client).map_err(|error| {
-            Cause::new(format!(
-                "cannot tidy the table's listeners: {}",
-                cause(&error)
-            ))
-        })?;
+        store
+            .registry
+            .tidy(&mut conn.client)
+            .map_err(failed("tidy the table's listeners"))?;
         drop(conn);
         Ok(store)
     }
-}
-
-/// The answer of a conditional write's statement about `key`, from its one row (if any):
-/// written with this version, or refused at this current version.
-fn written<S: PgVersion>(
-    row: &::postgres::Row,
-    key: &codec::Encoded,
-) -> Result<Result<S::Version, S::Version>, Cause> {
-    let version = codec::version::<S>(row, 1, key)?;
-    let written: bool = row
-        .try_get(0)
-        .map_err(|error| Cause::new(format!("cannot decode a row: {error}")))?;
-    Ok(if written { Ok(version) } else { Err(version) })
 }
 
 impl<K, V, S> VersionedStore<K, V> for PgStore<K, V, S>
@@ -370,13 +289,7 @@ where
     fn get(&self, ctx: &Context<'_>, key: &K) -> ReadResult<V, S::Version> {
         let key = codec::encode("key", key).map_err(Error::BadRecord)?;
         self.run(ctx, Effect::Reads, |client, statements| {
-            let Some(row) = client.query_opt(&statements.get, &[&key])? else {
-                return Ok(Step::Done(None));
-            };
-            Ok(Step::Done(Some(Versioned {
-                value: codec::value(&row, 0, &key)?,
-                version: codec::version::<S>(&row, 1, &key)?,
-            })))
+            answers::get::<V, S>(client.query_opt(&statements.get, &[&key])?, &key)
         })
     }
 
@@ -388,12 +301,8 @@ where
     ) -> Result<S::Version, Rejected<V, S::Version>> {
         let answer = self.encoded(&key, &value).and_then(|(key, encoded)| {
             self.run(ctx, Effect::Writes, |client, statements| {
-                let Some(row) = client.query_opt(&statements.insert, &[&key, &encoded])? else {
-                    return Ok(Step::Again);
-                };
-                Ok(Step::Done(
-                    written::<S>(&row, &key)?.map_err(|current| Error::Exists { current }),
-                ))
+                let row = client.query_opt(&statements.insert, &[&key, &encoded])?;
+                answers::insert::<S>(row, &key)
             })
         });
         flatten(answer).map_err(|error| Rejected { error, value })
@@ -411,17 +320,8 @@ where
             self.run(ctx, Effect::Writes, |client, statements| {
                 let params: [&(dyn ::postgres::types::ToSql + Sync); 3] =
                     [&key, &expected_column, &encoded];
-                let Some(row) = client.query_opt(&statements.update, &params)? else {
-                    return Ok(Step::Done(Err(Error::NotFound)));
-                };
-                Ok(match written::<S>(&row, &key)? {
-                    Ok(version) => Step::Done(Ok(version)),
-                    Err(current) if current == *expected && RERUN => Step::Again,
-                    Err(current) => Step::Done(Err(Error::Stale {
-                        expected: expected.clone(),
-                        current,
-                    })),
-                })
+                let row = client.query_opt(&statements.update, &params)?;
+                answers::update::<S>(row, &key, expected)
             })
         });
         flatten(answer).map_err(|error| Rejected { error, value })
@@ -434,17 +334,7 @@ where
         expected: &S::Version,
         compute: impl FnOnce(&V) -> Result<V, E>,
     ) -> Result<S::Version, UpdateWithError<S::Version, E>> {
-        let current = match self.get(ctx, key)? {
-            None => return Err(Error::NotFound.into()),
-            Some(read) if read.version != *expected => {
-                return Err(Error::Stale {
-                    expected: expected.clone(),
-                    current: read.version,
-                }
-                .into())
-            }
-            Some(read) => read.value,
-        };
+        let current = answers::at_expected(self.get(ctx, key)?, expected)?;
         let value = compute(&current).map_err(UpdateWithError::Closure)?;
         self.update(ctx, key, expected, value)
             .map_err(|refused| refused.error.into())
@@ -459,19 +349,8 @@ where
         let key = codec::encode("key", key).map_err(Error::BadRecord)?;
         let expected_column = S::to_column(expected);
         flatten(self.run(ctx, Effect::Writes, |client, statements| {
-            let Some(row) = client.query_opt(&statements.remove, &[&key, &expected_column])? else {
-                return Ok(Step::Done(Err(Error::NotFound)));
-            };
-            if let Some(removed) = codec::value_opt(&row, 0, &key)? {
-                return Ok(Step::Done(Ok(removed)));
-            }
-            Ok(match codec::version::<S>(&row, 1, &key)? {
-                current if current == *expected && RERUN => Step::Again,
-                current => Step::Done(Err(Error::Stale {
-                    expected: expected.clone(),
-                    current,
-                })),
-            })
+            let row = client.query_opt(&statements.remove, &[&key, &expected_column])?;
+            answers::remove::<V, S>(row, &key, expected)
         }))
     }
 
@@ -488,18 +367,7 @@ where
             .map(|key| codec::encode("key", key).map_err(Error::BadRecord))
             .collect::<Result<Vec<_>, _>>()?;
         self.run(ctx, Effect::Reads, |client, statements| {
-            let mut read: ReadMany<V, S::Version> = keys.iter().map(|_| None).collect();
-            for row in client.query(&statements.get_many, &[&keys])? {
-                let index: i64 = row
-                    .try_get(0)
-                    .map_err(|error| Cause::new(format!("cannot decode a row: {error}")))?;
-                let key = &keys[(index - 1) as usize];
-                read[(index - 1) as usize] = Some(Versioned {
-                    value: codec::value(&row, 1, key)?,
-                    version: codec::version::<S>(&row, 2, key)?,
-                });
-            }
-            Ok(Step::Done(read))
+            answers::get_many::<V, S>(client.query(&statements.get_many, &[&keys])?, &keys)
         })
     }
 
@@ -523,10 +391,10 @@ where
         let answer = self.encoded(&key, &value).and_then(|(key, encoded)| {
             self.run(ctx, Effect::Writes, |client, statements| {
                 let row = client.query_one(&statements.put, &[&key, &encoded])?;
-                Ok(Step::Done(codec::version::<S>(&row, 0, &key)?))
+                answers::put::<S>(Some(row), &key)
             })
         });
-        answer.map_err(|error| Rejected { error, value })
+        flatten(answer).map_err(|error| Rejected { error, value })
     }
 
     fn wait_for_change(
@@ -551,9 +419,4 @@ impl<K: Serialize, V: Serialize, S: PgVersion> PgStore<K, V, S> {
         let value = codec::encode("value", value).map_err(Error::BadRecord)?;
         Ok((key, value))
     }
-}
-
-/// One error type for a statement's failure and its refusal.
-fn flatten<T, E>(answer: Result<Result<T, E>, E>) -> Result<T, E> {
-    answer.and_then(|inner| inner)
 }

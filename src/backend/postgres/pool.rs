@@ -81,26 +81,89 @@ pub(crate) struct Conn {
     poisoned: bool,
 }
 
+/// How many statements a table has.
+pub(super) const STATEMENTS: usize = 12;
+
+impl Statements {
+    /// The texts of `sql`'s statements, in the order [`Statements::from`] takes them
+    /// prepared.
+    pub(super) fn texts(sql: &Sql) -> [&str; STATEMENTS] {
+        [
+            &sql.get,
+            &sql.insert,
+            &sql.put,
+            &sql.update,
+            &sql.remove,
+            &sql.watch_read,
+            &sql.get_many,
+            &sql.txn_lock,
+            &sql.txn_claim,
+            &sql.txn_update,
+            &sql.txn_set,
+            &sql.txn_delete,
+        ]
+    }
+
+    /// The statements prepared from [`Statements::texts`], in its order.
+    pub(super) fn from(prepared: Vec<Statement>) -> Statements {
+        let Ok::<[Statement; STATEMENTS], _>(
+            [get, insert, put, update, remove, watch_read, get_many, txn_lock, txn_claim, txn_update, txn_set, txn_delete],
+        ) = prepared.try_into()
+        else {
+            unreachable!("one statement prepared per text");
+        };
+        Statements {
+            get,
+            insert,
+            put,
+            update,
+            remove,
+            watch_read,
+            get_many,
+            txn_lock,
+            txn_claim,
+            txn_update,
+            txn_set,
+            txn_delete,
+        }
+    }
+}
+
+/// `statement_timeout` and `lock_timeout` in milliseconds (0: none) that make the server
+/// enforce `remaining`: a statement still running then is cancelled (SQLSTATE 57014), and
+/// a wait for a row lock gives up a little earlier (55P03), so that a wait that is queued
+/// behind another writer is reported as queued.
+pub(super) fn session_timeouts(remaining: Option<Duration>) -> (u64, u64) {
+    match remaining {
+        None => (0, 0),
+        Some(remaining) => {
+            // Whole milliseconds, at least one (zero would mean no timeout).
+            let statement = (remaining.as_millis() as u64).max(1);
+            let margin = (statement / 10).clamp(1, 5);
+            (statement, statement.saturating_sub(margin).max(1))
+        }
+    }
+}
+
+/// The statement that sets the session's timeouts to `wanted` (see [`session_timeouts`]).
+pub(super) fn set_timeouts_sql(wanted: (u64, u64)) -> String {
+    format!(
+        "SET statement_timeout = {}; SET lock_timeout = {}",
+        wanted.0, wanted.1
+    )
+}
+
 impl Conn {
     /// The statements of `sql`, prepared on this connection the first time.
     pub(super) fn statements(&mut self, sql: &Sql) -> Result<Statements, ::postgres::Error> {
         if let Some(statements) = &self.statements {
             return Ok(statements.clone());
         }
-        let statements = Statements {
-            get: self.client.prepare(&sql.get)?,
-            insert: self.client.prepare(&sql.insert)?,
-            put: self.client.prepare(&sql.put)?,
-            update: self.client.prepare(&sql.update)?,
-            remove: self.client.prepare(&sql.remove)?,
-            watch_read: self.client.prepare(&sql.watch_read)?,
-            get_many: self.client.prepare(&sql.get_many)?,
-            txn_lock: self.client.prepare(&sql.txn_lock)?,
-            txn_claim: self.client.prepare(&sql.txn_claim)?,
-            txn_update: self.client.prepare(&sql.txn_update)?,
-            txn_set: self.client.prepare(&sql.txn_set)?,
-            txn_delete: self.client.prepare(&sql.txn_delete)?,
-        };
+        let prepared = Statements::texts(sql)
+            .iter()
+            .map(|text| self.client.prepare(text))
+            .collect::<Result<_, _>>()?;
+        let statements = Statements::from(prepared);
         self.statements = Some(statements.clone());
         Ok(statements)
     }
@@ -114,20 +177,9 @@ impl Conn {
         &mut self,
         remaining: Option<Duration>,
     ) -> Result<(), ::postgres::Error> {
-        let wanted = match remaining {
-            None => (0, 0),
-            Some(remaining) => {
-                // Whole milliseconds, at least one (zero would mean no timeout).
-                let statement = (remaining.as_millis() as u64).max(1);
-                let margin = (statement / 10).clamp(1, 5);
-                (statement, statement.saturating_sub(margin).max(1))
-            }
-        };
+        let wanted = session_timeouts(remaining);
         if wanted != self.timeouts {
-            self.client.batch_execute(&format!(
-                "SET statement_timeout = {}; SET lock_timeout = {}",
-                wanted.0, wanted.1
-            ))?;
+            self.client.batch_execute(&set_timeouts_sql(wanted))?;
             self.timeouts = wanted;
         }
         Ok(())
@@ -148,7 +200,7 @@ impl Conn {
 
 /// Why an attempt to connect failed.
 #[derive(Clone)]
-enum Failed {
+pub(super) enum Failed {
     /// The server could not be reached, or answered that it cannot take the connection
     /// now (starting up, too many connections): it may pass.
     Unreachable(Cause),
@@ -158,7 +210,7 @@ enum Failed {
 }
 
 impl Failed {
-    fn of(error: &::postgres::Error) -> Failed {
+    pub(super) fn of(error: &::postgres::Error) -> Failed {
         match error.as_db_error() {
             Some(db) if is_misconfiguration(db.code()) => Failed::Refused(Cause::new(format!(
                 "the server refused the connection: {}",
@@ -169,7 +221,7 @@ impl Failed {
     }
 
     /// What an operation that could not get a connection because of it answers.
-    fn error<Ver>(self) -> Error<Ver> {
+    pub(super) fn error<Ver>(self) -> Error<Ver> {
         match self {
             Failed::Unreachable(cause) => Error::Unavailable(cause),
             Failed::Refused(cause) => Error::Misconfigured(cause),

@@ -249,6 +249,15 @@ COMMIT;"#
     }
 }
 
+/// The names and types of the columns in the answer to [`Sql::columns`].
+pub(super) fn columns(
+    rows: &[::postgres::Row],
+) -> Result<Vec<(String, String)>, ::postgres::Error> {
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
 /// Checks that `table`, whose columns named as the store's are `found` (name and type,
 /// as PostgreSQL names them), has the columns of a store with versions of scheme `S`: a
 /// table made for other types (such as other versions) is refused here rather than failing

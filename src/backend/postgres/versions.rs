@@ -24,7 +24,7 @@ pub trait PgVersion: VersionScheme + sealed::Sealed {
     const SQL_TYPE: &'static str;
 
     /// The column's Rust type, as the `postgres` crate reads and writes it.
-    type Column: ToSql + for<'a> FromSql<'a> + Sync;
+    type Column: ToSql + for<'a> FromSql<'a> + Send + Sync;
 
     /// The SQL expression that draws a new version; `sequence` is the quoted name of the
     /// table's sequence.

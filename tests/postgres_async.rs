@@ -1,0 +1,446 @@
+//! The async PostgreSQL store (`AsyncPgStore`): the conformance suite through its async
+//! face, and what only a server can show: a deadline on a row lock enforced by the
+//! server, a cancel token relayed to it, a future dropped mid-statement whose statement
+//! the server stops, futures dropped after every number of polls (each write done whole
+//! or not at all), and a write in flight when the server dies (`OutcomeUnknown`). Needs
+//! `VERKV_POSTGRES_URL` and `VERKV_PG_BIN` (see `.ci/test`); fails without them.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+// The blocking face (`Model::run`) is run on `PgStore` in `tests/postgres.rs`.
+#[allow(dead_code)]
+#[path = "support/conformance.rs"]
+mod conformance;
+#[path = "support/ledger.rs"]
+mod ledger;
+#[path = "support/pg.rs"]
+mod pg;
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context as TaskContext, Waker};
+use std::time::{Duration, Instant};
+
+use cluster::Cluster;
+use proptest::prelude::*;
+use verkv::postgres::{AsyncPgStore, AsyncPgStoreBuilder};
+use verkv::{AsyncVersionedStore, CancelToken, Context, Error, Phase, UuidV4};
+
+/// Fewer cases than on the in-memory store (256): each one creates a table.
+const MODEL_CASES: u32 = 24;
+
+/// A runtime for the stores' connection tasks and cancel requests.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn store<K, V>(prefix: &str) -> AsyncPgStore<K, V> {
+    AsyncPgStore::builder(pg::url())
+        .table(pg::table(prefix))
+        .build()
+        .await
+        .unwrap_or_else(|cause| panic!("cannot open a store at VERKV_POSTGRES_URL: {cause}"))
+}
+
+/// A plain client, for what the tests do behind the store's back (its connection driven
+/// by a task of the current runtime).
+async fn raw(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(MODEL_CASES))]
+
+    #[test]
+    fn counter_store_conforms(steps in conformance::steps(4, 60)) {
+        let runtime = runtime();
+        let store: AsyncPgStore<conformance::Key, conformance::Value> =
+            runtime.block_on(store("amodel"));
+        let _inside = runtime.enter();
+        conformance::Model::run_async(&store, &steps);
+    }
+
+    #[test]
+    fn uuid_store_conforms(steps in conformance::steps(4, 60)) {
+        let runtime = runtime();
+        let store: AsyncPgStore<conformance::Key, conformance::Value, UuidV4> = runtime
+            .block_on(
+                AsyncPgStore::builder(pg::url())
+                    .table(pg::table("amodel_uuid"))
+                    .versions::<UuidV4>()
+                    .build(),
+            )
+            .unwrap();
+        let _inside = runtime.enter();
+        conformance::Model::run_async(&store, &steps);
+    }
+}
+
+/// The store `builder` opens, holding key `k` at value 1: the store, the key and its
+/// version.
+async fn seeded(
+    builder: AsyncPgStoreBuilder<String, u32>,
+) -> (AsyncPgStore<String, u32>, String, u64) {
+    let store = builder.build().await.unwrap();
+    let key = "k".to_string();
+    let v1 = store
+        .insert(&Context::background(), key.clone(), 1)
+        .await
+        .unwrap();
+    (store, key, v1)
+}
+
+/// Checks that `key` still holds value 1 at version `v1`.
+async fn assert_unchanged(store: &AsyncPgStore<String, u32>, key: &String, v1: u64) {
+    let now = store
+        .get(&Context::background(), key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((now.value, now.version), (1, v1));
+}
+
+/// Holds the row lock of `key` in an open transaction until dropped.
+struct RowLock {
+    _session: tokio_postgres::Client,
+}
+
+impl RowLock {
+    async fn take(table: &str, key: &str) -> RowLock {
+        RowLock::take_at(&pg::url(), table, key).await
+    }
+
+    /// On the server at `url`.
+    async fn take_at(url: &str, table: &str, key: &str) -> RowLock {
+        let client = raw(url).await;
+        client.batch_execute("BEGIN").await.unwrap();
+        let json = serde_json::Value::String(key.to_string());
+        let sql = format!("SELECT 1 FROM \"{table}\" WHERE key = $1 FOR UPDATE");
+        assert_eq!(client.query(&sql, &[&json]).await.unwrap().len(), 1);
+        RowLock { _session: client }
+    }
+}
+
+/// How many statements on `table` the server is running (or waiting to run) for
+/// sessions other than `observer`'s.
+async fn running_on(observer: &tokio_postgres::Client, table: &str) -> i64 {
+    let row = observer
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE state = 'active' AND pid <> pg_backend_pid() \
+             AND position($1 in query) > 0",
+            &[&table],
+        )
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_queued_on_a_row_lock_times_out_as_queued_with_no_effect() {
+    let table = pg::table("arowlock");
+    let (store, key, v1) = seeded(AsyncPgStore::builder(pg::url()).table(&table)).await;
+    let lock = RowLock::take(&table, "k").await;
+    let started = Instant::now();
+    let refused = store
+        .update(&Context::within(Duration::from_millis(200)), &key, &v1, 2)
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    drop(lock);
+    match refused.error {
+        Error::TimedOut(timed_out) => assert_eq!(timed_out.phase(), Phase::Queued),
+        other => panic!("expected a queued timeout, got {other}"),
+    }
+    assert_eq!(refused.value, 2);
+    assert!(took < Duration::from_millis(1000), "took {took:?}");
+    assert_unchanged(&store, &key, v1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_write_is_cancelled_on_the_server_with_no_effect() {
+    let table = pg::table("acancel");
+    let (store, key, v1) = seeded(AsyncPgStore::builder(pg::url()).table(&table)).await;
+    let lock = RowLock::take(&table, "k").await;
+    let token = CancelToken::new();
+    let ctx = Context::background().with_cancel(&token);
+    let update = store.update(&ctx, &key, &v1, 2);
+    let cancel = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        token.cancel();
+    };
+    let started = Instant::now();
+    let (refused, ()) = tokio::join!(update, cancel);
+    let took = started.elapsed();
+    drop(lock);
+    assert_eq!(refused.unwrap_err().error, Error::Cancelled);
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    assert_unchanged(&store, &key, v1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_dropped_while_it_waits_on_the_server_is_cancelled_there_with_no_effect() {
+    let table = pg::table("adrop");
+    let (store, key, v1) = seeded(AsyncPgStore::builder(pg::url()).table(&table)).await;
+    let observer = raw(&pg::url()).await;
+    let lock = RowLock::take(&table, "k").await;
+    {
+        let ctx = Context::background();
+        let mut update = pin!(store.update(&ctx, &key, &v1, 2));
+        // Poll it until the server shows its statement waiting for the row lock.
+        let mut task = TaskContext::from_waker(Waker::noop());
+        let waiting_since = Instant::now();
+        loop {
+            assert!(
+                update.as_mut().poll(&mut task).is_pending(),
+                "the row is locked"
+            );
+            if running_on(&observer, &table).await == 1 {
+                break;
+            }
+            assert!(
+                waiting_since.elapsed() < Duration::from_secs(5),
+                "the update never reached the server"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Dropped here, mid-statement.
+    }
+    let dropped_at = Instant::now();
+    while running_on(&observer, &table).await > 0 {
+        assert!(
+            dropped_at.elapsed() < Duration::from_secs(2),
+            "the dropped update still runs on the server"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(lock);
+    // Had it run on, the update would commit now that the lock is free.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_unchanged(&store, &key, v1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_change_wakes_on_a_write_and_gives_up_at_its_deadline() {
+    let store: AsyncPgStore<String, u32> = store("await").await;
+    let key = "k".to_string();
+    let v1 = store
+        .insert(&Context::background(), key.clone(), 1)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let timed_out = store
+        .wait_for_change(
+            &Context::within(Duration::from_millis(100)),
+            &key,
+            Some(&v1),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(timed_out, Error::TimedOut(t) if t.phase() == Phase::Watching));
+    assert!(started.elapsed() < Duration::from_millis(1000));
+    let ctx = Context::within(Duration::from_secs(5));
+    let waiter = store.wait_for_change(&ctx, &key, Some(&v1));
+    let writer = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        store.update(&ctx, &key, &v1, 2).await.unwrap()
+    };
+    let (changed, v2) = tokio::join!(waiter, writer);
+    let changed = changed.unwrap().unwrap();
+    assert_eq!((changed.value, changed.version), (2, v2));
+}
+
+/// What one dropped operation may have left: the record before it, or after it whole.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Insert,
+    Update,
+    Put,
+    Remove,
+    TryUpdateWith,
+}
+
+/// `op`'s future on `key` (whose record is `before`, if any), as a boxed future whose
+/// output is dropped (only its effect on the table is looked at).
+fn op_future<'a>(
+    store: &'a AsyncPgStore<String, u32>,
+    ctx: &'a Context<'a>,
+    op: Op,
+    key: &'a String,
+    before: Option<&'a u64>,
+) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+    match (op, before) {
+        (Op::Insert, _) => Box::pin(async move {
+            let _ = store.insert(ctx, key.clone(), 2).await;
+        }),
+        (Op::Update, Some(v)) => Box::pin(async move {
+            let _ = store.update(ctx, key, v, 2).await;
+        }),
+        (Op::Put, _) => Box::pin(async move {
+            let _ = store.put(ctx, key.clone(), 2).await;
+        }),
+        (Op::Remove, Some(v)) => Box::pin(async move {
+            let _ = store.remove(ctx, key, v).await;
+        }),
+        (Op::TryUpdateWith, Some(v)) => Box::pin(async move {
+            let _ = store
+                .try_update_with(ctx, key, v, |_| Ok::<u32, ()>(2))
+                .await;
+        }),
+        (op, None) => unreachable!("{op:?} needs a record"),
+    }
+}
+
+/// Waits until the server runs no statement on `table` (a dropped operation's statement
+/// was cancelled or finished), failing after 2 s.
+async fn settled(observer: &tokio_postgres::Client, table: &str, what: &str) {
+    let since = Instant::now();
+    while running_on(observer, table).await > 0 {
+        assert!(
+            since.elapsed() < Duration::from_secs(2),
+            "{what}: a dropped operation's statement still runs on the server"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_dropped_after_any_number_of_polls_did_all_of_its_write_or_none() {
+    /// More polls than any of these operations needs on a quiet server.
+    const MOST_POLLS: usize = 400;
+    let table = pg::table("adrop_polls");
+    // Two connections: one leaked or left busy by a dropped future would starve the rest.
+    let store: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
+        .table(&table)
+        .pool_size(2)
+        .build()
+        .await
+        .unwrap();
+    let observer = raw(&pg::url()).await;
+    let background = Context::background();
+    let mut task = TaskContext::from_waker(Waker::noop());
+    for op in [
+        Op::Insert,
+        Op::Update,
+        Op::Put,
+        Op::Remove,
+        Op::TryUpdateWith,
+    ] {
+        let mut completed_within = None;
+        for polls in 0..MOST_POLLS {
+            let key = format!("{op:?}-{polls}");
+            let before = match op {
+                Op::Insert => None,
+                _ => Some(store.insert(&background, key.clone(), 1).await.unwrap()),
+            };
+            // A store of its own whose connection has yet to be set up: the polls go
+            // through the checkout, setting the session's timeouts (for `within`),
+            // preparing the statements, and the statement itself.
+            let subject: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
+                .table(&table)
+                .pool_size(1)
+                .build()
+                .await
+                .unwrap();
+            let within = Context::within(Duration::from_secs(60));
+            let mut future = op_future(&subject, &within, op, &key, before.as_ref());
+            let mut completed = false;
+            for _ in 0..polls {
+                if future.as_mut().poll(&mut task).is_ready() {
+                    completed = true;
+                    break;
+                }
+                // Lets the connection's task send and receive.
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            drop(future);
+            drop(subject);
+            let what = format!("{op:?} dropped after {polls} polls");
+            settled(&observer, &table, &what).await;
+            let after = store.get(&background, &key).await.unwrap();
+            let after = after.map(|record| (record.value, record.version));
+            match (op, before, after) {
+                // Nothing done.
+                (Op::Insert, None, None) => assert!(!completed, "{what}: completed, no record"),
+                (Op::Update | Op::Put | Op::Remove | Op::TryUpdateWith, Some(v1), Some((1, v)))
+                    if v == v1 =>
+                {
+                    assert!(!completed, "{what}: completed, the record unchanged")
+                }
+                // Done whole.
+                (Op::Insert, None, Some((2, _))) => {}
+                (Op::Update | Op::Put | Op::TryUpdateWith, Some(v1), Some((2, v))) if v != v1 => {}
+                (Op::Remove, Some(_), None) => {}
+                (_, before, after) => {
+                    panic!("{what}: half applied: before {before:?}, after {after:?}")
+                }
+            }
+            // The store still serves the key at once: no lock or connection left held.
+            let ctx = Context::within(Duration::from_secs(2));
+            store.put(&ctx, key.clone(), 3).await.unwrap();
+            if completed {
+                println!("{op:?} completed within {polls} polls");
+                completed_within = Some(polls);
+                break;
+            }
+        }
+        assert!(
+            completed_within.is_some(),
+            "{op:?} did not complete within {MOST_POLLS} polls"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_in_flight_when_the_server_dies_has_an_unknown_outcome_and_the_pool_recovers() {
+    let cluster = Cluster::start();
+    let builder = AsyncPgStore::builder(cluster.url())
+        .table("faults")
+        .acquire_timeout(Duration::from_millis(300));
+    let (store, key, v1) = seeded(builder).await;
+    // Another session holds the row lock, so the write is in flight when the server dies.
+    let holder = RowLock::take_at(&cluster.url(), "faults", "k").await;
+    let ctx = Context::within(Duration::from_secs(10));
+    let update = store.update(&ctx, &key, &v1, 2);
+    let crash = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::task::block_in_place(|| cluster.crash());
+    };
+    let (refused, ()) = tokio::join!(update, crash);
+    let refused = refused.unwrap_err();
+    assert!(
+        matches!(refused.error, Error::OutcomeUnknown(_)),
+        "a write in flight when the server died: {}",
+        refused.error
+    );
+    assert_eq!(refused.value, 2);
+    let down = store.get(&Context::background(), &key).await;
+    assert!(matches!(down, Err(Error::Unavailable(_))), "{down:?}");
+    drop(holder);
+    tokio::task::block_in_place(|| cluster.resume());
+    // The pool recovers by itself; the write waited for the lock and never ran.
+    let started = Instant::now();
+    let mut recovered = store.get(&Context::background(), &key).await;
+    while recovered.is_err() && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        recovered = store.get(&Context::background(), &key).await;
+    }
+    let now = recovered.expect("the pool recovers").unwrap();
+    assert_eq!((now.value, now.version), (1, v1));
+}
+
+#[test]
+fn an_operation_polled_outside_a_tokio_runtime_is_refused_as_misconfigured() {
+    let runtime = runtime();
+    let store: AsyncPgStore<String, u32> = runtime.block_on(store("anoruntime"));
+    let read = futures_lite::future::block_on(store.get(&Context::background(), &"k".into()));
+    assert!(matches!(read, Err(Error::Misconfigured(_))), "{read:?}");
+}
