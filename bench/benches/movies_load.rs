@@ -38,6 +38,13 @@ use tokio::net::TcpStream;
 /// How many movies the clients share (so that some patches lose races: `412`).
 const MOVIES: usize = 100;
 
+/// How long one request may take, queueing included (long: none should time out).
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Database sessions per PostgreSQL store, the same for both faces.
+#[cfg(feature = "postgres")]
+const POOL: u32 = 10;
+
 /// The load: clients at once, and rounds (a `GET` then a `PATCH`) per client.
 #[derive(Clone, Copy)]
 struct Load {
@@ -75,27 +82,41 @@ fn main() {
     );
     println!("| backend | requests | patched | 412 | p50 ms | p99 ms | max ms | requests/s | most runtime threads |");
     println!("|---|---|---|---|---|---|---|---|---|");
-    report("memory (async)", run(app::Movies::new(), load));
+    report(
+        "memory (async)",
+        run(|| movies::start(app::Movies::new(), TIMEOUT), load),
+    );
     #[cfg(feature = "postgres")]
     {
         use blocking::OnBlockingThread;
         use verkv::near::NearCache;
-        use verkv::postgres::PgStore;
+        use verkv::postgres::{AsyncPgStore, PgStore};
         let open = |prefix: &str| {
             PgStore::builder(pg::url())
                 .table(pg::table(prefix))
-                .pool_size(10)
+                .pool_size(POOL)
                 .build()
                 .unwrap()
         };
+        let open_async = || async {
+            let builder = AsyncPgStore::builder(pg::url()).table(pg::table("load_async"));
+            builder.pool_size(POOL).build().await.unwrap()
+        };
         report(
-            "PostgreSQL (blocking store, block_in_place)",
-            run(OnBlockingThread(open("load_blocking")), load),
+            "PostgreSQL, async store",
+            run(|| movies::start_opened(open_async, TIMEOUT), load),
         );
-        let near = NearCache::builder(open("load_near")).build().unwrap();
         report(
-            "near-cache (blocking store, block_in_place)",
-            run(OnBlockingThread(near), load),
+            "PostgreSQL, blocking store (block_in_place)",
+            run(
+                || movies::start(OnBlockingThread(open("load_blocking")), TIMEOUT),
+                load,
+            ),
+        );
+        let near = || NearCache::builder(open("load_near")).build().unwrap();
+        report(
+            "near-cache, blocking (block_in_place)",
+            run(|| movies::start(OnBlockingThread(near()), TIMEOUT), load),
         );
     }
 }
@@ -120,9 +141,10 @@ fn report(backend: &str, mut measured: Measured) {
     );
 }
 
-/// Serves `store`, creates the movies, runs the clients and checks every answer.
-fn run<S: MovieStore>(store: S, load: Load) -> Measured {
-    let server = movies::start(store, Duration::from_secs(60));
+/// Serves the API with `start`, creates the movies, runs the clients and checks every
+/// answer.
+fn run<S: MovieStore>(start: impl FnOnce() -> movies::Server<S>, load: Load) -> Measured {
+    let server = start();
     let address = server.address().to_string();
     let clients = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

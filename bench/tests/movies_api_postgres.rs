@@ -1,5 +1,5 @@
-//! Two instances of the movies API over one PostgreSQL table, straight on the table or
-//! each through a near-cache of its own: an edit through one is seen by the other, is
+//! Two instances of the movies API over one PostgreSQL table, straight on the table (the
+//! async store, and the blocking one) or each through a near-cache of its own: an edit through one is seen by the other, is
 //! refused through the other when it was based on a stale read (`412`), and accepted
 //! after re-fetching. Needs `VERKV_POSTGRES_URL` (see `.ci/test`); fails without it.
 
@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use app::MovieStore;
 use axum::http::StatusCode;
 use blocking::OnBlockingThread;
-use movies::{heat, start, Reply, Server};
+use movies::{heat, start, start_opened, Reply, Server};
 use serde_json::{json, Value};
 use verkv::near::NearCache;
-use verkv::postgres::PgStore;
+use verkv::postgres::{AsyncPgStore, PgStore};
 
 /// How long an edit may take to reach the other instance through its near-cache (about
 /// a millisecond on an idle machine).
@@ -33,17 +33,30 @@ fn open(table: &str) -> PgStore<String, Value> {
     PgStore::builder(pg::url()).table(table).build().unwrap()
 }
 
+/// How long a request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+
 #[test]
 fn two_instances_refuse_each_others_stale_writes_with_412() {
     let table = pg::table("movies");
-    two_instances_exchange_edits(|| OnBlockingThread(open(&table)));
+    two_instances_exchange_edits(|| {
+        let open = || async { AsyncPgStore::builder(pg::url()).table(&table).build().await };
+        start_opened(|| async { open().await.unwrap() }, REQUEST_TIMEOUT)
+    });
+}
+
+#[test]
+fn two_instances_on_the_blocking_store_refuse_each_others_stale_writes_with_412() {
+    let table = pg::table("movies_blocking");
+    two_instances_exchange_edits(|| start(OnBlockingThread(open(&table)), REQUEST_TIMEOUT));
 }
 
 #[test]
 fn two_instances_with_near_caches_refuse_each_others_stale_writes_with_412() {
     let table = pg::table("movies_near");
     two_instances_exchange_edits(|| {
-        OnBlockingThread(NearCache::builder(open(&table)).build().unwrap())
+        let near = NearCache::builder(open(&table)).build().unwrap();
+        start(OnBlockingThread(near), REQUEST_TIMEOUT)
     });
 }
 
@@ -61,11 +74,11 @@ fn seen_within_bound<S>(server: &Server<S>, edit: &Reply) -> Reply {
     }
 }
 
-/// Two instances over the stores `open` makes: each sees the other's edits and refuses
-/// the writes based on what the other changed.
-fn two_instances_exchange_edits<S: MovieStore>(open: impl Fn() -> S) {
-    let one = start(open(), Duration::from_secs(3));
-    let two = start(open(), Duration::from_secs(3));
+/// Two instances that `start` serves: each sees the other's edits and refuses the writes
+/// based on what the other changed.
+fn two_instances_exchange_edits<S: MovieStore>(start: impl Fn() -> Server<S>) {
+    let one = start();
+    let two = start();
     assert_eq!(one.create("1", heat()).status, StatusCode::CREATED);
     assert_eq!(
         two.create("1", heat()).status,

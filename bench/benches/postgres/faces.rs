@@ -16,7 +16,7 @@
 //! `get`, each client on keys of its own.
 //!
 //! Needs a server:
-//! `bash .ci/test cargo bench -p verkv-bench --features postgres-async --bench postgres_faces`
+//! `bash .ci/test cargo bench -p verkv-bench --features postgres --bench postgres_faces`
 //! (starts a throwaway cluster), or set `VERKV_POSTGRES_URL`. With `-- --test`, one short
 //! round per configuration.
 
@@ -257,7 +257,7 @@ fn main() {
     let url = std::env::var("VERKV_POSTGRES_URL").unwrap_or_else(|_| {
         panic!(
             "no PostgreSQL server: VERKV_POSTGRES_URL is not set. Run `bash .ci/test cargo \
-             bench -p verkv-bench --features postgres-async --bench postgres_faces`"
+             bench -p verkv-bench --features postgres --bench postgres_faces`"
         )
     });
     let cores = thread::available_parallelism().map_or(2, |n| n.get());

@@ -9,8 +9,9 @@
 //! and each refuses the other's stale writes with `412`. Add `--near-cache RECORDS` to
 //! serve reads from a near-cache of that many movies in memory, kept coherent with the
 //! other instances by the table's notifications (writes still go to the database). The
-//! requests are served by async handlers; the PostgreSQL store and the near-cache, which
-//! are blocking, run on the handler's thread with the runtime told so (`blocking.rs`).
+//! requests are served by async handlers, on the async PostgreSQL store with
+//! `--database`; the near-cache, which has no async face yet, runs on the handler's
+//! thread with the runtime told so (`blocking.rs`).
 //!
 //! Then, for example:
 //!
@@ -94,16 +95,11 @@ async fn serve<S: MovieStore>(store: S, port: u16, request_timeout: Duration) {
         .expect("server failed");
 }
 
-/// The database's table, straight or through a near-cache.
-#[cfg(feature = "postgres")]
-enum Database {
-    Direct(verkv::postgres::PgStore<String, serde_json::Value>),
-    Near(verkv::near::NearCache<String, serde_json::Value>),
-}
-
 #[cfg(feature = "postgres")]
 use blocking::OnBlockingThread;
 
+/// Serves the table `movies` of the database at `url`: straight through the async
+/// store, or through a near-cache of `near_cache` records (a blocking store).
 #[cfg(feature = "postgres")]
 async fn serve_database(
     url: String,
@@ -111,25 +107,34 @@ async fn serve_database(
     port: u16,
     request_timeout: Duration,
 ) {
-    let opened = tokio::task::block_in_place(move || {
-        let db = verkv::postgres::PgStore::builder(url)
-            .table("movies")
-            .build()?;
-        Ok::<_, verkv::Cause>(match near_cache {
-            Some(records) => Database::Near(
+    let cannot_open = |cause: verkv::Cause| -> ! {
+        eprintln!("movies_api: cannot open the database: {cause}");
+        std::process::exit(1);
+    };
+    match near_cache {
+        None => {
+            let opened = verkv::postgres::AsyncPgStore::builder(url)
+                .table("movies")
+                .build()
+                .await;
+            match opened {
+                Ok(db) => serve(db, port, request_timeout).await,
+                Err(cause) => cannot_open(cause),
+            }
+        }
+        Some(records) => {
+            let opened = tokio::task::block_in_place(move || {
+                let db = verkv::postgres::PgStore::builder(url)
+                    .table("movies")
+                    .build()?;
                 verkv::near::NearCache::builder(db)
                     .max_capacity(records)
-                    .build()?,
-            ),
-            None => Database::Direct(db),
-        })
-    });
-    match opened {
-        Ok(Database::Direct(db)) => serve(OnBlockingThread(db), port, request_timeout).await,
-        Ok(Database::Near(near)) => serve(OnBlockingThread(near), port, request_timeout).await,
-        Err(cause) => {
-            eprintln!("movies_api: cannot open the database: {cause}");
-            std::process::exit(1);
+                    .build()
+            });
+            match opened {
+                Ok(near) => serve(OnBlockingThread(near), port, request_timeout).await,
+                Err(cause) => cannot_open(cause),
+            }
         }
     }
 }

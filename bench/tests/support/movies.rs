@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use super::app::{router, AppState, MovieStore};
 
 pub(crate) struct Server<S> {
-    base: String,
+    /// `host:port`.
+    address: String,
     pub(crate) movies: Arc<S>,
     _runtime: tokio::runtime::Runtime,
 }
@@ -23,24 +24,34 @@ pub(crate) const WORKERS: usize = 2;
 
 /// Starts the API on 127.0.0.1 (a free port) over `store`.
 pub(crate) fn start<S: MovieStore>(store: S, request_timeout: Duration) -> Server<S> {
-    let movies = Arc::new(store);
+    start_opened(|| async { store }, request_timeout)
+}
+
+/// Starts the API on 127.0.0.1 (a free port) over the store `open` makes, opened on the
+/// server's runtime (an async PostgreSQL store's connections are tasks of the runtime
+/// that opened them).
+pub(crate) fn start_opened<S: MovieStore, F: std::future::Future<Output = S>>(
+    open: impl FnOnce() -> F,
+    request_timeout: Duration,
+) -> Server<S> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .thread_name(RUNTIME_THREAD)
         .enable_all()
         .build()
         .unwrap();
+    let movies = Arc::new(runtime.block_on(open()));
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let address = listener.local_addr().unwrap().to_string();
     let state = AppState {
         movies: movies.clone(),
         request_timeout,
     };
     runtime.spawn(async move { axum::serve(listener, router(state)).await });
     Server {
-        base,
+        address,
         movies,
         _runtime: runtime,
     }
@@ -57,7 +68,7 @@ pub(crate) struct Reply {
 impl<S> Server<S> {
     /// The server's `host:port`.
     pub(crate) fn address(&self) -> &str {
-        self.base.trim_start_matches("http://")
+        &self.address
     }
 
     pub(crate) fn send(
@@ -84,7 +95,7 @@ impl<S> Server<S> {
             .timeout_global(Some(Duration::from_secs(20)))
             .build()
             .into();
-        let url = format!("{}/movies/{id}", self.base);
+        let url = format!("http://{}/movies/{id}", self.address());
         let mut request = http::Request::builder().method(method).uri(url);
         for (name, value) in headers {
             request = request.header(*name, *value);
