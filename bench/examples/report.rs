@@ -145,7 +145,7 @@ where
         .caption(caption, ("sans-serif", 15))
         .margin(8)
         .x_label_area_size(32)
-        .y_label_area_size(48)
+        .y_label_area_size(64)
         .build_cartesian_2d(-0.4..last + 0.4, 0.0..y_hi)?;
     let label = |x: &f64| {
         let index = x.round();
@@ -598,6 +598,32 @@ fn ratio_tables(table: &Table, out: &mut String) {
             |(w, k, _, t, _)| format!("{w} / {k} / {t}t"),
         );
         let _ = writeln!(out, "| {label} | {ours:.1} | {} |", cells.join(" | "));
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Transactions (ids the workload tables do not split):");
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| comparison | peer | ours ns | peer ns | ours/peer median (min–max) | target |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---|---|");
+    for row in table
+        .rows
+        .iter()
+        .filter(|row| split_id(text(row, "id")).is_none())
+    {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {:.1} | {:.1} | {:.2} ({:.2}–{:.2}) | {} |",
+            text(row, "id"),
+            text(row, "peer"),
+            num(row, "ours_ns"),
+            num(row, "peer_ns"),
+            num(row, "ratio_median"),
+            num(row, "ratio_min"),
+            num(row, "ratio_max"),
+            text(row, "target").replace(';', ",")
+        );
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "Targets, as the report judged them:");
