@@ -329,7 +329,7 @@
 //! [`StoreBuilder::max_capacity`] bounds a store by its number of records, or with a
 //! [`weigher`](StoreBuilder::weigher) by their total weight (moka's names). Writes beyond
 //! the bound evict records the store judges least likely to be read again: a policy that
-//! survives scans and loops, chosen on real request traces (`BENCHMARKS.md`). An evicted
+//! survives scans and loops, chosen on real request traces (`docs/benchmarks/policy.md`). An evicted
 //! record is gone like a removed one (its versions are never handed out again), and a
 //! read of a hot key stays a read: recording the access writes only when what is
 //! recorded changes. A record that could never fit is refused with [`Error::TooHeavy`],
@@ -339,7 +339,7 @@
 //!
 //! Each shard evicts on its own, from its share of the bound. The policy is an adaptive
 //! window in front of a frequency-guarded main queue, chosen by measurement on real
-//! request traces against moka and quick_cache (`BENCHMARKS.md`, "Hit ratio"):
+//! request traces against moka and quick_cache (`docs/benchmarks/policy.md`):
 //!
 //! - **Window.** A new record enters a small FIFO queue. One read again while there goes
 //!   on to the main queue when it reaches the head (S3-FIFO's rule, Yang et al., SOSP
@@ -360,7 +360,7 @@
 //!
 //! On traces held out of its tuning its mean hit ratio is within half a point of the
 //! better of moka and quick_cache, not ahead by more, and moka's stays higher on loops
-//! (`BENCHMARKS.md`, "Hit ratio on traces the policy was not tuned on").
+//! (`docs/benchmarks/policy.md`, "Hit ratio on traces the policy was not tuned on").
 //!
 //! A read records its access with relaxed writes to the record's own byte and the
 //! sketch, only while what they record changes: reads of hot keys stay reads.

@@ -7,6 +7,9 @@
 //! and 9e3 records instead, as a quick check. The count is the bytes requested from the allocator and
 //! still held once the map is built (allocator overhead per block not included); each
 //! map grows from empty, as it does when no capacity is given.
+//!
+//! With `VERKV_BENCH_RESULTS` set to a folder, the rows are also written there as
+//! `memory.csv` (records, map id, bytes per record), for the report's plots.
 
 use std::alloc::System;
 
@@ -14,6 +17,7 @@ use dashmap::DashMap;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use uuid::Uuid;
 use verkv::{Counter, DefaultHashBuilder, Store, UuidV4, VersionScheme};
+use verkv_bench::results::ResultFile;
 
 #[global_allocator]
 static COUNTING: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -111,6 +115,19 @@ fn verkv_expiring(records: u64) -> Store<u64, u64> {
     store
 }
 
+/// Ours bounded to `records` records whose records also expire (after an hour), sent
+/// `records` fresh keys.
+fn verkv_bounded_expiring(records: u64) -> Store<u64, u64> {
+    let store = Store::builder()
+        .max_capacity(records)
+        .time_to_live(std::time::Duration::from_secs(3600))
+        .build();
+    for key in 0..records {
+        store.insert(key, key).expect("a record of weight 1 fits");
+    }
+    store
+}
+
 fn dashmap<V>(records: u64, value: impl Fn(u64) -> V) -> DashMap<u64, V, DefaultHashBuilder> {
     let map = DashMap::with_hasher(DefaultHashBuilder::default());
     for key in 0..records {
@@ -121,41 +138,54 @@ fn dashmap<V>(records: u64, value: impl Fn(u64) -> V) -> DashMap<u64, V, Default
 
 /// Prints the table for `records` records; ours', dashmap's and ours bounded bytes per
 /// record.
-fn measure(records: u64) -> (f64, f64, f64) {
+fn measure(records: u64, out: &mut ResultFile) -> (f64, f64, f64) {
     let dashmap_plain = bytes_per_record(records, |n| dashmap(n, |key| key));
     let rows = [
         (
+            "verkv",
             "verkv, `Counter` (u64) versions",
             bytes_per_record(records, verkv::<Counter>),
         ),
         (
+            "verkv-uuid",
             "verkv, `UuidV4` versions",
             bytes_per_record(records, verkv::<UuidV4>),
         ),
         (
+            "verkv-bounded",
             "verkv bounded (`max_capacity` = records), `Counter` versions",
             bytes_per_held_record(records, verkv_bounded, |store| store.len() as u64),
         ),
         (
+            "verkv-expiring",
             "verkv with a `time_to_live`, `Counter` versions",
             bytes_per_record(records, verkv_expiring),
         ),
-        ("dashmap, u64 values", dashmap_plain),
         (
+            "verkv-bounded-expiring",
+            "verkv bounded with a `time_to_live`, `Counter` versions",
+            bytes_per_held_record(records, verkv_bounded_expiring, |store| store.len() as u64),
+        ),
+        ("dashmap", "dashmap, u64 values", dashmap_plain),
+        (
+            "dashmap-versioned",
             "dashmap, (u64 value, u64 version)",
             bytes_per_record(records, |n| dashmap(n, |key| (key, key))),
         ),
         (
+            "dashmap-uuid",
             "dashmap, (u64 value, Uuid version)",
             bytes_per_record(records, |n| {
                 dashmap(n, |key| (key, Uuid::from_u64_pair(key, key)))
             }),
         ),
         (
+            "moka-bounded",
             "moka bounded (`max_capacity` = records)",
             bytes_per_held_record(records, moka_bounded, |cache| cache.entry_count()),
         ),
         (
+            "quick_cache-bounded",
             "quick_cache bounded (capacity = records)",
             bytes_per_held_record(records, quick_cache_bounded, |cache| cache.len() as u64),
         ),
@@ -164,17 +194,19 @@ fn measure(records: u64) -> (f64, f64, f64) {
     println!();
     println!("| map | bytes/record |");
     println!("|---|---:|");
-    for (name, bytes) in rows {
+    for (id, name, bytes) in rows {
         println!("| {name} | {bytes:.1} |");
+        out.row(&[records.to_string(), id.to_owned(), format!("{bytes:.2}")]);
     }
     println!();
-    (rows[0].1, dashmap_plain, rows[2].1)
+    (rows[0].2, dashmap_plain, rows[2].2)
 }
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--test");
     let records = if quick { 10_000 } else { 1_000_000 };
-    let (ours, dashmap_plain, bounded) = measure(records);
+    let mut out = ResultFile::create("memory.csv", &["records", "map", "bytes_per_record"]);
+    let (ours, dashmap_plain, bounded) = measure(records, &mut out);
     let limit = dashmap_plain + TARGET_EXTRA_BYTES;
     if ours <= limit {
         println!("target met: {ours:.1} <= dashmap {dashmap_plain:.1} + {TARGET_EXTRA_BYTES}");
@@ -196,5 +228,5 @@ fn main() {
     // in a growth cycle: 1e6 records over 8 shards sit just past a doubling (tables under
     // half full); 9e5 just before one (tables 86% full).
     println!();
-    measure(records * 9 / 10);
+    measure(records * 9 / 10, &mut out);
 }

@@ -16,8 +16,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use common::plan::{self, Slice};
 
 fn peers(c: &mut Criterion) {
-    let long = plan::long_run();
-    for comparison in plan::comparisons(long) {
+    let which = plan::which();
+    let long = which == plan::Plan::Long;
+    for comparison in plan::comparisons(which) {
         let mut group = c.benchmark_group(comparison.id());
         group
             .sample_size(10)

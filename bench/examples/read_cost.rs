@@ -1,6 +1,6 @@
 //! Runs one store operation in a loop inside a function of its own, so that an
 //! instruction counter can count that loop alone and divide by the number of calls
-//! (`BENCHMARKS.md`, "Instructions per operation").
+//! (`docs/benchmarks/read-path.md`, "Instructions per operation").
 //!
 //! ```text
 //! cargo run --release -p verkv-bench --example read_cost -- VARIANT KEYS OPERATION CALLS

@@ -1,21 +1,21 @@
 //! Eviction for a bounded shard: an adaptive FIFO window, TinyLFU admission and a main
 //! CLOCK. What the policy does is described once, for users, in the crate documentation
-//! ("The eviction policy"); how it was chosen, in `BENCHMARKS.md` ("Hit ratio"). This
+//! ("The eviction policy"); how it was chosen, in `docs/benchmarks/policy.md`. This
 //! module's notes are about how it is built.
 //!
 //! **The window's growth.** A ghost key that comes back rare grows the window by one and
 //! a half times its weight; one that comes back frequent shrinks it by its weight.
 //! (Growing by twice the weight gave the window more room than the frequency-heavy traces
 //! could afford, and by once less than the recency-heavy ones need: see
-//! `BENCHMARKS.md`.) The window starts at 1% of the capacity and stays between 1% and
+//! `docs/benchmarks/policy.md`.) The window starts at 1% of the capacity and stays between 1% and
 //! 30%.
 //!
 //! **Frequent returns skip the window.** A ghost key that comes back frequent is one the
 //! admission turned away and should have kept: it goes straight to the back of the main
 //! queue (S3-FIFO's ghost rule, kept to the keys the sketch knows as frequent; sending
 //! every ghost key there cost the loop and frequency-heavy traces, and this measured
-//! better on the traces it was chosen on and on those held out: `BENCHMARKS.md`, issue
-//! 28's section).
+//! better on the traces it was chosen on and on those held out: `docs/benchmarks/policy.md`,
+//! issue 28's sections).
 //!
 //! **What a read costs.** A read records an access under the shard's *read* lock,
 //! through relaxed atomics written only when they change: a saturating count (0 to 3)

@@ -31,7 +31,8 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
     /// A store with no expiry at all reads no clock and keeps nothing extra per record;
     /// one with expiry keeps each expiring record's deadlines in a side table of its
     /// shard (measured at about 50 bytes per record for a million `u64` records, on top
-    /// of the record's own; `BENCHMARKS.md`) and reads the clock on each operation.
+    /// of the record's own; `docs/benchmarks/features.md`, "Expiry") and reads the clock
+    /// on each operation.
     ///
     /// # Examples
     ///

@@ -92,7 +92,7 @@ where
     /// cloned under the lock, so for large values store an [`Arc`](std::sync::Arc). The
     /// copy holds one shard's records at a time: more [shards](crate::StoreBuilder::shards)
     /// make it smaller, and disturb the reads that go on beside it less (see
-    /// `BENCHMARKS.md`, "Warm restart").
+    /// `docs/benchmarks/warm-restart.md`.
     ///
     /// # Errors
     ///

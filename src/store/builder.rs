@@ -235,7 +235,7 @@ impl<K, V, S, H> StoreBuilder<K, V, S, H> {
     /// Switches statistics on (or off again): [`Store::stats`] then reports what the
     /// store did. Off by default; off, they cost nothing measurable, and on, a read
     /// counts in its thread's own counter and a write in its shard's (see
-    /// `BENCHMARKS.md` for what that costs).
+    /// `docs/benchmarks/features.md` for what that costs).
     ///
     /// # Examples
     ///

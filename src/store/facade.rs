@@ -611,7 +611,7 @@ where
 /// wait, and a view made for one operation (`store.within(t).get(&k)`) keeps its budget
 /// in registers, where a token it does not have and a deadline it does not reach fold
 /// away. Out of line, the budget would have to be stored and passed by address, which
-/// costs a bounded `get` over a large map a fifth of its speed (see `BENCHMARKS.md`).
+/// costs a bounded `get` over a large map a fifth of its speed (see `docs/benchmarks/read-path.md`).
 /// A write's answer (its new version, or its refusal with the value), or, if its wait
 /// failed, the wait's error with the key and value handed back.
 pub(crate) type WrittenOrHandedBack<K, V, Ver, E> =

@@ -161,7 +161,7 @@ impl<K, V, S: VersionScheme> Records<K, V, S> {
 
 impl<K: Eq, V, S: VersionScheme> Records<K, V, S> {
     /// See [`Shard::get`]. Both reads are inlined: the tracked one out of line cost a
-    /// bounded `get` hit 16 instructions (a call) to save a plain one 4 (`BENCHMARKS.md`,
+    /// bounded `get` hit 16 instructions (a call) to save a plain one 4 (`docs/benchmarks/read-path.md`,
     /// "Records without eviction state").
     #[inline]
     pub(crate) fn get<Q>(&self, hash: u64, key: &Q) -> Option<&Record<V, Version<S>>>

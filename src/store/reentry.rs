@@ -98,7 +98,7 @@ impl<F: ?Sized> Clone for UnderLock<F> {
 /// Inlined into every operation: outside any closure (the common case) it is one
 /// thread-local load and a branch. Where the operation is compiled in the user's crate,
 /// the thread-local's address comes from a small call into this crate; measured, that
-/// check costs a `get` of 1e6 keys about a sixth of its time (`BENCHMARKS.md`, "The
+/// check costs a `get` of 1e6 keys about a sixth of its time (`docs/benchmarks/read-path.md`, "The
 /// 1e6-key reads, bisected").
 #[inline]
 pub(crate) fn forbid_reentry(store: usize) {

@@ -3,7 +3,7 @@
 //!
 //! A plain `u64` → `u64` entry is 24 bytes, a tracked one 32: measured, the 8 bytes of
 //! eviction state cost a plain store's reads a third more last-level cache misses at 1e6
-//! keys (`BENCHMARKS.md`, "Records without eviction state"). The shard's logic is written
+//! keys (`docs/benchmarks/read-path.md`, "Records without eviction state"). The shard's logic is written
 //! once, over [`RecordState`]; [`Records`](super::records::Records) picks the table.
 
 use hashbrown::HashTable;

@@ -17,9 +17,49 @@ use crate::common::workload::{Bench, Scenario, Workload};
 /// value sizes, for every workload.
 pub(crate) const LONG_RUN_VARIABLE: &str = "VERKV_BENCH_LONG";
 
+/// Set to `report` for the report's plan (see [`Plan::Report`]).
+pub(crate) const PLAN_VARIABLE: &str = "VERKV_BENCH_PLAN";
+
+/// Which comparisons a run makes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// The key-count curve of `get`, every other workload at 1e5 keys.
+    Default,
+    /// Every combination up to 1e7 keys (`VERKV_BENCH_LONG=1`).
+    Long,
+    /// What the report's tables and plots show (`VERKV_BENCH_PLAN=report`): `get`,
+    /// `update`, stale `update`, `insert`, `remove`, the read-mostly mix, and the bounded
+    /// `get` and insert-with-eviction, at 1e3 and 1e6 keys, 1 and 2 threads, uniform
+    /// keys, 8-byte values.
+    Report,
+}
+
+impl Plan {
+    /// How the report's header names it.
+    #[allow(dead_code)] // the criterion benches (`peers`) do not print it
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Plan::Default => "default",
+            Plan::Long => "long",
+            Plan::Report => "report",
+        }
+    }
+}
+
 /// Whether the long run was asked for.
 pub(crate) fn long_run() -> bool {
     std::env::var(LONG_RUN_VARIABLE).is_ok_and(|value| value == "1")
+}
+
+/// The plan asked for: the report's, the long one, or the default.
+pub(crate) fn which() -> Plan {
+    if std::env::var(PLAN_VARIABLE).is_ok_and(|value| value == "report") {
+        Plan::Report
+    } else if long_run() {
+        Plan::Long
+    } else {
+        Plan::Default
+    }
 }
 
 /// A bench with its contender's type erased, so that one list can hold them all.
@@ -292,15 +332,49 @@ fn long_scenarios() -> Vec<(Scenario, Value)> {
     list
 }
 
-/// The whole plan: every comparison of the default run, or of the long run if `long`.
-pub(crate) fn comparisons(long: bool) -> Vec<Comparison> {
-    WORKLOADS
-        .into_iter()
+/// The workloads of the report's plan, in its order.
+const REPORT_WORKLOADS: [Workload; 8] = [
+    Workload::GetHit,
+    Workload::Update,
+    Workload::UpdateStale,
+    Workload::InsertPresized,
+    Workload::Remove,
+    Workload::ReadMostly,
+    Workload::BoundedGetHit,
+    Workload::InsertEvicting,
+];
+
+/// The scenarios of the report's plan: 1e3 and 1e6 keys, 1 and 2 threads, uniform keys,
+/// 8-byte values.
+fn report_scenarios() -> Vec<(Scenario, Value)> {
+    let mut list = Vec::new();
+    for keys in [1_000, 1_000_000] {
+        for threads in [1, 2] {
+            let scenario = Scenario {
+                keys,
+                dist: Dist::Uniform,
+                threads,
+            };
+            list.push((scenario, Value::Small));
+        }
+    }
+    list
+}
+
+/// The whole plan: every comparison of `plan`.
+pub(crate) fn comparisons(plan: Plan) -> Vec<Comparison> {
+    let workloads: &[Workload] = match plan {
+        Plan::Report => &REPORT_WORKLOADS,
+        Plan::Default | Plan::Long => &WORKLOADS,
+    };
+    workloads
+        .iter()
+        .copied()
         .flat_map(|workload| {
-            let scenarios = if long {
-                long_scenarios()
-            } else {
-                default_scenarios(workload)
+            let scenarios = match plan {
+                Plan::Long => long_scenarios(),
+                Plan::Default => default_scenarios(workload),
+                Plan::Report => report_scenarios(),
             };
             scenarios
                 .into_iter()

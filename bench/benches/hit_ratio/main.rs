@@ -12,6 +12,10 @@
 //! cargo bench -p verkv-bench --bench hit_ratio -- --held-out=gli,loop  # another split
 //! ```
 //!
+//! With `VERKV_BENCH_RESULTS` set to a folder, the rows are also written there as
+//! `hit_ratio.csv` (trace, held out or not, size, then one hit % per column), for the
+//! report's plots.
+//!
 //! The traces are read from `../shared/traces/` relative to the repository root (or from
 //! the folder in `VERKV_TRACES`): gzip'd text, one integer key per line; see the README there
 //! for their sources. A trace that is not there is skipped with a note. Replay: for each
@@ -38,6 +42,7 @@ use flate2::read::GzDecoder;
 use verkv::{DefaultHashBuilder, Store};
 
 use reference::{belady, Lru, S3Fifo, Sieve};
+use verkv_bench::results::ResultFile;
 
 /// Requests replayed per trace under `--test`.
 const QUICK_PREFIX: usize = 20_000;
@@ -83,6 +88,19 @@ const COLUMNS: [&str; 9] = [
     "SIEVE",
     "S3-FIFO",
     "OPT",
+];
+
+/// The columns as `hit_ratio.csv` names them, in the same order.
+const CSV_COLUMNS: [&str; 9] = [
+    "verkv",
+    "verkv_1_shard",
+    "moka",
+    "moka_as_used",
+    "quick_cache",
+    "lru",
+    "sieve",
+    "s3fifo",
+    "opt",
 ];
 
 /// The columns whose means verkv's must lead (the peers and LRU).
@@ -342,6 +360,11 @@ fn main() {
     println!();
     println!("| trace | size | {} | target |", COLUMNS.join(" | "));
     println!("|---|---:|{}---|", "---:|".repeat(COLUMNS.len()));
+    let header: Vec<&str> = ["trace", "held_out", "size"]
+        .into_iter()
+        .chain(CSV_COLUMNS)
+        .collect();
+    let mut out = ResultFile::create("hit_ratio.csv", &header);
     let (mut tuned, mut held_out) = (Group::default(), Group::default());
     let mut missed = 0;
     for (name, sizes) in TRACES {
@@ -379,6 +402,15 @@ fn main() {
                 .map(|value| value.map_or_else(String::new, |v| format!("{v:.2}")))
                 .collect();
             println!("| {label} | {size} | {} | {verdict} |", cells.join(" | "));
+            let fields = [
+                name.to_owned(),
+                options.held_out(name).to_string(),
+                size.to_string(),
+            ];
+            let values = row
+                .iter()
+                .map(|value| value.map_or_else(String::new, |v| format!("{v:.3}")));
+            out.row(&fields.into_iter().chain(values).collect::<Vec<_>>());
             group.rows.push(row);
         }
     }

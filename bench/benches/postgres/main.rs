@@ -22,6 +22,10 @@
 //! `bash .ci/test cargo bench -p verkv-bench --features postgres --bench postgres`
 //! (starts a throwaway cluster), or set `VERKV_POSTGRES_URL`. With `-- --test`, one short
 //! round per configuration.
+//!
+//! With `VERKV_BENCH_RESULTS` set to a folder, the rows are also written there as
+//! `postgres.csv` (per workload and clients: the ratios and each subject's operations per
+//! second), for the report's plots.
 
 mod hand;
 
@@ -34,6 +38,7 @@ use hand::Hand;
 use verkv::near::NearCache;
 use verkv::postgres::PgStore;
 use verkv::{Context, Error, Transaction, TransactionError, VersionedStore};
+use verkv_bench::results::ResultFile;
 
 /// The tables: the store's nobody listens to, the store's a near-cache listens to, and
 /// the hand-written statements' plain one.
@@ -283,6 +288,21 @@ fn main() {
         }
     }
     let subjects: [&dyn Subject; 4] = [&hand, &quiet, &heard, &twin];
+    let mut out = ResultFile::create(
+        "postgres.csv",
+        &[
+            "workload",
+            "clients",
+            "quiet_ratio",
+            "quiet_min",
+            "quiet_max",
+            "heard_ratio",
+            "twin_ratio",
+            "bare_per_s",
+            "quiet_per_s",
+            "heard_per_s",
+        ],
+    );
     println!(
         "time per operation over the bare statement's ({rounds} rounds of {window:?}); \
          a near-cache listens to the `heard` table"
@@ -329,6 +349,21 @@ fn main() {
                 median(&mut work[which].iter().map(|w| w.rate()).collect::<Vec<_>>())
             };
             let cpu = format!("{:.0}/{:.0}", cpu_per_op(&work[0]), cpu_per_op(&work[1]));
+            let (quiet_min, quiet_max) = quiet
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+            out.row(&[
+                workload.name().to_owned(),
+                clients.to_string(),
+                format!("{:.4}", median(quiet)),
+                format!("{quiet_min:.4}"),
+                format!("{quiet_max:.4}"),
+                format!("{:.4}", median(heard)),
+                format!("{:.4}", median(twin)),
+                format!("{:.1}", rates(0)),
+                format!("{:.1}", rates(1)),
+                format!("{:.1}", rates(2)),
+            ]);
             println!(
                 "{:<22} {:>7} {:>6.3} {:>11} {:>6.3} {:>11} {:>6.3} {:>11} {:>8.0} {:>8.0} {:>8.0} {:>11}",
                 workload.name(),

@@ -7,7 +7,11 @@
 //! VERKV_BENCH_LONG=1 cargo bench -p verkv-bench --bench ratio_report  # key counts to 1e7
 //! cargo bench -p verkv-bench --bench ratio_report -- get_hit  # ids containing this only
 //! cargo bench -p verkv-bench --bench ratio_report -- --test   # one short round (CI)
+//! VERKV_BENCH_PLAN=report cargo bench -p verkv-bench --bench ratio_report  # the report's plan
 //! ```
+//!
+//! With `VERKV_BENCH_RESULTS` set to a folder, the rows are also written there as
+//! `ratio_report.csv`, for the report's plots (see `bench/report`).
 //!
 //! Why interleaved: shared machines drift in speed by tens of percent between runs, and
 //! even within one. Running ours and a peer for a millisecond or two each, back to back,
@@ -24,6 +28,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::plan::{self, Comparison, Slice};
+use verkv_bench::results::ResultFile;
 
 /// Rounds per comparison: each gives one ratio per peer.
 const ROUNDS: usize = 31;
@@ -35,10 +40,19 @@ const RUN: Duration = Duration::from_millis(1);
 /// Timed runs per slice; the slice's speed is that of its fastest run.
 const RUNS_PER_SLICE: usize = 5;
 
+/// A run that is expected to last longer than this many times the planned run time (a
+/// whole pass of inserts or removes over a million keys) is measured with
+/// [`HEAVY_ROUNDS`] rounds of one run each, so that a comparison stays within seconds.
+const HEAVY_FACTOR: u32 = 10;
+
+/// Rounds per comparison for heavy runs (see [`HEAVY_FACTOR`]).
+const HEAVY_ROUNDS: usize = 9;
+
 /// How many units of `slice` take about `target` in the fastest of `runs` runs, found by
 /// doubling from one unit: the same estimate the measurement uses, so that a run slowed
-/// by a late thread start or a descheduling does not shrink the calibrated size.
-fn calibrate(slice: &mut dyn Slice, target: Duration, runs: usize) -> u64 {
+/// by a late thread start or a descheduling does not shrink the calibrated size. Also
+/// how long a run of that many units is expected to take.
+fn calibrate(slice: &mut dyn Slice, target: Duration, runs: usize) -> (u64, Duration) {
     let mut units = 1u64;
     loop {
         let took = (0..runs)
@@ -47,7 +61,8 @@ fn calibrate(slice: &mut dyn Slice, target: Duration, runs: usize) -> u64 {
             .expect("at least one run");
         if took >= target / 4 || units >= 1 << 40 {
             let scale = target.as_secs_f64() / took.as_secs_f64().max(1e-9);
-            return ((units as f64 * scale) as u64).max(1);
+            let calibrated = ((units as f64 * scale) as u64).max(1);
+            return (calibrated, took.mul_f64(calibrated as f64 / units as f64));
         }
         units *= 2;
     }
@@ -86,7 +101,11 @@ fn nanos_per_op(slice: &mut dyn Slice, units: u64, ops_per_unit: f64, runs: usiz
 /// Each round runs ours and each peer back to back, in pairs: a pair's ratio compares two
 /// slices taken moments apart, so drift and outside load affect both alike. The order
 /// within a pair alternates and the order of the peers rotates from round to round.
-fn measure(comparison: &Comparison, rounds: usize, run_time: Duration, runs: usize) -> String {
+fn measure(
+    comparison: &Comparison,
+    (rounds, run_time, runs): (usize, Duration, usize),
+    out: &mut ResultFile,
+) -> String {
     let mut slices: Vec<Box<dyn Slice>> = comparison
         .contenders
         .iter()
@@ -104,7 +123,7 @@ fn measure(comparison: &Comparison, rounds: usize, run_time: Duration, runs: usi
                     None => String::new(),
                 },
             };
-        rows.push_str(&row(&comparison.id(), contender.name, pairs, &verdict));
+        rows.push_str(&row(&comparison.id(), contender.name, pairs, &verdict, out));
     }
     rows
 }
@@ -138,8 +157,22 @@ fn judge(pairs: &[(f64, f64)], limit: Limit, wording: &str) -> String {
     }
 }
 
-/// One table row: the medians of ours and of the peer, and the ratio's median and range.
-fn row(id: &str, peer: &str, pairs: &[(f64, f64)], verdict: &str) -> String {
+/// The header of `ratio_report.csv`: one line per row of the printed table.
+const CSV_HEADER: [&str; 9] = [
+    "id",
+    "peer",
+    "ours_ns",
+    "peer_ns",
+    "ratio_median",
+    "ratio_min",
+    "ratio_max",
+    "rounds",
+    "target",
+];
+
+/// One table row: the medians of ours and of the peer, and the ratio's median and range;
+/// written to `out` as well.
+fn row(id: &str, peer: &str, pairs: &[(f64, f64)], verdict: &str, out: &mut ResultFile) -> String {
     let (ours_median, _, _) = spread(&mut pairs.iter().map(|pair| pair.0).collect::<Vec<_>>());
     let (peer_median, _, _) = spread(&mut pairs.iter().map(|pair| pair.1).collect::<Vec<_>>());
     let (median, min, max) = spread(
@@ -148,6 +181,17 @@ fn row(id: &str, peer: &str, pairs: &[(f64, f64)], verdict: &str) -> String {
             .map(|(ours, peer)| ours / peer)
             .collect::<Vec<_>>(),
     );
+    out.row(&[
+        id.to_owned(),
+        peer.to_owned(),
+        format!("{ours_median:.2}"),
+        format!("{peer_median:.2}"),
+        format!("{median:.4}"),
+        format!("{min:.4}"),
+        format!("{max:.4}"),
+        pairs.len().to_string(),
+        verdict.replace("**", ""),
+    ]);
     format!("| {id} | {peer} | {ours_median:.1} | {peer_median:.1} | {median:.2} ({min:.2}–{max:.2}) | {verdict} |\n")
 }
 
@@ -159,7 +203,12 @@ fn interleave(
     ops_per_unit: f64,
     (rounds, run_time, runs): (usize, Duration, usize),
 ) -> Vec<Vec<(f64, f64)>> {
-    let units = calibrate(slices[0].as_mut(), run_time, runs);
+    let (units, expected) = calibrate(slices[0].as_mut(), run_time, runs);
+    let (rounds, runs) = if expected > run_time * HEAVY_FACTOR {
+        (rounds.min(HEAVY_ROUNDS), 1)
+    } else {
+        (rounds, runs)
+    };
     let peers = slices.len() - 1;
     // Per peer, per round: ours' time, the peer's time (ns per operation per thread).
     let mut pairs = vec![Vec::with_capacity(rounds); peers];
@@ -215,7 +264,7 @@ fn main() {
             _ => filter = Some(arg),
         }
     }
-    let long = plan::long_run();
+    let which = plan::which();
     let (rounds, run_time, runs) = if quick {
         (1, Duration::from_micros(50), 1)
     } else {
@@ -230,18 +279,22 @@ fn main() {
     );
     println!(
         "plan: {}; {rounds} rounds; per contender and round the fastest of {runs} runs of ~{run_time:?}",
-        if long { "long" } else { "default" }
+        which.name()
     );
     println!();
     println!("| workload/keys/dist/threads/value | peer | ours ns/op | peer ns/op | ours/peer median (min–max) | target |");
     println!("|---|---|---:|---:|---|---|");
-    let selected = plan::comparisons(long).into_iter().filter(|comparison| {
+    let mut out = ResultFile::create("ratio_report.csv", &CSV_HEADER);
+    let selected = plan::comparisons(which).into_iter().filter(|comparison| {
         filter
             .as_ref()
             .is_none_or(|part| comparison.id().contains(part.as_str()))
     });
     for comparison in selected {
-        print!("{}", measure(&comparison, rounds, run_time, runs));
+        print!(
+            "{}",
+            measure(&comparison, (rounds, run_time, runs), &mut out)
+        );
     }
     for comparison in transactions::comparisons() {
         if filter
@@ -250,7 +303,7 @@ fn main() {
         {
             print!(
                 "{}",
-                transactions::measure(comparison, (rounds, run_time, runs))
+                transactions::measure(comparison, (rounds, run_time, runs), &mut out)
             );
         }
     }

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use verkv::{Store, Transaction};
 
+use verkv_bench::results::ResultFile;
+
 use super::{interleave, judge, row, Limit};
 use crate::common::plan::Slice;
 
@@ -270,9 +272,13 @@ pub(crate) fn comparisons() -> Vec<TxnComparison> {
 }
 
 /// Measures one comparison: its table row.
-pub(crate) fn measure(comparison: TxnComparison, plan: (usize, Duration, usize)) -> String {
+pub(crate) fn measure(
+    comparison: TxnComparison,
+    plan: (usize, Duration, usize),
+    out: &mut ResultFile,
+) -> String {
     let mut slices = (comparison.make)();
     let pairs = interleave(&mut slices, 1.0, plan);
     let verdict = judge(&pairs[0], comparison.limit, comparison.wording);
-    row(comparison.id, comparison.peer, &pairs[0], &verdict)
+    row(comparison.id, comparison.peer, &pairs[0], &verdict, out)
 }

@@ -12,7 +12,7 @@
 //!   was read (or written), so a read misses only changes whose notification has not
 //!   reached this process yet (on one host, tens of microseconds after the writer's
 //!   answer at the median, milliseconds at the 99th percentile on a loaded machine: see
-//!   `BENCHMARKS.md`). This holds within one process too: two writes of one key
+//!   `docs/benchmarks/postgres.md`). This holds within one process too: two writes of one key
 //!   through one near-cache at the same time may leave the older one's copy in memory
 //!   until the newer one's notification arrives. Reads that must not lag at all ask for
 //!   it: [`NearCache::get_fresh`].
