@@ -21,6 +21,28 @@ fn start(request_timeout: Duration) -> Server<app::Movies> {
     movies::start(Store::builder().shards(1).build(), request_timeout)
 }
 
+/// Another writer, updating movie "1" at version 1, holds the only shard's lock until the
+/// test sends on the channel returned; the holder's thread answers its update.
+fn hold_the_only_shard(
+    server: &Server<app::Movies>,
+) -> (
+    thread::JoinHandle<Result<u64, verkv::Error<u64>>>,
+    mpsc::Sender<()>,
+) {
+    let (holding_tx, holding_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let movies = server.movies.clone();
+    let holder = thread::spawn(move || {
+        movies.update_with("1", &1, |movie| {
+            holding_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+            movie.clone()
+        })
+    });
+    holding_rx.recv().unwrap();
+    (holder, release_tx)
+}
+
 #[test]
 fn two_clients_one_gets_412_and_succeeds_after_refetching() {
     let server = start(Duration::from_secs(3));
@@ -208,18 +230,7 @@ fn a_patch_failing_validation_changes_nothing() {
 fn a_deadline_expiring_while_queued_is_503_and_writes_nothing() {
     let server = start(Duration::from_millis(100));
     server.create("1", heat());
-    let (holding_tx, holding_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let movies = server.movies.clone();
-    // Another writer holds the only shard's lock for as long as the test wants.
-    let holder = thread::spawn(move || {
-        movies.update_with("1", &1, |movie| {
-            holding_tx.send(()).unwrap();
-            release_rx.recv().unwrap();
-            movie.clone()
-        })
-    });
-    holding_rx.recv().unwrap();
+    let (holder, release_tx) = hold_the_only_shard(&server);
     let reply = server.send(
         "PATCH",
         "1",
@@ -243,17 +254,7 @@ fn a_deadline_expiring_while_queued_is_503_and_writes_nothing() {
 fn requests_queued_behind_a_writer_hold_no_thread() {
     let server = start(Duration::from_secs(30));
     server.create("1", json!({ "title": "Heat" }));
-    let (holding_tx, holding_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let movies = server.movies.clone();
-    let holder = thread::spawn(move || {
-        movies.update_with("1", &1, |movie| {
-            holding_tx.send(()).unwrap();
-            release_rx.recv().unwrap();
-            movie.clone()
-        })
-    });
-    holding_rx.recv().unwrap();
+    let (holder, release_tx) = hold_the_only_shard(&server);
     let server = &server;
     let statuses: Vec<StatusCode> = thread::scope(|scope| {
         let patches: Vec<_> = (0..32)
