@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use verkv::{CancelToken, Error, Interrupted, ManualClock, Phase, Stats, Store};
+use verkv::{
+    AsyncVersionedStore, CancelToken, Context, Error, Interrupted, ManualClock, Phase, Stats, Store,
+};
 
 fn stats<K: Eq, V>(store: &Store<K, V>) -> Stats {
     store.stats().expect("statistics are on")
@@ -243,6 +245,31 @@ fn timeouts_are_counted_by_phase() {
         "{s:#?}"
     );
     assert_eq!((s.refusals.stale, s.loads.succeeded), (1, 1));
+}
+
+#[test]
+fn an_async_retry_loop_that_runs_out_of_time_is_counted_as_the_blocking_one_is() {
+    let store: Store<String, u32> = Store::builder().statistics(true).build();
+    let key = "k".to_string();
+    store.insert(key.clone(), 0).unwrap();
+    let ctx = Context::within(Duration::from_millis(1));
+    // Each attempt is made stale by a write from its own computation.
+    let retrying = futures_lite::future::block_on(AsyncVersionedStore::retry_update(
+        &store,
+        &ctx,
+        &key,
+        |n| {
+            store.put(key.clone(), 0).unwrap();
+            thread::sleep(Duration::from_millis(2));
+            n + 1
+        },
+    ));
+    assert!(
+        matches!(retrying, Err(Error::TimedOut(t)) if matches!(t.phase(), Phase::Retrying { .. })),
+        "{retrying:?}"
+    );
+    let s = stats(&store);
+    assert_eq!(s.timeouts.retrying, 1, "{s:#?}");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::hash::{BuildHasher, Hash};
 use std::time::Instant;
 
 use super::pause::{between_attempts, within};
-use super::AsyncVersionedStore;
+use super::{retry_loop, AsyncVersionedStore};
 use crate::backend::{Context, ReadResult};
 use crate::deadline::{Attempt, Interrupted, Phase, TimedOut, TryOnce};
 use crate::store::{
@@ -17,6 +17,7 @@ use crate::store::{
     WrittenOrHandedBack,
 };
 use crate::version::VersionScheme;
+use crate::wait::Retried;
 
 /// Whether a store error from an operation on a [`TryOnce`] says its lock was busy: such
 /// an operation has no deadline, so a timeout (queued) is the busy lock.
@@ -200,6 +201,18 @@ where
         seen: Option<&S::Version>,
     ) -> ReadResult<V, S::Version> {
         Ok(self.view(ctx).changed(key, seen).await?)
+    }
+
+    /// The trait's loop, with a deadline or cancellation between two attempts counted
+    /// in the key's shard's statistics, as the blocking face counts it.
+    async fn try_retry_update<E: Send>(
+        &self,
+        ctx: &Context<'_>,
+        key: &K,
+        compute: impl FnMut(&V) -> Result<V, E> + Send,
+    ) -> Result<Retried<S::Version>, UpdateWithError<S::Version, E>> {
+        let (_, shard) = self.locate(key);
+        retry_loop(self, ctx, key, compute, |stop| count_stop(shard, stop)).await
     }
 
     /// The store's single flight: concurrent misses of `key` run one loader; the

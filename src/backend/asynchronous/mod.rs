@@ -31,7 +31,7 @@ use std::hash::Hash;
 
 use super::created::read_or_create;
 use super::{Context, ReadResult};
-use crate::deadline::Wait;
+use crate::deadline::{Interrupted, Wait};
 use crate::store::{Error, Rejected, UpdateWithError, Versioned};
 use crate::wait::{Attempts, Next, Retried};
 
@@ -215,27 +215,7 @@ where
         compute: impl FnMut(&V) -> Result<V, E> + Send,
     ) -> impl Future<Output = Result<Retried<Self::Version>, UpdateWithError<Self::Version, E>>> + Send
     {
-        async move {
-            let budget = ctx.budget();
-            let mut compute = compute;
-            let mut attempts = Attempts::new();
-            loop {
-                let read = attempts.read(self.get(ctx, key).await);
-                let current = read.map_err(UpdateWithError::Store)?;
-                let value = compute(&current.value).map_err(UpdateWithError::Closure)?;
-                let written = self.update(ctx, key, &current.version, value).await;
-                match attempts.written(written) {
-                    Next::Done(done) => return Ok(done),
-                    Next::Stop(error) => return Err(UpdateWithError::Store(error)),
-                    Next::Again { started, attempts } => {
-                        budget
-                            .between_attempts(started, attempts)
-                            .map_err(|stop| UpdateWithError::Store(stop.into()))?;
-                        pause::between_attempts(ctx, attempts - 1).await;
-                    }
-                }
-            }
-        }
+        retry_loop(self, ctx, key, compute, |_| {})
     }
 
     /// As [`VersionedStore::get_or_load`](super::VersionedStore::get_or_load), with a
@@ -264,6 +244,44 @@ where
                 load,
             )
             .await
+        }
+    }
+}
+
+/// The optimistic loop of [`AsyncVersionedStore::try_retry_update`] on `store`: read,
+/// compute, compare-and-swap, and on a stale version pause and read again. `stopped` is
+/// told of a deadline or cancellation that ends the loop between two attempts, for a
+/// backend that counts it in its statistics.
+pub(super) async fn retry_loop<K, V, S, E>(
+    store: &S,
+    ctx: &Context<'_>,
+    key: &K,
+    mut compute: impl FnMut(&V) -> Result<V, E> + Send,
+    stopped: impl Fn(Interrupted) + Send,
+) -> Result<Retried<S::Version>, UpdateWithError<S::Version, E>>
+where
+    K: Send + Sync,
+    V: Send,
+    S: AsyncVersionedStore<K, V> + ?Sized,
+    E: Send,
+{
+    let budget = ctx.budget();
+    let mut attempts = Attempts::new();
+    loop {
+        let read = attempts.read(store.get(ctx, key).await);
+        let current = read.map_err(UpdateWithError::Store)?;
+        let value = compute(&current.value).map_err(UpdateWithError::Closure)?;
+        let written = store.update(ctx, key, &current.version, value).await;
+        match attempts.written(written) {
+            Next::Done(done) => return Ok(done),
+            Next::Stop(error) => return Err(UpdateWithError::Store(error)),
+            Next::Again { started, attempts } => {
+                budget.between_attempts(started, attempts).map_err(|stop| {
+                    stopped(stop);
+                    UpdateWithError::Store(stop.into())
+                })?;
+                pause::between_attempts(ctx, attempts - 1).await;
+            }
         }
     }
 }
