@@ -800,4 +800,27 @@ fn a_transaction_writes_through_and_both_near_caches_serve_its_records() {
             .collect::<Vec<_>>(),
         after.to_vec()
     );
+
+    // Read your own writes, at once, round after round: the committing near-cache's
+    // own notifications would drop copies it failed to update within microseconds, so
+    // one round alone may not see them; many rounds do.
+    let [Some((_, mut va)), Some((_, mut vb)), None] = after else {
+        unreachable!("checked above")
+    };
+    for round in 0..50 {
+        let transaction =
+            Transaction::new()
+                .update(a.clone(), va, round)
+                .update(b.clone(), vb, -round);
+        let done = one.commit(&ctx, transaction).unwrap();
+        let (Outcome::Written(new_a), Outcome::Written(new_b)) = (&done[0], &done[1]) else {
+            panic!("unexpected outcomes {done:?}");
+        };
+        (va, vb) = (*new_a, *new_b);
+        assert_eq!(
+            records(&one),
+            [Some((round, va)), Some((-round, vb)), None],
+            "round {round}: the committing near-cache serves old copies"
+        );
+    }
 }
