@@ -275,8 +275,8 @@ mod multi_key {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
-    use serializability::{check, Answer, Call, Event, Key, Step, Value, Version};
-    use verkv::{Outcome, Transaction, TransactionError};
+    use serializability::{answer, check, Answer, Call, Event, Key, Step, Value, Version};
+    use verkv::Transaction;
 
     const KEYS: Key = 3;
     const THREADS: usize = 3;
@@ -292,29 +292,6 @@ mod multi_key {
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
             self.0 % n
-        }
-    }
-
-    /// The store's answer in the checker's terms.
-    fn answer(
-        got: Result<Vec<Outcome<Version>>, verkv::TransactionRefused<Key, Value, Version>>,
-    ) -> Answer {
-        match got {
-            Ok(outcomes) => Answer::Committed(
-                outcomes
-                    .iter()
-                    .map(|outcome| outcome.version().copied())
-                    .collect(),
-            ),
-            Err(refused) => match refused.error {
-                TransactionError::Conflict(conflicts) => Answer::Conflict(
-                    conflicts
-                        .into_iter()
-                        .map(|conflict| (conflict.key, conflict.current))
-                        .collect(),
-                ),
-                other => panic!("refused: {other}"),
-            },
         }
     }
 

@@ -544,7 +544,7 @@ mod transactions {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
-    use serializability::{check, Answer, Call, Event, Key, Step, Value, Version};
+    use serializability::{answer, check, Answer, Call, Event, Key, Step, Value};
     use verkv::{Conflict, Expect, Interrupted, Outcome, Transaction, TransactionError};
 
     type Store = PgStore<String, i64>;
@@ -818,29 +818,6 @@ mod transactions {
             assert!(create.join().unwrap().is_ok());
         });
         assert_eq!(value_of(&store, "absent").map(|(value, _)| value), Some(5));
-    }
-
-    /// The checker's answer for a commit.
-    fn answer(
-        got: Result<Vec<Outcome<Version>>, verkv::TransactionRefused<Key, Value, Version>>,
-    ) -> Answer {
-        match got {
-            Ok(outcomes) => Answer::Committed(
-                outcomes
-                    .iter()
-                    .map(|outcome| outcome.version().copied())
-                    .collect(),
-            ),
-            Err(refused) => match refused.error {
-                TransactionError::Conflict(conflicts) => Answer::Conflict(
-                    conflicts
-                        .into_iter()
-                        .map(|conflict| (conflict.key, conflict.current))
-                        .collect(),
-                ),
-                other => panic!("refused: {other}"),
-            },
-        }
     }
 
     /// Each thread reads all three keys and commits a transaction built from the read:

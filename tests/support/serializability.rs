@@ -280,3 +280,27 @@ impl Search {
         false
     }
 }
+
+/// A store's answer to a commit in the checker's terms: each step's version, or the
+/// conflicts with the current versions. Any other refusal fails the test.
+pub(crate) fn answer(
+    got: Result<Vec<verkv::Outcome<Version>>, verkv::TransactionRefused<Key, Value, Version>>,
+) -> Answer {
+    match got {
+        Ok(outcomes) => Answer::Committed(
+            outcomes
+                .iter()
+                .map(|outcome| outcome.version().copied())
+                .collect(),
+        ),
+        Err(refused) => match refused.error {
+            verkv::TransactionError::Conflict(conflicts) => Answer::Conflict(
+                conflicts
+                    .into_iter()
+                    .map(|conflict| (conflict.key, conflict.current))
+                    .collect(),
+            ),
+            other => panic!("refused: {other}"),
+        },
+    }
+}
