@@ -2,8 +2,6 @@
 //! one loop, which the blocking face runs on futures that are ready at once.
 
 use std::future::Future;
-use std::pin::pin;
-use std::task::{Context as TaskContext, Poll, Waker};
 
 use crate::store::{Error, Rejected, Versioned};
 
@@ -39,22 +37,5 @@ where
             }
             Err(refused) => return Err(refused.error),
         }
-    }
-}
-
-/// The output of a future that completes when first polled, as [`read_or_create`] does
-/// on the futures the blocking face hands it.
-///
-/// # Panics
-///
-/// If `future` is not ready at once: a blocking caller handed it something to wait for.
-pub(crate) fn completed<T>(future: impl Future<Output = T>) -> T {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut TaskContext::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("the blocking face handed a future that waits"),
     }
 }

@@ -38,8 +38,10 @@ use crate::deadline::Wait;
 use crate::store::Versioned;
 use crate::store::{Committed, ReadMany, Transaction, TransactionRefused};
 use crate::store::{Error, Rejected, UpdateWithError};
-use crate::wait::{optimistic, Retried};
-use created::{completed, read_or_create};
+use crate::sync::Backoff;
+use crate::wait::{completed, optimistic, optimistic_transaction, Retried};
+use crate::wait::{TransactError, Transacted};
+use created::read_or_create;
 
 /// What a read of a [`VersionedStore`] answers: the record (value and version) if there
 /// is one, or why it could not be read.
@@ -271,6 +273,74 @@ pub trait VersionedStore<K, V> {
     ) -> Result<Committed<Self::Version>, TransactionRefused<K, V, Self::Version>>
     where
         K: Clone;
+
+    /// The optimistic transaction on any backend, as [`Store::transact`](crate::Store::transact):
+    /// reads `keys` at one instant ([`get_many`](VersionedStore::get_many)), lets `compute`
+    /// build a [`Transaction`] from what it read, and commits it on condition that every
+    /// key read is still as read; on a conflict, pauses (a short backoff) and reads again,
+    /// until it commits or the context's deadline passes. `compute` may run several times:
+    /// derive the transaction from its argument only.
+    ///
+    /// Provided for every backend, on top of [`get_many`](VersionedStore::get_many) and
+    /// [`commit`](VersionedStore::commit).
+    ///
+    /// # Errors
+    ///
+    /// [`TransactError::Closure`] with `compute`'s error; [`TransactError::Transaction`]
+    /// with [`Interrupted`](crate::TransactionError::Interrupted) if the deadline passed
+    /// (in phase [`Retrying`](crate::Phase::Retrying) after refused attempts) or the token
+    /// was cancelled, with [`Failed`](crate::TransactionError::Failed) if the backend
+    /// failed, or with the store's refusal of a transaction for another reason than a
+    /// conflict. Nothing was written then (but see [`Error::OutcomeUnknown`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{Context, Store, Transaction, VersionedStore};
+    ///
+    /// // Works the same on any backend.
+    /// fn transfer<S: VersionedStore<&'static str, i64>>(store: &S, amount: i64) -> u32 {
+    ///     let ctx = Context::within(std::time::Duration::from_millis(500));
+    ///     let done = store.transact(&ctx, &["alice", "bob"], |read| {
+    ///         let (Some(alice), Some(bob)) = (&read[0], &read[1]) else {
+    ///             return Err("no such account");
+    ///         };
+    ///         Ok(Transaction::new().put("alice", alice.value - amount).put("bob", bob.value + amount))
+    ///     });
+    ///     done.unwrap().attempts
+    /// }
+    ///
+    /// let store: Store<&str, i64> = Store::new();
+    /// store.insert("alice", 100).unwrap();
+    /// store.insert("bob", 0).unwrap();
+    /// assert_eq!(transfer(&store, 30), 1);
+    /// assert_eq!(store.get(&"bob").unwrap().value, 30);
+    /// ```
+    fn transact<E>(
+        &self,
+        ctx: &Context<'_>,
+        keys: &[K],
+        compute: impl FnMut(
+            &[Option<Versioned<V, Self::Version>>],
+        ) -> Result<Transaction<K, V, Self::Version>, E>,
+    ) -> Result<Transacted<Self::Version>, TransactError<K, Self::Version, E>>
+    where
+        K: Clone + Eq,
+    {
+        let budget = ctx.budget();
+        let backoff = Backoff::new();
+        completed(optimistic_transaction(
+            keys,
+            || ready(self.get_many(ctx, keys)),
+            |transaction| ready(self.commit(ctx, transaction)),
+            compute,
+            |started, attempts| {
+                let between = budget.between_attempts(started, attempts);
+                backoff.snooze();
+                ready(between)
+            },
+        ))
+    }
 
     /// Blocks until the record of `key` is at another version than `seen` (`None`: until
     /// it exists), then returns its state (`None` if it was removed). Returns at once if

@@ -5,13 +5,16 @@
 //! `deadline`; `patch` and `http` build on it.
 
 mod bounded;
+mod completed;
 mod retry;
 mod transact;
 mod watch;
 
 pub use bounded::Bounded;
+pub(crate) use completed::completed;
 pub(crate) use retry::optimistic;
 pub use retry::Retried;
 #[cfg(not(verkv_loom))]
 pub(crate) use retry::{Attempts, Next};
+pub(crate) use transact::optimistic_transaction;
 pub use transact::{TransactError, Transacted};

@@ -7,10 +7,13 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::time::Instant;
 
+use std::future::{ready, Future};
+
+use super::completed;
 use crate::deadline::{Forever, Interrupted, Wait};
 use crate::store::{
-    Committed, Expect, Outcome, ReadMany, Store, Transaction, TransactionError, TransactionRefused,
-    Versioned,
+    Committed, Error, Expect, Outcome, ReadMany, Store, Transaction, TransactionError,
+    TransactionRefused, Versioned,
 };
 use crate::sync::Backoff;
 use crate::version::VersionScheme;
@@ -128,70 +131,106 @@ where
         &self,
         wait: &W,
         keys: &[K],
-        mut compute: impl FnMut(
+        compute: impl FnMut(
             &[Option<Versioned<V, S::Version>>],
         ) -> Result<Transaction<K, V, S::Version>, E>,
     ) -> Result<Transacted<S::Version>, TransactError<K, S::Version, E>> {
         let wait = wait.fixed();
         let borrowed: Vec<&K> = keys.iter().collect();
-        let stopped = |stop: W::Error, attempts: u32| {
-            let stopped = match stop.into() {
-                Interrupted::TimedOut(late) => Interrupted::TimedOut(late.after_attempts(attempts)),
-                Interrupted::Cancelled => Interrupted::Cancelled,
-            };
-            TransactError::Transaction(TransactionError::Interrupted {
-                stopped,
-                locked: 0,
-                shards: 0,
-            })
-        };
-        let mut started = None;
         let backoff = Backoff::new();
-        let mut attempts = 0;
-        loop {
-            let read = self
-                .get_many_in(&wait, &borrowed)
-                .map_err(|stop| stopped(stop, attempts))?;
-            let mut transaction = compute(&read).map_err(TransactError::Closure)?;
-            for (key, read) in keys.iter().zip(&read) {
-                let version = read.as_ref().map(|read| &read.version);
-                transaction = transaction.depend_on(key.clone(), version);
+        completed(optimistic_transaction(
+            keys,
+            || ready(self.get_many_in(&wait, &borrowed).map_err(stopped)),
+            |transaction| ready(self.commit_in(&wait, transaction)),
+            compute,
+            |started, attempts| {
+                let between = wait.between_attempts(started, attempts).map_err(Into::into);
+                backoff.snooze();
+                ready(between)
+            },
+        ))
+    }
+}
+
+/// A wait's stop as an operation's error.
+fn stopped<Ver>(stop: impl Into<Interrupted>) -> Error<Ver> {
+    stop.into().into()
+}
+
+/// The optimistic loop over several keys, on any store and either face: `read` the keys
+/// at one instant, let `compute` build a transaction from what was read, `commit` it on
+/// condition that every key read is still as read, and on a conflict ask `between`
+/// whether there is time for another attempt (it pauses, or fails with the stop), then
+/// read again. The blocking faces run it through a future whose every step is ready.
+pub(crate) async fn optimistic_transaction<K, V, Ver, E, R, C, P>(
+    keys: &[K],
+    mut read: impl FnMut() -> R,
+    mut commit: impl FnMut(Transaction<K, V, Ver>) -> C,
+    mut compute: impl FnMut(&[Option<Versioned<V, Ver>>]) -> Result<Transaction<K, V, Ver>, E>,
+    mut between: impl FnMut(Instant, u32) -> P,
+) -> Result<Transacted<Ver>, TransactError<K, Ver, E>>
+where
+    K: Eq + Clone,
+    Ver: Clone,
+    R: Future<Output = Result<ReadMany<V, Ver>, Error<Ver>>>,
+    C: Future<Output = Result<Committed<Ver>, TransactionRefused<K, V, Ver>>>,
+    P: Future<Output = Result<(), Interrupted>>,
+{
+    let mut started = None;
+    let mut refused = 0;
+    let interrupted = |stopped: Interrupted, locked, shards, refused| {
+        let stopped = match stopped {
+            Interrupted::TimedOut(late) => Interrupted::TimedOut(late.after_attempts(refused)),
+            Interrupted::Cancelled => Interrupted::Cancelled,
+        };
+        TransactError::Transaction(TransactionError::Interrupted {
+            stopped,
+            locked,
+            shards,
+        })
+    };
+    loop {
+        let read = match read().await {
+            Ok(read) => read,
+            Err(Error::TimedOut(late)) => {
+                return Err(interrupted(Interrupted::TimedOut(late), 0, 0, refused))
             }
-            match self.commit_in(&wait, transaction) {
-                Ok(outcomes) => {
-                    return Ok(Transacted {
-                        outcomes,
-                        attempts: attempts + 1,
-                    })
-                }
-                Err(TransactionRefused {
-                    error: TransactionError::Conflict(_),
-                    ..
-                }) => attempts += 1,
-                Err(TransactionRefused {
-                    error:
-                        TransactionError::Interrupted {
-                            stopped: Interrupted::TimedOut(late),
-                            locked,
-                            shards,
-                        },
-                    ..
-                }) => {
-                    let stopped = Interrupted::TimedOut(late.after_attempts(attempts));
-                    let error = TransactionError::Interrupted {
+            Err(Error::Cancelled) => {
+                return Err(interrupted(Interrupted::Cancelled, 0, 0, refused))
+            }
+            Err(error) => return Err(TransactError::Transaction(TransactionError::Failed(error))),
+        };
+        let mut transaction = compute(&read).map_err(TransactError::Closure)?;
+        for (key, read) in keys.iter().zip(&read) {
+            let version = read.as_ref().map(|read| &read.version);
+            transaction = transaction.depend_on(key.clone(), version);
+        }
+        match commit(transaction).await {
+            Ok(outcomes) => {
+                return Ok(Transacted {
+                    outcomes,
+                    attempts: refused + 1,
+                })
+            }
+            Err(TransactionRefused {
+                error: TransactionError::Conflict(_),
+                ..
+            }) => refused += 1,
+            Err(TransactionRefused {
+                error:
+                    TransactionError::Interrupted {
                         stopped,
                         locked,
                         shards,
-                    };
-                    return Err(TransactError::Transaction(error));
-                }
-                Err(refused) => return Err(TransactError::Transaction(refused.error)),
-            }
-            let started = *started.get_or_insert_with(Instant::now);
-            wait.between_attempts(started, attempts)
-                .map_err(|stop| stopped(stop, attempts))?;
-            backoff.snooze();
+                    },
+                ..
+            }) => return Err(interrupted(stopped, locked, shards, refused)),
+            Err(refusal) => return Err(TransactError::Transaction(refusal.error)),
         }
+        let started = *started.get_or_insert_with(Instant::now);
+        between(started, refused)
+            .await
+            .map_err(|stop| interrupted(stop, 0, 0, refused))?;
     }
 }
 
