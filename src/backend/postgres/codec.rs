@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::versions::PgVersion;
-use crate::store::Cause;
+use crate::store::{Cause, Error};
 
 /// The most of a key's JSON a message shows.
 const SHOWN_KEY_BYTES: usize = 100;
@@ -26,6 +26,13 @@ pub(super) fn encode<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Enc
     serde_json::value::to_raw_value(value)
         .map(Json)
         .map_err(|error| Cause::new(format!("cannot encode the {what} as JSON: {error}")))
+}
+
+/// Every key of `keys`, encoded; a key that does not encode is a bad record.
+pub(super) fn encode_keys<K: Serialize, Ver>(keys: &[K]) -> Result<Vec<Encoded>, Error<Ver>> {
+    keys.iter()
+        .map(|key| encode("key", key).map_err(Error::BadRecord))
+        .collect()
 }
 
 /// An encoded key as a message shows it: its JSON, cut short if long.

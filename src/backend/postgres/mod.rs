@@ -362,10 +362,7 @@ where
     where
         K: Clone,
     {
-        let keys = keys
-            .iter()
-            .map(|key| codec::encode("key", key).map_err(Error::BadRecord))
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = codec::encode_keys(keys)?;
         self.run(ctx, Effect::Reads, |client, statements| {
             answers::get_many::<V, S>(client.query(&statements.get_many, &[&keys])?, &keys)
         })

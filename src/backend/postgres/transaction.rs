@@ -1,5 +1,7 @@
 //! [`VersionedStore::commit`](crate::VersionedStore::commit) on PostgreSQL: one SQL
-//! transaction per verkv transaction.
+//! transaction per verkv transaction. Its statements are written once ([`apply`]), over
+//! an open SQL transaction of either face ([`Session`]): the blocking store's here, the
+//! async store's in `asynchronous/transaction.rs`.
 //!
 //! # How it runs
 //!
@@ -63,19 +65,48 @@
 //! transaction may have committed, all of it or none. A `COMMIT` the server refuses
 //! with another error rolled back.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
+use ::postgres::types::ToSql;
+use ::postgres::{Row, Statement};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::call::{Effect, Failure, Step};
 use super::codec::{self, Encoded};
+use super::pool::Statements;
 use super::versions::PgVersion;
 use super::PgStore;
 use crate::backend::Context;
 use crate::deadline::{Interrupted, Phase, TimedOut};
-use crate::store::{Committed, Conflict, Error, Outcome, TransactionStep};
+use crate::store::{Cause, Committed, Conflict, Error, Outcome, TransactionStep};
 use crate::store::{Expect, Transaction, TransactionError, TransactionRefused};
+use crate::wait::completed;
+
+/// An open SQL transaction, on either face's connection: the statements the steps above
+/// send, written once over it. The blocking face's answers are ready when first polled.
+pub(super) trait Session {
+    /// Runs `statement`; its row, if it returned one.
+    fn query_opt(
+        &mut self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Option<Row>, Failure>>;
+
+    /// Runs `statement`, which changes rows and returns none.
+    fn execute(
+        &mut self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<(), Failure>>;
+
+    /// Ends the transaction, undoing it.
+    fn rollback(self) -> impl Future<Output = Result<(), Failure>>;
+
+    /// Ends the transaction, applying it: a failure is [`Failure::Commit`].
+    fn commit(self) -> impl Future<Output = Result<(), Failure>>;
+}
 
 /// A key's state once locked: the version of its row, absent (held by the row inserted
 /// for it, at this version), or written already by its update (which found the version
@@ -100,7 +131,7 @@ impl<Ver> Held<Ver> {
 }
 
 /// What the SQL transaction came to.
-enum Ran<Ver> {
+pub(super) enum Ran<Ver> {
     /// Committed: what each step did.
     Committed(Committed<Ver>),
     /// Rolled back: the failed conditions, by step index, with the key's current version.
@@ -111,9 +142,157 @@ enum Ran<Ver> {
 
 /// A step's key, and the value its row gets if the key is absent (the step's own value,
 /// or a placeholder), encoded.
-struct Sent {
+pub(super) struct Sent {
     key: Encoded,
     value: Encoded,
+}
+
+/// Runs a verkv transaction's `steps` (encoded in `sent`, their keys locked in `order`)
+/// in `sql`, an SQL transaction just begun, as the module docs describe it, and ends it:
+/// committed, or rolled back on a failed condition or when `ctx`'s deadline passes
+/// between two statements. A failure leaves it to the caller to end.
+pub(super) async fn apply<K, V, S: PgVersion>(
+    mut sql: impl Session,
+    statements: &Statements,
+    ctx: &Context<'_>,
+    steps: &[TransactionStep<K, V, S::Version>],
+    (sent, order): &(Vec<Sent>, Vec<usize>),
+) -> Result<Ran<S::Version>, Failure> {
+    let late = || ctx.remaining() == Some(Duration::ZERO);
+    let mut locked: Vec<Option<Held<S::Version>>> = (0..sent.len()).map(|_| None).collect();
+    for &index in order {
+        if late() {
+            sql.rollback().await?;
+            return Ok(Ran::Late);
+        }
+        let Sent { key, value } = &sent[index];
+        if let TransactionStep::Update { expected, .. } = &steps[index] {
+            let params: [&(dyn ToSql + Sync); 3] = [key, &S::to_column(expected), value];
+            if let Some(row) = sql.query_opt(&statements.txn_update, &params).await? {
+                let new = codec::version::<S>(&row, 0, key)?;
+                locked[index] = Some(Held::Written {
+                    expected: expected.clone(),
+                    new,
+                });
+                continue;
+            }
+        }
+        locked[index] = Some(loop {
+            if let Some(row) = sql.query_opt(&statements.txn_lock, &[key]).await? {
+                break Held::Present(codec::version::<S>(&row, 0, key)?);
+            }
+            if let Some(row) = sql.query_opt(&statements.txn_claim, &[key, value]).await? {
+                break Held::Claimed(codec::version::<S>(&row, 0, key)?);
+            }
+        });
+    }
+    let held: Vec<Held<S::Version>> = locked.into_iter().flatten().collect();
+    let failed: Vec<(usize, Option<S::Version>)> = steps
+        .iter()
+        .zip(&held)
+        .enumerate()
+        .filter(|(_, (step, held))| {
+            step.condition()
+                .is_some_and(|condition| !condition.holds(held.current().as_ref()))
+        })
+        .map(|(index, (_, held))| (index, held.current().cloned()))
+        .collect();
+    if !failed.is_empty() {
+        sql.rollback().await?;
+        return Ok(Ran::Conflicts(failed));
+    }
+    let mut outcomes = Vec::with_capacity(held.len());
+    for ((step, held), Sent { key, value }) in steps.iter().zip(&held).zip(sent) {
+        if late() {
+            sql.rollback().await?;
+            return Ok(Ran::Late);
+        }
+        outcomes.push(match (step, held) {
+            (_, Held::Written { new, .. }) => Outcome::Written(new.clone()),
+            (TransactionStep::Compare { .. }, Held::Present(_)) => Outcome::Compared,
+            (TransactionStep::Compare { .. }, Held::Claimed(_)) => {
+                sql.execute(&statements.txn_delete, &[key]).await?;
+                Outcome::Compared
+            }
+            (TransactionStep::Remove { .. }, _) => {
+                sql.execute(&statements.txn_delete, &[key]).await?;
+                Outcome::Removed
+            }
+            (_, Held::Claimed(version)) => Outcome::Written(version.clone()),
+            (_, Held::Present(_)) => {
+                let row = sql.query_opt(&statements.txn_set, &[key, value]).await?;
+                let row =
+                    row.ok_or_else(|| Failure::Decode(Cause::new("no row for a locked key")))?;
+                Outcome::Written(codec::version::<S>(&row, 0, key)?)
+            }
+        });
+    }
+    sql.commit().await?;
+    Ok(Ran::Committed(outcomes))
+}
+
+/// The answer to a `commit` of `transaction` that started at `started`, from what its
+/// SQL transaction came to (`Err`: refused before it ran, or a failure while it ran).
+pub(super) fn answer<K: Clone, V, Ver: Clone>(
+    ran: Result<Ran<Ver>, TransactionError<K, Ver>>,
+    transaction: Transaction<K, V, Ver>,
+    started: Instant,
+) -> Result<Committed<Ver>, TransactionRefused<K, V, Ver>> {
+    let error = match ran {
+        Ok(Ran::Committed(outcomes)) => return Ok(outcomes),
+        Ok(Ran::Conflicts(failed)) => TransactionError::Conflict(
+            failed
+                .into_iter()
+                .map(|(index, current)| conflict(&transaction.steps[index], current))
+                .collect(),
+        ),
+        Ok(Ran::Late) => interrupted(Interrupted::TimedOut(TimedOut::new(
+            Phase::Running,
+            started.elapsed(),
+        ))),
+        Err(error) => error,
+    };
+    Err(TransactionRefused { error, transaction })
+}
+
+/// An operation's error as a transaction's: a deadline or cancellation interrupts it,
+/// anything else failed it.
+pub(super) fn failed<K, Ver>(error: Error<Ver>) -> TransactionError<K, Ver> {
+    match error {
+        Error::TimedOut(timed_out) => interrupted(Interrupted::TimedOut(timed_out)),
+        Error::Cancelled => interrupted(Interrupted::Cancelled),
+        error => TransactionError::Failed(error),
+    }
+}
+
+/// The blocking face's SQL transaction.
+struct Blocking<'c>(::postgres::Transaction<'c>);
+
+impl Session for Blocking<'_> {
+    async fn query_opt(
+        &mut self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Failure> {
+        Ok(self.0.query_opt(statement, params)?)
+    }
+
+    async fn execute(
+        &mut self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<(), Failure> {
+        self.0.execute(statement, params)?;
+        Ok(())
+    }
+
+    async fn rollback(self) -> Result<(), Failure> {
+        Ok(self.0.rollback()?)
+    }
+
+    async fn commit(self) -> Result<(), Failure> {
+        self.0.commit().map_err(Failure::Commit)
+    }
 }
 
 impl<K, V, S> PgStore<K, V, S>
@@ -129,107 +308,19 @@ where
         transaction: Transaction<K, V, S::Version>,
     ) -> Result<Committed<S::Version>, TransactionRefused<K, V, S::Version>> {
         let started = Instant::now();
-        let answer = encode(&transaction.steps).and_then(|(sent, order)| {
+        let ran = encode(&transaction.steps).and_then(|encoded| {
             self.run(ctx, Effect::Reads, |client, statements| {
-                let late = || ctx.remaining() == Some(Duration::ZERO);
-                let mut sql = client
+                let sql = client
                     .build_transaction()
                     .isolation_level(::postgres::IsolationLevel::ReadCommitted)
                     .start()?;
-                let mut locked: Vec<Option<Held<S::Version>>> =
-                    (0..sent.len()).map(|_| None).collect();
-                for &index in &order {
-                    if late() {
-                        return Ok(Step::Done(Ran::Late));
-                    }
-                    let Sent { key, value } = &sent[index];
-                    if let TransactionStep::Update { expected, .. } = &transaction.steps[index] {
-                        let params: [&(dyn ::postgres::types::ToSql + Sync); 3] =
-                            [key, &S::to_column(expected), value];
-                        if let Some(row) = sql.query_opt(&statements.txn_update, &params)? {
-                            let new = codec::version::<S>(&row, 0, key)?;
-                            locked[index] = Some(Held::Written {
-                                expected: expected.clone(),
-                                new,
-                            });
-                            continue;
-                        }
-                    }
-                    locked[index] = Some(loop {
-                        if let Some(row) = sql.query_opt(&statements.txn_lock, &[key])? {
-                            break Held::Present(codec::version::<S>(&row, 0, key)?);
-                        }
-                        if let Some(row) = sql.query_opt(&statements.txn_claim, &[key, value])? {
-                            break Held::Claimed(codec::version::<S>(&row, 0, key)?);
-                        }
-                    });
-                }
-                let held: Vec<Held<S::Version>> = locked.into_iter().flatten().collect();
-                let failed: Vec<(usize, Option<S::Version>)> = transaction
-                    .steps
-                    .iter()
-                    .zip(&held)
-                    .enumerate()
-                    .filter(|(_, (step, held))| {
-                        step.condition()
-                            .is_some_and(|condition| !condition.holds(held.current().as_ref()))
-                    })
-                    .map(|(index, (_, held))| (index, held.current().cloned()))
-                    .collect();
-                if !failed.is_empty() {
-                    sql.rollback()?;
-                    return Ok(Step::Done(Ran::Conflicts(failed)));
-                }
-                let mut outcomes = Vec::with_capacity(held.len());
-                for ((step, held), Sent { key, value }) in
-                    transaction.steps.iter().zip(&held).zip(&sent)
-                {
-                    if late() {
-                        return Ok(Step::Done(Ran::Late));
-                    }
-                    outcomes.push(match (step, held) {
-                        (_, Held::Written { new, .. }) => Outcome::Written(new.clone()),
-                        (TransactionStep::Compare { .. }, Held::Present(_)) => Outcome::Compared,
-                        (TransactionStep::Compare { .. }, Held::Claimed(_)) => {
-                            sql.execute(&statements.txn_delete, &[key])?;
-                            Outcome::Compared
-                        }
-                        (TransactionStep::Remove { .. }, _) => {
-                            sql.execute(&statements.txn_delete, &[key])?;
-                            Outcome::Removed
-                        }
-                        (_, Held::Claimed(version)) => Outcome::Written(version.clone()),
-                        (_, Held::Present(_)) => {
-                            let row = sql.query_one(&statements.txn_set, &[key, value])?;
-                            Outcome::Written(codec::version::<S>(&row, 0, key)?)
-                        }
-                    });
-                }
-                sql.commit().map_err(Failure::Commit)?;
-                Ok(Step::Done(Ran::Committed(outcomes)))
+                let steps = &transaction.steps;
+                let ran = apply::<K, V, S>(Blocking(sql), statements, ctx, steps, &encoded);
+                completed(ran).map(Step::Done)
             })
-            .map_err(|error| match error {
-                Error::TimedOut(timed_out) => interrupted(Interrupted::TimedOut(timed_out)),
-                Error::Cancelled => interrupted(Interrupted::Cancelled),
-                error => TransactionError::Failed(error),
-            })
+            .map_err(failed)
         });
-        let error = match answer {
-            Ok(Ran::Committed(outcomes)) => return Ok(outcomes),
-            Ok(Ran::Conflicts(failed)) => TransactionError::Conflict(
-                failed
-                    .into_iter()
-                    .map(|(index, current)| conflict(&transaction.steps[index], current))
-                    .collect(),
-            ),
-            // Dropping the SQL transaction rolled it back.
-            Ok(Ran::Late) => interrupted(Interrupted::TimedOut(TimedOut::new(
-                Phase::Running,
-                started.elapsed(),
-            ))),
-            Err(error) => error,
-        };
-        Err(TransactionRefused { error, transaction })
+        answer(ran, transaction, started)
     }
 }
 
@@ -266,7 +357,7 @@ fn interrupted<K, Ver>(stopped: Interrupted) -> TransactionError<K, Ver> {
 /// [`Empty`](TransactionError::Empty), [`Repeated`](TransactionError::Repeated), or a
 /// key or value that does not encode ([`Error::BadRecord`] in
 /// [`Failed`](TransactionError::Failed)).
-fn encode<K: Serialize + Clone, V: Serialize, Ver>(
+pub(super) fn encode<K: Serialize + Clone, V: Serialize, Ver>(
     steps: &[TransactionStep<K, V, Ver>],
 ) -> Result<(Vec<Sent>, Vec<usize>), TransactionError<K, Ver>> {
     if steps.is_empty() {
