@@ -5,7 +5,8 @@
 //! holds a thread for that long.
 
 use verkv::{
-    AsyncVersionedStore, Context, Error, ReadResult, Rejected, UpdateWithError, VersionedStore,
+    AsyncVersionedStore, Committed, Context, Error, ReadMany, ReadResult, Rejected, Transaction,
+    TransactionRefused, UpdateWithError, VersionedStore,
 };
 
 /// `S`, a blocking store, as an [`AsyncVersionedStore`]. Needs tokio's multi-threaded
@@ -76,6 +77,28 @@ where
         value: V,
     ) -> Result<Self::Version, Rejected<V, Self::Version>> {
         blocking(|| self.0.put(ctx, key, value))
+    }
+
+    async fn get_many(
+        &self,
+        ctx: &Context<'_>,
+        keys: &[K],
+    ) -> Result<ReadMany<V, Self::Version>, Error<Self::Version>>
+    where
+        K: Clone,
+    {
+        blocking(|| self.0.get_many(ctx, keys))
+    }
+
+    async fn commit(
+        &self,
+        ctx: &Context<'_>,
+        transaction: Transaction<K, V, Self::Version>,
+    ) -> Result<Committed<Self::Version>, TransactionRefused<K, V, Self::Version>>
+    where
+        K: Clone,
+    {
+        blocking(|| self.0.commit(ctx, transaction))
     }
 
     async fn wait_for_change(

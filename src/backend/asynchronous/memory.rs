@@ -13,8 +13,8 @@ use super::{retry_loop, AsyncVersionedStore};
 use crate::backend::{Context, ReadResult};
 use crate::deadline::{Attempt, Interrupted, Phase, TimedOut, TryOnce};
 use crate::store::{
-    count_stop, Error, LockedShard, Rejected, Store, UpdateWithError, Versioned,
-    WrittenOrHandedBack,
+    count_stop, Committed, Error, LockedShard, ReadMany, Rejected, Store, Transaction,
+    TransactionError, TransactionRefused, UpdateWithError, Versioned, WrittenOrHandedBack,
 };
 use crate::version::VersionScheme;
 use crate::wait::Retried;
@@ -25,11 +25,11 @@ fn busy<Ver>(error: &Error<Ver>) -> bool {
     matches!(error, Error::TimedOut(_))
 }
 
-/// Runs `attempt` (one try of an operation on a [`TryOnce`]; `None` if the lock was busy
+/// Runs `attempt` (one try of an operation on a [`TryOnce`]; `None` if a lock was busy
 /// and nothing was done) until it gets through, pausing between tries, or until the
-/// context's deadline passes while the lock is busy: a timeout, queued, counted in
-/// `shard`'s statistics as the blocking face counts it. A cancelled token stops the next
-/// try.
+/// context's deadline passes while a lock is busy: a timeout, queued, counted in
+/// `shard`'s statistics as the blocking face counts it (an operation on several shards
+/// counts it in its first key's). A cancelled token stops the next try.
 async fn without_blocking<K, V, S: VersionScheme, T>(
     ctx: &Context<'_>,
     shard: &LockedShard<K, V, S>,
@@ -192,6 +192,81 @@ where
         })
         .await;
         removed.unwrap_or_else(|stop| Err(stop.into()))
+    }
+
+    /// Its shards' read locks, all at once or none: while one is busy it holds none of
+    /// them and awaits. Dropped, it has done nothing.
+    async fn get_many(
+        &self,
+        ctx: &Context<'_>,
+        keys: &[K],
+    ) -> Result<ReadMany<V, S::Version>, Error<S::Version>>
+    where
+        K: Clone,
+    {
+        let Some(first) = keys.first() else {
+            return Ok(Vec::new());
+        };
+        let (_, shard) = self.locate(first);
+        let keys: Vec<&K> = keys.iter().collect();
+        let read = without_blocking(ctx, shard, |once| match self.get_many_in(once, &keys) {
+            Err(Attempt::Busy) => None,
+            Err(Attempt::Cancelled) => Some(Err(Error::Cancelled)),
+            Ok(found) => Some(Ok(found)),
+        })
+        .await;
+        read.unwrap_or_else(|stop| Err(stop.into()))
+    }
+
+    /// Its shards' write locks, all at once or none: while one is busy it holds none of
+    /// them and awaits. It takes effect within one poll, under every lock: dropped before
+    /// that poll it has done nothing, after it the future was complete.
+    async fn commit(
+        &self,
+        ctx: &Context<'_>,
+        transaction: Transaction<K, V, S::Version>,
+    ) -> Result<Committed<S::Version>, TransactionRefused<K, V, S::Version>>
+    where
+        K: Clone,
+    {
+        let Some(step) = transaction.steps.first() else {
+            return self.commit(transaction);
+        };
+        let (_, shard) = self.locate(step.key());
+        // Kept here between tries, with the number of shards it needs once known.
+        let mut input = Some(transaction);
+        let mut shards = 0;
+        let committed = without_blocking(ctx, shard, |once| {
+            match self.commit_in(once, input.take()?) {
+                Err(TransactionRefused {
+                    error:
+                        TransactionError::Interrupted {
+                            stopped: Interrupted::TimedOut(_),
+                            shards: needed,
+                            ..
+                        },
+                    transaction,
+                }) => {
+                    // A busy lock: a [`TryOnce`] has no deadline.
+                    shards = needed;
+                    input = Some(transaction);
+                    None
+                }
+                answered => Some(answered),
+            }
+        })
+        .await;
+        committed.unwrap_or_else(|stopped| match input {
+            Some(transaction) => Err(TransactionRefused {
+                error: TransactionError::Interrupted {
+                    stopped,
+                    locked: 0,
+                    shards,
+                },
+                transaction,
+            }),
+            None => unreachable!("a transaction that did not get through is kept"),
+        })
     }
 
     async fn wait_for_change(

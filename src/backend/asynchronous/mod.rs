@@ -16,8 +16,10 @@
 //! Every operation is cancellation-safe: a future dropped before it completed has had
 //! no effect, or its whole effect, never part of it. In the in-memory store a write
 //! takes effect within one poll, under its shard lock: dropped before that poll, it
-//! wrote nothing; after it, the future was complete. A dropped `retry_update` may have
-//! written in its last poll only if that poll completed it. A dropped `get_or_load`
+//! wrote nothing; after it, the future was complete. A transaction (`commit`) takes
+//! effect the same way, within one poll, under every lock it needs; while one of them is
+//! busy it holds none and awaits. A dropped `retry_update` or `transact` may have written
+//! in its last poll only if that poll completed it. A dropped `get_or_load`
 //! whose loader was running abandons that load (nothing is written; callers waiting for
 //! it start their own).
 
@@ -32,8 +34,11 @@ use std::hash::Hash;
 use super::created::read_or_create;
 use super::{Context, ReadResult};
 use crate::deadline::{Interrupted, Wait};
-use crate::store::{Error, Rejected, UpdateWithError, Versioned};
-use crate::wait::{Attempts, Next, Retried};
+use crate::store::{
+    Committed, Error, ReadMany, Rejected, Transaction, TransactionRefused, UpdateWithError,
+    Versioned,
+};
+use crate::wait::{optimistic_transaction, Attempts, Next, Retried, TransactError, Transacted};
 
 /// A versioned key-value store whose operations are futures: the async face of
 /// [`VersionedStore`](super::VersionedStore), with the same operations, answers and
@@ -166,6 +171,92 @@ where
         key: K,
         value: V,
     ) -> impl Future<Output = Result<Self::Version, Rejected<V, Self::Version>>> + Send;
+
+    /// As [`VersionedStore::get_many`](super::VersionedStore::get_many): the records of
+    /// `keys` as of one instant, each `None` if it has none.
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::get_many`](super::VersionedStore::get_many).
+    fn get_many(
+        &self,
+        ctx: &Context<'_>,
+        keys: &[K],
+    ) -> impl Future<Output = Result<ReadMany<V, Self::Version>, Error<Self::Version>>> + Send
+    where
+        K: Clone;
+
+    /// As [`VersionedStore::commit`](super::VersionedStore::commit): every step of
+    /// `transaction` applied at one instant if every condition holds, and otherwise
+    /// nothing; a wait for a lock is awaited.
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::commit`](super::VersionedStore::commit).
+    fn commit(
+        &self,
+        ctx: &Context<'_>,
+        transaction: Transaction<K, V, Self::Version>,
+    ) -> impl Future<
+        Output = Result<Committed<Self::Version>, TransactionRefused<K, V, Self::Version>>,
+    > + Send
+    where
+        K: Clone;
+
+    /// As [`VersionedStore::transact`](super::VersionedStore::transact), pausing between
+    /// attempts without blocking: reads `keys` at one instant, lets `compute` build a
+    /// transaction from what it read, and commits it on condition that every key read
+    /// is still as read; on a conflict, reads again. Provided for every backend, on top
+    /// of [`get_many`](AsyncVersionedStore::get_many) and
+    /// [`commit`](AsyncVersionedStore::commit).
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::transact`](super::VersionedStore::transact).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use verkv::{AsyncVersionedStore, Context, Store, Transaction};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let store: Store<&str, i64> = Store::new();
+    /// store.insert("alice", 100).unwrap();
+    /// store.insert("bob", 0).unwrap();
+    /// let ctx = Context::within(std::time::Duration::from_millis(500));
+    /// let moved = AsyncVersionedStore::transact(&store, &ctx, &["alice", "bob"], |read| {
+    ///     let (alice, bob) = (read[0].as_ref().unwrap(), read[1].as_ref().unwrap());
+    ///     Ok::<_, ()>(Transaction::new().put("alice", alice.value - 30).put("bob", bob.value + 30))
+    /// });
+    /// assert_eq!(moved.await.unwrap().attempts, 1);
+    /// assert_eq!(store.get(&"bob").unwrap().value, 30);
+    /// # });
+    /// ```
+    fn transact<E: Send>(
+        &self,
+        ctx: &Context<'_>,
+        keys: &[K],
+        compute: impl FnMut(
+                &[Option<Versioned<V, Self::Version>>],
+            ) -> Result<Transaction<K, V, Self::Version>, E>
+            + Send,
+    ) -> impl Future<Output = Result<Transacted<Self::Version>, TransactError<K, Self::Version, E>>> + Send
+    where
+        K: Clone + Eq,
+    {
+        let budget = ctx.budget();
+        optimistic_transaction(
+            keys,
+            || self.get_many(ctx, keys),
+            |transaction| self.commit(ctx, transaction),
+            compute,
+            move |started, attempts| async move {
+                budget.between_attempts(started, attempts)?;
+                pause::between_attempts(ctx, attempts - 1).await;
+                Ok(())
+            },
+        )
+    }
 
     /// As [`VersionedStore::wait_for_change`](super::VersionedStore::wait_for_change),
     /// awaiting the change instead of blocking.

@@ -11,9 +11,10 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Row, Statement};
+use tokio_postgres::{Client, Row, Statement};
 
 use super::super::call::{setup_failure, Effect, Failure, Step};
+use super::super::codec::Encoded;
 use super::super::pool::Statements;
 use super::pool::{self, Conn};
 use super::AsyncPgStore;
@@ -59,26 +60,83 @@ impl Drop for CancelOnDrop<'_> {
     }
 }
 
-/// How a statement that was sent ended.
-enum Ended {
-    /// It answered (perhaps with an error).
-    Answered(Result<Option<Row>, tokio_postgres::Error>),
+/// What an operation sends the server, and how it reads the answers: one statement, or
+/// several (a transaction).
+pub(super) trait Work {
+    /// The operation's answer.
+    type Output;
+
+    /// Sends the statements on `client`, whose prepared statements are `statements`,
+    /// and reads the answers: the operation's answer, or [`Step::Again`] to send them
+    /// again.
+    fn send(
+        &mut self,
+        client: &Client,
+        statements: &Statements,
+    ) -> impl Future<Output = Result<Step<Self::Output>, Failure>> + Send;
+}
+
+/// One statement, the one `pick` chooses, with `params`; its row, if any, read by
+/// `answer`.
+pub(super) struct OneRow<'p, A> {
+    pub(super) pick: fn(&Statements) -> &Statement,
+    pub(super) params: &'p [&'p (dyn ToSql + Sync)],
+    pub(super) answer: A,
+}
+
+impl<T, A> Work for OneRow<'_, A>
+where
+    A: FnMut(Option<Row>) -> Result<Step<T>, Failure> + Send,
+{
+    type Output = T;
+
+    async fn send(&mut self, client: &Client, statements: &Statements) -> Result<Step<T>, Failure> {
+        (self.answer)(
+            client
+                .query_opt((self.pick)(statements), self.params)
+                .await?,
+        )
+    }
+}
+
+/// The statement that reads several keys at once, with `keys` encoded; its rows read
+/// by `answer`.
+pub(super) struct AllRows<'p, A> {
+    pub(super) keys: &'p [Encoded],
+    pub(super) answer: A,
+}
+
+impl<T, A> Work for AllRows<'_, A>
+where
+    A: FnMut(Vec<Row>, &[Encoded]) -> Result<Step<T>, Failure> + Send,
+{
+    type Output = T;
+
+    async fn send(&mut self, client: &Client, statements: &Statements) -> Result<Step<T>, Failure> {
+        let rows = client.query(&statements.get_many, &[&self.keys]).await?;
+        (self.answer)(rows, self.keys)
+    }
+}
+
+/// How the statements of an operation that were sent ended.
+enum Ended<T> {
+    /// They answered (perhaps with an error).
+    Answered(T),
     /// The client's timer rang first: no answer, a cancel request was sent.
     Abandoned,
 }
 
-/// Runs `statement` with `params` on `conn`, relaying `token` to the server (the
-/// statement then answers that it was cancelled) and abandoning it at `give_up`.
-/// Returns how it ended and whether a cancel request was sent.
-async fn relay_cancel(
+/// Runs `sent` (an operation's statements on `conn`), relaying `token` to the server
+/// (the statement running then answers that it was cancelled) and abandoning them at
+/// `give_up`. Returns how they ended and whether a cancel request was sent.
+async fn relay_cancel<T>(
     conn: &Conn,
-    statement: &Statement,
-    params: &[&(dyn ToSql + Sync)],
+    sent: impl Future<Output = T>,
     token: Option<&CancelToken>,
     give_up: Option<Instant>,
-) -> (Ended, bool) {
+) -> (Ended<T>, bool) {
     let guard = CancelOnDrop::arm(conn);
-    let mut query = pin!(conn.client.query_opt(statement, params));
+    let mut query = pin!(sent);
     let mut cancelled = token.map(CancelToken::listen);
     let mut timer = give_up.map(|at| Box::pin(pause_until(at, None)));
     let mut sent = false;
@@ -125,8 +183,24 @@ impl<K, V, S: VersionScheme> AsyncPgStore<K, V, S> {
         effect: Effect,
         pick: fn(&Statements) -> &Statement,
         params: &[&(dyn ToSql + Sync)],
-        mut answer: impl FnMut(Option<Row>) -> Result<Step<T>, Failure>,
+        answer: impl FnMut(Option<Row>) -> Result<Step<T>, Failure> + Send,
     ) -> Result<T, Error<S::Version>> {
+        let work = OneRow {
+            pick,
+            params,
+            answer,
+        };
+        self.run_work(ctx, effect, work).await
+    }
+
+    /// Runs `work` on a pooled connection under `ctx`, again while it answers
+    /// [`Step::Again`], and gives errors their meaning.
+    pub(super) async fn run_work<W: Work>(
+        &self,
+        ctx: &Context<'_>,
+        effect: Effect,
+        mut work: W,
+    ) -> Result<W::Output, Error<S::Version>> {
         let started = Instant::now();
         if ctx.is_cancelled() {
             return Err(Error::Cancelled);
@@ -150,16 +224,10 @@ impl<K, V, S: VersionScheme> AsyncPgStore<K, V, S> {
                 .await
                 .map_err(|error| setup_failure(&error))?;
             let give_up = ctx.deadline().map(|deadline| deadline + GRACE);
-            let (ended, cancelled) = relay_cancel(
-                &conn,
-                pick(&statements),
-                params,
-                ctx.cancel_token(),
-                give_up,
-            )
-            .await;
+            let sent = work.send(&conn.client, &statements);
+            let (ended, cancelled) = relay_cancel(&conn, sent, ctx.cancel_token(), give_up).await;
             let outcome = match ended {
-                Ended::Answered(answered) => answered.map_err(Failure::Db).and_then(&mut answer),
+                Ended::Answered(answered) => answered,
                 Ended::Abandoned => {
                     let cause = Cause::new(
                         "the server did not answer by the deadline; a cancel request was sent",

@@ -25,17 +25,19 @@
 //! A future dropped while its statement runs sends the server a cancel request too (from
 //! a task of the runtime that drives the connection), so no statement runs on
 //! unobserved; the connection is then closed rather than reused, so the request cannot
-//! reach a later statement. Every write is one statement, so the server applies it whole
-//! or not at all; a dropped future never leaves part of a write. What a dropped future
-//! has done, per operation:
+//! reach a later statement. Every write is one statement, and every transaction one SQL
+//! transaction, so the server applies it whole or not at all; a dropped future never
+//! leaves part of a write. What a dropped future has done, per operation:
 //!
 //! | operation | dropped before its statement was sent | dropped while it ran |
 //! |---|---|---|
-//! | `get`, `wait_for_change` | nothing | nothing (a read) |
+//! | `get`, `get_many`, `wait_for_change` | nothing | nothing (a read) |
 //! | `insert`, `update`, `put`, `remove` | nothing | nothing (cancelled), or its whole write if it committed before the cancel request arrived: read the record before retrying |
 //! | `update_with`, `try_update_with` | nothing (the read, the closure) | as `update` |
 //! | `retry_update`, `try_retry_update` | the writes of its earlier attempts were all refused, so nothing | as `update`, for the attempt running |
 //! | `get_or_load` | nothing (the read, the loader) | as `insert` |
+//! | `commit` | nothing | nothing (its statement is cancelled and its connection closed, which rolls the SQL transaction back), or all of it if its `COMMIT` committed first |
+//! | `transact` | the commits of its earlier attempts were all refused, so nothing | as `commit`, for the attempt running |
 //!
 //! "Before it was sent" covers the wait for a connection, opening one, and setting the
 //! session's timeouts or preparing the statements (which change no record). A connection
@@ -59,6 +61,7 @@
 
 mod call;
 mod pool;
+mod transaction;
 
 use std::fmt;
 use std::future::Future;
@@ -70,6 +73,7 @@ use serde::Serialize;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
+use self::call::AllRows;
 use self::pool::Pool;
 use super::answers::{self, flatten, Answer};
 use super::builder::{failed, Awaited, PgStoreBuilder};
@@ -82,6 +86,7 @@ use crate::backend::asynchronous::pause::pause_until;
 use crate::backend::{AsyncVersionedStore, Context, ReadResult};
 use crate::deadline::{Phase, TimedOut};
 use crate::store::{Cause, Error, Rejected, UpdateWithError};
+use crate::store::{Committed, ReadMany, Transaction, TransactionRefused};
 use crate::version::Counter;
 
 /// The first and the longest pause between two reads of a `wait_for_change`.
@@ -342,6 +347,39 @@ where
     ) -> Result<S::Version, Rejected<V, S::Version>> {
         self.write(ctx, &key, None, value, |s| &s.put, answers::put::<S>)
             .await
+    }
+
+    /// One statement. Dropped, it has done nothing (its statement, if running, is
+    /// cancelled).
+    async fn get_many(
+        &self,
+        ctx: &Context<'_>,
+        keys: &[K],
+    ) -> Result<ReadMany<V, S::Version>, Error<S::Version>>
+    where
+        K: Clone,
+    {
+        let keys = codec::encode_keys(keys)?;
+        let work = AllRows {
+            keys: &keys,
+            answer: answers::get_many::<V, S>,
+        };
+        self.run_work(ctx, Effect::Reads, work).await
+    }
+
+    /// One SQL transaction, as the blocking store's. Dropped before its first statement
+    /// was sent, nothing; while it ran, nothing (its statement is cancelled and its
+    /// connection closed, which rolls it back), or all of it if its `COMMIT` had
+    /// committed first.
+    async fn commit(
+        &self,
+        ctx: &Context<'_>,
+        transaction: Transaction<K, V, S::Version>,
+    ) -> Result<Committed<S::Version>, TransactionRefused<K, V, S::Version>>
+    where
+        K: Clone,
+    {
+        self.commit_transaction(ctx, transaction).await
     }
 
     /// Reads the record again and again (see the module documentation). Dropped, it has
