@@ -11,7 +11,10 @@ use std::thread;
 use std::time::Duration;
 
 use futures_lite::future::block_on;
-use verkv::{AsyncVersionedStore, CancelToken, Context, Error, Phase, Store};
+use verkv::{
+    AsyncVersionedStore, CancelToken, Conflict, Context, Error, Expect, Interrupted, Phase, Store,
+    Transaction, TransactionError,
+};
 
 /// How long a test holds a shard lock at most.
 const LONGEST_HOLD: Duration = Duration::from_secs(2);
@@ -219,4 +222,153 @@ fn a_free_lock_answers_on_the_first_poll() {
     let v1 = store.get(&1).unwrap().version;
     let written = poll_then_drop(AsyncVersionedStore::update(&store, &ctx, &1, &v1, 12), 1);
     assert!(written.unwrap().is_ok());
+}
+
+/// A transfer of 1 from key 1 to key 2, both read at version 1.
+fn transfer_at_v1() -> Transaction<u32, u32, u64> {
+    Transaction::new().update(1, 1, 9).update(2, 1, 21)
+}
+
+#[test]
+fn a_transaction_behind_a_busy_lock_is_pending_holding_no_lock_and_applies_once_free() {
+    let store = store_with(1, 10);
+    store.insert(2, 20).unwrap();
+    let ctx = Context::background();
+    // Key 1's shard is held: the transaction (on keys 1 and 2) awaits it.
+    while_locked(&store, 1, || {
+        let pending = poll_then_drop(
+            AsyncVersionedStore::commit(&store, &ctx, transfer_at_v1()),
+            3,
+        );
+        assert!(pending.is_none(), "the commit must await the busy lock");
+        let read = poll_then_drop(AsyncVersionedStore::get_many(&store, &ctx, &[1, 2]), 3);
+        assert!(
+            read.is_none(),
+            "a multi-key read behind a writer is pending too"
+        );
+    });
+    // The holder wrote key 1 (now at version 2): a transaction based on version 1 is
+    // refused naming it, and nothing applies.
+    let refused =
+        block_on(AsyncVersionedStore::commit(&store, &ctx, transfer_at_v1())).unwrap_err();
+    let TransactionError::Conflict(failed) = refused.error else {
+        panic!("expected a conflict, got {:?}", refused.error);
+    };
+    assert_eq!(
+        failed,
+        vec![Conflict {
+            key: 1,
+            expected: Expect::Version(1),
+            current: Some(2)
+        }]
+    );
+    assert_eq!(store.get(&2).unwrap().value, 20);
+    // Read again and commit: both keys move together.
+    let read = block_on(AsyncVersionedStore::get_many(&store, &ctx, &[1, 2])).unwrap();
+    let (one, two) = (read[0].unwrap(), read[1].unwrap());
+    let moved = Transaction::new()
+        .update(1, one.version, one.value - 1)
+        .update(2, two.version, two.value + 1);
+    block_on(AsyncVersionedStore::commit(&store, &ctx, moved)).unwrap();
+    assert_eq!(
+        (store.get(&1).unwrap().value, store.get(&2).unwrap().value),
+        (10, 21)
+    );
+}
+
+#[test]
+fn a_transaction_dropped_after_any_number_of_polls_behind_a_busy_lock_has_no_effect() {
+    for polls in 0..6 {
+        let store = store_with(1, 10);
+        store.insert(2, 20).unwrap();
+        let ctx = Context::background();
+        while_locked(&store, 2, || {
+            let commit = AsyncVersionedStore::commit(&store, &ctx, transfer_at_v1());
+            assert!(poll_then_drop(commit, polls).is_none());
+            let transact = AsyncVersionedStore::transact(&store, &ctx, &[1, 2], |_| {
+                Ok::<_, ()>(Transaction::new().put(1, 0).put(2, 0))
+            });
+            assert!(poll_then_drop(transact, polls).is_none());
+        });
+        let values = (store.get(&1).unwrap(), store.get(&2).unwrap());
+        assert_eq!(
+            (values.0.value, values.0.version, values.1.value),
+            (10, 1, 21),
+            "only the holder wrote (dropped after {polls} polls)"
+        );
+    }
+}
+
+#[test]
+fn the_deadline_covers_a_transaction_awaiting_a_busy_lock() {
+    let store = store_with(1, 10);
+    store.insert(2, 20).unwrap();
+    let ctx = Context::within(Duration::from_millis(50));
+    let refused = while_locked(&store, 2, || {
+        block_on(AsyncVersionedStore::commit(&store, &ctx, transfer_at_v1()))
+    })
+    .unwrap_err();
+    match refused.error {
+        TransactionError::Interrupted {
+            stopped: Interrupted::TimedOut(late),
+            locked: 0,
+            shards,
+        } => {
+            assert_eq!(late.phase(), Phase::Queued);
+            assert!(late.waited() >= Duration::from_millis(40), "{late}");
+            assert!(shards >= 1);
+        }
+        other => panic!("expected a timeout while queued, got {other:?}"),
+    }
+    assert_eq!(
+        refused.transaction,
+        transfer_at_v1(),
+        "the transaction comes back"
+    );
+    assert_eq!(store.get(&1).unwrap().value, 10, "nothing applied");
+}
+
+#[test]
+fn transfers_through_the_async_transact_conserve_the_total() {
+    const ACCOUNTS: u32 = 4;
+    const TRANSFERS: u32 = 300;
+    let store: Store<u32, u32> = Store::new();
+    for account in 0..ACCOUNTS {
+        store.insert(account, 1_000).unwrap();
+    }
+    let attempts: u32 = thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|worker| {
+                let store = &store;
+                scope.spawn(move || {
+                    let ctx = Context::within(Duration::from_secs(30));
+                    let mut attempts = 0;
+                    for transfer in 0..TRANSFERS {
+                        let from = (transfer * 7 + worker) % ACCOUNTS;
+                        let to = (from + 1 + transfer % (ACCOUNTS - 1)) % ACCOUNTS;
+                        let done = block_on(AsyncVersionedStore::transact(
+                            store,
+                            &ctx,
+                            &[from, to],
+                            |read| {
+                                let (Some(f), Some(t)) = (&read[0], &read[1]) else {
+                                    return Err("an account vanished");
+                                };
+                                Ok(Transaction::new()
+                                    .put(from, f.value - 1)
+                                    .put(to, t.value + 1))
+                            },
+                        ))
+                        .unwrap();
+                        attempts += done.attempts;
+                    }
+                    attempts
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    let total: u32 = (0..ACCOUNTS).map(|a| store.get(&a).unwrap().value).sum();
+    assert_eq!(total, ACCOUNTS * 1_000, "money created or destroyed");
+    assert!(attempts >= 2 * TRANSFERS);
 }

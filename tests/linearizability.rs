@@ -275,71 +275,14 @@ mod multi_key {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
-    use serializability::{answer, check, Answer, Call, Event, Key, Step, Value, Version};
-    use verkv::Transaction;
+    use serializability::{
+        answer, build, check, transaction, Answer, Call, Dice, Event, Key, Step, Value,
+    };
 
     const KEYS: Key = 3;
     const THREADS: usize = 3;
     const OPERATIONS: usize = if cfg!(miri) { 4 } else { 14 };
     const MULTI_ROUNDS: u64 = if cfg!(miri) { 1 } else { 300 };
-
-    /// A small random number generator (xorshift), seeded per thread and round.
-    struct Dice(u64);
-
-    impl Dice {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-    }
-
-    /// A transaction built from a read of every key: moves an amount between two
-    /// records, creates a missing one, or removes one on condition of another.
-    fn build(read: &[Option<(Value, Version)>], dice: &mut Dice, unique: Value) -> Vec<Step> {
-        let a = dice.below(u64::from(KEYS)) as Key;
-        let b = (a + 1 + dice.below(u64::from(KEYS) - 1) as Key) % KEYS;
-        let at = |key: Key| read[usize::from(key)];
-        match (at(a), at(b)) {
-            (Some((value_a, version_a)), Some((value_b, version_b))) => {
-                if dice.below(6) == 0 {
-                    vec![
-                        Step::Remove(a, version_a),
-                        Step::Compare(b, Some(version_b)),
-                    ]
-                } else {
-                    let amount = dice.below(5);
-                    vec![
-                        Step::Update(a, version_a, value_a.wrapping_sub(amount)),
-                        Step::Update(b, version_b, value_b.wrapping_add(amount)),
-                    ]
-                }
-            }
-            (None, other) => vec![
-                Step::Create(a, 100 + unique),
-                Step::Compare(b, other.map(|(_, version)| version)),
-            ],
-            (Some((value, version)), None) => {
-                vec![
-                    Step::Update(a, version, value + 1),
-                    Step::Create(b, 100 + unique),
-                ]
-            }
-        }
-    }
-
-    fn transaction(steps: &[Step]) -> Transaction<Key, Value, Version> {
-        steps
-            .iter()
-            .fold(Transaction::new(), |txn, step| match *step {
-                Step::Update(key, version, value) => txn.update(key, version, value),
-                Step::Create(key, value) => txn.create(key, value),
-                Step::Remove(key, version) => txn.remove(key, version),
-                Step::Compare(key, Some(version)) => txn.compare(key, version),
-                Step::Compare(key, None) => txn.compare_absent(key),
-            })
-    }
 
     /// One round: each thread reads every key (recorded), then commits a transaction
     /// built from what it read (recorded), or only reads.

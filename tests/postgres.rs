@@ -544,7 +544,9 @@ mod transactions {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
-    use serializability::{answer, check, Answer, Call, Event, Key, Step, Value};
+    use serializability::{
+        answer, build, check, transaction, Answer, Call, Dice, Event, Key, Value,
+    };
     use verkv::{Conflict, Expect, Interrupted, Outcome, Transaction, TransactionError};
 
     type Store = PgStore<String, i64>;
@@ -762,6 +764,46 @@ mod transactions {
     }
 
     #[test]
+    fn transfers_through_transact_conserve_the_total_and_retry_their_conflicts() {
+        const TRANSFERS: u32 = 60;
+        let store: Store = store("txn_transact");
+        for name in ["left", "right"] {
+            store.insert(&ctx(), key(name), 1000).unwrap();
+        }
+        let attempts: u32 = thread::scope(|scope| {
+            let threads: Vec<_> = [["left", "right"], ["right", "left"]]
+                .into_iter()
+                .map(|names| {
+                    let store = &store;
+                    scope.spawn(move || {
+                        let keys = names.map(key);
+                        (0..TRANSFERS)
+                            .map(|_| {
+                                let done = store.transact(&ctx(), &keys, |read| {
+                                    let (Some(from), Some(to)) = (&read[0], &read[1]) else {
+                                        return Err("an account vanished");
+                                    };
+                                    Ok(Transaction::new()
+                                        .put(keys[0].clone(), from.value - 1)
+                                        .put(keys[1].clone(), to.value + 1))
+                                });
+                                done.unwrap().attempts
+                            })
+                            .sum::<u32>()
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).sum()
+        });
+        let total: i64 = ["left", "right"]
+            .iter()
+            .map(|name| value_of(&store, name).unwrap().0)
+            .sum();
+        assert_eq!(total, 2000, "money created or destroyed");
+        assert!(attempts >= 2 * TRANSFERS);
+    }
+
+    #[test]
     fn a_transaction_queued_on_a_row_lock_times_out_as_queued_and_writes_nothing() {
         let table = pg::table("txn_lock");
         let store: Store = PgStore::builder(pg::url()).table(&table).build().unwrap();
@@ -838,14 +880,10 @@ mod transactions {
                     .map(|thread| {
                         let (clock, keys, store) = (&clock, &keys, &store);
                         scope.spawn(move || {
-                            let mut dice = (round << 8 | thread as u64 | 1)
-                                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                            let mut roll = |n: u64| {
-                                dice ^= dice << 13;
-                                dice ^= dice >> 7;
-                                dice ^= dice << 17;
-                                dice % n
-                            };
+                            let mut dice = Dice(
+                                (round << 8 | thread as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                                    | 1,
+                            );
                             let tick = || clock.fetch_add(1, Ordering::SeqCst);
                             let mut events = Vec::new();
                             for operation in 0..OPERATIONS {
@@ -863,37 +901,10 @@ mod transactions {
                                     call: Call::GetMany(keys.clone()),
                                     answer: Answer::Read(read.clone()),
                                 });
-                                let a = roll(u64::from(KEYS)) as Key;
-                                let b = (a + 1 + roll(u64::from(KEYS) - 1) as Key) % KEYS;
-                                let unique = 100 + (thread * OPERATIONS + operation) as Value;
-                                let steps = match (read[usize::from(a)], read[usize::from(b)]) {
-                                    (Some((_, a_at)), Some((_, b_at))) if roll(5) == 0 => {
-                                        vec![Step::Remove(a, a_at), Step::Compare(b, Some(b_at))]
-                                    }
-                                    (Some((va, a_at)), Some((vb, b_at))) => vec![
-                                        Step::Update(a, a_at, va.wrapping_sub(1)),
-                                        Step::Update(b, b_at, vb.wrapping_add(1)),
-                                    ],
-                                    (None, other) => vec![
-                                        Step::Create(a, unique),
-                                        Step::Compare(b, other.map(|(_, at)| at)),
-                                    ],
-                                    (Some((va, a_at)), None) => {
-                                        vec![Step::Update(a, a_at, va + 1), Step::Create(b, unique)]
-                                    }
-                                };
-                                let transaction = steps.iter().fold(
-                                    Transaction::new(),
-                                    |txn, step| match *step {
-                                        Step::Update(key, at, value) => txn.update(key, at, value),
-                                        Step::Create(key, value) => txn.create(key, value),
-                                        Step::Remove(key, at) => txn.remove(key, at),
-                                        Step::Compare(key, Some(at)) => txn.compare(key, at),
-                                        Step::Compare(key, None) => txn.compare_absent(key),
-                                    },
-                                );
+                                let unique = (thread * OPERATIONS + operation) as Value;
+                                let steps = build(&read, &mut dice, unique);
                                 let invoked = tick();
-                                let got = store.commit(&ctx(), transaction);
+                                let got = store.commit(&ctx(), transaction(&steps));
                                 let returned = tick();
                                 events.push(Event {
                                     thread,

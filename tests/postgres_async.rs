@@ -1,5 +1,7 @@
 //! The async PostgreSQL store (`AsyncPgStore`): the conformance suite through its async
-//! face, and what only a server can show: a deadline on a row lock enforced by the
+//! face, transactions (all or nothing, strictly serializable histories, a transaction
+//! dropped after any number of polls applied whole or not at all), and what only a
+//! server can show: a deadline on a row lock enforced by the
 //! server, a cancel token relayed to it, a future dropped mid-statement whose statement
 //! the server stops, futures dropped after every number of polls (each write done whole
 //! or not at all), and a write in flight when the server dies (`OutcomeUnknown`). Needs
@@ -15,6 +17,12 @@ mod conformance;
 mod ledger;
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/serializability.rs"]
+mod serializability;
+// The store's promise about versions is all the serializability checker needs here.
+#[allow(dead_code)]
+#[path = "support/linearizability.rs"]
+mod checker;
 
 use std::future::Future;
 use std::pin::pin;
@@ -299,6 +307,19 @@ fn op_future<'a>(
     }
 }
 
+/// Polls `future` at most `polls` times with a waker that does nothing, letting the
+/// connections' tasks send and receive between polls; whether it completed.
+async fn polled<F: Future + ?Sized>(mut future: std::pin::Pin<&mut F>, polls: usize) -> bool {
+    let mut task = TaskContext::from_waker(Waker::noop());
+    for _ in 0..polls {
+        if future.as_mut().poll(&mut task).is_ready() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    false
+}
+
 /// Waits until the server runs no statement on `table` (a dropped operation's statement
 /// was cancelled or finished), failing after 2 s.
 async fn settled(observer: &tokio_postgres::Client, table: &str, what: &str) {
@@ -326,7 +347,6 @@ async fn an_operation_dropped_after_any_number_of_polls_did_all_of_its_write_or_
         .unwrap();
     let observer = raw(&pg::url()).await;
     let background = Context::background();
-    let mut task = TaskContext::from_waker(Waker::noop());
     for op in [
         Op::Insert,
         Op::Update,
@@ -352,15 +372,7 @@ async fn an_operation_dropped_after_any_number_of_polls_did_all_of_its_write_or_
                 .unwrap();
             let within = Context::within(Duration::from_secs(60));
             let mut future = op_future(&subject, &within, op, &key, before.as_ref());
-            let mut completed = false;
-            for _ in 0..polls {
-                if future.as_mut().poll(&mut task).is_ready() {
-                    completed = true;
-                    break;
-                }
-                // Lets the connection's task send and receive.
-                tokio::time::sleep(Duration::from_micros(200)).await;
-            }
+            let completed = polled(future.as_mut(), polls).await;
             drop(future);
             drop(subject);
             let what = format!("{op:?} dropped after {polls} polls");
@@ -443,4 +455,265 @@ fn an_operation_polled_outside_a_tokio_runtime_is_refused_as_misconfigured() {
     let store: AsyncPgStore<String, u32> = runtime.block_on(store("anoruntime"));
     let read = futures_lite::future::block_on(store.get(&Context::background(), &"k".into()));
     assert!(matches!(read, Err(Error::Misconfigured(_))), "{read:?}");
+}
+
+/// Transactions across keys through the async face: the blocking store's statements
+/// (`tests/postgres.rs` holds that face to the same checks), awaited.
+mod transactions {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use checker::Versions;
+    use serializability::{
+        answer, build, check, transaction, Answer, Call, Dice, Event, Key, Value,
+    };
+    use verkv::{Conflict, Expect, Outcome, Transaction, TransactionError};
+
+    fn ctx() -> Context<'static> {
+        Context::within(Duration::from_secs(10))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_writes_every_key_or_none_naming_every_failed_condition() {
+        let store: AsyncPgStore<String, i64> = store("atxn_all").await;
+        let key = |name: &str| name.to_string();
+        let a = store.insert(&ctx(), key("a"), 100).await.unwrap();
+        let b = store.insert(&ctx(), key("b"), 0).await.unwrap();
+        let moved = Transaction::new()
+            .update(key("a"), a, 70)
+            .update(key("b"), b, 30)
+            .create(key("c"), 1)
+            .compare_absent(key("d"));
+        let outcomes = store.commit(&ctx(), moved).await.unwrap();
+        assert!(matches!(
+            outcomes[..],
+            [
+                Outcome::Written(_),
+                Outcome::Written(_),
+                Outcome::Written(_),
+                Outcome::Compared
+            ]
+        ));
+        let read = store
+            .get_many(&ctx(), &[key("c"), key("a"), key("d"), key("b")])
+            .await
+            .unwrap();
+        let values: Vec<_> = read.iter().map(|r| r.as_ref().map(|r| r.value)).collect();
+        assert_eq!(values, [Some(1), Some(70), None, Some(30)]);
+        // The same transfer again is based on versions that are gone: nothing applies,
+        // and both keys are named with their current versions.
+        let again = Transaction::new()
+            .update(key("a"), a, 0)
+            .update(key("b"), b, 100)
+            .put(key("e"), 5);
+        let refused = store.commit(&ctx(), again).await.unwrap_err();
+        let TransactionError::Conflict(mut failed) = refused.error else {
+            panic!("expected a conflict, got {:?}", refused.error);
+        };
+        failed.sort_by(|x, y| x.key.cmp(&y.key));
+        // The versions the first transaction gave `a` and `b` (read above, in that order
+        // after `c`).
+        let current = |name: &str| {
+            read[if name == "a" { 1 } else { 3 }]
+                .as_ref()
+                .map(|r| r.version)
+        };
+        assert_eq!(
+            failed,
+            vec![
+                Conflict {
+                    key: key("a"),
+                    expected: Expect::Version(a),
+                    current: current("a")
+                },
+                Conflict {
+                    key: key("b"),
+                    expected: Expect::Version(b),
+                    current: current("b")
+                },
+            ]
+        );
+        let after = store.get_many(&ctx(), &[key("a"), key("e")]).await.unwrap();
+        assert_eq!(after[0].as_ref().map(|r| r.value), Some(70));
+        assert!(
+            after[1].is_none(),
+            "nothing of a refused transaction applies"
+        );
+        let empty = store.commit(&ctx(), Transaction::new()).await.unwrap_err();
+        assert_eq!(empty.error, TransactionError::Empty);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn transaction_histories_are_strictly_serializable() {
+        const KEYS: Key = 3;
+        const TASKS: usize = 3;
+        const OPERATIONS: usize = 8;
+        const ROUNDS: u64 = 8;
+        for round in 0..ROUNDS {
+            let store: Arc<AsyncPgStore<Key, Value>> = Arc::new(store("atxn_serial").await);
+            let clock = Arc::new(AtomicU64::new(0));
+            let keys: Vec<Key> = (0..KEYS).collect();
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|task| {
+                    let (store, clock, keys) = (store.clone(), clock.clone(), keys.clone());
+                    tokio::spawn(async move {
+                        let mut dice = Dice(
+                            (round << 8 | task as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+                        );
+                        let tick = || clock.fetch_add(1, Ordering::SeqCst);
+                        let mut events = Vec::new();
+                        for operation in 0..OPERATIONS {
+                            let invoked = tick();
+                            let read = store.get_many(&ctx(), &keys).await.unwrap();
+                            let returned = tick();
+                            let read: Vec<_> = read
+                                .into_iter()
+                                .map(|r| r.map(|r| (r.value, r.version)))
+                                .collect();
+                            events.push(Event {
+                                thread: task,
+                                invoked,
+                                returned,
+                                call: Call::GetMany(keys.clone()),
+                                answer: Answer::Read(read.clone()),
+                            });
+                            let unique = (task * OPERATIONS + operation) as Value;
+                            let steps = build(&read, &mut dice, unique);
+                            let invoked = tick();
+                            let got = store.commit(&ctx(), transaction(&steps)).await;
+                            let returned = tick();
+                            events.push(Event {
+                                thread: task,
+                                invoked,
+                                returned,
+                                call: Call::Transaction(steps),
+                                answer: answer(got),
+                            });
+                        }
+                        events
+                    })
+                })
+                .collect();
+            let mut history = Vec::new();
+            for task in tasks {
+                history.extend(task.await.unwrap());
+            }
+            if let Err(violation) = check(&history, usize::from(KEYS), Versions::Unique) {
+                panic!("round {round}: {violation}");
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn transfers_through_transact_in_opposite_key_orders_conserve_the_total() {
+        const TRANSFERS: usize = 60;
+        let store: Arc<AsyncPgStore<String, i64>> = Arc::new(store("atxn_transfers").await);
+        for name in ["left", "right"] {
+            store.insert(&ctx(), name.to_string(), 1000).await.unwrap();
+        }
+        let tasks: Vec<_> = (0..2)
+            .map(|task| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let keys = if task == 0 {
+                        ["left", "right"]
+                    } else {
+                        ["right", "left"]
+                    };
+                    let keys = keys.map(str::to_string);
+                    let mut attempts = 0;
+                    for _ in 0..TRANSFERS {
+                        let done = store
+                            .transact(&ctx(), &keys, |read| {
+                                let (Some(from), Some(to)) = (&read[0], &read[1]) else {
+                                    return Err("an account vanished");
+                                };
+                                Ok(Transaction::new()
+                                    .put(keys[0].clone(), from.value - 1)
+                                    .put(keys[1].clone(), to.value + 1))
+                            })
+                            .await
+                            .unwrap();
+                        attempts += done.attempts;
+                    }
+                    attempts
+                })
+            })
+            .collect();
+        let mut attempts = 0;
+        for task in tasks {
+            attempts += task.await.unwrap();
+        }
+        let read = store
+            .get_many(&ctx(), &["left".to_string(), "right".to_string()])
+            .await
+            .unwrap();
+        let total: i64 = read.iter().flatten().map(|r| r.value).sum();
+        assert_eq!(total, 2000, "money created or destroyed");
+        assert!(attempts >= 2 * TRANSFERS as u32);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_dropped_after_any_number_of_polls_did_all_of_it_or_none() {
+        /// More polls than a transaction needs on a quiet server.
+        const MOST_POLLS: usize = 400;
+        let table = pg::table("atxn_drop");
+        let store: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
+            .table(&table)
+            .pool_size(2)
+            .build()
+            .await
+            .unwrap();
+        let observer = raw(&pg::url()).await;
+        let background = Context::background();
+        for polls in 0..MOST_POLLS {
+            let (a, b) = (format!("a{polls}"), format!("b{polls}"));
+            let va = store.insert(&background, a.clone(), 1).await.unwrap();
+            let vb = store.insert(&background, b.clone(), 1).await.unwrap();
+            // A store of its own whose connection has yet to be set up, as in the
+            // single-key test above.
+            let subject: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
+                .table(&table)
+                .pool_size(1)
+                .build()
+                .await
+                .unwrap();
+            let within = Context::within(Duration::from_secs(60));
+            let moved = Transaction::new()
+                .update(a.clone(), va, 2)
+                .update(b.clone(), vb, 2)
+                .create(format!("c{polls}"), 2);
+            let mut future = Box::pin(subject.commit(&within, moved));
+            let completed = polled(future.as_mut(), polls).await;
+            drop(future);
+            drop(subject);
+            let what = format!("a transaction dropped after {polls} polls");
+            settled(&observer, &table, &what).await;
+            let keys = [a.clone(), b.clone(), format!("c{polls}")];
+            let after: Vec<_> = store
+                .get_many(&background, &keys)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.map(|r| r.value))
+                .collect();
+            match after[..] {
+                [Some(1), Some(1), None] => {
+                    assert!(!completed, "{what}: completed, nothing written")
+                }
+                [Some(2), Some(2), Some(2)] => {}
+                _ => panic!("{what}: half applied: {after:?}"),
+            }
+            // Every key is served at once: no row lock left held.
+            let ctx = Context::within(Duration::from_secs(2));
+            store.put(&ctx, a.clone(), 3).await.unwrap();
+            store.put(&ctx, format!("c{polls}"), 3).await.unwrap();
+            if completed {
+                println!("a transaction completed within {polls} polls");
+                return;
+            }
+        }
+        panic!("a transaction did not complete within {MOST_POLLS} polls");
+    }
 }

@@ -281,6 +281,70 @@ impl Search {
     }
 }
 
+/// A small random number generator (xorshift), seeded per thread and round.
+pub(crate) struct Dice(pub(crate) u64);
+
+impl Dice {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// A transaction built from a read of every key (`read`, by key): moves an amount between two
+/// records, creates a missing one, or removes one on condition of another.
+pub(crate) fn build(
+    read: &[Option<(Value, Version)>],
+    dice: &mut Dice,
+    unique: Value,
+) -> Vec<Step> {
+    let keys = Key::try_from(read.len()).expect("a few keys");
+    let a = dice.below(u64::from(keys)) as Key;
+    let b = (a + 1 + dice.below(u64::from(keys) - 1) as Key) % keys;
+    let at = |key: Key| read[usize::from(key)];
+    match (at(a), at(b)) {
+        (Some((value_a, version_a)), Some((value_b, version_b))) => {
+            if dice.below(6) == 0 {
+                vec![
+                    Step::Remove(a, version_a),
+                    Step::Compare(b, Some(version_b)),
+                ]
+            } else {
+                let amount = dice.below(5);
+                vec![
+                    Step::Update(a, version_a, value_a.wrapping_sub(amount)),
+                    Step::Update(b, version_b, value_b.wrapping_add(amount)),
+                ]
+            }
+        }
+        (None, other) => vec![
+            Step::Create(a, 100 + unique),
+            Step::Compare(b, other.map(|(_, version)| version)),
+        ],
+        (Some((value, version)), None) => {
+            vec![
+                Step::Update(a, version, value + 1),
+                Step::Create(b, 100 + unique),
+            ]
+        }
+    }
+}
+
+/// The transaction of `steps`.
+pub(crate) fn transaction(steps: &[Step]) -> verkv::Transaction<Key, Value, Version> {
+    steps
+        .iter()
+        .fold(verkv::Transaction::new(), |txn, step| match *step {
+            Step::Update(key, version, value) => txn.update(key, version, value),
+            Step::Create(key, value) => txn.create(key, value),
+            Step::Remove(key, version) => txn.remove(key, version),
+            Step::Compare(key, Some(version)) => txn.compare(key, version),
+            Step::Compare(key, None) => txn.compare_absent(key),
+        })
+}
+
 /// A store's answer to a commit in the checker's terms: each step's version, or the
 /// conflicts with the current versions. Any other refusal fails the test.
 pub(crate) fn answer(
