@@ -20,9 +20,9 @@
 //! | [`put`](Store::put) | blind write: overwrites whatever is there | — |
 //! | [`invalidate`](Store::invalidate) | blind removal: removes whatever version is there | — |
 //! | [`get_or_load`](Store::get_or_load) | reads; on a miss, loads and creates (one loader per key at a time) | — |
-//! | [`get_many`](Store::get_many) | reads several keys as of one instant (also on PostgreSQL and the near-cache, through [`VersionedStore`]) | — |
-//! | [`commit`](Store::commit) | a [`Transaction`]: compares and writes on several keys, all or nothing (also on PostgreSQL and the near-cache, through [`VersionedStore`]) | [`TransactionError::Conflict`] (every failed compare, with the current version) |
-//! | [`transact`](Store::transact) | reads several keys, computes a transaction, commits it; retries on a conflict | [`TransactError`] |
+//! | [`get_many`](Store::get_many) | reads several keys as of one instant (also on PostgreSQL and the near-cache, through [`VersionedStore`], and awaited through [`AsyncVersionedStore`]) | — |
+//! | [`commit`](Store::commit) | a [`Transaction`]: compares and writes on several keys, all or nothing (also on PostgreSQL and the near-cache, through [`VersionedStore`], and awaited through [`AsyncVersionedStore`]) | [`TransactionError::Conflict`] (every failed compare, with the current version) |
+//! | [`transact`](Store::transact) | reads several keys, computes a transaction, commits it; retries on a conflict (on every backend, through either trait) | [`TransactError`] |
 //!
 //! # Example
 //!
@@ -106,6 +106,12 @@
 //! hold is refused); the eviction listener hears each record a transaction removed or
 //! replaced once, after every lock is let go; statistics count transactions and their
 //! conflicts, and the keys of failed compares among the hot conflicting keys.
+//!
+//! Every backend has them, with the same answers: [`VersionedStore::commit`],
+//! [`get_many`](VersionedStore::get_many) and [`transact`](VersionedStore::transact) on
+//! PostgreSQL and the near-cache, and the same three awaited through
+//! [`AsyncVersionedStore`] (the in-memory store awaits a busy shard lock holding none of
+//! the others; PostgreSQL runs one SQL transaction on an async connection).
 //!
 //! # Closures
 //!
@@ -271,12 +277,12 @@
 //! | `deadline/` | how an operation waits: forever, until a deadline or a [`CancelToken`], or not at all (one try of a lock, for the async face, which awaits instead); [`TimedOut`] |
 //! | `stats/` | statistics: the counters the store's one-line hooks write (reads in per-thread stripes, writes in their shard's), the hot-key summary, and the [`Stats`] report read from them |
 //! | `store/` | [`Store`]: `facade.rs` hashes, locks and delegates; `transaction/` checks a [`Transaction`]'s input, orders its steps by shard, locks those shards in that order and applies it all or nothing, and reads several keys under the same shards' read locks ([`get_many`](Store::get_many)); `stale.rs` refuses a stale conditional write under the read lock, in a shard that has refused stale writes lately; `shard.rs` is the single-threaded core where **compare-and-swap and every version check live**, written once over the per-record state (`state.rs`: none in a plain shard, eviction state in a bounded or expiring one; `records.rs` picks the table); records, builder, iteration, errors |
-//! | `wait/` | operations that wait, on top of the store: [`Bounded`] views, [`retry_update`](Store::retry_update), [`transact`](Store::transact) (and the views' transactions), [`wait_for_change`](Store::wait_for_change) |
+//! | `wait/` | operations that wait, on top of the store: [`Bounded`] views, [`retry_update`](Store::retry_update), [`transact`](Store::transact) (and the views' transactions; its loop, written once as a future, serves every backend's `transact` on both faces, the blocking ones running it through `completed.rs`), [`wait_for_change`](Store::wait_for_change) |
 //! | `patch/` | partial updates: [`Patch`], [`Field`], JSON patches |
 //! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |
 //! | `cache/` | the capacity bound's eviction policy and the expiry timer (leaves each shard holds), the eviction listener, and single-flight [`get_or_load`](Store::get_or_load) on top of the store |
 //! | `snapshot/` | warm restart (feature `snapshot`): the snapshot format, writing a store's records shard by shard and restoring a store from them, its versions resumed; the shards export and take back their records (with the timer's deadlines and the policy's standing) through `store/` |
-//! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`); its async face [`AsyncVersionedStore`] (`backend/asynchronous/`) for the in-memory store, and for PostgreSQL on tokio (`backend/postgres/asynchronous/`, feature `postgres-async`) |
+//! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`); its async face [`AsyncVersionedStore`] (`backend/asynchronous/`) for the in-memory store, and for PostgreSQL on tokio (`backend/postgres/asynchronous/`, feature `postgres-async`); PostgreSQL's transaction is written once over an open SQL transaction of either face (`backend/postgres/transaction.rs`) |
 //!
 //! Higher layers add methods to [`Store`] in their own files (`impl Store` blocks), so the
 //! store never names them. Three kinds of import do not follow the table yet: the store's
