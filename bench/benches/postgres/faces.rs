@@ -12,8 +12,9 @@
 //! - Throughput at 32 clients (32 threads, or 32 tasks) sharing the pool: operations per
 //!   second, and each async subject's over the blocking one's.
 //!
-//! Workloads: a successful compare-and-swap (`update` at the current version) and a
-//! `get`, each client on keys of its own.
+//! Workloads: a successful compare-and-swap (`update` at the current version), a `get`,
+//! and a transaction of two such updates (`commit`, one SQL transaction), each client on
+//! keys of its own.
 //!
 //! Needs a server:
 //! `bash .ci/test cargo bench -p verkv-bench --features postgres --bench postgres_faces`
@@ -26,7 +27,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use verkv::postgres::{AsyncPgStore, PgStore};
-use verkv::{AsyncVersionedStore, Context, VersionedStore};
+use verkv::{AsyncVersionedStore, Context, Outcome, Transaction, VersionedStore};
 
 const TABLE: &str = "bench_faces";
 /// The pool size of both stores.
@@ -39,6 +40,7 @@ const KEYS: usize = 16;
 enum Workload {
     Cas,
     Get,
+    Transaction,
 }
 
 impl Workload {
@@ -46,7 +48,29 @@ impl Workload {
         match self {
             Workload::Cas => "successful CAS",
             Workload::Get => "get",
+            Workload::Transaction => "2-key txn",
         }
+    }
+}
+
+/// The transaction of the `i`th operation: updates of keys `i` and `i + 1` (of the
+/// client's, at `versions`) to `value`.
+fn two_updates(
+    keys: &[String],
+    versions: &[u64],
+    i: usize,
+    value: u64,
+) -> Transaction<String, u64, u64> {
+    let j = (i + 1) % KEYS;
+    Transaction::new()
+        .update(keys[i].clone(), versions[i], value)
+        .update(keys[j].clone(), versions[j], value)
+}
+
+/// Notes the versions a committed [`two_updates`] gave its keys.
+fn note_versions(versions: &mut [u64], i: usize, committed: &[Outcome<u64>]) {
+    for (key, outcome) in [i, (i + 1) % KEYS].into_iter().zip(committed) {
+        versions[key] = *outcome.version().expect("an update writes");
     }
 }
 
@@ -98,6 +122,10 @@ fn blocking(
                             versions[i] = store.update(&ctx, &keys[i], &versions[i], ops).unwrap();
                         }
                         Workload::Get => assert!(store.get(&ctx, &keys[i]).unwrap().is_some()),
+                        Workload::Transaction => {
+                            let moved = two_updates(&keys, &versions, i, ops);
+                            note_versions(&mut versions, i, &store.commit(&ctx, moved).unwrap());
+                        }
                     }
                     if clients == 1 {
                         times.push(started.elapsed());
@@ -159,6 +187,11 @@ fn awaited(
                         }
                         Workload::Get => {
                             assert!(store.get(&ctx, &keys[i]).await.unwrap().is_some());
+                        }
+                        Workload::Transaction => {
+                            let moved = two_updates(&keys, &versions, i, ops);
+                            let committed = store.commit(&ctx, moved).await.unwrap();
+                            note_versions(&mut versions, i, &committed);
                         }
                     }
                     if clients == 1 {
@@ -304,7 +337,7 @@ fn main() {
         "{:<15} {:>7} {:>9} {:>9} {:>9} {:>7} {:>11} {:>7} {:>11}",
         "workload", "clients", "blocking", "mt", "ct", "mt/bl.", "range", "ct/bl.", "range"
     );
-    for workload in [Workload::Cas, Workload::Get] {
+    for workload in [Workload::Cas, Workload::Get, Workload::Transaction] {
         for clients in [1, MANY] {
             // Per subject (blocking, mt, ct): its figure per round.
             let mut figures: [Vec<f64>; 3] = Default::default();
