@@ -29,6 +29,7 @@ use super::stats::count;
 use super::{Cached, Shared};
 use crate::backend::postgres::Registry;
 use crate::store::Cause;
+use crate::wait::completed;
 
 /// The longest the thread blocks without looking whether it must stop.
 const SLICE: Duration = Duration::from_millis(20);
@@ -53,9 +54,7 @@ impl Listener {
             Cause::new(format!("cannot open the notification connection: {error}"))
         };
         let mut client = self.config.connect(NoTls).map_err(failed)?;
-        self.registry
-            .listen(&mut client, None, stop)
-            .map_err(failed)?;
+        completed(self.registry.listen(&mut client, None, stop)).map_err(failed)?;
         let pid: i32 = client
             .query_one("SELECT pg_backend_pid()", &[])
             .map_err(failed)?
@@ -79,7 +78,7 @@ impl Listener {
             if stop() {
                 // Nobody relies on this registration any more. If the withdrawal fails,
                 // the registration goes when the connection (dropped next) does.
-                let _ = self.registry.unlisten(&mut client);
+                let _ = completed(self.registry.unlisten(&mut client));
                 return;
             }
             count(&shared.counters.disconnects);

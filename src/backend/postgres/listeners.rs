@@ -71,6 +71,7 @@
 //! Registering needs the role to be allowed to run the registry function (created with
 //! `SECURITY DEFINER` by the role that built the store first, which owns the table).
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use ::postgres::error::SqlState;
@@ -90,6 +91,33 @@ pub(crate) struct Registry {
     register: String,
     unregister: String,
     tidy: String,
+}
+
+/// A session the registry's statements run on, from either face: the blocking face's
+/// answers are ready when first polled, and its pauses sleep the thread.
+pub(crate) trait Batch {
+    /// Runs `sql`, one or more statements, and waits for the last one's answer.
+    fn batch_execute(&mut self, sql: &str) -> impl Future<Output = Result<(), ::postgres::Error>>;
+
+    /// Whether the connection is closed.
+    fn is_closed(&self) -> bool;
+
+    /// Pauses for `pause` before another attempt.
+    fn pause(&self, pause: Duration) -> impl Future<Output = ()>;
+}
+
+impl Batch for Client {
+    async fn batch_execute(&mut self, sql: &str) -> Result<(), ::postgres::Error> {
+        Client::batch_execute(self, sql)
+    }
+
+    fn is_closed(&self) -> bool {
+        Client::is_closed(self)
+    }
+
+    async fn pause(&self, pause: Duration) {
+        std::thread::sleep(pause);
+    }
 }
 
 impl Registry {
@@ -113,21 +141,21 @@ impl Registry {
     ///
     /// The client's error (the last one when it gives up): the session may be listening,
     /// unregistered; the caller withdraws it with [`Registry::unlisten`] or drops it.
-    pub(crate) fn listen(
+    pub(crate) async fn listen(
         &self,
-        client: &mut Client,
+        client: &mut impl Batch,
         give_up: Option<Instant>,
-        stop: &dyn Fn() -> bool,
+        stop: impl Fn() -> bool,
     ) -> Result<(), ::postgres::Error> {
-        client.batch_execute(&self.listen)?;
+        client.batch_execute(&self.listen).await?;
         loop {
-            match in_transaction(client, &self.register) {
+            match in_transaction(client, &self.register).await {
                 Err(error)
                     if error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
                         && !stop()
                         && give_up.is_none_or(|give_up| Instant::now() + RETRY < give_up) =>
                 {
-                    std::thread::sleep(RETRY);
+                    client.pause(RETRY).await;
                 }
                 answer => return answer,
             }
@@ -143,16 +171,16 @@ impl Registry {
     /// The client's error: the registration may be left in place, which keeps
     /// notifications on (no change is missed) until the session is gone; the caller
     /// drops the connection.
-    pub(crate) fn unlisten(&self, client: &mut Client) -> Result<(), ::postgres::Error> {
-        client.batch_execute(&self.unlisten)?;
+    pub(crate) async fn unlisten(&self, client: &mut impl Batch) -> Result<(), ::postgres::Error> {
+        client.batch_execute(&self.unlisten).await?;
         let mut attempts = 5;
         loop {
             attempts -= 1;
-            match in_transaction(client, &self.unregister) {
+            match in_transaction(client, &self.unregister).await {
                 Err(error)
                     if error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) && attempts > 0 =>
                 {
-                    std::thread::sleep(RETRY);
+                    client.pause(RETRY).await;
                 }
                 answer => return answer,
             }
@@ -166,8 +194,8 @@ impl Registry {
     /// # Errors
     ///
     /// The client's error, other than a lock not granted in time.
-    pub(super) fn tidy(&self, client: &mut Client) -> Result<(), ::postgres::Error> {
-        match in_transaction(client, &self.tidy) {
+    pub(super) async fn tidy(&self, client: &mut impl Batch) -> Result<(), ::postgres::Error> {
+        match in_transaction(client, &self.tidy).await {
             Err(error) if error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => Ok(()),
             answer => answer,
         }
@@ -176,11 +204,11 @@ impl Registry {
 
 /// Runs `sql`, a transaction from `BEGIN` to `COMMIT`, rolling it back if it fails
 /// part way (so that the session is usable again).
-fn in_transaction(client: &mut Client, sql: &str) -> Result<(), ::postgres::Error> {
-    let answer = client.batch_execute(sql);
+async fn in_transaction(client: &mut impl Batch, sql: &str) -> Result<(), ::postgres::Error> {
+    let answer = client.batch_execute(sql).await;
     if answer.is_err() && !client.is_closed() {
         // If even this fails the connection is broken, which the error says already.
-        let _ = client.batch_execute("ROLLBACK");
+        let _ = client.batch_execute("ROLLBACK").await;
     }
     answer
 }

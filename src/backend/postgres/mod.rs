@@ -135,6 +135,7 @@ use super::{Context, ReadResult, VersionedStore};
 use crate::store::{Cause, Error, Rejected, UpdateWithError};
 use crate::store::{Committed, ReadMany, Transaction, TransactionRefused};
 use crate::version::Counter;
+use crate::wait::completed;
 
 /// The types a store or builder is for, without owning any (so it is `Send` and `Sync`
 /// whatever they are).
@@ -269,9 +270,7 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S, Blocking> {
             .map_err(failed("read the table's columns"))?;
         schema::check_columns::<S>(&self.table, &found)?;
         // Registrations of sessions that are gone would keep notifications on.
-        store
-            .registry
-            .tidy(&mut conn.client)
+        completed(store.registry.tidy(&mut *conn.client))
             .map_err(failed("tidy the table's listeners"))?;
         drop(conn);
         Ok(store)

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use ::postgres::fallible_iterator::FallibleIterator;
-use ::postgres::Client;
+use ::postgres::{Client, Row};
 use serde::de::DeserializeOwned;
 
 use super::call::{cause, meaning, relay_cancel, setup_failure, Effect, Failure};
@@ -21,14 +21,15 @@ use crate::backend::{Context, ReadResult};
 use crate::deadline::{Phase, TimedOut};
 use crate::store::Versioned;
 use crate::store::{Cause, Error};
+use crate::wait::completed;
 
 /// The longest a wait blocks without looking at its cancel token or the clock.
 const SLICE: Duration = Duration::from_millis(10);
 
 /// A record as the watch read it, with its key as the trigger notifies it.
-struct Read<V, Ver> {
-    notified_key: serde_json::Value,
-    record: Option<Versioned<V, Ver>>,
+pub(super) struct Read<V, Ver> {
+    pub(super) notified_key: serde_json::Value,
+    pub(super) record: Option<Versioned<V, Ver>>,
 }
 
 impl<K, V: DeserializeOwned, S: PgVersion> PgStore<K, V, S> {
@@ -53,17 +54,18 @@ impl<K, V: DeserializeOwned, S: PgVersion> PgStore<K, V, S> {
         conn.set_timeouts(None).map_err(failed)?;
         let statements = conn.statements(&self.sql).map_err(failed)?;
         let stop = || ctx.is_cancelled();
-        let registered = self
-            .registry
-            .listen(&mut conn.client, ctx.deadline(), &stop)
-            .map_err(|error| meaning(&error, Effect::Reads, started, ctx.is_cancelled()));
+        let registered = completed(
+            self.registry
+                .listen(&mut *conn.client, ctx.deadline(), &stop),
+        )
+        .map_err(|error| meaning(&error, Effect::Reads, started, ctx.is_cancelled()));
         let outcome = registered.and_then(|()| {
             self.watch_listening(ctx, &mut conn.client, &statements, key, seen, started)
         });
         // Leave the pooled connection as it was found: not listening, not registered,
         // nothing buffered. One that may still be registered is closed instead (its
         // registration is withdrawn with it).
-        if self.registry.unlisten(&mut conn.client).is_err() {
+        if completed(self.registry.unlisten(&mut *conn.client)).is_err() {
             conn.poison();
         }
         while let Ok(Some(_)) = conn.client.notifications().iter().next() {}
@@ -140,7 +142,7 @@ impl<K, V: DeserializeOwned, S: PgVersion> PgStore<K, V, S> {
 
 /// Whether a change notification's payload may be about `key` (as PostgreSQL prints
 /// it): it names that key, or no key (one too long to notify), or does not parse.
-fn is_about(payload: &str, key: &serde_json::Value) -> bool {
+pub(super) fn is_about(payload: &str, key: &serde_json::Value) -> bool {
     serde_json::from_str::<serde_json::Value>(payload)
         .ok()
         .and_then(|payload| payload.get("key").cloned())
@@ -153,14 +155,21 @@ fn read<V: DeserializeOwned, S: PgVersion>(
     statements: &Statements,
     key: &Encoded,
 ) -> Result<Read<V, S::Version>, Failure> {
-    let row = client.query_one(&statements.watch_read, &[key])?;
+    decode_read::<V, S>(&client.query_one(&statements.watch_read, &[key])?, key)
+}
+
+/// The answer of the watch's read of `key`.
+pub(super) fn decode_read<V: DeserializeOwned, S: PgVersion>(
+    row: &Row,
+    key: &Encoded,
+) -> Result<Read<V, S::Version>, Failure> {
     let notified: String = row
         .try_get(0)
         .map_err(|error| Cause::new(format!("cannot decode a key's text: {error}")))?;
     let notified_key = serde_json::from_str(&notified)
         .map_err(|error| Cause::new(format!("cannot parse a key's text: {error}")))?;
-    let value = codec::value_opt::<V>(&row, 1, key)?;
-    let version = codec::version_opt::<S>(&row, 2, key)?;
+    let value = codec::value_opt::<V>(row, 1, key)?;
+    let version = codec::version_opt::<S>(row, 2, key)?;
     Ok(Read {
         notified_key,
         record: value
