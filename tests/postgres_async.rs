@@ -266,6 +266,79 @@ async fn wait_for_change_wakes_on_a_write_and_gives_up_at_its_deadline() {
     assert_eq!((changed.value, changed.version), (2, v2));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_listens_registered_withdraws_when_done_and_leaves_no_listening_session_pooled() {
+    let table = pg::table("await_listen");
+    // One connection: a session left listening would be handed to the next operation.
+    let store: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
+        .table(&table)
+        .pool_size(1)
+        .build()
+        .await
+        .unwrap();
+    let writer: AsyncPgStore<String, u32> = store_on(&table).await;
+    let observer = raw(&pg::url()).await;
+    let registry = format!("SELECT count(*) FROM \"{table}_listeners\"");
+    let registered = || async {
+        observer
+            .query_one(&registry, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let key = "k".to_string();
+    let ctx = Context::within(Duration::from_secs(5));
+    let v1 = store.insert(&ctx, key.clone(), 1).await.unwrap();
+    // A wait in progress is a registered listener, woken by another store's write.
+    let mut waiter = Box::pin(store.wait_for_change(&ctx, &key, Some(&v1)));
+    let since = Instant::now();
+    while registered().await == 0 {
+        assert!(!polled(waiter.as_mut(), 1).await, "woken before any write");
+        assert!(
+            since.elapsed() < Duration::from_secs(2),
+            "the wait never registered"
+        );
+    }
+    let v2 = writer.update(&ctx, &key, &v1, 2).await.unwrap();
+    let changed = waiter.await.unwrap().unwrap();
+    assert_eq!((changed.value, changed.version), (2, v2));
+    assert_eq!(
+        registered().await,
+        0,
+        "a wait that ended withdraws its registration"
+    );
+    // A wait dropped while it listens: its session is not handed out again.
+    let mut dropped = Box::pin(store.wait_for_change(&ctx, &key, Some(&v2)));
+    while registered().await == 0 {
+        assert!(!polled(dropped.as_mut(), 1).await, "woken before any write");
+        assert!(
+            since.elapsed() < Duration::from_secs(4),
+            "the wait never registered"
+        );
+    }
+    drop(dropped);
+    let waiter = store.wait_for_change(&ctx, &key, Some(&v2));
+    let write = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        writer.update(&ctx, &key, &v2, 3).await.unwrap()
+    };
+    let (changed, v3) = tokio::join!(waiter, write);
+    assert_eq!(changed.unwrap().map(|r| r.version), Some(v3));
+    assert_eq!(
+        store.get(&ctx, &key).await.unwrap().map(|r| r.value),
+        Some(3)
+    );
+}
+
+/// Another store on `table`.
+async fn store_on(table: &str) -> AsyncPgStore<String, u32> {
+    AsyncPgStore::builder(pg::url())
+        .table(table)
+        .build()
+        .await
+        .unwrap()
+}
+
 /// What one dropped operation may have left: the record before it, or after it whole.
 #[derive(Clone, Copy, Debug)]
 enum Op {

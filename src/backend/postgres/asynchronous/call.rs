@@ -26,22 +26,22 @@ use crate::version::VersionScheme;
 
 /// How long after the deadline the client gives up on a statement the server has not
 /// answered (the server's `statement_timeout` should have answered at the deadline).
-const GRACE: Duration = Duration::from_millis(250);
+pub(super) const GRACE: Duration = Duration::from_millis(250);
 
 /// Sends the server a cancel request for the statement running on a connection when it
 /// is dropped unless disarmed first: it lives beside a running statement, so a future
 /// dropped while its statement runs cancels that statement (see [`Conn::cancel`]).
-struct CancelOnDrop<'c> {
+pub(super) struct CancelOnDrop<'c> {
     conn: Option<&'c Conn>,
 }
 
 impl<'c> CancelOnDrop<'c> {
-    fn arm(conn: &'c Conn) -> Self {
+    pub(super) fn arm(conn: &'c Conn) -> Self {
         CancelOnDrop { conn: Some(conn) }
     }
 
     /// The statement has answered: nothing to cancel.
-    fn disarm(mut self) {
+    pub(super) fn disarm(mut self) {
         self.conn = None;
     }
 }
@@ -119,7 +119,7 @@ where
 }
 
 /// How the statements of an operation that were sent ended.
-enum Ended<T> {
+pub(super) enum Ended<T> {
     /// They answered (perhaps with an error).
     Answered(T),
     /// The client's timer rang first: no answer, a cancel request was sent.
@@ -129,7 +129,7 @@ enum Ended<T> {
 /// Runs `sent` (an operation's statements on `conn`), relaying `token` to the server
 /// (the statement running then answers that it was cancelled) and abandoning them at
 /// `give_up`. Returns how they ended and whether a cancel request was sent.
-async fn relay_cancel<T>(
+pub(super) async fn relay_cancel<T>(
     conn: &Conn,
     sent: impl Future<Output = T>,
     token: Option<&CancelToken>,

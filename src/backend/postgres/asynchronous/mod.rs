@@ -45,12 +45,13 @@
 //!
 //! # Waiting for a change
 //!
-//! [`wait_for_change`](AsyncVersionedStore::wait_for_change) reads the record again and
-//! again, pausing between reads (1 ms at first, doubling up to 100 ms), until its version
-//! differs from the one seen, the deadline passes or the token is cancelled: a change is
-//! noticed within the pause in effect, and a long wait costs a read per pause. (The
-//! blocking store listens for notifications instead; listening on an async connection
-//! is not provided yet.)
+//! [`wait_for_change`](AsyncVersionedStore::wait_for_change) listens as the blocking
+//! store's does, with the same statements: its pooled session `LISTEN`s on the table's
+//! channel and registers as a listener (which turns the table's change trigger on while
+//! anybody listens: see [`PgStore`](super::PgStore)'s documentation), reads the record,
+//! and reads it again on each notification about the key, until its version differs from
+//! the one seen, the deadline passes or the token is cancelled. A change is noticed when
+//! its notification arrives, and a long wait costs nothing but the session it holds.
 //!
 //! # Runtime
 //!
@@ -62,6 +63,7 @@
 mod call;
 mod pool;
 mod transaction;
+mod watch;
 
 use std::fmt;
 use std::future::Future;
@@ -81,17 +83,11 @@ use super::call::Effect;
 use super::codec::{self, Encoded};
 use super::pool::Statements;
 use super::schema::{self, Sql};
-use super::{PgVersion, Records};
-use crate::backend::asynchronous::pause::pause_until;
+use super::{PgVersion, Records, Registry};
 use crate::backend::{AsyncVersionedStore, Context, ReadResult};
-use crate::deadline::{Phase, TimedOut};
 use crate::store::{Cause, Error, Rejected, UpdateWithError};
 use crate::store::{Committed, ReadMany, Transaction, TransactionRefused};
 use crate::version::Counter;
-
-/// The first and the longest pause between two reads of a `wait_for_change`.
-const FIRST_POLL: Duration = Duration::from_millis(1);
-const LONGEST_POLL: Duration = Duration::from_millis(100);
 
 /// A versioned key-value store in a PostgreSQL table whose operations are futures: the
 /// [`AsyncVersionedStore`] operations on the table a [`PgStore`](super::PgStore) of the
@@ -124,6 +120,7 @@ const LONGEST_POLL: Duration = Duration::from_millis(100);
 pub struct AsyncPgStore<K, V, S = Counter> {
     pool: Pool,
     sql: Sql,
+    registry: Registry,
     acquire_timeout: Duration,
     _records: Records<K, V, S>,
 }
@@ -167,6 +164,7 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S, Awaited> {
             .map_err(|error| Cause::new(format!("cannot make the pool: {error}")))?;
         let store = AsyncPgStore {
             pool,
+            registry: Registry::new(&sql),
             sql,
             acquire_timeout: self.acquire_timeout,
             _records: PhantomData,
@@ -382,45 +380,15 @@ where
         self.commit_transaction(ctx, transaction).await
     }
 
-    /// Reads the record again and again (see the module documentation). Dropped, it has
-    /// done nothing.
+    /// Listens for the key's changes (see the module documentation). Dropped, it has
+    /// done nothing (a session it left listening is closed, not reused).
     async fn wait_for_change(
         &self,
         ctx: &Context<'_>,
         key: &K,
         seen: Option<&S::Version>,
     ) -> ReadResult<V, S::Version> {
-        let started = Instant::now();
-        let mut pause = FIRST_POLL;
-        let mut first = true;
-        loop {
-            let read = match self.get(ctx, key).await {
-                // A re-read the deadline cut short: the wait ran out.
-                Err(Error::TimedOut(_)) if !first => Err(Error::TimedOut(TimedOut::new(
-                    Phase::Watching,
-                    started.elapsed(),
-                ))),
-                read => read,
-            }?;
-            first = false;
-            if read.as_ref().map(|record| &record.version) != seen {
-                return Ok(read);
-            }
-            if ctx.is_cancelled() {
-                return Err(Error::Cancelled);
-            }
-            let mut until = Instant::now() + pause;
-            if let Some(deadline) = ctx.deadline() {
-                if Instant::now() >= deadline {
-                    return Err(Error::TimedOut(TimedOut::new(
-                        Phase::Watching,
-                        started.elapsed(),
-                    )));
-                }
-                until = until.min(deadline);
-            }
-            pause_until(until, ctx.cancel_token()).await;
-            pause = (pause * 2).min(LONGEST_POLL);
-        }
+        let key = codec::encode("key", key).map_err(Error::BadRecord)?;
+        self.watch(ctx, &key, seen).await
     }
 }

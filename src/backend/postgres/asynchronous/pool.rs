@@ -5,9 +5,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use std::future::poll_fn;
+
 use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
 use tokio::runtime::Handle;
-use tokio_postgres::{Client, NoTls};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
 
 use super::super::pool::{session_timeouts, set_timeouts_sql, Failed, Statements, STATEMENTS};
 use super::super::schema::Sql;
@@ -30,7 +33,14 @@ pub(crate) struct Conn {
     /// The runtime whose task drives the connection: cancel requests for its statements
     /// are sent from tasks of it, wherever a future is dropped.
     runtime: Handle,
+    /// The notifications the session receives while it listens, from the task that
+    /// drives it; taken by the wait that listens, and given back once it has stopped.
+    notifications: Option<Notifications>,
 }
+
+/// The notifications a session received, in the order the server sent them; closed once
+/// the connection is.
+pub(super) type Notifications = UnboundedReceiver<Notification>;
 
 impl Conn {
     /// The statements of `sql`, prepared on this connection the first time.
@@ -64,6 +74,18 @@ impl Conn {
             self.timeouts = wanted;
         }
         Ok(())
+    }
+
+    /// The session's notifications, to take while it listens: `None` if taken already
+    /// (by a wait whose future was dropped, which leaves the connection poisoned).
+    pub(super) fn take_notifications(&mut self) -> Option<Notifications> {
+        self.notifications.take()
+    }
+
+    /// Gives back the notifications taken, once the session no longer listens and every
+    /// notification it received is read.
+    pub(super) fn give_back(&mut self, notifications: Notifications) {
+        self.notifications = Some(notifications);
     }
 
     /// Marks the connection as one the pool must not hand out again.
@@ -101,22 +123,34 @@ impl managed::Manager for Manager {
     type Error = tokio_postgres::Error;
 
     async fn create(&self) -> Result<Conn, tokio_postgres::Error> {
-        let (client, connection) = self.config.connect(NoTls).await?;
+        let (client, mut connection) = self.config.connect(NoTls).await?;
+        let (received, notifications) = unbounded_channel();
         // Ends when the client is dropped or the connection breaks (the client then sees
-        // it closed).
+        // it closed); forwards the session's notifications, and drops its notices.
         let runtime = Handle::current();
-        runtime.spawn(connection);
+        runtime.spawn(async move {
+            while let Some(Ok(message)) = poll_fn(|cx| connection.poll_message(cx)).await {
+                if let AsyncMessage::Notification(notification) = message {
+                    // Nobody reads them once the connection is dropped from the pool.
+                    let _ = received.send(notification);
+                }
+            }
+        });
         Ok(Conn {
             runtime,
             client,
             statements: None,
             timeouts: (0, 0),
             poisoned: AtomicBool::new(false),
+            notifications: Some(notifications),
         })
     }
 
     async fn recycle(&self, conn: &mut Conn, _: &Metrics) -> RecycleResult<tokio_postgres::Error> {
-        if conn.poisoned.load(Ordering::Relaxed) || conn.client.is_closed() {
+        if conn.poisoned.load(Ordering::Relaxed)
+            || conn.client.is_closed()
+            || conn.notifications.is_none()
+        {
             return Err(RecycleError::message("broken or abandoned"));
         }
         Ok(())
