@@ -3,20 +3,67 @@
 //! siblings), prepared once per connection, on connections from an `r2d2` pool configured
 //! as `PgStore`'s (same size, no test on checkout), on a plain table of the same columns
 //! with no trigger. A transfer is the two conditional updates in `BEGIN` … `COMMIT`.
+//!
+//! The keys and values are `jsonb`, as the store keeps them, or `bytea` holding the same
+//! JSON text ([`Columns`]): what the store's statements would cost if it kept its
+//! records as bytes the server does not parse.
 
-use postgres::types::Json;
-use postgres::{Client, NoTls, Statement};
+use postgres::types::{Json, ToSql};
+use postgres::{Client, NoTls, Row, Statement};
 
 use super::Subject;
 
+/// The type of the key and value columns.
+#[derive(Clone, Copy)]
+pub(crate) enum Columns {
+    /// `jsonb`, as the store's table.
+    Json,
+    /// `bytea`, holding the JSON text.
+    Bytes,
+}
+
+impl Columns {
+    fn sql(self) -> &'static str {
+        match self {
+            Columns::Json => "jsonb",
+            Columns::Bytes => "bytea",
+        }
+    }
+
+    /// Runs `with` on `key` encoded for the column.
+    fn key<R>(self, key: &str, with: impl FnOnce(&(dyn ToSql + Sync)) -> R) -> R {
+        match self {
+            Columns::Json => with(&Json(key)),
+            Columns::Bytes => with(&serde_json::to_vec(key).unwrap()),
+        }
+    }
+
+    /// Runs `with` on `value` encoded for the column.
+    fn value<R>(self, value: u64, with: impl FnOnce(&(dyn ToSql + Sync)) -> R) -> R {
+        match self {
+            Columns::Json => with(&Json(value)),
+            Columns::Bytes => with(&serde_json::to_vec(&value).unwrap()),
+        }
+    }
+
+    /// The value in column `at` of `row`, decoded.
+    fn read(self, row: &Row, at: usize) -> u64 {
+        match self {
+            Columns::Json => row.get::<_, Json<u64>>(at).0,
+            Columns::Bytes => serde_json::from_slice(row.get::<_, &[u8]>(at)).unwrap(),
+        }
+    }
+}
+
 /// Creates the plain table `table` (and its sequence) if missing.
-pub(crate) fn create(url: &str, table: &str) {
+pub(crate) fn create(url: &str, table: &str, columns: Columns) {
     let mut client = Client::connect(url, NoTls).unwrap();
+    let of = columns.sql();
     client
         .batch_execute(&format!(
             "CREATE SEQUENCE IF NOT EXISTS {table}_version; \
              CREATE TABLE IF NOT EXISTS {table} \
-             (key jsonb PRIMARY KEY, value jsonb NOT NULL, version bigint NOT NULL)"
+             (key {of} PRIMARY KEY, value {of} NOT NULL, version bigint NOT NULL)"
         ))
         .unwrap();
 }
@@ -70,10 +117,11 @@ impl r2d2::ManageConnection for Manager {
 
 pub(crate) struct Hand {
     pool: r2d2::Pool<Manager>,
+    columns: Columns,
 }
 
 impl Hand {
-    pub(crate) fn new(url: &str, table: &str, size: u32) -> Hand {
+    pub(crate) fn new(url: &str, table: &str, size: u32, columns: Columns) -> Hand {
         let manager = Manager {
             config: url.parse().unwrap(),
             table: table.to_string(),
@@ -83,7 +131,7 @@ impl Hand {
             .min_idle(Some(0))
             .test_on_check_out(false)
             .build_unchecked(manager);
-        Hand { pool }
+        Hand { pool, columns }
     }
 }
 
@@ -91,17 +139,24 @@ impl Subject for Hand {
     fn get(&self, key: &str) -> Option<u64> {
         let mut conn = self.pool.get().unwrap();
         let conn = &mut *conn;
-        let row = conn.client.query_opt(&conn.get, &[&Json(key)]).unwrap()?;
-        let (Json(_value), version): (Json<u64>, i64) = (row.get(0), row.get(1));
-        Some(version as u64)
+        let row = self
+            .columns
+            .key(key, |key| conn.client.query_opt(&conn.get, &[key]))
+            .unwrap()?;
+        self.columns.read(&row, 0);
+        Some(row.get::<_, i64>(1) as u64)
     }
 
     fn insert(&self, key: &str, value: u64) -> Option<u64> {
         let mut conn = self.pool.get().unwrap();
         let conn = &mut *conn;
-        let row = conn
-            .client
-            .query_opt(&conn.insert, &[&Json(key), &Json(value)])
+        let columns = self.columns;
+        let row = columns
+            .key(key, |key| {
+                columns.value(value, |value| {
+                    conn.client.query_opt(&conn.insert, &[key, value])
+                })
+            })
             .unwrap()?;
         Some(row.get::<_, i64>(0) as u64)
     }
@@ -109,12 +164,14 @@ impl Subject for Hand {
     fn cas(&self, key: &str, expected: u64, value: u64) -> Option<u64> {
         let mut conn = self.pool.get().unwrap();
         let conn = &mut *conn;
-        let row = conn
-            .client
-            .query_opt(
-                &conn.update,
-                &[&Json(key), &(expected as i64), &Json(value)],
-            )
+        let columns = self.columns;
+        let row = columns
+            .key(key, |key| {
+                columns.value(value, |value| {
+                    let params: [&(dyn ToSql + Sync); 3] = [key, &(expected as i64), value];
+                    conn.client.query_opt(&conn.update, &params)
+                })
+            })
             .unwrap()?;
         Some(row.get::<_, i64>(0) as u64)
     }
@@ -122,11 +179,14 @@ impl Subject for Hand {
     fn remove(&self, key: &str, expected: u64) -> bool {
         let mut conn = self.pool.get().unwrap();
         let conn = &mut *conn;
-        let row = conn
-            .client
-            .query_opt(&conn.remove, &[&Json(key), &(expected as i64)])
+        let row = self
+            .columns
+            .key(key, |key| {
+                conn.client
+                    .query_opt(&conn.remove, &[key, &(expected as i64)])
+            })
             .unwrap();
-        row.map(|row| row.get::<_, Json<u64>>(0)).is_some()
+        row.map(|row| self.columns.read(&row, 0)).is_some()
     }
 
     /// `BEGIN`, the two conditional updates, `COMMIT` (or `ROLLBACK` if one is refused):
@@ -135,13 +195,17 @@ impl Subject for Hand {
         let mut conn = self.pool.get().unwrap();
         let conn = &mut *conn;
         let mut sql = conn.client.transaction().unwrap();
+        let columns = self.columns;
         let mut write = |(key, expected): (&str, u64)| {
-            sql.query_opt(
-                &conn.update,
-                &[&Json(key), &(expected as i64), &Json(value)],
-            )
-            .unwrap()
-            .map(|row| row.get::<_, i64>(0) as u64)
+            columns
+                .key(key, |key| {
+                    columns.value(value, |value| {
+                        let params: [&(dyn ToSql + Sync); 3] = [key, &(expected as i64), value];
+                        sql.query_opt(&conn.update, &params)
+                    })
+                })
+                .unwrap()
+                .map(|row| row.get::<_, i64>(0) as u64)
         };
         let written = write(from).zip(write(to));
         match written {

@@ -11,8 +11,10 @@
 //! through a store of its own as another process would. Rounds interleave the subjects
 //! (rotating which goes first); the report gives, per workload and number of clients,
 //! the median and range over rounds of the time per operation of each subject over the
-//! hand-written one's (below 1: faster), and of a second hand-written subject (its own
-//! pool) over the first: the control, showing what one run can resolve. It also gives
+//! hand-written one's (below 1: faster), of a second hand-written subject (its own
+//! pool) over the first: the control, showing what one run can resolve; and of the
+//! hand-written statements on a table whose keys and values are `bytea` holding the same
+//! JSON text (`bytea`): what storing records as bytes would change. It also gives
 //! the client's CPU time per operation of the bare statements and of the store on the
 //! quiet table (the whole process, from `/proc/self/stat`, summed over all rounds): where
 //! a client library's overhead shows, whatever the server and the machine's other load
@@ -34,7 +36,7 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hand::Hand;
+use hand::{Columns, Hand};
 use verkv::near::NearCache;
 use verkv::postgres::PgStore;
 use verkv::{Context, Error, Transaction, TransactionError, VersionedStore};
@@ -45,6 +47,7 @@ use verkv_bench::results::ResultFile;
 const QUIET: &str = "bench_quiet";
 const HEARD: &str = "bench_heard";
 const BARE: &str = "bench_bare";
+const BYTES: &str = "bench_bytes";
 const CLIENTS: [usize; 3] = [1, 8, 32];
 /// Keys per client.
 const KEYS: usize = 64;
@@ -279,15 +282,18 @@ fn main() {
     )
     .build()
     .unwrap_or_else(|cause| panic!("cannot open the near-cache: {cause}"));
-    hand::create(&url, BARE);
-    let hand = Hand::new(&url, BARE, pool);
-    let twin = Hand::new(&url, BARE, pool);
+    hand::create(&url, BARE, Columns::Json);
+    hand::create(&url, BYTES, Columns::Bytes);
+    let hand = Hand::new(&url, BARE, pool, Columns::Json);
+    let twin = Hand::new(&url, BARE, pool, Columns::Json);
+    let bytes = Hand::new(&url, BYTES, pool, Columns::Bytes);
     for client in 0..CLIENTS[CLIENTS.len() - 1] {
         for key in keys_of(client) {
             hand.insert(&key, 0);
+            bytes.insert(&key, 0);
         }
     }
-    let subjects: [&dyn Subject; 4] = [&hand, &quiet, &heard, &twin];
+    let subjects: [&dyn Subject; 5] = [&hand, &quiet, &heard, &twin, &bytes];
     let mut out = ResultFile::create(
         "postgres.csv",
         &[
@@ -298,6 +304,7 @@ fn main() {
             "quiet_max",
             "heard_ratio",
             "twin_ratio",
+            "bytea_ratio",
             "bare_per_s",
             "quiet_per_s",
             "heard_per_s",
@@ -308,7 +315,7 @@ fn main() {
          a near-cache listens to the `heard` table"
     );
     println!(
-        "{:<22} {:>7} {:>6} {:>11} {:>6} {:>11} {:>6} {:>11} {:>8} {:>8} {:>8} {:>11}",
+        "{:<22} {:>7} {:>6} {:>11} {:>6} {:>11} {:>6} {:>11} {:>6} {:>11} {:>8} {:>8} {:>8} {:>11}",
         "workload",
         "clients",
         "quiet",
@@ -316,6 +323,8 @@ fn main() {
         "heard",
         "range",
         "twin",
+        "range",
+        "bytea",
         "range",
         "bare/s",
         "quiet/s",
@@ -330,10 +339,10 @@ fn main() {
         Workload::Transfer,
     ] {
         for clients in CLIENTS {
-            let mut ratios: [Vec<f64>; 4] = Default::default();
-            let mut work: [Vec<Work>; 4] = Default::default();
+            let mut ratios: [Vec<f64>; 5] = Default::default();
+            let mut work: [Vec<Work>; 5] = Default::default();
             for round in 0..rounds {
-                let mut rate = [0.0; 4];
+                let mut rate = [0.0; 5];
                 for turn in 0..subjects.len() {
                     let which = (turn + round) % subjects.len();
                     let done = run(subjects[which], workload, clients, window);
@@ -344,7 +353,7 @@ fn main() {
                     ratios[which].push(rate[0] / rate[which]);
                 }
             }
-            let [_, quiet, heard, twin] = &mut ratios;
+            let [_, quiet, heard, twin, bytea] = &mut ratios;
             let rates = |which: usize| -> f64 {
                 median(&mut work[which].iter().map(|w| w.rate()).collect::<Vec<_>>())
             };
@@ -360,12 +369,13 @@ fn main() {
                 format!("{quiet_max:.4}"),
                 format!("{:.4}", median(heard)),
                 format!("{:.4}", median(twin)),
+                format!("{:.4}", median(bytea)),
                 format!("{:.1}", rates(0)),
                 format!("{:.1}", rates(1)),
                 format!("{:.1}", rates(2)),
             ]);
             println!(
-                "{:<22} {:>7} {:>6.3} {:>11} {:>6.3} {:>11} {:>6.3} {:>11} {:>8.0} {:>8.0} {:>8.0} {:>11}",
+                "{:<22} {:>7} {:>6.3} {:>11} {:>6.3} {:>11} {:>6.3} {:>11} {:>6.3} {:>11} {:>8.0} {:>8.0} {:>8.0} {:>11}",
                 workload.name(),
                 clients,
                 median(quiet),
@@ -374,6 +384,8 @@ fn main() {
                 range(heard),
                 median(twin),
                 range(twin),
+                median(bytea),
+                range(bytea),
                 rates(0),
                 rates(1),
                 rates(2),
