@@ -5,8 +5,9 @@
 use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 
+use smallvec::SmallVec;
+
 use super::error::{Conflict, TransactionError, TransactionRefused};
-use super::few::Few;
 use super::plan::{Placed, Plan, INLINE};
 use super::request::{Committed, Expect, Outcome, Step, Transaction};
 use crate::deadline::{Forever, Wait};
@@ -29,13 +30,8 @@ type Writing<'a, K, V, S> = (
     Option<Duration>,
 );
 
-/// The write locks a transaction holds, in the order of its plan's shards (each `Some`).
-type Locked<'a, K, V, S> = Few<Option<WriteGuard<'a, Records<K, V, S>>>, INLINE>;
-
-/// The records behind a held lock of [`Locked`].
-fn held<'r, T>(guard: &'r Option<WriteGuard<'_, T>>) -> &'r T {
-    guard.as_ref().expect("every lock of the plan is held")
-}
+/// The write locks a transaction holds, in the order of its plan's shards.
+type Locked<'a, K, V, S> = SmallVec<[WriteGuard<'a, Records<K, V, S>>; INLINE]>;
 
 impl<K, V, S, H> Store<K, V, S, H>
 where
@@ -114,10 +110,10 @@ where
             Err(error) => return refuse(error, transaction),
         };
         let wait = wait.fixed();
-        let mut locked: Few<Option<_>, INLINE> = Few::default();
+        let mut locked: Locked<'_, K, V, S> = SmallVec::new();
         for (index, _) in plan.by_shard() {
             match take_write(&wait, &self.shards()[index]) {
-                Ok(guard) => locked.push(Some(guard)),
+                Ok(guard) => locked.push(guard),
                 Err(stop) => {
                     let locked = locked.len();
                     let stopped = stop.into();
@@ -131,14 +127,12 @@ where
             }
         }
         let checked = self
-            .check(&plan, &transaction.steps, |position| {
-                held(&locked[position])
-            })
+            .check(&plan, &transaction.steps, |position| &*locked[position])
             .and_then(|()| {
                 plan.by_shard()
                     .zip(locked.iter())
                     .try_for_each(|((_, placed), records)| {
-                        check_weight(held(records), &transaction.steps, placed)
+                        check_weight(records, &transaction.steps, placed)
                     })
             });
         let first = &self.shards()[plan.by_shard().next().expect("a step").0];
@@ -173,7 +167,6 @@ where
         // Only shards with watchers or removals to tell need a line here: usually none.
         let mut after = Vec::new();
         for ((index, placed), records) in plan.by_shard().zip(locked.iter_mut()) {
-            let records = records.as_mut().expect("every lock of the plan is held");
             self.apply(records, placed, steps, outcomes, time_to_live);
             let shard = &self.shards()[index];
             // Asked under the lock: see `ChangeEvent` for why that is enough.

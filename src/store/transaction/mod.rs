@@ -5,7 +5,6 @@
 //!   ([`Outcome`]).
 //! - [`error`]: why a transaction was refused ([`TransactionError`], the failed
 //!   [`Conflict`]s), with the transaction handed back ([`TransactionRefused`]).
-//! - [`few`]: the short lists a transaction keeps without allocating.
 //! - [`plan`]: checks the input (not empty, each key once) and orders the steps by shard,
 //!   the one global lock order.
 //! - [`commit`]: takes the shards' write locks in that order, checks every compare,
@@ -18,7 +17,6 @@
 
 mod commit;
 mod error;
-mod few;
 mod plan;
 mod read;
 mod request;

@@ -4,8 +4,9 @@
 
 use std::hash::{BuildHasher, Hash};
 
+use smallvec::SmallVec;
+
 use super::error::TransactionError;
-use super::few::Few;
 use super::request::Step;
 use crate::store::Store;
 use crate::version::VersionScheme;
@@ -43,7 +44,7 @@ pub(crate) const INLINE: usize = 4;
 /// The steps of a transaction ordered by shard, the shards in increasing index, grouped
 /// into shards as it is read; held in place up to [`INLINE`] steps.
 pub(crate) struct Plan {
-    placed: Few<Placed, INLINE>,
+    placed: SmallVec<[Placed; INLINE]>,
 }
 
 impl Plan {
@@ -61,7 +62,7 @@ impl Plan {
         if steps.is_empty() {
             return Err(TransactionError::Empty);
         }
-        let mut placed: Few<Placed, INLINE> = steps
+        let mut placed: SmallVec<[Placed; INLINE]> = steps
             .iter()
             .enumerate()
             .map(|(step, each)| {

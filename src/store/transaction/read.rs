@@ -4,11 +4,13 @@
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 
-use super::few::Few;
+use smallvec::SmallVec;
+
 use super::plan::INLINE;
 use super::request::ReadMany;
 use crate::deadline::{Forever, Wait};
 use crate::store::record::Record;
+use crate::store::reentry::forbid_reentry;
 use crate::store::tally::count_stop;
 use crate::store::Store;
 use crate::version::VersionScheme;
@@ -63,29 +65,31 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
+        forbid_reentry(self.id());
         // Each key's shard, hash and place among the keys, ordered by shard.
-        let mut placed: Few<(usize, u64, usize), INLINE> = keys
+        let mut placed: SmallVec<[(usize, u64, usize); INLINE]> = keys
             .iter()
             .enumerate()
             .map(|(index, key)| {
-                let (hash, _) = self.locate(*key);
+                let hash = self.hasher.hash_one(*key);
                 (self.shard_index(hash), hash, index)
             })
             .collect();
-        placed.sort_unstable_by_key(|&(shard, ..)| shard);
+        if !placed.is_sorted_by_key(|&(shard, ..)| shard) {
+            placed.sort_unstable_by_key(|&(shard, ..)| shard);
+        }
         let by_shard = || placed.chunk_by(|a, b| a.0 == b.0);
         let wait = wait.fixed();
-        let mut locked: Few<Option<_>, INLINE> = Few::default();
+        let mut locked: SmallVec<[_; INLINE]> = SmallVec::new();
         for run in by_shard() {
             let shard = &self.shards()[run[0].0];
-            locked.push(Some(
+            locked.push(
                 wait.read(&shard.lock)
                     .inspect_err(|&stop| count_stop(shard, stop))?,
-            ));
+            );
         }
         let mut found: ReadMany<V, S::Version> = keys.iter().map(|_| None).collect();
         for (run, records) in by_shard().zip(locked.iter()) {
-            let records = records.as_ref().expect("every read lock is held");
             for &(_, hash, index) in run {
                 let read = records.get(hash, keys[index]).map(Record::snapshot);
                 self.count_read(read.is_some());
