@@ -2,10 +2,8 @@
 //! statements and the timeouts last set on their session (as the blocking pool's do), and
 //! a checkout bounded by an operation's context.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
 use std::future::poll_fn;
+use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
 use tokio::runtime::Handle;
@@ -18,6 +16,7 @@ use crate::backend::asynchronous::pause::within;
 use crate::backend::Context;
 use crate::deadline::{Interrupted, Phase, TimedOut};
 use crate::store::{Cause, Error};
+use crate::sync::{AtomicBool, Ordering};
 
 /// One pooled connection.
 pub(crate) struct Conn {
