@@ -3,10 +3,9 @@
 //! (`support/conformance.rs`), the same that runs on PostgreSQL (`tests/postgres.rs`).
 //! The stress run of the suite is `tests/linearizability.rs`.
 
-#[path = "support/conformance.rs"]
-mod conformance;
-#[path = "support/ledger.rs"]
-mod ledger;
+mod support;
+
+use support::conformance;
 
 use conformance::{steps, Key, Model, Value};
 use proptest::prelude::*;

@@ -7,12 +7,9 @@
 //! a deliberately broken store that checks the version under a read lock and writes under
 //! a separate write lock.
 
-#[path = "support/linearizability.rs"]
-mod checker;
-#[path = "support/serializability.rs"]
-mod serializability;
-#[path = "support/stress.rs"]
-mod stress;
+mod support;
+
+use support::{linearizability as checker, serializability, stress};
 
 use std::collections::HashMap;
 use std::sync::RwLock;

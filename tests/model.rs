@@ -3,10 +3,9 @@
 //! both version schemes, whether an operation goes through the store or through a bounded
 //! view of it. On failure proptest shrinks the sequence to a short one that shows the bug.
 
-#[path = "support/ledger.rs"]
-mod ledger;
-#[path = "support/model.rs"]
-mod model;
+mod support;
+
+use support::model;
 
 use std::time::Duration;
 

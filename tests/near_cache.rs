@@ -9,18 +9,9 @@
 //! never missed. Needs `VERKV_POSTGRES_URL` (see
 //! `.ci/test`); fails without it.
 
-// The in-memory store's promise about versions (`Versions::Consecutive`) is unused here.
-#[allow(dead_code)]
-#[path = "support/linearizability.rs"]
-mod checker;
-#[path = "support/conformance.rs"]
-mod conformance;
-#[path = "support/ledger.rs"]
-mod ledger;
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/stress.rs"]
-mod stress;
+mod support;
+
+use support::{conformance, linearizability as checker, pg, stress};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -3,20 +3,9 @@
 //! the deadline), cancellation on the server, and waiting for a change through
 //! `LISTEN`/`NOTIFY`. Needs `VERKV_POSTGRES_URL` (see `.ci/test`); fails without it.
 
-// The in-memory store's promise about versions (`Versions::Consecutive`) is unused here.
-#[allow(dead_code)]
-#[path = "support/linearizability.rs"]
-mod checker;
-#[path = "support/conformance.rs"]
-mod conformance;
-#[path = "support/ledger.rs"]
-mod ledger;
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/serializability.rs"]
-mod serializability;
-#[path = "support/stress.rs"]
-mod stress;
+mod support;
+
+use support::{conformance, linearizability as checker, pg, serializability, stress};
 
 use std::thread;
 use std::time::{Duration, Instant};

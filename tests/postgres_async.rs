@@ -7,22 +7,9 @@
 //! or not at all), and a write in flight when the server dies (`OutcomeUnknown`). Needs
 //! `VERKV_POSTGRES_URL` and `VERKV_PG_BIN` (see `.ci/test`); fails without them.
 
-#[path = "support/cluster.rs"]
-mod cluster;
-// The blocking face (`Model::run`) is run on `PgStore` in `tests/postgres.rs`.
-#[allow(dead_code)]
-#[path = "support/conformance.rs"]
-mod conformance;
-#[path = "support/ledger.rs"]
-mod ledger;
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/serializability.rs"]
-mod serializability;
-// The store's promise about versions is all the serializability checker needs here.
-#[allow(dead_code)]
-#[path = "support/linearizability.rs"]
-mod checker;
+mod support;
+
+use support::{cluster, conformance, linearizability as checker, pg, serializability};
 
 use std::future::Future;
 use std::pin::pin;

@@ -4,8 +4,9 @@
 //! acknowledged is lost, and the pool recovers by itself. Runs a cluster of its own (see
 //! `support/cluster.rs`), so it needs the server's binaries (`.ci/test` provides them).
 
-#[path = "support/cluster.rs"]
-mod cluster;
+mod support;
+
+use support::cluster;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;

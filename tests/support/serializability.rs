@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use super::checker::Versions;
+use super::linearizability::Versions;
 
 pub(crate) type Key = u8;
 pub(crate) type Value = u64;

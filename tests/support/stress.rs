@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
-use super::checker::{
+use super::linearizability::{
     check, check_evicting, Answer, Call, Event, Value, Version, Versions, Violation,
 };
 use verkv::{Context, Error, VersionedStore};
