@@ -4,8 +4,12 @@
 //! compared by identity, and a key must never get a version it had before.
 //!
 //! The records, the version check and the choice of expected versions are the ledger's
-//! (`ledger.rs`), shared with the model of the store's own API; an includer declares both
-//! modules.
+//! (`ledger.rs`), shared with the model of the store's own API.
+//!
+//! The operations are the trait's: the single-key ones, and `get_many`, `commit` and
+//! `transact` on the step's key and a second one (the same key, now and then: a
+//! transaction naming it twice is refused as repeated). A transaction's refusal must name
+//! exactly its failed conditions, with the keys' current versions, in any order.
 //!
 //! Every operation runs under one of three contexts: none, a long deadline, or a token
 //! cancelled beforehand (which must refuse with `Cancelled` and change nothing). Alone on
@@ -20,8 +24,9 @@ use std::time::Duration;
 use futures_lite::future::block_on;
 use proptest::prelude::*;
 use verkv::{
-    AsyncVersionedStore, CancelToken, Context, Error, Rejected, Retried, UpdateWithError,
-    Versioned, VersionedStore,
+    AsyncVersionedStore, CancelToken, Committed, Conflict, Context, Error, Expect as Condition,
+    Interrupted, Outcome, ReadMany, Rejected, Retried, TransactError, Transacted, Transaction,
+    TransactionError, TransactionRefused, UpdateWithError, Versioned, VersionedStore,
 };
 
 use super::ledger::{Expect, Ledger, NeverIssued};
@@ -55,6 +60,14 @@ enum Op {
     RetryUpdate(Option<Value>, u8),
     /// `get_or_load` with a loader making this value.
     GetOrLoad(Value),
+    /// `get_many` of the key and this one (perhaps the same).
+    GetMany(Key),
+    /// `commit` of a transaction that updates the key (at one version) to the value, and
+    /// this other key (perhaps the same: refused as repeated) at another to the value + 1.
+    Commit(Key, Expect, Expect, Value),
+    /// `transact` on the key and this other one, adding this much to the first, or
+    /// refusing with the code if it is `None` or either key has no record.
+    Transact(Key, Option<Value>, u8),
 }
 
 fn expect() -> impl Strategy<Value = Expect> {
@@ -84,6 +97,11 @@ pub(crate) fn steps(keys: Key, max_len: usize) -> impl Strategy<Value = Vec<Step
         2 => expect().prop_map(Op::Remove),
         2 => (any::<Option<Value>>(), any::<u8>()).prop_map(|(add, code)| Op::RetryUpdate(add, code)),
         2 => any::<Value>().prop_map(Op::GetOrLoad),
+        1 => (0..keys).prop_map(Op::GetMany),
+        2 => (0..keys, expect(), expect(), any::<Value>())
+            .prop_map(|(other, a, b, value)| Op::Commit(other, a, b, value)),
+        1 => (0..keys, any::<Option<Value>>(), any::<u8>())
+            .prop_map(|(other, add, code)| Op::Transact(other, add, code)),
     ];
     let step = (0..keys, ctx, op).prop_map(|(key, ctx, op)| Step { key, ctx, op });
     prop::collection::vec(step, 1..max_len)
@@ -257,6 +275,118 @@ impl<Ver: NeverIssued> Model<Ver> {
                     }
                 }
             }
+            Op::GetMany(other) => {
+                let got = store.get_many(&ctx, &[key, *other]);
+                let records = self.ledger.records.clone();
+                if cancelled {
+                    assert_eq!(got, Err(Error::Cancelled), "{context}");
+                } else {
+                    let want = vec![records.get(&key).cloned(), records.get(other).cloned()];
+                    assert_eq!(got, Ok(want), "{context}");
+                }
+            }
+            Op::Commit(other, a, b, value) => {
+                let (at_a, at_b) = (
+                    self.ledger.expected(key, a),
+                    self.ledger.expected(*other, b),
+                );
+                let transaction = Transaction::new().update(key, at_a.clone(), *value).update(
+                    *other,
+                    at_b.clone(),
+                    value.wrapping_add(1),
+                );
+                let got = store.commit(&ctx, transaction);
+                let mut failed: Vec<Conflict<Key, Ver>> = [(key, &at_a), (*other, &at_b)]
+                    .into_iter()
+                    .filter(|(k, at)| self.ledger.check(*k, at).is_err())
+                    .map(|(k, at)| Conflict {
+                        key: k,
+                        expected: Condition::Version(at.clone()),
+                        current: self.ledger.records.get(&k).map(|r| r.version.clone()),
+                    })
+                    .collect();
+                // The order in which a store names its conflicts is its own.
+                failed.sort_by_key(|conflict| conflict.key);
+                match got {
+                    _ if *other == key => {
+                        let refused = got.expect_err("a repeated key is refused");
+                        assert_eq!(refused.error, TransactionError::Repeated(key), "{context}");
+                    }
+                    Err(refused) if cancelled => assert!(
+                        matches!(
+                            refused.error,
+                            TransactionError::Interrupted {
+                                stopped: Interrupted::Cancelled,
+                                ..
+                            }
+                        ),
+                        "{context}: {:?}",
+                        refused.error
+                    ),
+                    Err(refused) => {
+                        let TransactionError::Conflict(mut named) = refused.error else {
+                            panic!("{context}: refused with {:?}", refused.error);
+                        };
+                        named.sort_by_key(|conflict| conflict.key);
+                        assert_eq!(named, failed, "{context}");
+                    }
+                    Ok(outcomes) => {
+                        assert!(
+                            !cancelled && failed.is_empty(),
+                            "{context}: must be refused"
+                        );
+                        let [Outcome::Written(va), Outcome::Written(vb)] = &outcomes[..] else {
+                            panic!("{context}: {outcomes:?}");
+                        };
+                        self.ledger.record(key, *value, va.clone(), context);
+                        self.ledger
+                            .record(*other, value.wrapping_add(1), vb.clone(), context);
+                    }
+                }
+            }
+            Op::Transact(other, add, code) => {
+                let mut reads = 0;
+                let got = store.transact(&ctx, &[key, *other], |read| {
+                    reads += 1;
+                    match (&read[0], &read[1], add) {
+                        (Some(a), Some(b), Some(add)) => Ok(Transaction::new()
+                            .put(key, a.value.wrapping_add(*add))
+                            .put(*other, b.value)),
+                        _ => Err(*code),
+                    }
+                });
+                let records = &self.ledger.records;
+                let (a, b) = (records.get(&key).cloned(), records.get(other).cloned());
+                match (cancelled, a, b, add) {
+                    (true, ..) => assert!(
+                        matches!(
+                            got,
+                            Err(TransactError::Transaction(TransactionError::Interrupted {
+                                stopped: Interrupted::Cancelled,
+                                ..
+                            }))
+                        ),
+                        "{context}: {got:?}"
+                    ),
+                    (false, Some(a), Some(b), Some(add)) if *other != key => {
+                        let done = got.unwrap_or_else(|e| panic!("{context}: refused: {e:?}"));
+                        assert_eq!((done.attempts, reads), (1, 1), "{context}: alone, once");
+                        let [Outcome::Written(va), Outcome::Written(vb)] = &done.outcomes[..]
+                        else {
+                            panic!("{context}: {:?}", done.outcomes);
+                        };
+                        self.ledger
+                            .record(key, a.value.wrapping_add(*add), va.clone(), context);
+                        self.ledger.record(*other, b.value, vb.clone(), context);
+                    }
+                    (false, Some(_), Some(_), Some(_)) => assert_eq!(
+                        got,
+                        Err(TransactError::Transaction(TransactionError::Repeated(key))),
+                        "{context}"
+                    ),
+                    (false, ..) => assert_eq!(got, Err(TransactError::Closure(*code)), "{context}"),
+                }
+            }
             Op::GetOrLoad(value) => {
                 let mut loads = 0;
                 let got = store.get_or_load(&ctx, key, || {
@@ -354,7 +484,20 @@ trait Face {
         key: Key,
         load: impl FnOnce() -> Value + Send,
     ) -> Result<Versioned<Value, Self::Version>, Error<Self::Version>>;
+    fn get_many(&self, ctx: &Context<'_>, keys: &[Key]) -> Many<Self::Version>;
+    fn commit(&self, ctx: &Context<'_>, transaction: Txn<Self::Version>) -> Commit<Self::Version>;
+    fn transact(
+        &self,
+        ctx: &Context<'_>,
+        keys: &[Key],
+        compute: impl FnMut(&[Option<Versioned<Value, Self::Version>>]) -> Result<Txn<Self::Version>, u8>
+            + Send,
+    ) -> Result<Transacted<Self::Version>, TransactError<Key, Self::Version, u8>>;
 }
+
+type Many<Ver> = Result<ReadMany<Value, Ver>, Error<Ver>>;
+type Txn<Ver> = Transaction<Key, Value, Ver>;
+type Commit<Ver> = Result<Committed<Ver>, TransactionRefused<Key, Value, Ver>>;
 
 type Read<Ver> = Result<Option<Versioned<Value, Ver>>, Error<Ver>>;
 type Written<Ver> = Result<Ver, Rejected<Value, Ver>>;
@@ -419,6 +562,21 @@ impl<T: VersionedStore<Key, Value>> Face for Blocking<'_, T> {
     ) -> Result<Versioned<Value, T::Version>, Error<T::Version>> {
         self.0.get_or_load(ctx, key, load)
     }
+    fn get_many(&self, ctx: &Context<'_>, keys: &[Key]) -> Many<T::Version> {
+        self.0.get_many(ctx, keys)
+    }
+    fn commit(&self, ctx: &Context<'_>, transaction: Txn<T::Version>) -> Commit<T::Version> {
+        self.0.commit(ctx, transaction)
+    }
+    fn transact(
+        &self,
+        ctx: &Context<'_>,
+        keys: &[Key],
+        compute: impl FnMut(&[Option<Versioned<Value, T::Version>>]) -> Result<Txn<T::Version>, u8>
+            + Send,
+    ) -> Result<Transacted<T::Version>, TransactError<Key, T::Version, u8>> {
+        self.0.transact(ctx, keys, compute)
+    }
 }
 
 impl<T: AsyncVersionedStore<Key, Value>> Face for Awaited<'_, T> {
@@ -474,5 +632,20 @@ impl<T: AsyncVersionedStore<Key, Value>> Face for Awaited<'_, T> {
         load: impl FnOnce() -> Value + Send,
     ) -> Result<Versioned<Value, T::Version>, Error<T::Version>> {
         block_on(self.0.get_or_load(ctx, key, async move { load() }))
+    }
+    fn get_many(&self, ctx: &Context<'_>, keys: &[Key]) -> Many<T::Version> {
+        block_on(self.0.get_many(ctx, keys))
+    }
+    fn commit(&self, ctx: &Context<'_>, transaction: Txn<T::Version>) -> Commit<T::Version> {
+        block_on(self.0.commit(ctx, transaction))
+    }
+    fn transact(
+        &self,
+        ctx: &Context<'_>,
+        keys: &[Key],
+        compute: impl FnMut(&[Option<Versioned<Value, T::Version>>]) -> Result<Txn<T::Version>, u8>
+            + Send,
+    ) -> Result<Transacted<T::Version>, TransactError<Key, T::Version, u8>> {
+        block_on(self.0.transact(ctx, keys, compute))
     }
 }
