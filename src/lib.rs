@@ -282,7 +282,7 @@
 //! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |
 //! | `cache/` | the capacity bound's eviction policy and the expiry timer (leaves each shard holds), the eviction listener, and single-flight [`get_or_load`](Store::get_or_load) on top of the store |
 //! | `snapshot/` | warm restart (feature `snapshot`): the snapshot format, writing a store's records shard by shard and restoring a store from them, its versions resumed; the shards export and take back their records (with the timer's deadlines and the policy's standing) through `store/` |
-//! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`); its async face [`AsyncVersionedStore`] (`backend/asynchronous/`) for the in-memory store, and for PostgreSQL on tokio (`backend/postgres/asynchronous/`, feature `postgres-async`); PostgreSQL's transaction is written once over an open SQL transaction of either face (`backend/postgres/transaction.rs`) |
+//! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`); its async face [`AsyncVersionedStore`] (`backend/asynchronous/`) for the in-memory store, for PostgreSQL on tokio (`backend/postgres/asynchronous/`, feature `postgres-async`) and for the near-cache in front of it (`backend/near/asynchronous.rs`); PostgreSQL's transaction is written once over an open SQL transaction of either face (`backend/postgres/transaction.rs`) |
 //!
 //! Higher layers add methods to [`Store`] in their own files (`impl Store` blocks), so the
 //! store never names them. Three kinds of import do not follow the table yet: the store's
@@ -469,7 +469,7 @@ assert_eq!(stale.error, Error::Stale { expected: v2, current: v3 });
 //! | `json` | the `json` module: JSON Merge Patch and JSON Patch for JSON records |
 //! | `http` | the `http` module: `ETag` headers, and `If-Match` / `If-None-Match` / `X-Expected-Version` evaluated into statuses |
 //! | `postgres` | the `postgres` module: [`VersionedStore`] on a PostgreSQL table (`PgStore`); the `near` module: a near-cache in front of it, kept coherent by notifications (`NearCache`) |
-//! | `postgres-async` | `postgres` and, in the `postgres` module, `AsyncPgStore`: [`AsyncVersionedStore`] on the same table, schema and statements, on tokio (`tokio-postgres` with a `deadpool` pool) |
+//! | `postgres-async` | `postgres` and, in the `postgres` module, `AsyncPgStore`: [`AsyncVersionedStore`] on the same table, schema and statements, on tokio (`tokio-postgres` with a `deadpool` pool); in the `near` module, `AsyncNearCache`: the near-cache in front of it |
 //! | `metrics` | `Stats::publish`: the statistics as Prometheus-style counters, gauges and a lock-wait histogram, through the [`metrics`](https://docs.rs/metrics) facade to the recorder the application installed |
 //! | `snapshot` | the `snapshot` module: `Store::snapshot_to` / `snapshot_to_file` and `StoreBuilder::restore`, a warm restart that keeps versions (keys and values through serde) |
 //!

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use cluster::Cluster;
 use proptest::prelude::*;
+use verkv::near::{AsyncNearCache, NearCache};
 use verkv::postgres::{AsyncPgStore, AsyncPgStoreBuilder};
 use verkv::{AsyncVersionedStore, CancelToken, Context, Error, Phase, UuidV4};
 
@@ -61,6 +62,15 @@ proptest! {
             runtime.block_on(store("amodel"));
         let _inside = runtime.enter();
         conformance::Model::run_async(&store, &steps);
+    }
+
+    #[test]
+    fn async_near_cache_conforms(steps in conformance::steps(4, 60)) {
+        let runtime = runtime();
+        let cache: AsyncNearCache<conformance::Key, conformance::Value> =
+            runtime.block_on(async { NearCache::builder(store("anear_model").await).build().await.unwrap() });
+        let _inside = runtime.enter();
+        conformance::Model::run_async(&cache, &steps);
     }
 
     #[test]
@@ -776,4 +786,51 @@ mod transactions {
         }
         panic!("a transaction did not complete within {MOST_POLLS} polls");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_near_cache_serves_from_memory_and_hears_another_instances_writes() {
+    let table = pg::table("anear_two");
+    let open = || async {
+        NearCache::builder(store_on(&table).await)
+            .build()
+            .await
+            .unwrap()
+    };
+    let (one, two): (AsyncNearCache<String, u32>, AsyncNearCache<String, u32>) =
+        (open().await, open().await);
+    let ctx = Context::within(Duration::from_secs(10));
+    let key = "likes".to_string();
+    let v1 = one.insert(&ctx, key.clone(), 1).await.unwrap();
+    assert_eq!(two.get(&ctx, &key).await.unwrap().unwrap().version, v1);
+    for value in 2..12 {
+        let current = one.get(&ctx, &key).await.unwrap().unwrap().version;
+        let next = one.update(&ctx, &key, &current, value).await.unwrap();
+        let since = Instant::now();
+        loop {
+            let seen = two
+                .get(&ctx, &key)
+                .await
+                .unwrap()
+                .map(|r| (r.value, r.version));
+            if seen == Some((value, next)) {
+                break;
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(2),
+                "the other near-cache still serves {seen:?}, not {value} at {next}"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // Read again, now from memory: its first poll answers.
+        let mut read = Box::pin(two.get(&ctx, &key));
+        assert!(
+            polled(read.as_mut(), 1).await,
+            "a copy in memory answers at once"
+        );
+    }
+    let stats = two.stats();
+    assert!(stats.coherent, "{stats:?}");
+    assert!(stats.invalidations >= 10, "{stats:?}");
+    assert!(stats.hits >= 10, "{stats:?}");
 }

@@ -16,7 +16,7 @@
 #[path = "../examples/movies_api/app.rs"]
 mod app;
 #[cfg(feature = "postgres")]
-#[path = "../examples/movies_api/blocking.rs"]
+#[path = "../tests/support/blocking.rs"]
 mod blocking;
 // The client side of the end-to-end tests is not used here: requests go over raw
 // connections, thousands at once, from async tasks.
@@ -112,6 +112,15 @@ fn main() {
                 || movies::start(OnBlockingThread(open("load_blocking")), TIMEOUT),
                 load,
             ),
+        );
+        let near_async = || async {
+            let builder = AsyncPgStore::builder(pg::url()).table(pg::table("load_near_async"));
+            let db = builder.pool_size(POOL).build().await.unwrap();
+            NearCache::builder(db).build().await.unwrap()
+        };
+        report(
+            "near-cache, async",
+            run(|| movies::start_opened(near_async, TIMEOUT), load),
         );
         let near = || NearCache::builder(open("load_near")).build().unwrap();
         report(

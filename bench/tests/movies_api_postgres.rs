@@ -5,7 +5,7 @@
 
 #[path = "../examples/movies_api/app.rs"]
 mod app;
-#[path = "../examples/movies_api/blocking.rs"]
+#[path = "support/blocking.rs"]
 mod blocking;
 // The in-memory tests also read the store and `Retry-After` directly.
 #[allow(dead_code)]
@@ -52,8 +52,20 @@ fn two_instances_on_the_blocking_store_refuse_each_others_stale_writes_with_412(
 }
 
 #[test]
-fn two_instances_with_near_caches_refuse_each_others_stale_writes_with_412() {
+fn two_instances_with_async_near_caches_refuse_each_others_stale_writes_with_412() {
     let table = pg::table("movies_near");
+    two_instances_exchange_edits(|| {
+        let open = || async {
+            let db = AsyncPgStore::builder(pg::url()).table(&table).build().await;
+            NearCache::builder(db.unwrap()).build().await.unwrap()
+        };
+        start_opened(open, REQUEST_TIMEOUT)
+    });
+}
+
+#[test]
+fn two_instances_with_blocking_near_caches_refuse_each_others_stale_writes_with_412() {
+    let table = pg::table("movies_near_blocking");
     two_instances_exchange_edits(|| {
         let near = NearCache::builder(open(&table)).build().unwrap();
         start(OnBlockingThread(near), REQUEST_TIMEOUT)

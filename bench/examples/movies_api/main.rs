@@ -10,8 +10,8 @@
 //! serve reads from a near-cache of that many movies in memory, kept coherent with the
 //! other instances by the table's notifications (writes still go to the database). The
 //! requests are served by async handlers, on the async PostgreSQL store with
-//! `--database`; the near-cache, which has no async face yet, runs on the handler's
-//! thread with the runtime told so (`blocking.rs`).
+//! `--database` and on the async near-cache in front of it with `--near-cache`: no
+//! request holds a thread while it waits for the database.
 //!
 //! Then, for example:
 //!
@@ -23,8 +23,6 @@
 //! ```
 
 mod app;
-#[cfg(feature = "postgres")]
-mod blocking;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,11 +93,8 @@ async fn serve<S: MovieStore>(store: S, port: u16, request_timeout: Duration) {
         .expect("server failed");
 }
 
-#[cfg(feature = "postgres")]
-use blocking::OnBlockingThread;
-
 /// Serves the table `movies` of the database at `url`: straight through the async
-/// store, or through a near-cache of `near_cache` records (a blocking store).
+/// store, or through an async near-cache of `near_cache` records in front of it.
 #[cfg(feature = "postgres")]
 async fn serve_database(
     url: String,
@@ -111,28 +106,20 @@ async fn serve_database(
         eprintln!("movies_api: cannot open the database: {cause}");
         std::process::exit(1);
     };
+    let db = verkv::postgres::AsyncPgStore::builder(url)
+        .table("movies")
+        .build()
+        .await
+        .unwrap_or_else(|cause| cannot_open(cause));
     match near_cache {
-        None => {
-            let opened = verkv::postgres::AsyncPgStore::builder(url)
-                .table("movies")
+        None => serve(db, port, request_timeout).await,
+        Some(records) => {
+            let opened = verkv::near::NearCache::builder(db)
+                .max_capacity(records)
                 .build()
                 .await;
             match opened {
-                Ok(db) => serve(db, port, request_timeout).await,
-                Err(cause) => cannot_open(cause),
-            }
-        }
-        Some(records) => {
-            let opened = tokio::task::block_in_place(move || {
-                let db = verkv::postgres::PgStore::builder(url)
-                    .table("movies")
-                    .build()?;
-                verkv::near::NearCache::builder(db)
-                    .max_capacity(records)
-                    .build()
-            });
-            match opened {
-                Ok(near) => serve(OnBlockingThread(near), port, request_timeout).await,
+                Ok(near) => serve(near, port, request_timeout).await,
                 Err(cause) => cannot_open(cause),
             }
         }

@@ -4,29 +4,40 @@
 use crate::sync::{AtomicBool, AtomicU32, Ordering};
 use std::fmt;
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use ::postgres::{Client, Config};
+
 use super::listener::Listener;
 use super::stamps::Stamps;
 use super::stats::Counters;
+#[cfg(feature = "postgres-async")]
+use super::AsyncNearCache;
 use super::{NearCache, Shared};
-use crate::backend::postgres::{PgStore, PgVersion};
+#[cfg(feature = "postgres-async")]
+use crate::backend::postgres::AsyncPgStore;
+use crate::backend::postgres::{PgStore, PgVersion, Registry};
 use crate::store::{Cause, Store};
 use crate::version::Counter;
 
 /// Configures and opens a [`NearCache`]: made by [`NearCache::builder`].
-pub struct NearCacheBuilder<K, V, S: PgVersion = Counter> {
-    pub(super) db: PgStore<K, V, S>,
+pub struct NearCacheBuilder<K, V, S: PgVersion = Counter, D = PgStore<K, V, S>> {
+    pub(super) db: D,
     pub(super) max_capacity: u64,
     pub(super) heartbeat: Duration,
     pub(super) time_to_live: Option<Duration>,
+    pub(super) types: Types<K, V, S>,
 }
 
-impl<K, V, S: PgVersion> fmt::Debug for NearCacheBuilder<K, V, S> {
+/// Carries the near-cache's key, value and scheme types without owning any.
+pub(super) type Types<K, V, S> = PhantomData<fn() -> (K, V, S)>;
+
+impl<K, V, S: PgVersion, D> fmt::Debug for NearCacheBuilder<K, V, S, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NearCacheBuilder")
             .field("max_capacity", &self.max_capacity)
@@ -36,12 +47,7 @@ impl<K, V, S: PgVersion> fmt::Debug for NearCacheBuilder<K, V, S> {
     }
 }
 
-impl<K, V, S> NearCacheBuilder<K, V, S>
-where
-    K: Serialize + DeserializeOwned + Hash + Eq + Clone + Send + Sync + 'static,
-    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-    S: PgVersion,
-{
+impl<K, V, S: PgVersion, D> NearCacheBuilder<K, V, S, D> {
     /// The most records memory holds (default 10 000); the bounded store evicts beyond.
     pub fn max_capacity(mut self, records: u64) -> Self {
         self.max_capacity = records;
@@ -66,19 +72,17 @@ where
         self.time_to_live = Some(time_to_live);
         self
     }
+}
 
-    /// Opens the notification connection, listens, registers as a listener of the table
-    /// (which turns its change trigger on, if it is the first), and starts its thread.
-    ///
-    /// Waits for the writes in flight on the table when it turns the trigger on: a
-    /// transaction that has written the table and stays open holds it up until it ends.
-    ///
-    /// # Errors
-    ///
-    /// If the notification connection cannot be opened, refuses to listen, or the role
-    /// may not register (see [`PgStore::channel`]).
-    pub fn build(self) -> Result<NearCache<K, V, S>, Cause> {
-        let mut config = self.db.config().clone();
+impl<K, V, S, D> NearCacheBuilder<K, V, S, D>
+where
+    K: Hash + Eq + Clone + DeserializeOwned + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: PgVersion,
+{
+    /// The notification connection's settings: those of `config` (the store's server and
+    /// role), with the heartbeat's patience for a silent loss.
+    fn listener(&self, mut config: Config, channel: &str, registry: &Registry) -> Listener {
         // A silent loss must fail the heartbeat's round trip, not hang it.
         let patience = self.heartbeat.max(Duration::from_secs(1));
         config
@@ -88,13 +92,21 @@ where
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(patience);
         }
-        let listener = Listener {
+        Listener {
             config,
-            channel: self.db.channel().to_string(),
-            registry: self.db.registry().clone(),
+            channel: channel.to_string(),
+            registry: registry.clone(),
             heartbeat: self.heartbeat,
-        };
-        let (client, pid) = listener.connect(&|| false)?;
+        }
+    }
+
+    /// The near-cache, its notification connection (`client`, server process `pid`)
+    /// registered already: memory, and the thread that listens.
+    fn assemble(
+        self,
+        listener: Listener,
+        (client, pid): (Client, u32),
+    ) -> Result<NearCache<K, V, S, D>, Cause> {
         let local = Store::builder().max_capacity(self.max_capacity);
         let local = match self.time_to_live {
             Some(time_to_live) => local.time_to_live(time_to_live),
@@ -119,5 +131,69 @@ where
             db: self.db,
             shared,
         })
+    }
+}
+
+impl<K, V, S> NearCacheBuilder<K, V, S>
+where
+    K: Serialize + DeserializeOwned + Hash + Eq + Clone + Send + Sync + 'static,
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    S: PgVersion,
+{
+    /// Opens the notification connection, listens, registers as a listener of the table
+    /// (which turns its change trigger on, if it is the first), and starts its thread.
+    ///
+    /// Waits for the writes in flight on the table when it turns the trigger on: a
+    /// transaction that has written the table and stays open holds it up until it ends.
+    ///
+    /// # Errors
+    ///
+    /// If the notification connection cannot be opened, refuses to listen, or the role
+    /// may not register (see [`PgStore::channel`]).
+    pub fn build(self) -> Result<NearCache<K, V, S>, Cause> {
+        let listener = self.listener(
+            self.db.config().clone(),
+            self.db.channel(),
+            self.db.registry(),
+        );
+        let connected = listener.connect(&|| false)?;
+        self.assemble(listener, connected)
+    }
+}
+
+#[cfg(feature = "postgres-async")]
+impl<K, V, S> NearCacheBuilder<K, V, S, AsyncPgStore<K, V, S>>
+where
+    K: Serialize + DeserializeOwned + Hash + Eq + Clone + Send + Sync + 'static,
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    S: PgVersion,
+{
+    /// As [`build`](NearCacheBuilder::build) for a [`PgStore`]: the notification
+    /// connection is opened and registered on a blocking thread of the tokio runtime,
+    /// awaited, and listened on by a thread of its own, so that no executor thread waits
+    /// on it.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](NearCacheBuilder::build); and if it is not polled within a tokio
+    /// runtime.
+    pub async fn build(self) -> Result<AsyncNearCache<K, V, S>, Cause> {
+        let listener = self.listener(
+            self.db.listener_config().clone(),
+            self.db.channel(),
+            self.db.registry(),
+        );
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Cause::new("an async near-cache must be built within a tokio runtime"))?;
+        let (listener, connected) = runtime
+            .spawn_blocking(move || {
+                let connected = listener.connect(&|| false);
+                (listener, connected)
+            })
+            .await
+            .map_err(|error| {
+                Cause::new(format!("cannot open the notification connection: {error}"))
+            })?;
+        self.assemble(listener, connected?)
     }
 }

@@ -56,6 +56,19 @@
 //!
 //! `wait_for_change` is the database's (it listens on a pooled connection of its own).
 //!
+//! # Both faces
+//!
+//! In front of a [`PgStore`] the near-cache is a [`VersionedStore`]; in front of an
+//! [`AsyncPgStore`](crate::postgres::AsyncPgStore) (the `postgres-async` feature) it is
+//! an [`AsyncVersionedStore`](crate::AsyncVersionedStore), [`AsyncNearCache`]. Memory,
+//! the invalidation clock and the listening thread are the same code for both: the async
+//! face serves a copy in memory when first polled, awaits a miss's load (one per key, as
+//! the blocking face's) and every write, and builds with `build().await`, which opens the
+//! notification connection on one of tokio's blocking threads. The listener stays a
+//! thread of its own on either face: it waits on the network for the near-cache's whole
+//! life, which would hold an executor thread, and it is one per near-cache, not one per
+//! request.
+//!
 //! # Time to live
 //!
 //! Staleness is bounded by notifications alone for now; a time-to-live on the copies, as
@@ -81,6 +94,8 @@
 //! # Ok::<(), verkv::Cause>(())
 //! ```
 
+#[cfg(feature = "postgres-async")]
+mod asynchronous;
 mod builder;
 mod listener;
 mod stamps;
@@ -91,7 +106,9 @@ pub use stats::NearStats;
 
 use crate::sync::{AtomicBool, AtomicU32, Ordering};
 use std::fmt;
+use std::future::{ready, Future};
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,6 +122,7 @@ use super::{Context, ReadResult, VersionedStore};
 use crate::store::{Committed, Outcome, ReadMany, Transaction, TransactionRefused};
 use crate::store::{Error, Rejected, Store, UpdateWithError, Versioned};
 use crate::version::Counter;
+use crate::wait::completed;
 use crate::LoadError;
 
 /// How many times a read tries memory (a copy found stale is dropped, and loaded again)
@@ -136,12 +154,25 @@ struct Shared<K, V, Ver> {
 ///
 /// Open one per process (or per table) and share it: it owns a connection of its own
 /// and a thread that listens on it, both closed soon after it is dropped.
-pub struct NearCache<K, V, S: PgVersion = Counter> {
-    db: PgStore<K, V, S>,
+///
+/// `D` is the store in front of which it sits: a [`PgStore`] (the blocking face,
+/// [`VersionedStore`]) or, with the `postgres-async` feature, an
+/// [`AsyncPgStore`](crate::postgres::AsyncPgStore) (the async face,
+/// [`AsyncVersionedStore`](crate::AsyncVersionedStore): [`AsyncNearCache`]). Memory, its
+/// coherence and the listening thread are the same for both.
+pub struct NearCache<K, V, S: PgVersion = Counter, D = PgStore<K, V, S>> {
+    db: D,
     shared: Arc<Shared<K, V, S::Version>>,
 }
 
-impl<K, V, S: PgVersion> fmt::Debug for NearCache<K, V, S> {
+/// A near-cache in front of an [`AsyncPgStore`](crate::postgres::AsyncPgStore): the
+/// [`AsyncVersionedStore`](crate::AsyncVersionedStore) operations, with reads served from
+/// memory and every wait for the database awaited.
+#[cfg(feature = "postgres-async")]
+pub type AsyncNearCache<K, V, S = Counter> =
+    NearCache<K, V, S, crate::postgres::AsyncPgStore<K, V, S>>;
+
+impl<K, V, S: PgVersion, D: fmt::Debug> fmt::Debug for NearCache<K, V, S, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NearCache")
             .field("db", &self.db)
@@ -150,19 +181,20 @@ impl<K, V, S: PgVersion> fmt::Debug for NearCache<K, V, S> {
     }
 }
 
-impl<K, V, S: PgVersion> NearCache<K, V, S> {
+impl<K, V, S: PgVersion, D> NearCache<K, V, S, D> {
     /// A builder for a near-cache in front of `db`.
-    pub fn builder(db: PgStore<K, V, S>) -> NearCacheBuilder<K, V, S> {
+    pub fn builder(db: D) -> NearCacheBuilder<K, V, S, D> {
         NearCacheBuilder {
             db,
             max_capacity: 10_000,
             heartbeat: Duration::from_secs(1),
             time_to_live: None,
+            types: PhantomData,
         }
     }
 
     /// The store behind the cache: its operations skip memory (and leave it as it is).
-    pub fn database(&self) -> &PgStore<K, V, S> {
+    pub fn database(&self) -> &D {
         &self.db
     }
 
@@ -181,36 +213,31 @@ impl<K, V, S: PgVersion> NearCache<K, V, S> {
 /// Tells the listening thread to end: it closes its connection within a few tens of
 /// milliseconds (or once a connection attempt under way gives up), without making the
 /// drop wait for it.
-impl<K, V, S: PgVersion> Drop for NearCache<K, V, S> {
+impl<K, V, S: PgVersion, D> Drop for NearCache<K, V, S, D> {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
     }
 }
 
-impl<K, V, S> NearCache<K, V, S>
+/// What a load of a key through memory's single flight answers.
+type Loaded<V, Ver> = Result<Versioned<Cached<V, Ver>, u64>, LoadError<Error<Ver>>>;
+
+/// What memory does around the database's answers: the same for both faces.
+impl<K, V, S, D> NearCache<K, V, S, D>
 where
-    K: Serialize + Hash + Eq + Clone,
-    V: Serialize + DeserializeOwned + Clone,
+    K: Hash + Eq + Clone,
+    V: Clone,
     S: PgVersion,
 {
-    /// Reads `key` from the database, bypassing memory (which then holds what was read):
-    /// for a read that must see every write committed before it started.
-    ///
-    /// # Errors
-    ///
-    /// As [`VersionedStore::get`] on the [`PgStore`].
-    pub fn get_fresh(&self, ctx: &Context<'_>, key: &K) -> ReadResult<V, S::Version> {
-        count(&self.shared.counters.bypassed);
-        let stamp = self.shared.stamps.now();
-        let record = self.db.get(ctx, key)?;
-        self.land(key.clone(), record.clone(), stamp);
-        Ok(record)
-    }
-
     /// Whether memory may serve a copy of `key` stamped `stamp`.
     fn servable(&self, key: &K, stamp: u64) -> bool {
         self.shared.counters.coherent.load(Ordering::SeqCst)
             && self.shared.stamps.is_current(key, stamp)
+    }
+
+    /// The invalidation clock now: the stamp of what a query sent next finds or writes.
+    fn stamp(&self) -> u64 {
+        self.shared.stamps.now()
     }
 
     /// Leaves in memory what a query sent at `stamp` found or wrote.
@@ -241,28 +268,66 @@ where
         answer
     }
 
-    /// A write of `value` for `key` through `write`, after which memory holds the value at
-    /// the version the database gave it, or nothing of `key` if the write was refused.
-    fn write_value(
+    /// A write of `value` for `key` (sent at `stamp`) answered `answer`: memory then holds
+    /// the value at the version the database gave it, or nothing of `key` if refused.
+    fn after_value_write(
         &self,
         key: K,
         value: V,
-        write: impl FnOnce(V) -> Result<S::Version, Rejected<V, S::Version>>,
+        stamp: u64,
+        answer: Result<S::Version, Rejected<V, S::Version>>,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let stamp = self.shared.stamps.now();
-        let copy = value.clone();
-        let answer = write(value);
         self.after_write(key, stamp, answer, |version| {
             Some(Versioned {
-                value: copy,
+                value,
                 version: version.clone(),
             })
         })
     }
 
+    /// After a transaction sent at `stamp` (whose steps wrote `copies`) was answered
+    /// `answer`: memory holds each written record at its new version (and each removed
+    /// key as absent); if it was refused, the copies of every key it names are dropped (a
+    /// conflict says they changed, and a lost answer leaves them unknown).
+    fn after_commit<T>(
+        &self,
+        copies: Vec<(K, Option<V>)>,
+        stamp: u64,
+        answer: Result<Committed<S::Version>, T>,
+    ) -> Result<Committed<S::Version>, T> {
+        if cfg!(verkv_mutant = "near_txn_keeps_copies") {
+            // A test build can leave memory as it was, to see the near-cache tests fail.
+            return answer;
+        }
+        match &answer {
+            Ok(outcomes) => {
+                for ((key, value), outcome) in copies.into_iter().zip(outcomes) {
+                    match (outcome, value) {
+                        (Outcome::Written(version), Some(value)) => {
+                            let version = version.clone();
+                            self.land(key, Some(Versioned { value, version }), stamp);
+                        }
+                        (Outcome::Removed, _) => self.land(key, None, stamp),
+                        _ => {}
+                    }
+                }
+            }
+            Err(_) => copies.iter().for_each(|(key, _)| self.forget(key)),
+        }
+        answer
+    }
+
     /// Reads `key` through memory: a servable copy, or one load of the database shared
-    /// by the concurrent misses.
-    fn read_through(&self, ctx: &Context<'_>, key: &K) -> Option<ReadResult<V, S::Version>> {
+    /// by the concurrent misses (`load`, through memory's single flight; `led` is set if
+    /// this caller's own load ran). `None` if memory kept refusing what it held: read the
+    /// database directly. Written once for both faces: the blocking one's loads are
+    /// ready at once.
+    async fn read_through<F: Future<Output = Loaded<V, S::Version>>>(
+        &self,
+        key: &K,
+        led: &AtomicBool,
+        mut load: impl FnMut() -> F,
+    ) -> Option<ReadResult<V, S::Version>> {
         let local = &self.shared.local;
         for _ in 0..ATTEMPTS {
             if let Some(copy) = local.get(key) {
@@ -272,18 +337,13 @@ where
                 }
                 let _ = local.remove(key, &copy.version);
             }
-            let mut led = false;
-            let loaded = local.view(ctx).try_get_or_load(key.clone(), || {
-                led = true;
-                let stamp = self.shared.stamps.now();
-                self.db.get(ctx, key).map(|record| Cached { record, stamp })
-            });
-            let copy = match loaded {
+            led.store(false, Ordering::SeqCst);
+            let copy = match load().await {
                 Ok(copy) => copy,
                 Err(LoadError::Loader(error)) => return Some(Err((*error).clone())),
                 Err(LoadError::Interrupted(interrupted)) => return Some(Err(interrupted.into())),
             };
-            if led {
+            if led.load(Ordering::SeqCst) {
                 // Read from the database during this call: current when it was read.
                 count(&self.shared.counters.misses);
                 return Some(Ok(copy.value.record));
@@ -295,6 +355,36 @@ where
             let _ = local.remove(key, &copy.version);
         }
         None
+    }
+}
+
+/// The keys a transaction names, and the values it writes, for memory afterwards.
+fn copies_of<K: Clone, V: Clone, Ver>(transaction: &Transaction<K, V, Ver>) -> Vec<(K, Option<V>)> {
+    transaction
+        .steps
+        .iter()
+        .map(|step| (step.key().clone(), step.value().cloned()))
+        .collect()
+}
+
+impl<K, V, S> NearCache<K, V, S>
+where
+    K: Serialize + Hash + Eq + Clone,
+    V: Serialize + DeserializeOwned + Clone,
+    S: PgVersion,
+{
+    /// Reads `key` from the database, bypassing memory (which then holds what was read):
+    /// for a read that must see every write committed before it started.
+    ///
+    /// # Errors
+    ///
+    /// As [`VersionedStore::get`] on the [`PgStore`].
+    pub fn get_fresh(&self, ctx: &Context<'_>, key: &K) -> ReadResult<V, S::Version> {
+        count(&self.shared.counters.bypassed);
+        let stamp = self.stamp();
+        let record = self.db.get(ctx, key)?;
+        self.land(key.clone(), record.clone(), stamp);
+        Ok(record)
     }
 }
 
@@ -311,7 +401,16 @@ where
             return Err(Error::Cancelled);
         }
         if self.shared.counters.coherent.load(Ordering::SeqCst) {
-            if let Some(answer) = self.read_through(ctx, key) {
+            let led = AtomicBool::new(false);
+            let view = self.shared.local.view(ctx);
+            let read = completed(self.read_through(key, &led, || {
+                ready(view.try_get_or_load(key.clone(), || {
+                    led.store(true, Ordering::SeqCst);
+                    let stamp = self.stamp();
+                    self.db.get(ctx, key).map(|record| Cached { record, stamp })
+                }))
+            }));
+            if let Some(answer) = read {
                 return answer;
             }
         }
@@ -325,8 +424,9 @@ where
         key: K,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let sent = key.clone();
-        self.write_value(key, value, |value| self.db.insert(ctx, sent, value))
+        let (stamp, copy) = (self.stamp(), value.clone());
+        let answer = self.db.insert(ctx, key.clone(), value);
+        self.after_value_write(key, copy, stamp, answer)
     }
 
     fn update(
@@ -336,9 +436,9 @@ where
         expected: &S::Version,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        self.write_value(key.clone(), value, |value| {
-            self.db.update(ctx, key, expected, value)
-        })
+        let (stamp, copy) = (self.stamp(), value.clone());
+        let answer = self.db.update(ctx, key, expected, value);
+        self.after_value_write(key.clone(), copy, stamp, answer)
     }
 
     fn try_update_with<E>(
@@ -348,7 +448,7 @@ where
         expected: &S::Version,
         compute: impl FnOnce(&V) -> Result<V, E>,
     ) -> Result<S::Version, UpdateWithError<S::Version, E>> {
-        let stamp = self.shared.stamps.now();
+        let stamp = self.stamp();
         let mut copy = None;
         let answer = self.db.try_update_with(ctx, key, expected, |current| {
             let value = compute(current)?;
@@ -369,7 +469,7 @@ where
         key: &K,
         expected: &S::Version,
     ) -> Result<V, Error<S::Version>> {
-        let stamp = self.shared.stamps.now();
+        let stamp = self.stamp();
         let answer = self.db.remove(ctx, key, expected);
         self.after_write(key.clone(), stamp, answer, |_| None)
     }
@@ -380,8 +480,9 @@ where
         key: K,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let sent = key.clone();
-        self.write_value(key, value, |value| self.db.put(ctx, sent, value))
+        let (stamp, copy) = (self.stamp(), value.clone());
+        let answer = self.db.put(ctx, key.clone(), value);
+        self.after_value_write(key, copy, stamp, answer)
     }
 
     /// Reads from the [`PgStore`] (copies in memory are not of one instant), counted as
@@ -411,33 +512,9 @@ where
     where
         K: Clone,
     {
-        let stamp = self.shared.stamps.now();
-        let copies: Vec<(K, Option<V>)> = transaction
-            .steps
-            .iter()
-            .map(|step| (step.key().clone(), step.value().cloned()))
-            .collect();
+        let (stamp, copies) = (self.stamp(), copies_of(&transaction));
         let answer = self.db.commit(ctx, transaction);
-        if cfg!(verkv_mutant = "near_txn_keeps_copies") {
-            // A test build can leave memory as it was, to see the near-cache tests fail.
-            return answer;
-        }
-        match &answer {
-            Ok(outcomes) => {
-                for ((key, value), outcome) in copies.into_iter().zip(outcomes) {
-                    match (outcome, value) {
-                        (Outcome::Written(version), Some(value)) => {
-                            let version = version.clone();
-                            self.land(key, Some(Versioned { value, version }), stamp);
-                        }
-                        (Outcome::Removed, _) => self.land(key, None, stamp),
-                        _ => {}
-                    }
-                }
-            }
-            Err(_) => copies.iter().for_each(|(key, _)| self.forget(key)),
-        }
-        answer
+        self.after_commit(copies, stamp, answer)
     }
 
     fn wait_for_change(

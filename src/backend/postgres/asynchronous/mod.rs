@@ -121,6 +121,9 @@ pub struct AsyncPgStore<K, V, S = Counter> {
     pool: Pool,
     sql: Sql,
     registry: Registry,
+    /// The same server and role, for a near-cache's notification connection (a blocking
+    /// client on a thread of its own).
+    listener_config: ::postgres::Config,
     acquire_timeout: Duration,
     _records: Records<K, V, S>,
 }
@@ -165,6 +168,7 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S, Awaited> {
         let store = AsyncPgStore {
             pool,
             registry: Registry::new(&sql),
+            listener_config: self.config()?,
             sql,
             acquire_timeout: self.acquire_timeout,
             _records: PhantomData,
@@ -196,6 +200,16 @@ impl<K, V, S> AsyncPgStore<K, V, S> {
     /// As [`PgStore::channel`](super::PgStore::channel).
     pub fn channel(&self) -> &str {
         &self.sql.channel
+    }
+
+    /// How a session of its own listens on the table's channel and registers.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The connection settings of a near-cache's notification connection.
+    pub(crate) fn listener_config(&self) -> &::postgres::Config {
+        &self.listener_config
     }
 }
 

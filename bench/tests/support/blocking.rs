@@ -1,8 +1,8 @@
 //! A blocking backend served through the async trait: each call runs on the executor
 //! thread it was polled on, with tokio told that the thread blocks (`block_in_place`), so
-//! the runtime moves its other tasks to another thread meanwhile. For the near-cache,
-//! which has no async face yet: unlike the async stores, every request that waits on it
-//! holds a thread for that long.
+//! the runtime moves its other tasks to another thread meanwhile. For the tests and the
+//! load benchmark that compare the blocking stores with the async ones: unlike the async
+//! stores, every request that waits on a blocking one holds a thread for that long.
 
 use verkv::{
     AsyncVersionedStore, Committed, Context, Error, ReadMany, ReadResult, Rejected, Transaction,
