@@ -169,31 +169,31 @@ where
     S: PgVersion,
 {
     /// As [`build`](NearCacheBuilder::build) for a [`PgStore`]: the notification
-    /// connection is opened and registered on a blocking thread of the tokio runtime,
-    /// awaited, and listened on by a thread of its own, so that no executor thread waits
-    /// on it.
+    /// connection is opened and registered on a thread of its own, awaited, and then
+    /// listened on by the near-cache's listening thread, so that no executor thread (and
+    /// no thread of the runtime's) waits on it.
     ///
     /// # Errors
     ///
-    /// As [`build`](NearCacheBuilder::build); and if it is not polled within a tokio
-    /// runtime.
+    /// As [`build`](NearCacheBuilder::build).
     pub async fn build(self) -> Result<AsyncNearCache<K, V, S>, Cause> {
         let listener = self.listener(
             self.db.listener_config().clone(),
             self.db.channel(),
             self.db.registry(),
         );
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| Cause::new("an async near-cache must be built within a tokio runtime"))?;
-        let (listener, connected) = runtime
-            .spawn_blocking(move || {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("verkv-near-connect".to_string())
+            .spawn(move || {
                 let connected = listener.connect(&|| false);
-                (listener, connected)
+                // The builder's future may have been dropped: then nobody needs it.
+                let _ = answer.send((listener, connected));
             })
+            .map_err(|error| Cause::new(format!("cannot start the connecting thread: {error}")))?;
+        let (listener, connected) = answered
             .await
-            .map_err(|error| {
-                Cause::new(format!("cannot open the notification connection: {error}"))
-            })?;
+            .map_err(|_| Cause::new("the connecting thread ended without an answer"))?;
         self.assemble(listener, connected?)
     }
 }

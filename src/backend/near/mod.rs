@@ -64,10 +64,10 @@
 //! the invalidation clock and the listening thread are the same code for both: the async
 //! face serves a copy in memory when first polled, awaits a miss's load (one per key, as
 //! the blocking face's) and every write, and builds with `build().await`, which opens the
-//! notification connection on one of tokio's blocking threads. The listener stays a
-//! thread of its own on either face: it waits on the network for the near-cache's whole
-//! life, which would hold an executor thread, and it is one per near-cache, not one per
-//! request.
+//! notification connection on a thread of its own. The listener is a thread of its own
+//! on either face (one per near-cache, not one per request, and never an executor
+//! thread): its loop is written once, over the blocking client. It is not a task of the
+//! runtime yet.
 //!
 //! # Time to live
 //!
