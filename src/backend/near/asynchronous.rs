@@ -19,7 +19,6 @@ use crate::backend::{AsyncVersionedStore, Context, ReadResult};
 use crate::deadline::Phase;
 use crate::store::{
     Committed, Error, ReadMany, Rejected, Transaction, TransactionRefused, UpdateWithError,
-    Versioned,
 };
 use crate::sync::{AtomicBool, Ordering};
 use crate::LoadError;
@@ -96,7 +95,7 @@ where
         key: K,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let (stamp, copy) = (self.stamp(), value.clone());
+        let (stamp, copy) = (self.stamp(), Some(value.clone()));
         let answer = self.db.insert(ctx, key.clone(), value).await;
         self.after_value_write(key, copy, stamp, answer)
     }
@@ -108,7 +107,7 @@ where
         expected: &S::Version,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let (stamp, copy) = (self.stamp(), value.clone());
+        let (stamp, copy) = (self.stamp(), Some(value.clone()));
         let answer = self.db.update(ctx, key, expected, value).await;
         self.after_value_write(key.clone(), copy, stamp, answer)
     }
@@ -130,12 +129,7 @@ where
                 Ok(value)
             })
             .await;
-        self.after_write(key.clone(), stamp, answer, |version| {
-            copy.map(|value| Versioned {
-                value,
-                version: version.clone(),
-            })
-        })
+        self.after_value_write(key.clone(), copy, stamp, answer)
     }
 
     async fn remove(
@@ -155,7 +149,7 @@ where
         key: K,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let (stamp, copy) = (self.stamp(), value.clone());
+        let (stamp, copy) = (self.stamp(), Some(value.clone()));
         let answer = self.db.put(ctx, key.clone(), value).await;
         self.after_value_write(key, copy, stamp, answer)
     }

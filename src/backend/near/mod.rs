@@ -268,17 +268,18 @@ where
         answer
     }
 
-    /// A write of `value` for `key` (sent at `stamp`) answered `answer`: memory then holds
-    /// the value at the version the database gave it, or nothing of `key` if refused.
-    fn after_value_write(
+    /// A write of `written` for `key` (sent at `stamp`) answered `answer`: memory then
+    /// holds the value at the version the database gave it, or nothing of `key` if
+    /// refused. (`written` is `None` only for a write that never computed its value.)
+    fn after_value_write<E>(
         &self,
         key: K,
-        value: V,
+        written: Option<V>,
         stamp: u64,
-        answer: Result<S::Version, Rejected<V, S::Version>>,
-    ) -> Result<S::Version, Rejected<V, S::Version>> {
+        answer: Result<S::Version, E>,
+    ) -> Result<S::Version, E> {
         self.after_write(key, stamp, answer, |version| {
-            Some(Versioned {
+            written.map(|value| Versioned {
                 value,
                 version: version.clone(),
             })
@@ -424,7 +425,7 @@ where
         key: K,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let (stamp, copy) = (self.stamp(), value.clone());
+        let (stamp, copy) = (self.stamp(), Some(value.clone()));
         let answer = self.db.insert(ctx, key.clone(), value);
         self.after_value_write(key, copy, stamp, answer)
     }
@@ -436,7 +437,7 @@ where
         expected: &S::Version,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let (stamp, copy) = (self.stamp(), value.clone());
+        let (stamp, copy) = (self.stamp(), Some(value.clone()));
         let answer = self.db.update(ctx, key, expected, value);
         self.after_value_write(key.clone(), copy, stamp, answer)
     }
@@ -455,12 +456,7 @@ where
             copy = Some(value.clone());
             Ok(value)
         });
-        self.after_write(key.clone(), stamp, answer, |version| {
-            copy.map(|value| Versioned {
-                value,
-                version: version.clone(),
-            })
-        })
+        self.after_value_write(key.clone(), copy, stamp, answer)
     }
 
     fn remove(
@@ -480,7 +476,7 @@ where
         key: K,
         value: V,
     ) -> Result<S::Version, Rejected<V, S::Version>> {
-        let (stamp, copy) = (self.stamp(), value.clone());
+        let (stamp, copy) = (self.stamp(), Some(value.clone()));
         let answer = self.db.put(ctx, key.clone(), value);
         self.after_value_write(key, copy, stamp, answer)
     }
