@@ -267,13 +267,8 @@ async fn wait_for_change_wakes_on_a_write_and_gives_up_at_its_deadline() {
 async fn a_wait_listens_registered_withdraws_when_done_and_leaves_no_listening_session_pooled() {
     let table = pg::table("await_listen");
     // One connection: a session left listening would be handed to the next operation.
-    let store: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
-        .table(&table)
-        .pool_size(1)
-        .build()
-        .await
-        .unwrap();
-    let writer: AsyncPgStore<String, u32> = store_on(&table).await;
+    let store = store_on(&table, 1).await;
+    let writer: AsyncPgStore<String, u32> = store_on(&table, 8).await;
     let observer = raw(&pg::url()).await;
     let registry = format!("SELECT count(*) FROM \"{table}_listeners\"");
     let registered = || async {
@@ -327,10 +322,11 @@ async fn a_wait_listens_registered_withdraws_when_done_and_leaves_no_listening_s
     );
 }
 
-/// Another store on `table`.
-async fn store_on(table: &str) -> AsyncPgStore<String, u32> {
+/// A store on `table` with a pool of `pool_size` sessions.
+async fn store_on(table: &str, pool_size: u32) -> AsyncPgStore<String, u32> {
     AsyncPgStore::builder(pg::url())
         .table(table)
+        .pool_size(pool_size)
         .build()
         .await
         .unwrap()
@@ -409,12 +405,7 @@ async fn an_operation_dropped_after_any_number_of_polls_did_all_of_its_write_or_
     const MOST_POLLS: usize = 400;
     let table = pg::table("adrop_polls");
     // Two connections: one leaked or left busy by a dropped future would starve the rest.
-    let store: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
-        .table(&table)
-        .pool_size(2)
-        .build()
-        .await
-        .unwrap();
+    let store = store_on(&table, 2).await;
     let observer = raw(&pg::url()).await;
     let background = Context::background();
     for op in [
@@ -434,12 +425,7 @@ async fn an_operation_dropped_after_any_number_of_polls_did_all_of_its_write_or_
             // A store of its own whose connection has yet to be set up: the polls go
             // through the checkout, setting the session's timeouts (for `within`),
             // preparing the statements, and the statement itself.
-            let subject: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
-                .table(&table)
-                .pool_size(1)
-                .build()
-                .await
-                .unwrap();
+            let subject = store_on(&table, 1).await;
             let within = Context::within(Duration::from_secs(60));
             let mut future = op_future(&subject, &within, op, &key, before.as_ref());
             let completed = polled(future.as_mut(), polls).await;
@@ -729,12 +715,7 @@ mod transactions {
         /// More polls than a transaction needs on a quiet server.
         const MOST_POLLS: usize = 400;
         let table = pg::table("atxn_drop");
-        let store: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
-            .table(&table)
-            .pool_size(2)
-            .build()
-            .await
-            .unwrap();
+        let store = store_on(&table, 2).await;
         let observer = raw(&pg::url()).await;
         let background = Context::background();
         for polls in 0..MOST_POLLS {
@@ -743,12 +724,7 @@ mod transactions {
             let vb = store.insert(&background, b.clone(), 1).await.unwrap();
             // A store of its own whose connection has yet to be set up, as in the
             // single-key test above.
-            let subject: AsyncPgStore<String, u32> = AsyncPgStore::builder(pg::url())
-                .table(&table)
-                .pool_size(1)
-                .build()
-                .await
-                .unwrap();
+            let subject = store_on(&table, 1).await;
             let within = Context::within(Duration::from_secs(60));
             let moved = Transaction::new()
                 .update(a.clone(), va, 2)
@@ -792,7 +768,7 @@ mod transactions {
 async fn an_async_near_cache_serves_from_memory_and_hears_another_instances_writes() {
     let table = pg::table("anear_two");
     let open = || async {
-        NearCache::builder(store_on(&table).await)
+        NearCache::builder(store_on(&table, 8).await)
             .build()
             .await
             .unwrap()
