@@ -1,5 +1,6 @@
 //! Configuring and opening a near-cache: its memory's bound, the heartbeat of its
-//! notification connection, and the thread that listens on it.
+//! notification connection, and the loop that listens on it (a thread of its own on the
+//! blocking face, a task on the async one).
 
 use crate::sync::{AtomicBool, AtomicU32, Ordering};
 use std::fmt;
@@ -11,9 +12,12 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use ::postgres::{Client, Config};
+use ::postgres::Client;
 
-use super::listener::Listener;
+use super::connection::blocking_settings;
+#[cfg(feature = "postgres-async")]
+use super::connection::{async_settings, Awaited};
+use super::listener::{patience, Connection, Listener};
 use super::stamps::Stamps;
 use super::stats::Counters;
 #[cfg(feature = "postgres-async")]
@@ -24,6 +28,7 @@ use crate::backend::postgres::AsyncPgStore;
 use crate::backend::postgres::{PgStore, PgVersion, Registry};
 use crate::store::{Cause, Store};
 use crate::version::Counter;
+use crate::wait::completed;
 
 /// Configures and opens a [`NearCache`]: made by [`NearCache::builder`].
 pub struct NearCacheBuilder<K, V, S: PgVersion = Counter, D = PgStore<K, V, S>> {
@@ -80,18 +85,15 @@ where
     V: Clone + Send + Sync + 'static,
     S: PgVersion,
 {
-    /// The notification connection's settings: those of `config` (the store's server and
-    /// role), with the heartbeat's patience for a silent loss.
-    fn listener(&self, mut config: Config, channel: &str, registry: &Registry) -> Listener {
-        // A silent loss must fail the heartbeat's round trip, not hang it.
-        let patience = self.heartbeat.max(Duration::from_secs(1));
-        config
-            .application_name("verkv near-cache listener")
-            .tcp_user_timeout(patience)
-            .keepalives_idle(patience);
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(patience);
-        }
+    /// The notification connection's loop, on connections of `config` (the store's
+    /// server and role, with the listener's settings), for the table of `channel` and
+    /// `registry`.
+    fn listener<C: Connection>(
+        &self,
+        config: C::Config,
+        channel: &str,
+        registry: &Registry,
+    ) -> Listener<C> {
         Listener {
             config,
             channel: channel.to_string(),
@@ -100,13 +102,9 @@ where
         }
     }
 
-    /// The near-cache, its notification connection (`client`, server process `pid`)
-    /// registered already: memory, and the thread that listens.
-    fn assemble(
-        self,
-        listener: Listener,
-        (client, pid): (Client, u32),
-    ) -> Result<NearCache<K, V, S, D>, Cause> {
+    /// The near-cache, its notification connection (server process `pid`) registered
+    /// already: memory, and what it shares with the loop that listens.
+    fn assemble(self, pid: u32) -> NearCache<K, V, S, D> {
         let local = Store::builder().max_capacity(self.max_capacity);
         let local = match self.time_to_live {
             Some(time_to_live) => local.time_to_live(time_to_live),
@@ -121,16 +119,10 @@ where
             stop: AtomicBool::new(false),
         });
         shared.counters.coherent.store(true, Ordering::SeqCst);
-        let thread = Arc::clone(&shared);
-        // Not joined: it ends by itself once the near-cache is dropped (see `Drop`).
-        std::thread::Builder::new()
-            .name("verkv-near-listener".to_string())
-            .spawn(move || listener.run(&thread, client))
-            .map_err(|error| Cause::new(format!("cannot start the listener: {error}")))?;
-        Ok(NearCache {
+        NearCache {
             db: self.db,
             shared,
-        })
+        }
     }
 }
 
@@ -141,7 +133,8 @@ where
     S: PgVersion,
 {
     /// Opens the notification connection, listens, registers as a listener of the table
-    /// (which turns its change trigger on, if it is the first), and starts its thread.
+    /// (which turns its change trigger on, if it is the first), and starts the thread
+    /// that listens on it.
     ///
     /// Waits for the writes in flight on the table when it turns the trigger on: a
     /// transaction that has written the table and stays open holds it up until it ends.
@@ -151,13 +144,18 @@ where
     /// If the notification connection cannot be opened, refuses to listen, or the role
     /// may not register (see [`PgStore::channel`]).
     pub fn build(self) -> Result<NearCache<K, V, S>, Cause> {
-        let listener = self.listener(
-            self.db.config().clone(),
-            self.db.channel(),
-            self.db.registry(),
-        );
-        let connected = listener.connect(&|| false)?;
-        self.assemble(listener, connected)
+        let config = blocking_settings(self.db.config().clone(), patience(self.heartbeat));
+        let listener: Listener<Client> =
+            self.listener(config, self.db.channel(), self.db.registry());
+        let (client, pid) = completed(listener.connect(&|| false))?;
+        let cache = self.assemble(pid);
+        let shared = Arc::clone(&cache.shared);
+        // Not joined: it ends by itself once the near-cache is dropped (see `Drop`).
+        std::thread::Builder::new()
+            .name("verkv-near-listener".to_string())
+            .spawn(move || completed(listener.run(&shared, client)))
+            .map_err(|error| Cause::new(format!("cannot start the listener: {error}")))?;
+        Ok(cache)
     }
 }
 
@@ -168,32 +166,31 @@ where
     V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     S: PgVersion,
 {
-    /// As [`build`](NearCacheBuilder::build) for a [`PgStore`]: the notification
-    /// connection is opened and registered on a thread of its own, awaited, and then
-    /// listened on by the near-cache's listening thread, so that no executor thread (and
-    /// no thread of the runtime's) waits on it.
+    /// As [`build`](NearCacheBuilder::build) for a [`PgStore`], awaited: the
+    /// notification connection is an async one, and the loop that listens on it is a
+    /// task of the runtime this is polled on (no thread of its own, and no executor
+    /// thread ever waits on the connection). The task ends soon after the near-cache is
+    /// dropped; if the runtime shuts down first, memory stops being served from.
     ///
     /// # Errors
     ///
-    /// As [`build`](NearCacheBuilder::build).
+    /// As [`build`](NearCacheBuilder::build), and [`Cause`] when polled outside a tokio
+    /// runtime.
     pub async fn build(self) -> Result<AsyncNearCache<K, V, S>, Cause> {
-        let listener = self.listener(
-            self.db.listener_config().clone(),
-            self.db.channel(),
-            self.db.registry(),
-        );
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        std::thread::Builder::new()
-            .name("verkv-near-connect".to_string())
-            .spawn(move || {
-                let connected = listener.connect(&|| false);
-                // The builder's future may have been dropped: then nobody needs it.
-                let _ = answer.send((listener, connected));
-            })
-            .map_err(|error| Cause::new(format!("cannot start the connecting thread: {error}")))?;
-        let (listener, connected) = answered
-            .await
-            .map_err(|_| Cause::new("the connecting thread ended without an answer"))?;
-        self.assemble(listener, connected?)
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err(Cause::new(
+                "an async near-cache must be built within a tokio runtime",
+            ));
+        };
+        let config = self.db.listener_config().clone();
+        let config = async_settings(config, patience(self.heartbeat));
+        let listener: Listener<Awaited> =
+            self.listener(config, self.db.channel(), self.db.registry());
+        let (client, pid) = listener.connect(&|| false).await?;
+        let cache = self.assemble(pid);
+        let shared = Arc::clone(&cache.shared);
+        // Not awaited: it ends by itself once the near-cache is dropped (see `Drop`).
+        runtime.spawn(async move { listener.run(&shared, client).await });
+        Ok(cache)
     }
 }

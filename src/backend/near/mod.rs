@@ -33,7 +33,8 @@
 //! that succeeds leaves its record in memory (a removal leaves the absence); a refused
 //! write drops the key's copy, so the next read loads the current record.
 //!
-//! A dedicated connection, on a thread of its own, listens on the table's channel
+//! A dedicated connection (its loop a thread of its own on the blocking face, a task of
+//! the runtime on the async one) listens on the table's channel
 //! ([`PgStore::channel`]) and registers as a listener of the table, which turns the
 //! table's change trigger on while it is registered (writes to a table nobody listens to
 //! are not notified, and cost less); memory serves copies only once the registration has
@@ -61,13 +62,15 @@
 //! In front of a [`PgStore`] the near-cache is a [`VersionedStore`]; in front of an
 //! [`AsyncPgStore`](crate::postgres::AsyncPgStore) (the `postgres-async` feature) it is
 //! an [`AsyncVersionedStore`](crate::AsyncVersionedStore), [`AsyncNearCache`]. Memory,
-//! the invalidation clock and the listening thread are the same code for both: the async
+//! the invalidation clock and the listening loop are the same code for both: the async
 //! face serves a copy in memory when first polled, awaits a miss's load (one per key, as
-//! the blocking face's) and every write, and builds with `build().await`, which opens the
-//! notification connection on a thread of its own. The listener is a thread of its own
-//! on either face (one per near-cache, not one per request, and never an executor
-//! thread): its loop is written once, over the blocking client. It is not a task of the
-//! runtime yet.
+//! the blocking face's) and every write, and builds with `build().await`. The listening
+//! loop is written once over either face's connection: the blocking face runs it on a
+//! thread of its own (one per near-cache, not one per request), the async face as a task
+//! of the runtime it was built on, its connection an async one, so that a service on
+//! tokio runs no thread of the near-cache's. What a dropped future of the async face has
+//! done is documented per operation on its [`AsyncVersionedStore`](crate::AsyncVersionedStore)
+//! implementation.
 //!
 //! # Time to live
 //!
@@ -97,6 +100,7 @@
 #[cfg(feature = "postgres-async")]
 mod asynchronous;
 mod builder;
+mod connection;
 mod listener;
 mod stamps;
 mod stats;
@@ -137,14 +141,14 @@ struct Cached<V, Ver> {
     stamp: u64,
 }
 
-/// What the near-cache and its listening thread share.
+/// What the near-cache and its listening loop share.
 struct Shared<K, V, Ver> {
     local: Store<K, Cached<V, Ver>>,
     stamps: Stamps,
     counters: Counters,
     /// The server process of the notification connection (0 while there is none).
     listener_pid: AtomicU32,
-    /// Set when the near-cache is dropped: the thread then ends.
+    /// Set when the near-cache is dropped: the loop then ends.
     stop: AtomicBool,
 }
 
@@ -153,13 +157,14 @@ struct Shared<K, V, Ver> {
 /// [module documentation](self) for what it guarantees.
 ///
 /// Open one per process (or per table) and share it: it owns a connection of its own
-/// and a thread that listens on it, both closed soon after it is dropped.
+/// and a thread (a task, on the async face) that listens on it, both closed soon after
+/// it is dropped.
 ///
 /// `D` is the store in front of which it sits: a [`PgStore`] (the blocking face,
 /// [`VersionedStore`]) or, with the `postgres-async` feature, an
 /// [`AsyncPgStore`](crate::postgres::AsyncPgStore) (the async face,
 /// [`AsyncVersionedStore`](crate::AsyncVersionedStore): [`AsyncNearCache`]). Memory, its
-/// coherence and the listening thread are the same for both.
+/// coherence and the listening loop are the same for both.
 pub struct NearCache<K, V, S: PgVersion = Counter, D = PgStore<K, V, S>> {
     db: D,
     shared: Arc<Shared<K, V, S::Version>>,
@@ -210,7 +215,7 @@ impl<K, V, S: PgVersion, D> NearCache<K, V, S, D> {
     }
 }
 
-/// Tells the listening thread to end: it closes its connection within a few tens of
+/// Tells the listening loop (its thread, or its task) to end: it closes its connection within a few tens of
 /// milliseconds (or once a connection attempt under way gives up), without making the
 /// drop wait for it.
 impl<K, V, S: PgVersion, D> Drop for NearCache<K, V, S, D> {

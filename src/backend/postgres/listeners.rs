@@ -103,7 +103,7 @@ pub(crate) trait Batch {
     fn is_closed(&self) -> bool;
 
     /// Pauses for `pause` before another attempt.
-    fn pause(&self, pause: Duration) -> impl Future<Output = ()>;
+    fn pause(pause: Duration) -> impl Future<Output = ()>;
 }
 
 impl Batch for Client {
@@ -115,7 +115,7 @@ impl Batch for Client {
         Client::is_closed(self)
     }
 
-    async fn pause(&self, pause: Duration) {
+    async fn pause(pause: Duration) {
         std::thread::sleep(pause);
     }
 }
@@ -141,9 +141,9 @@ impl Registry {
     ///
     /// The client's error (the last one when it gives up): the session may be listening,
     /// unregistered; the caller withdraws it with [`Registry::unlisten`] or drops it.
-    pub(crate) async fn listen(
+    pub(crate) async fn listen<B: Batch>(
         &self,
-        client: &mut impl Batch,
+        client: &mut B,
         give_up: Option<Instant>,
         stop: impl Fn() -> bool,
     ) -> Result<(), ::postgres::Error> {
@@ -155,7 +155,7 @@ impl Registry {
                         && !stop()
                         && give_up.is_none_or(|give_up| Instant::now() + RETRY < give_up) =>
                 {
-                    client.pause(RETRY).await;
+                    B::pause(RETRY).await;
                 }
                 answer => return answer,
             }
@@ -171,7 +171,7 @@ impl Registry {
     /// The client's error: the registration may be left in place, which keeps
     /// notifications on (no change is missed) until the session is gone; the caller
     /// drops the connection.
-    pub(crate) async fn unlisten(&self, client: &mut impl Batch) -> Result<(), ::postgres::Error> {
+    pub(crate) async fn unlisten<B: Batch>(&self, client: &mut B) -> Result<(), ::postgres::Error> {
         client.batch_execute(&self.unlisten).await?;
         let mut attempts = 5;
         loop {
@@ -180,7 +180,7 @@ impl Registry {
                 Err(error)
                     if error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) && attempts > 0 =>
                 {
-                    client.pause(RETRY).await;
+                    B::pause(RETRY).await;
                 }
                 answer => return answer,
             }

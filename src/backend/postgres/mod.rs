@@ -126,9 +126,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use self::answers::flatten;
+#[cfg(feature = "postgres-async")]
+pub(crate) use self::asynchronous::{connect, Notifications};
 use self::builder::failed;
 use self::call::Effect;
-pub(crate) use self::listeners::Registry;
+pub(crate) use self::listeners::{Batch, Registry};
 use self::pool::{LastFailure, Manager, Pool};
 use self::schema::Sql;
 use super::{Context, ReadResult, VersionedStore};

@@ -65,6 +65,8 @@ mod pool;
 mod transaction;
 mod watch;
 
+pub(crate) use self::pool::{connect, Notifications};
+
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -121,9 +123,8 @@ pub struct AsyncPgStore<K, V, S = Counter> {
     pool: Pool,
     sql: Sql,
     registry: Registry,
-    /// The same server and role, for a near-cache's notification connection (a blocking
-    /// client on a thread of its own).
-    listener_config: ::postgres::Config,
+    /// The same server and role, for a near-cache's notification connection.
+    listener_config: tokio_postgres::Config,
     acquire_timeout: Duration,
     _records: Records<K, V, S>,
 }
@@ -161,14 +162,14 @@ impl<K, V, S: PgVersion> PgStoreBuilder<K, V, S, Awaited> {
     pub async fn build(self) -> Result<AsyncPgStore<K, V, S>, Cause> {
         let sql = Sql::new::<S>(&self.table)?;
         let config: tokio_postgres::Config = self.config()?;
-        let pool = Pool::builder(pool::Manager::new(config))
+        let pool = Pool::builder(pool::Manager::new(config.clone()))
             .max_size(self.pool_size as usize)
             .build()
             .map_err(|error| Cause::new(format!("cannot make the pool: {error}")))?;
         let store = AsyncPgStore {
             pool,
             registry: Registry::new(&sql),
-            listener_config: self.config()?,
+            listener_config: config,
             sql,
             acquire_timeout: self.acquire_timeout,
             _records: PhantomData,
@@ -208,7 +209,7 @@ impl<K, V, S> AsyncPgStore<K, V, S> {
     }
 
     /// The connection settings of a near-cache's notification connection.
-    pub(crate) fn listener_config(&self) -> &::postgres::Config {
+    pub(crate) fn listener_config(&self) -> &tokio_postgres::Config {
         &self.listener_config
     }
 }

@@ -39,7 +39,7 @@ pub(crate) struct Conn {
 
 /// The notifications a session received, in the order the server sent them; closed once
 /// the connection is.
-pub(super) type Notifications = UnboundedReceiver<Notification>;
+pub(crate) type Notifications = UnboundedReceiver<Notification>;
 
 impl Conn {
     /// The statements of `sql`, prepared on this connection the first time.
@@ -122,21 +122,9 @@ impl managed::Manager for Manager {
     type Error = tokio_postgres::Error;
 
     async fn create(&self) -> Result<Conn, tokio_postgres::Error> {
-        let (client, mut connection) = self.config.connect(NoTls).await?;
-        let (received, notifications) = unbounded_channel();
-        // Ends when the client is dropped or the connection breaks (the client then sees
-        // it closed); forwards the session's notifications, and drops its notices.
-        let runtime = Handle::current();
-        runtime.spawn(async move {
-            while let Some(Ok(message)) = poll_fn(|cx| connection.poll_message(cx)).await {
-                if let AsyncMessage::Notification(notification) = message {
-                    // Nobody reads them once the connection is dropped from the pool.
-                    let _ = received.send(notification);
-                }
-            }
-        });
+        let (client, notifications) = connect(&self.config).await?;
         Ok(Conn {
-            runtime,
+            runtime: Handle::current(),
             client,
             statements: None,
             timeouts: (0, 0),
@@ -154,6 +142,30 @@ impl managed::Manager for Manager {
         }
         Ok(())
     }
+}
+
+/// Opens a connection to the server of `config`, driven by a task of the current runtime
+/// that ends when the client is dropped or the connection breaks (the client then sees it
+/// closed): the client, and the notifications its session receives.
+///
+/// # Errors
+///
+/// When the server cannot be reached or refuses the connection.
+pub(crate) async fn connect(
+    config: &tokio_postgres::Config,
+) -> Result<(Client, Notifications), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (received, notifications) = unbounded_channel();
+    // Forwards the session's notifications, and drops its notices.
+    Handle::current().spawn(async move {
+        while let Some(Ok(message)) = poll_fn(|cx| connection.poll_message(cx)).await {
+            if let AsyncMessage::Notification(notification) = message {
+                // Nobody reads them once the client is dropped.
+                let _ = received.send(notification);
+            }
+        }
+    });
+    Ok((client, notifications))
 }
 
 /// The pool.

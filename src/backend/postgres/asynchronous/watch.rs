@@ -40,7 +40,7 @@ impl Batch for &Client {
         Client::is_closed(self)
     }
 
-    async fn pause(&self, pause: Duration) {
+    async fn pause(pause: Duration) {
         pause_until(Instant::now() + pause, None).await;
     }
 }
