@@ -9,6 +9,7 @@
 
 mod support;
 
+use support::awaited::{polled, raw, running_on, runtime, settled};
 use support::{cluster, conformance, linearizability as checker, pg, serializability};
 
 use std::future::Future;
@@ -18,21 +19,11 @@ use std::time::{Duration, Instant};
 
 use cluster::Cluster;
 use proptest::prelude::*;
-use verkv::near::{AsyncNearCache, NearCache};
 use verkv::postgres::{AsyncPgStore, AsyncPgStoreBuilder};
 use verkv::{AsyncVersionedStore, CancelToken, Context, Error, Phase, UuidV4};
 
 /// Fewer cases than on the in-memory store (256): each one creates a table.
 const MODEL_CASES: u32 = 24;
-
-/// A runtime for the stores' connection tasks and cancel requests.
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 async fn store<K, V>(prefix: &str) -> AsyncPgStore<K, V> {
     AsyncPgStore::builder(pg::url())
@@ -40,16 +31,6 @@ async fn store<K, V>(prefix: &str) -> AsyncPgStore<K, V> {
         .build()
         .await
         .unwrap_or_else(|cause| panic!("cannot open a store at VERKV_POSTGRES_URL: {cause}"))
-}
-
-/// A plain client, for what the tests do behind the store's back (its connection driven
-/// by a task of the current runtime).
-async fn raw(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
 }
 
 proptest! {
@@ -62,15 +43,6 @@ proptest! {
             runtime.block_on(store("amodel"));
         let _inside = runtime.enter();
         conformance::Model::run_async(&store, &steps);
-    }
-
-    #[test]
-    fn async_near_cache_conforms(steps in conformance::steps(4, 60)) {
-        let runtime = runtime();
-        let cache: AsyncNearCache<conformance::Key, conformance::Value> =
-            runtime.block_on(async { NearCache::builder(store("anear_model").await).build().await.unwrap() });
-        let _inside = runtime.enter();
-        conformance::Model::run_async(&cache, &steps);
     }
 
     #[test]
@@ -132,21 +104,6 @@ impl RowLock {
         assert_eq!(client.query(&sql, &[&json]).await.unwrap().len(), 1);
         RowLock { _session: client }
     }
-}
-
-/// How many statements on `table` the server is running (or waiting to run) for
-/// sessions other than `observer`'s.
-async fn running_on(observer: &tokio_postgres::Client, table: &str) -> i64 {
-    let row = observer
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE state = 'active' AND pid <> pg_backend_pid() \
-             AND position($1 in query) > 0",
-            &[&table],
-        )
-        .await
-        .unwrap();
-    row.get(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -370,32 +327,6 @@ fn op_future<'a>(
                 .await;
         }),
         (op, None) => unreachable!("{op:?} needs a record"),
-    }
-}
-
-/// Polls `future` at most `polls` times with a waker that does nothing, letting the
-/// connections' tasks send and receive between polls; whether it completed.
-async fn polled<F: Future + ?Sized>(mut future: std::pin::Pin<&mut F>, polls: usize) -> bool {
-    let mut task = TaskContext::from_waker(Waker::noop());
-    for _ in 0..polls {
-        if future.as_mut().poll(&mut task).is_ready() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
-    false
-}
-
-/// Waits until the server runs no statement on `table` (a dropped operation's statement
-/// was cancelled or finished), failing after 2 s.
-async fn settled(observer: &tokio_postgres::Client, table: &str, what: &str) {
-    let since = Instant::now();
-    while running_on(observer, table).await > 0 {
-        assert!(
-            since.elapsed() < Duration::from_secs(2),
-            "{what}: a dropped operation's statement still runs on the server"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -762,57 +693,4 @@ mod transactions {
         }
         panic!("a transaction did not complete within {MOST_POLLS} polls");
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_async_near_cache_serves_from_memory_and_hears_another_instances_writes() {
-    let table = pg::table("anear_two");
-    let open = || async {
-        NearCache::builder(store_on(&table, 8).await)
-            .build()
-            .await
-            .unwrap()
-    };
-    let (one, two): (AsyncNearCache<String, u32>, AsyncNearCache<String, u32>) =
-        (open().await, open().await);
-    let ctx = Context::within(Duration::from_secs(10));
-    let key = "likes".to_string();
-    let v1 = one.insert(&ctx, key.clone(), 1).await.unwrap();
-    assert_eq!(two.get(&ctx, &key).await.unwrap().unwrap().version, v1);
-    for value in 2..12 {
-        let current = one.get(&ctx, &key).await.unwrap().unwrap().version;
-        let next = one.update(&ctx, &key, &current, value).await.unwrap();
-        let since = Instant::now();
-        loop {
-            let seen = two
-                .get(&ctx, &key)
-                .await
-                .unwrap()
-                .map(|r| (r.value, r.version));
-            if seen == Some((value, next)) {
-                break;
-            }
-            assert!(
-                since.elapsed() < Duration::from_secs(2),
-                "the other near-cache still serves {seen:?}, not {value} at {next}"
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        // Read again, now from memory: a read answers on its first poll. (One may meet
-        // the copy between the notification's tick and its re-stamp, and load again.)
-        let mut at_once = false;
-        for _ in 0..20 {
-            let mut read = Box::pin(two.get(&ctx, &key));
-            if polled(read.as_mut(), 1).await {
-                at_once = true;
-                break;
-            }
-            read.await.unwrap();
-        }
-        assert!(at_once, "no read of a copy in memory answered at once");
-    }
-    let stats = two.stats();
-    assert!(stats.coherent, "{stats:?}");
-    assert!(stats.invalidations >= 10, "{stats:?}");
-    assert!(stats.hits >= 10, "{stats:?}");
 }

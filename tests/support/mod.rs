@@ -11,10 +11,13 @@
 //!   the random transactions its tests commit.
 //! - `pg`: how the PostgreSQL tests find a server; `cluster`: a throwaway cluster of a
 //!   test's own.
+//! - `awaited`: a runtime, a plain async client, polling a future a bounded number of
+//!   times, and waiting for the server to settle what a dropped one left running.
 
 // Each binary uses a part of the folder.
 #![allow(dead_code)]
 
+pub(crate) mod awaited;
 pub(crate) mod cluster;
 pub(crate) mod conformance;
 pub(crate) mod ledger;

@@ -2,8 +2,18 @@
 //! [`AsyncPgStore`] ([`AsyncNearCache`]). Memory and its coherence are the blocking
 //! face's (`mod.rs`), written once: reads served from memory complete when first polled,
 //! a miss awaits its load (one per key, through memory's single flight), and every write
-//! awaits the database. The notification connection is a thread of its own, not an
-//! executor thread.
+//! awaits the database. The notification connection's loop is a task of the runtime the
+//! near-cache was built on.
+//!
+//! # Dropped futures
+//!
+//! A dropped future never leaves part of a write, and never leaves memory staler than a
+//! notification: every write is the [`AsyncPgStore`](crate::postgres::AsyncPgStore)'s
+//! (done whole or not at all, its statement cancelled on the server if it was running),
+//! and memory is changed only after the database has answered. A write dropped after it
+//! committed leaves memory as it was, so a copy the write made stale may be served until
+//! the write's notification arrives, as after a write whose answer was lost; then it is
+//! dropped. Each operation says what its dropped future has done.
 
 use std::future::Future;
 use std::hash::Hash;
@@ -29,7 +39,8 @@ where
     V: Serialize + DeserializeOwned + Clone + Send + Sync,
     S: PgVersion,
 {
-    /// As [`NearCache::get_fresh`](super::NearCache::get_fresh), awaited.
+    /// As [`NearCache::get_fresh`](super::NearCache::get_fresh), awaited. Dropped, it has
+    /// done nothing (memory is as it was).
     ///
     /// # Errors
     ///
@@ -52,7 +63,9 @@ where
     type Version = S::Version;
 
     /// A copy from memory when it may serve one (at once), or a load of the database
-    /// awaited (one per key at a time); dropped, it has done nothing.
+    /// awaited (one per key at a time). Dropped, it has done nothing: a load it was
+    /// making is given up (its statement cancelled, and a caller waiting for the same
+    /// key loads it again), and nothing lands in memory.
     async fn get(&self, ctx: &Context<'_>, key: &K) -> ReadResult<V, S::Version> {
         if ctx.is_cancelled() {
             return Err(Error::Cancelled);
@@ -64,7 +77,12 @@ where
                 let load = async {
                     led.store(true, Ordering::SeqCst);
                     let stamp = self.stamp();
-                    let record = self.db.get(ctx, key).await?;
+                    // Boxed: each layer the load passes through (the single flight, the
+                    // deadline, the attempts) would otherwise hold a copy of its state,
+                    // several times the size of the database's read, on every reader's
+                    // stack and in every future that awaits a read. One allocation per
+                    // load, beside its round trip.
+                    let record = Box::pin(self.db.get(ctx, key)).await?;
                     Ok::<_, Error<S::Version>>(Cached { record, stamp })
                 };
                 async {
@@ -89,6 +107,8 @@ where
         self.db.get(ctx, key).await
     }
 
+    /// The database's; dropped, it has created the record or not, and memory is as it
+    /// was (a copy of the key's absence then goes with the insert's notification).
     async fn insert(
         &self,
         ctx: &Context<'_>,
@@ -100,6 +120,8 @@ where
         self.after_value_write(key, copy, stamp, answer)
     }
 
+    /// The database's; dropped, it has replaced the record or not, and memory is as it
+    /// was (the old copy then goes with the update's notification).
     async fn update(
         &self,
         ctx: &Context<'_>,
@@ -112,6 +134,8 @@ where
         self.after_value_write(key.clone(), copy, stamp, answer)
     }
 
+    /// The database's; dropped, it has replaced the record or not, and memory is as it
+    /// was (the old copy then goes with the update's notification).
     async fn try_update_with<E: Send>(
         &self,
         ctx: &Context<'_>,
@@ -132,6 +156,8 @@ where
         self.after_value_write(key.clone(), copy, stamp, answer)
     }
 
+    /// The database's; dropped, it has removed the record or not, and memory is as it
+    /// was (the old copy then goes with the removal's notification).
     async fn remove(
         &self,
         ctx: &Context<'_>,
@@ -143,6 +169,8 @@ where
         self.after_write(key.clone(), stamp, answer, |_| None)
     }
 
+    /// The database's; dropped, it has written the record or not, and memory is as it
+    /// was (the old copy then goes with the write's notification).
     async fn put(
         &self,
         ctx: &Context<'_>,
@@ -154,7 +182,8 @@ where
         self.after_value_write(key, copy, stamp, answer)
     }
 
-    /// Reads from the database, as the blocking face does.
+    /// Reads from the database, as the blocking face does. Dropped, it has done
+    /// nothing.
     async fn get_many(
         &self,
         ctx: &Context<'_>,
@@ -167,7 +196,9 @@ where
         self.db.get_many(ctx, keys).await
     }
 
-    /// Writes through, and leaves memory as the blocking face does.
+    /// Writes through, and leaves memory as the blocking face does. Dropped, the
+    /// database has applied the transaction whole or not at all, and memory is as it was
+    /// (the old copies then go with the transaction's notifications).
     async fn commit(
         &self,
         ctx: &Context<'_>,
@@ -181,6 +212,8 @@ where
         self.after_commit(copies, stamp, answer)
     }
 
+    /// The database's (on a pooled session of its own, not the near-cache's connection).
+    /// Dropped, it has done nothing (its session, if it was listening, is closed).
     fn wait_for_change(
         &self,
         ctx: &Context<'_>,
