@@ -8,7 +8,7 @@
 
 mod support;
 
-use support::awaited::{polled, raw, runtime, settled};
+use support::awaited::{drop_after_every_number_of_polls, polled, raw, runtime, settled};
 use support::{conformance, pg};
 
 use std::future::Future;
@@ -330,15 +330,12 @@ impl Op {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operation_dropped_after_any_number_of_polls_leaves_the_record_whole_and_memory_within_a_notification(
 ) {
-    /// More polls than any of these operations needs on a quiet server.
-    const MOST_POLLS: usize = 400;
     let table = pg::table("anear_drop");
     let cache: AsyncNearCache<String, u32> = near(&table).await;
     let observer = raw(&pg::url()).await;
     let background = Context::background();
     for op in Op::ALL {
-        let mut completed_within = None;
-        for polls in 0..MOST_POLLS {
+        drop_after_every_number_of_polls(&format!("{op:?}"), async |polls| {
             let key = format!("{op:?}-{polls}");
             let before = match op {
                 Op::Insert => None,
@@ -367,20 +364,13 @@ async fn an_operation_dropped_after_any_number_of_polls_leaves_the_record_whole_
             // Nothing left held: the key is written at once.
             let ctx = Context::within(Duration::from_secs(2));
             cache.put(&ctx, key.clone(), 3).await.unwrap();
-            if completed {
-                assert!(
-                    matches!(op, Op::Get) || !untouched,
-                    "{what}: completed, the record untouched"
-                );
-                println!("{op:?} completed within {polls} polls");
-                completed_within = Some(polls);
-                break;
-            }
-        }
-        assert!(
-            completed_within.is_some(),
-            "{op:?} did not complete within {MOST_POLLS} polls"
-        );
+            assert!(
+                !completed || matches!(op, Op::Get) || !untouched,
+                "{what}: completed, the record untouched"
+            );
+            completed
+        })
+        .await;
     }
 }
 

@@ -9,7 +9,9 @@
 
 mod support;
 
-use support::awaited::{polled, raw, running_on, runtime, settled};
+use support::awaited::{
+    drop_after_every_number_of_polls, polled, raw, running_on, runtime, settled,
+};
 use support::{cluster, conformance, linearizability as checker, pg, serializability};
 
 use std::future::Future;
@@ -332,8 +334,6 @@ fn op_future<'a>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operation_dropped_after_any_number_of_polls_did_all_of_its_write_or_none() {
-    /// More polls than any of these operations needs on a quiet server.
-    const MOST_POLLS: usize = 400;
     let table = pg::table("adrop_polls");
     // Two connections: one leaked or left busy by a dropped future would starve the rest.
     let store = store_on(&table, 2).await;
@@ -346,8 +346,7 @@ async fn an_operation_dropped_after_any_number_of_polls_did_all_of_its_write_or_
         Op::Remove,
         Op::TryUpdateWith,
     ] {
-        let mut completed_within = None;
-        for polls in 0..MOST_POLLS {
+        drop_after_every_number_of_polls(&format!("{op:?}"), async |polls| {
             let key = format!("{op:?}-{polls}");
             let before = match op {
                 Op::Insert => None,
@@ -385,16 +384,9 @@ async fn an_operation_dropped_after_any_number_of_polls_did_all_of_its_write_or_
             // The store still serves the key at once: no lock or connection left held.
             let ctx = Context::within(Duration::from_secs(2));
             store.put(&ctx, key.clone(), 3).await.unwrap();
-            if completed {
-                println!("{op:?} completed within {polls} polls");
-                completed_within = Some(polls);
-                break;
-            }
-        }
-        assert!(
-            completed_within.is_some(),
-            "{op:?} did not complete within {MOST_POLLS} polls"
-        );
+            completed
+        })
+        .await;
     }
 }
 
@@ -643,13 +635,11 @@ mod transactions {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_transaction_dropped_after_any_number_of_polls_did_all_of_it_or_none() {
-        /// More polls than a transaction needs on a quiet server.
-        const MOST_POLLS: usize = 400;
         let table = pg::table("atxn_drop");
         let store = store_on(&table, 2).await;
         let observer = raw(&pg::url()).await;
         let background = Context::background();
-        for polls in 0..MOST_POLLS {
+        drop_after_every_number_of_polls("a transaction", async |polls| {
             let (a, b) = (format!("a{polls}"), format!("b{polls}"));
             let va = store.insert(&background, a.clone(), 1).await.unwrap();
             let vb = store.insert(&background, b.clone(), 1).await.unwrap();
@@ -686,11 +676,8 @@ mod transactions {
             let ctx = Context::within(Duration::from_secs(2));
             store.put(&ctx, a.clone(), 3).await.unwrap();
             store.put(&ctx, format!("c{polls}"), 3).await.unwrap();
-            if completed {
-                println!("a transaction completed within {polls} polls");
-                return;
-            }
-        }
-        panic!("a transaction did not complete within {MOST_POLLS} polls");
+            completed
+        })
+        .await;
     }
 }

@@ -39,6 +39,25 @@ pub(crate) async fn polled<F: Future + ?Sized>(mut future: Pin<&mut F>, polls: u
     false
 }
 
+/// More polls than any operation of the tests needs on a quiet server.
+pub(crate) const MOST_POLLS: usize = 400;
+
+/// Drops a future after 0 polls, then 1, 2… until one completes within its polls,
+/// failing after [`MOST_POLLS`]: `round(polls)` makes a fresh future, polls it that many
+/// times ([`polled`]), drops it, checks what it left, and answers whether it completed.
+pub(crate) async fn drop_after_every_number_of_polls(
+    what: &str,
+    mut round: impl AsyncFnMut(usize) -> bool,
+) {
+    for polls in 0..MOST_POLLS {
+        if round(polls).await {
+            println!("{what} completed within {polls} polls");
+            return;
+        }
+    }
+    panic!("{what} did not complete within {MOST_POLLS} polls");
+}
+
 /// How many statements on `table` the server is running (or waiting to run) for
 /// sessions other than `observer`'s.
 pub(crate) async fn running_on(observer: &tokio_postgres::Client, table: &str) -> i64 {
