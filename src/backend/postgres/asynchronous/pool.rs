@@ -87,6 +87,11 @@ impl Conn {
         self.notifications = Some(notifications);
     }
 
+    /// The runtime whose task drives the connection.
+    pub(super) fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+
     /// Marks the connection as one the pool must not hand out again.
     pub(super) fn poison(&self) {
         self.poisoned.store(true, Ordering::Relaxed);

@@ -3,7 +3,9 @@
 //! (`listeners.rs`, the same statements), read, and on every notification about the key
 //! read again, until its version differs from the one seen; then withdraw the
 //! registration. The session's notifications come from the task that drives its
-//! connection (see `pool.rs`), and the wait for them is awaited.
+//! connection (see `pool.rs`), and the wait for them is awaited. The registration is
+//! withdrawn by a task of its own once the waiter has its answer, so that a wait wakes
+//! one round trip (its read) after the notification, not three.
 //!
 //! A future dropped while its session listens leaves the connection poisoned: the pool
 //! closes it instead of handing out a session that still listens, and its registration
@@ -18,12 +20,12 @@ use tokio_postgres::Client;
 
 use super::super::call::{meaning, setup_failure, Effect, Failure};
 use super::super::codec::Encoded;
-use super::super::listeners::Batch;
+use super::super::listeners::{Batch, Registry};
 use super::super::pool::Statements;
 use super::super::versions::PgVersion;
 use super::super::watch::{decode_read, is_about, Read};
 use super::call::{relay_cancel, CancelOnDrop, Ended, GRACE};
-use super::pool::{self, Conn, Notifications};
+use super::pool::{self, Conn, Notifications, Pooled};
 use super::AsyncPgStore;
 use crate::backend::asynchronous::pause::{pause_until, within};
 use crate::backend::{Context, ReadResult};
@@ -43,6 +45,19 @@ impl Batch for &Client {
     async fn pause(pause: Duration) {
         pause_until(Instant::now() + pause, None).await;
     }
+}
+
+/// Leaves the pooled connection of a wait that has ended as it was found: not listening,
+/// not registered, nothing received. One that may still be registered is closed instead
+/// (poisoned, or dropped with this task if its runtime shuts down first: its
+/// notifications are then not given back, and the pool discards it).
+async fn withdraw(registry: Registry, mut conn: Pooled, mut notifications: Notifications) {
+    let withdrawn = registry.unlisten(&mut &conn.client).await;
+    while notifications.try_recv().is_ok() {}
+    if withdrawn.is_err() {
+        conn.poison();
+    }
+    conn.give_back(notifications);
 }
 
 impl<K, V: DeserializeOwned, S: PgVersion> AsyncPgStore<K, V, S> {
@@ -69,7 +84,7 @@ impl<K, V: DeserializeOwned, S: PgVersion> AsyncPgStore<K, V, S> {
             )));
         };
         let session: &Conn = &conn;
-        // Until the session has stopped listening, a dropped future poisons it.
+        // Until the withdrawing task takes the session over, a dropped future poisons it.
         let listening = CancelOnDrop::arm(session);
         let mut client = &session.client;
         let registered = self
@@ -85,16 +100,12 @@ impl<K, V: DeserializeOwned, S: PgVersion> AsyncPgStore<K, V, S> {
             }
             Err(error) => Err(error),
         };
-        // Leave the pooled connection as it was found: not listening, not registered,
-        // nothing received. One that may still be registered is closed instead.
-        let withdrawn = self.registry.unlisten(&mut client).await;
-        while notifications.try_recv().is_ok() {}
-        match withdrawn {
-            Ok(()) => listening.disarm(),
-            // May still be registered: the dropped guard poisons it.
-            Err(_) => drop(listening),
-        }
-        conn.give_back(notifications);
+        // The waiter has its answer: the session stops listening in a task of its own.
+        listening.disarm();
+        let registry = self.registry.clone();
+        conn.runtime()
+            .clone()
+            .spawn(withdraw(registry, conn, notifications));
         outcome
     }
 
