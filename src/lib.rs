@@ -282,7 +282,7 @@
 //! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |
 //! | `cache/` | the capacity bound's eviction policy and the expiry timer (leaves each shard holds), the eviction listener, and single-flight [`get_or_load`](Store::get_or_load) on top of the store |
 //! | `snapshot/` | warm restart (feature `snapshot`): the snapshot format, writing a store's records shard by shard and restoring a store from them, its versions resumed; the shards export and take back their records (with the timer's deadlines and the policy's standing) through `store/` |
-//! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`); its async face [`AsyncVersionedStore`] (`backend/asynchronous/`) for the in-memory store, for PostgreSQL on tokio (`backend/postgres/asynchronous/`, feature `postgres-async`) and for the near-cache in front of it (`backend/near/asynchronous.rs`); PostgreSQL's transaction is written once over an open SQL transaction of either face (`backend/postgres/transaction.rs`) |
+//! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`); its async face [`AsyncVersionedStore`] (`backend/asynchronous/`) for the in-memory store, for PostgreSQL on tokio (`backend/postgres/asynchronous/`, feature `postgres-async`) and for the near-cache in front of it (`backend/near/asynchronous.rs`), whose notification loop is written once over either face's connection (`backend/near/listener.rs`, `connection.rs`); PostgreSQL's transaction is written once over an open SQL transaction of either face (`backend/postgres/transaction.rs`) |
 //!
 //! Higher layers add methods to [`Store`] in their own files (`impl Store` blocks), so the
 //! store never names them. Three kinds of import do not follow the table yet: the store's
@@ -314,8 +314,8 @@
 //! every failed one with its current version or writes and commits; `get_many` is one
 //! statement, so one snapshot. The near-cache writes a transaction through and then
 //! holds each written record at its new version (or drops every copy the transaction
-//! named, if it was refused). [`transact`](Store::transact), the optimistic loop over
-//! them, is the in-memory store's own for now.
+//! named, if it was refused). [`transact`](VersionedStore::transact), the optimistic
+//! loop over them, is provided on every backend (written once, for both traits).
 //!
 //! [`AsyncVersionedStore`] is the same trait with futures, for services on an async
 //! runtime: a future never blocks its executor thread behind another operation (a busy
@@ -328,7 +328,9 @@
 //! implementation, run by either client), where a future dropped while its statement
 //! runs has that statement cancelled on the server (a write then either did not happen
 //! or had committed whole; its documentation says what each dropped operation has done);
-//! the near-cache does not yet.
+//! and so does the near-cache in front of it, `verkv::near::AsyncNearCache`, whose
+//! notification loop is then a task of the runtime (a dropped future leaves no part of a
+//! write, and memory no staler than one notification).
 //!
 //! # A bounded cache
 //!
