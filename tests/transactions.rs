@@ -332,6 +332,56 @@ fn transactions_in_opposite_key_orders_conserve_the_total() {
 }
 
 #[test]
+fn a_read_of_a_fixed_set_answers_as_get_many_and_never_sees_half_a_transaction() {
+    let store: Store<u64, u64> = Store::builder().shards(4).build();
+    for account in 0..4 {
+        store.insert(account, 1000).unwrap();
+    }
+    let ((a, b), (c, d)) = keys_apart_and_together(&store);
+    let as_get_many = |keys: [&u64; 4]| {
+        assert_eq!(store.get_many_array(keys).to_vec(), store.get_many(&keys));
+    };
+    as_get_many([&0, &1, &2, &3]);
+    as_get_many([&3, &0, &99, &0]);
+    as_get_many([&a, &b, &c, &d]);
+    as_get_many([&d, &c, &b, &a]);
+    assert_eq!(store.get_many_array::<u64, 0>([]), []);
+    // Transfers in pairs of keys, while fixed reads of every account check the total.
+    let transfers = 2000u64;
+    thread::scope(|scope| {
+        for thread in 0..2u64 {
+            let store = &store;
+            scope.spawn(move || {
+                for round in 0..transfers {
+                    let (from, to) = ((thread + round) % 4, (thread + 2 * round + 1) % 4);
+                    if from == to {
+                        continue;
+                    }
+                    let [x, y] = store.get_many_array([&from, &to]).map(Option::unwrap);
+                    if x.value == 0 {
+                        continue;
+                    }
+                    let moved = Transaction::new()
+                        .update(from, x.version, x.value - 1)
+                        .update(to, y.version, y.value + 1);
+                    let _ = store.commit(moved);
+                }
+            });
+        }
+        for _ in 0..2 {
+            let store = &store;
+            scope.spawn(move || {
+                for _ in 0..transfers {
+                    let all = store.get_many_array([&0, &1, &2, &3]);
+                    let total: u64 = all.iter().map(|r| r.as_ref().unwrap().value).sum();
+                    assert_eq!(total, 4000, "a read saw half a transaction");
+                }
+            });
+        }
+    });
+}
+
+#[test]
 fn transact_retries_a_conflict_and_stops_at_the_closure_s_refusal() {
     let store: Store<u64, u64> = Store::new();
     store.insert(1, 5).unwrap();

@@ -14,7 +14,8 @@
 //! async face's `update`, its future polled once: a free lock answers at once), `txn2`
 //! (`commit` of two updates, their keys on two shards; the transaction is built in the
 //! loop, as a caller builds it), `txn2-same` (the same, both keys on one shard) or
-//! `get-many2` (`get_many` of two keys on two shards). The
+//! `get-many2` (`get_many` of two keys on two shards) or `get-many2-array` (the same
+//! through `get_many_array`). The
 //! loops are the functions named `measure_*`.
 //!
 //! Two more variants read a dashmap instead, with the same hasher and keys, for a
@@ -162,6 +163,21 @@ fn measure_transactions(
 }
 
 #[inline(never)]
+fn measure_get_many_array(store: &Store<u64, u64>, pairs: &[(u64, u64)], calls: u64) -> u64 {
+    let mut sum = 0;
+    for call in 0..calls {
+        let (a, b) = pairs[(call % pairs.len() as u64) as usize];
+        let found = store.get_many_array(black_box([&a, &b]));
+        sum += found
+            .iter()
+            .flatten()
+            .map(|record| record.value)
+            .sum::<u64>();
+    }
+    sum
+}
+
+#[inline(never)]
 fn measure_get_many(store: &Store<u64, u64>, pairs: &[(u64, u64)], calls: u64) -> u64 {
     let mut sum = 0;
     for call in 0..calls {
@@ -261,11 +277,15 @@ fn run_store(variant: &str, keys: u64, operation: &str, calls: u64) -> Option<u6
             let pairs = pairs(&store, keys, calls, false);
             Some(measure_get_many(&store, &pairs, calls))
         }
+        "get-many2-array" => {
+            let pairs = pairs(&store, keys, calls, false);
+            Some(measure_get_many_array(&store, &pairs, calls))
+        }
         _ => None,
     }
 }
 
-const USAGE: &str = "usage: read_cost plain|stats|bounded|ttl|dashmap|dashmap-versioned KEYS hit|miss|update|stale|retry|async-update|txn2|txn2-same|get-many2 CALLS (dashmap variants: hit|miss)";
+const USAGE: &str = "usage: read_cost plain|stats|bounded|ttl|dashmap|dashmap-versioned KEYS hit|miss|update|stale|retry|async-update|txn2|txn2-same|get-many2|get-many2-array CALLS (dashmap variants: hit|miss)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

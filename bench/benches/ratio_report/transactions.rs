@@ -1,8 +1,8 @@
 //! Transactions across keys measured against what they build on and what they replace:
 //! a 2-key transaction against one `update` (its keys on two shards, and on one), a
-//! 2-key `get_many` against one `get`, transactions on disjoint shards at 2 threads
-//! against 1, and transfers through `transact` against the same transfers under one
-//! global `Mutex<HashMap>`, at 2 threads.
+//! 2-key `get_many` (and `get_many_array`) against one `get`, transactions on disjoint
+//! shards at 2 threads against 1, and transfers through `transact` against the same
+//! transfers under one global `Mutex<HashMap>`, at 2 threads.
 
 use std::collections::HashMap;
 use std::sync::{Barrier, Mutex};
@@ -128,13 +128,18 @@ fn transaction_vs_update(together: bool) -> Vec<Box<dyn Slice>> {
     vec![txn, update]
 }
 
-/// Ours: a 2-key `get_many` (keys on two shards); the peer: one `get`.
-fn get_many_vs_get() -> Vec<Box<dyn Slice>> {
+/// Ours: a 2-key `get_many` (keys on two shards), or with `array` the same through
+/// `get_many_array`; the peer: one `get`.
+fn get_many_vs_get(array: bool) -> Vec<Box<dyn Slice>> {
     let (ours, pair) = stored(2, false);
     let (a, b) = (pair[0], pair[1]);
     let many = on(1, move |_, units| {
         for _ in 0..units {
-            std::hint::black_box(ours.get_many(&[&a, &b]));
+            if array {
+                std::hint::black_box(ours.get_many_array([&a, &b]));
+            } else {
+                std::hint::black_box(ours.get_many(&[&a, &b]));
+            }
         }
     });
     let (theirs, key) = stored(1, false);
@@ -252,7 +257,14 @@ pub(crate) fn comparisons() -> Vec<TxnComparison> {
             peer: "verkv-get",
             limit: Limit::AtMost(2.5),
             wording: "<= 2.5x one get",
-            make: get_many_vs_get,
+            make: || get_many_vs_get(false),
+        },
+        TxnComparison {
+            id: "get_many_array_2key/distinct_shards/1",
+            peer: "verkv-get",
+            limit: Limit::AtMost(2.5),
+            wording: "<= 2.5x one get",
+            make: || get_many_vs_get(true),
         },
         TxnComparison {
             id: "txn_2key/disjoint_shards/2",
