@@ -20,7 +20,7 @@
 //! | [`put`](Store::put) | blind write: overwrites whatever is there | — |
 //! | [`invalidate`](Store::invalidate) | blind removal: removes whatever version is there | — |
 //! | [`get_or_load`](Store::get_or_load) | reads; on a miss, loads and creates (one loader per key at a time) | — |
-//! | [`get_many`](Store::get_many) | reads several keys as of one instant (also on PostgreSQL and the near-cache, through [`VersionedStore`], and awaited through [`AsyncVersionedStore`]) | — |
+//! | [`get_many`](Store::get_many) | reads several keys as of one instant ([`get_many_array`](Store::get_many_array) for a number of keys fixed when compiling, allocating nothing; also on PostgreSQL and the near-cache, through [`VersionedStore`], and awaited through [`AsyncVersionedStore`]) | — |
 //! | [`commit`](Store::commit) | a [`Transaction`]: compares and writes on several keys, all or nothing (also on PostgreSQL and the near-cache, through [`VersionedStore`], and awaited through [`AsyncVersionedStore`]) | [`TransactionError::Conflict`] (every failed compare, with the current version) |
 //! | [`transact`](Store::transact) | reads several keys, computes a transaction, commits it; retries on a conflict (on every backend, through either trait) | [`TransactError`] |
 //!
