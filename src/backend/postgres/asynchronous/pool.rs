@@ -205,7 +205,9 @@ pub(super) async fn checkout<Ver>(
         Some(token) => limit.with_cancel(token),
         None => limit,
     };
-    match within(&limit, Phase::Queued, pool.get()).await {
+    // Boxed: the pool's wait is about 8 KB of state, which every operation's future
+    // would otherwise carry (once per layer it passes through) for its whole life.
+    match within(&limit, Phase::Queued, Box::pin(pool.get())).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(PoolError::Backend(error))) => Err(Failed::of(&error).error()),
         Ok(Err(error)) => Err(Error::Unavailable(Cause::new(format!(
