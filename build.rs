@@ -17,6 +17,7 @@ const MUTANTS: &[&str] = &[
     "no_single_flight",
     "no_rerun",
     "no_revocation",
+    "first_word_only",
     "no_invalidation",
     "no_stamp_check",
     "unheard_writes",

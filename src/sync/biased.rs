@@ -4,26 +4,33 @@
 //! # The protocol
 //!
 //! While a lock is **read-biased**, a reader does not touch the lock word. It announces
-//! itself in its thread's slot of a process-wide table (one cache line per slot, and a
-//! slot per thread index of `sync::thread_index`: a live thread owns its index, so its
-//! slot is written by that thread alone, with a plain store; a thread that owns none,
-//! when more threads than slots run, takes the inner lock), then looks at the bias
-//! again and proceeds if it is still on. A writer takes the inner lock (which excludes
-//! other writers and the readers that did not announce), **revokes** the bias, and waits
-//! until no slot announces a reader of this lock. Both sides write, fence, then read:
+//! itself in a free word of its thread's slot of a process-wide table (one cache line per
+//! slot, of `READS` words, and a slot per thread index of `sync::thread_index`: a live
+//! thread owns its index, so its slot is written by that thread alone, with plain stores;
+//! a thread that owns none, when more threads than slots run, takes the inner lock, as
+//! does a read while every word of the slot announces another read still held), then
+//! looks at the bias again and proceeds if it is still on. A writer takes the inner lock
+//! (which excludes other writers and the readers that did not announce), **revokes** the
+//! bias, and waits until no word of any slot announces a reader of this lock. Both sides
+//! write, fence, then read:
 //!
 //! ```text
-//! reader: slot := lock;   fence(SeqCst); if !biased { slot := 0; use the inner lock }
-//! writer: biased := false; fence(SeqCst); wait while any slot == lock
+//! reader: word := lock;   fence(SeqCst); if !biased { word := 0; use the inner lock }
+//! writer: biased := false; fence(SeqCst); wait while any word of any slot == lock
 //! ```
+//!
+//! A slot has several words so that a thread may hold the reads of several shards at
+//! once, as an atomic read of keys on different shards does, each with the bias.
 //!
 //! Of the two fences one comes first in the single total order of `SeqCst` fences: if the
 //! reader's, the writer sees its announcement and waits for it; if the writer's, the
 //! reader sees the bias off and takes the inner lock, which the writer holds. (The writer
-//! scans the slots of the indices handed out so far; a thread's claim of its index is
-//! sequenced before its first announcement, so the same argument covers it.) A reader
-//! lets go by clearing its slot with `Release`; the writer's `Acquire` load of the cleared
-//! slot orders the reader's accesses before the writer's. A reader that finds the bias on
+//! scans every word of the slots of the indices handed out so far; a thread's claim of
+//! its index is sequenced before its first announcement, so the same argument covers it.)
+//! The argument is per word: a reader's word is its own for as long as it holds the read,
+//! whatever the other words of its slot announce. A reader lets go by clearing its word
+//! with `Release`; the writer's `Acquire` load of the cleared word orders the reader's
+//! accesses before the writer's. A reader that finds the bias on
 //! with `Acquire` sees the writes of every writer before the one who turned it on.
 //!
 //! A writer with a deadline that passes while readers are still announced turns the bias
@@ -71,30 +78,41 @@ const MIN_INHIBIT: u64 = if cfg!(verkv_loom) { 0 } else { 50_000 };
 /// every time, and its window is always over.
 const CLOCK_PERIOD: u32 = if cfg!(verkv_loom) { 1 } else { 64 };
 
-/// The reader slots, one per thread index (`sync::thread_index`): each holds the address
-/// of the lock its owner is reading with the bias, or 0. Only the owner writes its slot.
+/// How many reads with the bias one thread may hold at once: the words of its slot, which
+/// fill one cache line. Loom's slots have two, enough for a read of two shards and fewer
+/// words for its models to explore.
+const READS: usize = if cfg!(verkv_loom) { 2 } else { 8 };
+
+/// A thread's reader slot: each word holds the address of a lock its owner is reading
+/// with the bias, or 0.
+type Slot = [AtomicUsize; READS];
+
+/// The reader slots, one per thread index (`sync::thread_index`). Only the owner writes
+/// its slot.
 struct Table {
-    slots: [CachePadded<AtomicUsize>; THREAD_INDICES],
+    slots: [CachePadded<Slot>; THREAD_INDICES],
 }
 
 impl Table {
     /// The slots a reader may have announced itself in: those of the indices ever
     /// handed out, so that a process with few threads scans few lines.
-    fn handed_out(&self) -> &[CachePadded<AtomicUsize>] {
+    fn handed_out(&self) -> &[CachePadded<Slot>] {
         &self.slots[..indices_issued()]
     }
 }
 
 #[cfg(not(verkv_loom))]
 static TABLE: Table = Table {
-    slots: [const { CachePadded::new(AtomicUsize::new(0)) }; THREAD_INDICES],
+    slots: [const { CachePadded::new([const { AtomicUsize::new(0) }; READS]) }; THREAD_INDICES],
 };
 
 // Loom's atomics belong to one execution of a model: its table is built per execution.
 #[cfg(verkv_loom)]
 loom::lazy_static! {
     static ref TABLE: Table = Table {
-        slots: std::array::from_fn(|_| CachePadded::new(AtomicUsize::new(0))),
+        slots: std::array::from_fn(|_| {
+            CachePadded::new(std::array::from_fn(|_| AtomicUsize::new(0)))
+        }),
     };
 }
 
@@ -115,7 +133,7 @@ loom::thread_local! {
 
 /// This thread's reader slot, if it owns a thread index.
 #[inline]
-fn my_slot() -> Option<&'static AtomicUsize> {
+fn my_slot() -> Option<&'static Slot> {
     thread_index().map(|index| &*table().slots[index])
 }
 
@@ -268,15 +286,15 @@ enum Held<'a> {
     Locked { _inner: InnerReadGuard<'a, ()> },
 }
 
-/// A reader's announcement; clears its slot when dropped.
+/// A reader's announcement; clears its word of the slot when dropped.
 struct Announcement {
-    slot: &'static AtomicUsize,
+    word: &'static AtomicUsize,
 }
 
 impl Drop for Announcement {
     #[inline]
     fn drop(&mut self) {
-        self.slot.store(0, Ordering::Release);
+        self.word.store(0, Ordering::Release);
     }
 }
 
@@ -303,21 +321,21 @@ impl<T> ShardLock<T> {
         std::ptr::from_ref(self) as usize
     }
 
-    /// Shared access without touching the inner lock, if the lock is read-biased and this
-    /// thread's slot is free.
+    /// Shared access without touching the inner lock, if the lock is read-biased and a
+    /// word of this thread's slot is free.
     #[inline]
     fn read_biased(&self) -> Option<ReadGuard<'_, T>> {
         if !self.biased.load(Ordering::Relaxed) {
             return None;
         }
-        let slot = my_slot()?;
-        // Only this thread writes its slot other than 0: a lock's address there is this
-        // thread's read of another lock, still held. Then this read takes the inner lock.
-        if slot.load(Ordering::Relaxed) != 0 {
-            return None;
-        }
-        slot.store(self.id(), Ordering::Relaxed);
-        let announcement = Announcement { slot };
+        // Only this thread writes its slot other than 0: a lock's address in a word is
+        // this thread's read of that lock, still held. With no word free, this read takes
+        // the inner lock.
+        let word = my_slot()?
+            .iter()
+            .find(|word| word.load(Ordering::Relaxed) == 0)?;
+        word.store(self.id(), Ordering::Relaxed);
+        let announcement = Announcement { word };
         fence(Ordering::SeqCst);
         if !self.biased.load(Ordering::Acquire) {
             return None; // dropping the announcement clears the slot
@@ -432,8 +450,19 @@ impl<T> ShardLock<T> {
         fence(Ordering::SeqCst);
         let id = self.id();
         let backoff = super::Backoff::new();
-        for slot in table().handed_out() {
-            while slot.load(Ordering::Acquire) == id {
+        // The `verkv_mutant = "first_word_only"` cfg scans the first word of each slot
+        // alone, missing a thread's second read held at once.
+        let scanned = if cfg!(verkv_mutant = "first_word_only") {
+            1
+        } else {
+            READS
+        };
+        for word in table()
+            .handed_out()
+            .iter()
+            .flat_map(|slot| &slot[..scanned])
+        {
+            while word.load(Ordering::Acquire) == id {
                 if give_up.now() {
                     // Undo: the readers keep their fast path, and nothing was written.
                     self.biased.store(true, Ordering::Release);
@@ -542,13 +571,40 @@ mod tests {
             lock.is_biased(),
             "the writer that gave up turned the bias back on"
         );
-        // This thread's slot is taken: a second read goes through the inner lock, which
-        // the writers that gave up let go of.
-        assert_eq!(*lock.try_read().expect("no writer holds the lock"), 1);
+        // The writers that gave up let go of the inner lock, and left the bias on.
+        let again = lock.try_read().expect("no writer holds the lock");
+        assert!(announced(&again), "a second read announces in another word");
+        assert_eq!(*again, 1);
+        drop(again);
         drop(reader);
         *lock.try_write().expect("no reader is announced") = 2;
         assert!(!lock.is_biased(), "the writer revoked the bias");
         assert_eq!(*lock.read(), 2);
+    }
+
+    #[test]
+    fn a_thread_holds_a_read_of_each_of_several_locks_with_the_bias() {
+        let locks: Vec<ShardLock<usize>> = (0..=READS).map(ShardLock::new).collect();
+        let reads: Vec<_> = locks.iter().map(ShardLock::read).collect();
+        let announced_reads = reads.iter().filter(|read| announced(read)).count();
+        assert_eq!(announced_reads, READS, "one read per word of the slot");
+        assert!(
+            !announced(&reads[READS]),
+            "with no word free, the inner lock"
+        );
+        for (index, read) in reads.iter().enumerate() {
+            assert_eq!(**read, index);
+        }
+        // A writer of any of them waits for that read, announced in any word.
+        for lock in &locks {
+            assert!(lock.try_write().is_none());
+        }
+        drop(reads);
+        for lock in &locks {
+            *lock.try_write().expect("no read is held") += 1;
+        }
+        let read = locks[0].read();
+        assert_eq!(*read, 1);
     }
 
     #[test]
@@ -635,6 +691,34 @@ mod models {
             assert!(second.0 >= first.0, "a read went back in time");
             writer.join().unwrap();
             assert_eq!(*lock.read(), (1, 1));
+        });
+    }
+
+    #[test]
+    fn reads_of_two_locks_held_together_each_keep_out_their_writer() {
+        check(|| {
+            let locks = Arc::new((ShardLock::new(0u64), ShardLock::new(0u64)));
+            let writer = {
+                let locks = locks.clone();
+                thread::spawn(move || {
+                    *locks.0.write() += 1;
+                    *locks.1.write() += 1;
+                })
+            };
+            let first = locks.0.read();
+            let second = locks.1.read();
+            let seen = *second;
+            // The writer writes the second lock only after the first, which this thread
+            // reads throughout.
+            assert!(*first >= seen, "the second lock was written first");
+            // With the first read let go, the writer may pass it, and must then wait
+            // for the second.
+            drop(first);
+            thread::yield_now();
+            assert_eq!(*second, seen, "the second lock was written while read");
+            drop(second);
+            writer.join().unwrap();
+            assert_eq!((*locks.0.read(), *locks.1.read()), (1, 1));
         });
     }
 
