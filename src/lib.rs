@@ -275,7 +275,7 @@
 //! | `sync.rs`, `sync/` | the only files that name lock, atomic and event types (swapped for loom's under `cfg(verkv_loom)`); `sync/biased.rs` is the shard lock, biased towards readers so a `get` writes no memory another core's `get` writes, and the crate's only `unsafe` code; `sync/thread_index.rs` gives each live thread an index of its own (its reader slot, its statistics stripe); `sync/alarm.rs` is the one timer thread that wakes async waits at their deadlines |
 //! | `version/` | version schemes ([`Counter`], [`UuidV4`]) and [`etag`] parsing |
 //! | `deadline/` | how an operation waits: forever, until a deadline or a [`CancelToken`], or not at all (one try of a lock, for the async face, which awaits instead); [`TimedOut`] |
-//! | `stats/` | statistics: the counters the store's one-line hooks write (reads in per-thread stripes, writes in their shard's), the hot-key summary, and the [`Stats`] report read from them |
+//! | `stats/` | statistics: the counters the store's one-line hooks write (reads in per-thread stripes, writes in their shard's), the hot-key summary, and the [`Stats`] report summed from them and from what the store reads of each shard (`store/report.rs`) |
 //! | `store/` | [`Store`]: `facade.rs` hashes, locks and delegates; `transaction/` checks a [`Transaction`]'s input, orders its steps by shard, locks those shards in that order and applies it all or nothing, and reads several keys under the same shards' read locks ([`get_many`](Store::get_many)); `stale.rs` refuses a stale conditional write under the read lock, in a shard that has refused stale writes lately; `shard.rs` is the single-threaded core where **compare-and-swap and every version check live**, written once over the per-record state (`state.rs`: none in a plain shard, eviction state in a bounded or expiring one; `records.rs` picks the table); records, builder, iteration, errors |
 //! | `wait/` | operations that wait, on top of the store: [`Bounded`] views, [`retry_update`](Store::retry_update), [`transact`](Store::transact) (and the views' transactions; its loop, written once as a future, serves every backend's `transact` on both faces, the blocking ones running it through `completed.rs`), [`wait_for_change`](Store::wait_for_change) |
 //! | `patch/` | partial updates: [`Patch`], [`Field`], JSON patches |
@@ -285,11 +285,10 @@
 //! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`); its async face [`AsyncVersionedStore`] (`backend/asynchronous/`) for the in-memory store, for PostgreSQL on tokio (`backend/postgres/asynchronous/`, feature `postgres-async`) and for the near-cache in front of it (`backend/near/asynchronous.rs`), whose notification loop is written once over either face's connection (`backend/near/listener.rs`, `connection.rs`); PostgreSQL's transaction is written once over an open SQL transaction of either face (`backend/postgres/transaction.rs`) |
 //!
 //! Higher layers add methods to [`Store`] in their own files (`impl Store` blocks), so the
-//! store never names them. Three kinds of import do not follow the table yet: the store's
-//! shards hold the cache layer's eviction policy, expiry timer and loads table, and the
-//! statistics report adds methods to the store and names the listener's removal causes.
-//! CI's layer check (`.ci/layers`) lists them and refuses any other import of a later
-//! layer.
+//! store never names them. One kind of import does not follow the table yet: the store's
+//! shards hold the cache layer's eviction policy, expiry timer and loads table. CI's layer
+//! check (`.ci/layers`) lists it, and refuses any other import of a later layer and an
+//! exception no import makes any more.
 //!
 //! # Backends
 //!

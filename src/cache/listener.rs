@@ -7,6 +7,7 @@ use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
+use crate::stats::Evictions;
 use crate::store::reentry::forbid_reentry;
 use crate::store::Store;
 use crate::version::VersionScheme;
@@ -59,6 +60,17 @@ impl RemovalCause {
     /// moka's `was_evicted` tells.
     pub fn was_evicted(self) -> bool {
         matches!(self, RemovalCause::Expired | RemovalCause::Evicted)
+    }
+
+    /// Counts a record that left for this cause in `evictions`, if the cause is one the
+    /// statistics count there (an eviction for capacity or an expiry; removals and
+    /// replacements are counted as the writes that made them).
+    pub(crate) fn count_in(self, evictions: &mut Evictions) {
+        match self {
+            RemovalCause::Evicted => evictions.capacity += 1,
+            RemovalCause::Expired => evictions.expired += 1,
+            _ => {}
+        }
     }
 }
 

@@ -9,12 +9,13 @@
 //!   waits, loads, stops; and its [`hot_keys`] summary.
 //! - [`hot_keys`]: the Space-Saving summary of the keys refused as stale most often.
 //! - [`snapshot`]: [`Stats`], the plain data reported, with deltas and a hit ratio.
-//! - [`report`]: [`Store::stats`](crate::Store::stats) and
-//!   [`Store::stats_top_conflicts`](crate::Store::stats_top_conflicts).
+//! - [`report`]: the sums behind [`Store::stats`](crate::Store::stats) and
+//!   [`Store::stats_top_conflicts`](crate::Store::stats_top_conflicts), over what the
+//!   store reads from each shard.
 //! - `metrics` (the `metrics` feature): publishes a snapshot through the `metrics` facade.
 //!
-//! The counters use `sync` and `deadline`, and the store's hooks use them; the report
-//! reads the store, as the layers above it do.
+//! The counters use `sync` and `deadline`; the store's hooks use them, and the store reads
+//! its shards for the report. Nothing here names the store.
 
 pub(crate) mod counters;
 pub(crate) mod hot_keys;

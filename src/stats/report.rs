@@ -5,12 +5,9 @@ use std::time::Duration;
 use super::counters::{Event, ShardCounters};
 use super::hot_keys::CloneKey;
 use super::hot_keys::HotKey;
-use super::snapshot::{LockWaits, Stats};
+use super::snapshot::{Evictions, LockWaits, Stats};
 use super::striped::Reads;
-use crate::store::reentry::forbid_reentry;
-use crate::store::Store;
 use crate::sync::Ordering;
-use crate::version::VersionScheme;
 
 /// What the builder asked the statistics to keep, beyond the counters.
 #[derive(Debug, Clone, Copy)]
@@ -22,8 +19,18 @@ pub(crate) struct Setup<K> {
 /// The statistics of a whole store that are not a shard's: its reads.
 pub(crate) struct StoreCounters {
     pub(crate) reads: Reads,
-    /// How many hot keys [`Store::stats_top_conflicts`] reports.
+    /// How many hot keys [`Store::stats_top_conflicts`](crate::Store::stats_top_conflicts)
+    /// reports.
     top: usize,
+}
+
+/// What the report reads from one shard: its records' count and weight, the records that
+/// left it on their own, and its counters if statistics are on.
+pub(crate) struct ShardReading<'a, K> {
+    pub(crate) entries: u64,
+    pub(crate) weight: u64,
+    pub(crate) evicted: Evictions,
+    pub(crate) counters: Option<&'a ShardCounters<K>>,
 }
 
 impl StoreCounters {
@@ -34,6 +41,43 @@ impl StoreCounters {
             top: setup.hot_keys.map_or(0, |(top, _)| top),
         };
         (counters, move || ShardCounters::new(setup.hot_keys))
+    }
+
+    /// The statistics of a store with these counters and `shards`, each read as one.
+    pub(crate) fn report<'a, K: Eq + 'a>(
+        &self,
+        shards: impl IntoIterator<Item = ShardReading<'a, K>>,
+    ) -> Stats {
+        let (hits, misses) = self.reads.totals();
+        let mut stats = Stats {
+            hits,
+            misses,
+            ..Stats::default()
+        };
+        for shard in shards {
+            stats.entries += shard.entries;
+            stats.weight += shard.weight;
+            stats.evictions.add(&shard.evicted);
+            if let Some(counters) = shard.counters {
+                add_shard(&mut stats, counters);
+            }
+        }
+        stats
+    }
+
+    /// The keys refused as stale most often over `shards`' summaries, most refused first,
+    /// as many as the builder asked for.
+    pub(crate) fn top_conflicts<'a, K: 'a>(
+        &self,
+        shards: impl IntoIterator<Item = &'a ShardCounters<K>>,
+    ) -> Vec<HotKey<K>> {
+        let mut hottest = Vec::new();
+        for counters in shards {
+            counters.copy_conflicts_into(&mut hottest);
+        }
+        hottest.sort_by(|a, b| b.count.cmp(&a.count).then(a.error.cmp(&b.error)));
+        hottest.truncate(self.top);
+        hottest
     }
 }
 
@@ -71,82 +115,5 @@ fn add_shard<K: Eq>(stats: &mut Stats, counters: &ShardCounters<K>) {
     waits.max = waits.max.max(nanos(&counters.lock_waits.max));
     for (sum, bucket) in waits.buckets.iter_mut().zip(&counters.lock_wait_buckets) {
         *sum += bucket.load(Ordering::Relaxed);
-    }
-}
-
-impl<K: Eq, V, S: VersionScheme, H> Store<K, V, S, H> {
-    /// What the store did since it was built, and what it holds now; `None` unless the
-    /// builder switched statistics on ([`statistics`](crate::StoreBuilder::statistics)
-    /// or [`hot_keys`](crate::StoreBuilder::hot_keys)).
-    ///
-    /// # Locking behaviour
-    ///
-    /// Shares each shard's lock in turn, to count its records.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let store: verkv::Store<u32, u32> = verkv::Store::builder().statistics(true).build();
-    /// store.put(1, 1).unwrap();
-    /// let stats = store.stats().unwrap();
-    /// assert_eq!((stats.puts, stats.entries), (1, 1));
-    /// println!("{stats}");
-    /// assert!(verkv::Store::<u32, u32>::new().stats().is_none());
-    /// ```
-    pub fn stats(&self) -> Option<Stats> {
-        let store = self.counters.as_deref()?;
-        forbid_reentry(self.id());
-        let (hits, misses) = store.reads.totals();
-        let mut stats = Stats {
-            hits,
-            misses,
-            ..Stats::default()
-        };
-        for shard in self.shards() {
-            {
-                let records = shard.lock.read();
-                stats.entries += records.len() as u64;
-                stats.weight += records.weight();
-                stats.evictions.add(records.evicted());
-            }
-            if let Some(counters) = shard.counters.as_deref() {
-                add_shard(&mut stats, counters);
-            }
-        }
-        Some(stats)
-    }
-
-    /// The keys whose writes were refused as stale most often, most refused first: at
-    /// most the builder's [`hot_keys`](crate::StoreBuilder::hot_keys), each with its
-    /// count and error bound (see [`HotKey`]). Empty unless the builder asked for them.
-    ///
-    /// Each shard keeps that many keys in a Space-Saving summary; a key lives in one
-    /// shard, so the bounds of the merged list are those of its shard's summary.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let store: verkv::Store<&str, u32> = verkv::Store::builder().hot_keys(2).build();
-    /// for key in ["a", "b", "b"] {
-    ///     store.put(key, 0).unwrap();
-    ///     let _ = store.update(&key, &0, 1); // version 0 is never current: stale
-    /// }
-    /// let hottest = store.stats_top_conflicts();
-    /// assert_eq!(hottest.iter().map(|hot| (hot.key, hot.count)).collect::<Vec<_>>(), [("b", 2), ("a", 1)]);
-    /// ```
-    pub fn stats_top_conflicts(&self) -> Vec<HotKey<K>> {
-        let Some(store) = self.counters.as_deref() else {
-            return Vec::new();
-        };
-        forbid_reentry(self.id());
-        let mut hottest = Vec::new();
-        for shard in self.shards() {
-            if let Some(counters) = shard.counters.as_deref() {
-                counters.copy_conflicts_into(&mut hottest);
-            }
-        }
-        hottest.sort_by(|a, b| b.count.cmp(&a.count).then(a.error.cmp(&b.error)));
-        hottest.truncate(store.top);
-        hottest
     }
 }

@@ -4,7 +4,6 @@ use std::fmt;
 use std::time::Duration;
 
 use super::counters::LOCK_WAIT_BUCKETS;
-use crate::cache::listener::RemovalCause;
 
 /// What a store did since it was built (or, from [`since`](Stats::since), between two
 /// snapshots), and what it holds now.
@@ -145,17 +144,6 @@ impl Evictions {
     /// All of them.
     pub fn total(&self) -> u64 {
         self.capacity + self.expired
-    }
-
-    /// Counts a record that left for `cause`, if the cause is one this counts (an
-    /// eviction for capacity or an expiry; removals and replacements are counted as the
-    /// writes that made them).
-    pub(crate) fn count(&mut self, cause: RemovalCause) {
-        match cause {
-            RemovalCause::Evicted => self.capacity += 1,
-            RemovalCause::Expired => self.expired += 1,
-            _ => {}
-        }
     }
 
     /// Adds another shard's counts, cause by cause.

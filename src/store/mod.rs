@@ -14,6 +14,8 @@
 //! - [`reentry`]: refuses a closure that calls back into the store running it.
 //! - [`error`]: why an operation did not take effect.
 //! - [`tally`]: the one-line hooks through which operations count into `stats`.
+//! - [`report`]: [`Store::stats`] and [`Store::stats_top_conflicts`], each shard read for
+//!   the report `stats` sums.
 //! - [`transaction`]: transactions across keys ([`Store::commit`]) and the atomic read of
 //!   several keys ([`Store::get_many`]).
 //!
@@ -30,6 +32,7 @@ mod iter;
 pub(crate) mod record;
 pub(crate) mod records;
 pub(crate) mod reentry;
+mod report;
 pub(crate) mod shard;
 mod stale;
 mod state;

@@ -323,7 +323,7 @@ impl<K, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
         cause: RemovalCause,
     ) {
         self.untrack(hash, &key, &record, &state);
-        self.evicted.count(cause);
+        cause.count_in(&mut self.evicted);
         self.removals.push(key, record.value, cause);
     }
 
@@ -349,7 +349,7 @@ impl<K, V, S: VersionScheme, A: RecordState> Shard<K, V, S, A> {
                     if let Some(timer) = timing.active_mut() {
                         timer.forget(hash, ticket);
                     }
-                    evicted.count(RemovalCause::Evicted);
+                    RemovalCause::Evicted.count_in(evicted);
                     removals.push(key, value, RemovalCause::Evicted);
                 },
             );
