@@ -276,19 +276,17 @@
 //! | `version/` | version schemes ([`Counter`], [`UuidV4`]) and [`etag`] parsing |
 //! | `deadline/` | how an operation waits: forever, until a deadline or a [`CancelToken`], or not at all (one try of a lock, for the async face, which awaits instead); [`TimedOut`] |
 //! | `stats/` | statistics: the counters the store's one-line hooks write (reads in per-thread stripes, writes in their shard's), the hot-key summary, and the [`Stats`] report summed from them and from what the store reads of each shard (`store/report.rs`) |
-//! | `store/` | [`Store`]: `facade.rs` hashes, locks and delegates; `transaction/` checks a [`Transaction`]'s input, orders its steps by shard, locks those shards in that order and applies it all or nothing, and reads several keys under the same shards' read locks ([`get_many`](Store::get_many)); `stale.rs` refuses a stale conditional write under the read lock, in a shard that has refused stale writes lately; `shard.rs` is the single-threaded core where **compare-and-swap and every version check live**, written once over the per-record state (`state.rs`: none in a plain shard, eviction state in a bounded or expiring one; `records.rs` picks the table); records, builder, iteration, errors |
+//! | `store/` | [`Store`]: `facade.rs` hashes, locks and delegates; `transaction/` checks a [`Transaction`]'s input, orders its steps by shard, locks those shards in that order and applies it all or nothing, and reads several keys under the same shards' read locks ([`get_many`](Store::get_many)); `stale.rs` refuses a stale conditional write under the read lock, in a shard that has refused stale writes lately; `shard.rs` is the single-threaded core where **compare-and-swap and every version check live**, written once over the per-record state (`state.rs`: none in a plain shard, eviction state in a bounded or expiring one; `records.rs` picks the table); `parts/` holds what a shard carries when the builder asks for it: the capacity bound's eviction policy, the expiry timer and its clock, the removals told to the eviction listener, the loads in progress; records, builder, iteration, errors |
 //! | `wait/` | operations that wait, on top of the store: [`Bounded`] views, [`retry_update`](Store::retry_update), [`transact`](Store::transact) (and the views' transactions; its loop, written once as a future, serves every backend's `transact` on both faces, the blocking ones running it through `completed.rs`), [`wait_for_change`](Store::wait_for_change) |
 //! | `patch/` | partial updates: [`Patch`], [`Field`], JSON patches |
 //! | `http/` | preconditions evaluated into HTTP statuses (feature `http`) |
-//! | `cache/` | the capacity bound's eviction policy and the expiry timer (leaves each shard holds), the eviction listener, and single-flight [`get_or_load`](Store::get_or_load) on top of the store |
+//! | `cache/` | what makes the store an application's cache, on top of it: single-flight [`get_or_load`](Store::get_or_load), the builder's expiry, clock and listener settings, [`retain`](Store::retain) and [`invalidate_all`](Store::invalidate_all) |
 //! | `snapshot/` | warm restart (feature `snapshot`): the snapshot format, writing a store's records shard by shard and restoring a store from them, its versions resumed; the shards export and take back their records (with the timer's deadlines and the policy's standing) through `store/` |
 //! | `backend/` | the [`VersionedStore`] trait over where records live: the in-memory store, PostgreSQL (feature `postgres`), and a near-cache of PostgreSQL in memory (`backend/near/`); its async face [`AsyncVersionedStore`] (`backend/asynchronous/`) for the in-memory store, for PostgreSQL on tokio (`backend/postgres/asynchronous/`, feature `postgres-async`) and for the near-cache in front of it (`backend/near/asynchronous.rs`), whose notification loop is written once over either face's connection (`backend/near/listener.rs`, `connection.rs`); PostgreSQL's transaction is written once over an open SQL transaction of either face (`backend/postgres/transaction.rs`) |
 //!
 //! Higher layers add methods to [`Store`] in their own files (`impl Store` blocks), so the
-//! store never names them. One kind of import does not follow the table yet: the store's
-//! shards hold the cache layer's eviction policy, expiry timer and loads table. CI's layer
-//! check (`.ci/layers`) lists it, and refuses any other import of a later layer and an
-//! exception no import makes any more.
+//! store never names them. CI's layer check (`.ci/layers`) refuses any import of a later
+//! layer.
 //!
 //! # Backends
 //!
@@ -509,9 +507,6 @@ pub use backend::postgres;
 #[cfg(not(verkv_loom))]
 pub use backend::AsyncVersionedStore;
 pub use backend::{Context, ReadResult, VersionedStore};
-pub use cache::clock::{Clock, ManualClock};
-pub use cache::expiry::Expiry;
-pub use cache::listener::RemovalCause;
 pub use cache::loading::LoadError;
 pub use deadline::{CancelToken, Interrupted, Phase, TimedOut};
 #[cfg(feature = "json")]
@@ -522,9 +517,9 @@ pub use stats::{
     Evictions, HotKey, Loads, LockWaits, Refusals, Stats, Timeouts, LOCK_WAIT_BUCKETS,
 };
 pub use store::{
-    Cause, Committed, Conflict, DefaultHashBuilder, Error, Expect, Iter, Keys, NotInserted,
-    Outcome, ReadMany, Rejected, Store, StoreBuilder, Transaction, TransactionError,
-    TransactionRefused, UpdateWithError, VersionOf, Versioned,
+    Cause, Clock, Committed, Conflict, DefaultHashBuilder, Error, Expect, Expiry, Iter, Keys,
+    ManualClock, NotInserted, Outcome, ReadMany, Rejected, RemovalCause, Store, StoreBuilder,
+    Transaction, TransactionError, TransactionRefused, UpdateWithError, VersionOf, Versioned,
 };
 pub use version::etag;
 pub use version::{Counter, UuidV4, VersionScheme};

@@ -14,24 +14,17 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cache::flight::{Flights, Joined, Landed, Leader};
 use crate::deadline::{Forever, Interrupted, Wait};
 use crate::stats::counters::Event;
+use crate::store::parts::flights::{Joined, Landed, Leader, Outcome};
 use crate::store::reentry::ClosureScope;
 use crate::store::Versioned;
 use crate::store::{count_event, count_stop, write_shard, LoadTimer, LockedShard, Store};
 use crate::version::VersionScheme;
 use crate::wait::Bounded;
 
-/// What a load publishes to those waiting for it: the record, or the loader's error with
-/// its type erased (callers of one key may use different error types).
-type Outcome<V, Ver> = Result<Versioned<V, Ver>, Arc<dyn Any + Send + Sync>>;
-
 /// What a fallible get-or-load returns: the record, or the loader's error.
 type Loaded<V, Ver, E> = Result<Versioned<V, Ver>, Arc<E>>;
-
-/// A shard's loads in progress.
-pub(crate) type Loads<K, V, Ver> = Flights<K, Outcome<V, Ver>>;
 
 /// Where one look at a key leaves a caller.
 enum Start<'a, K, V, Ver> {
@@ -113,7 +106,7 @@ fn result_for<V, Ver, E: Send + Sync + 'static>(
 }
 
 /// Polls `load` with its loader scope entered, so that a call it makes to wait for its own
-/// load is refused (see [`Flight::wait`](crate::cache::flight::Flight::wait)).
+/// load is refused (see [`Flight::wait`](crate::store::parts::flights::Flight::wait)).
 #[cfg(not(verkv_loom))]
 async fn scoped<F: Future>(id: usize, load: F) -> F::Output {
     let mut load = std::pin::pin!(load);

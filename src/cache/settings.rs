@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::clock::Clock;
-use super::expiry::Expiry;
-use super::listener::{Notifier, RemovalCause};
+use crate::store::parts::clock::Clock;
+use crate::store::parts::expiry::Expiry;
+use crate::store::parts::removals::{Notifier, RemovalCause};
 use crate::store::StoreBuilder;
 
 impl<K, V, S, H> StoreBuilder<K, V, S, H> {

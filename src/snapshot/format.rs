@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::{Part, RestoreError, SnapshotError};
-use crate::cache::expiry::Remaining;
+use crate::store::parts::expiry::Remaining;
 use crate::version::VersionScheme;
 
 /// The bytes every snapshot starts with.

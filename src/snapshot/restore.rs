@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::{Part, RestoreError};
 use super::format::{self, Entry, FrameHead, FrameReader, BLOCK, END, HEADER};
-use crate::cache::clock::Clock;
+use crate::store::parts::clock::Clock;
 use crate::store::{Placed, Store, StoreBuilder};
 use crate::version::VersionScheme;
 

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::facade::{CacheParts, DefaultHashBuilder, Store};
-use crate::cache::eviction::{Bound, Weigher};
-use crate::cache::expiry::Expiration;
-use crate::cache::listener::Notifier;
 use crate::stats::report::Setup;
+use crate::store::parts::eviction::{Bound, Weigher};
+use crate::store::parts::expiry::Expiration;
+use crate::store::parts::removals::Notifier;
 use crate::version::{Counter, VersionScheme};
 
 /// The most shards a store will use; more would only cost memory.
@@ -40,9 +40,9 @@ pub struct StoreBuilder<K, V, S = Counter, H = DefaultHashBuilder> {
     weigher: Option<Weigher<K, V>>,
     default_timeout: Option<Duration>,
     statistics: Option<Setup<K>>,
-    /// Expiry settings, set in `cache::expiry`.
+    /// Expiry settings, set in `cache/settings.rs`.
     pub(crate) expiration: Expiration<K, V>,
-    /// The eviction listener, set in `cache::listener`.
+    /// The eviction listener, set in `cache/settings.rs`.
     pub(crate) notifier: Option<Arc<Notifier<K, V>>>,
     hasher: H,
     types: TypesMarker<K, V, S>,

@@ -10,10 +10,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::record::Versioned;
-use crate::cache::eviction::TooHeavy;
 #[cfg(not(verkv_loom))]
 use crate::deadline::Attempt;
 use crate::deadline::{Interrupted, TimedOut};
+use crate::store::parts::eviction::TooHeavy;
 
 /// Why a conditional operation was refused. The store is unchanged when one is returned.
 ///

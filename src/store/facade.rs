@@ -13,13 +13,13 @@ use super::records::Records;
 use super::reentry::{forbid_reentry, ClosureScope};
 use super::stale::LatelyStale;
 use super::tally::{count_checked_write, count_event, count_stop, count_write, timed_write};
-use crate::cache::eviction::Bound;
-use crate::cache::expiry::Expiration;
-use crate::cache::listener::{Notifier, Removals};
-use crate::cache::loading::Loads;
 use crate::deadline::{Forever, Wait};
 use crate::stats::counters::{Event, ShardCounters};
 use crate::stats::report::{Setup, StoreCounters};
+use crate::store::parts::eviction::Bound;
+use crate::store::parts::expiry::Expiration;
+use crate::store::parts::flights::Loads;
+use crate::store::parts::removals::{Notifier, Removals};
 use crate::sync::{CachePadded, ChangeEvent, ShardLock, WriteGuard};
 use crate::version::{Counter, VersionScheme};
 

@@ -18,17 +18,19 @@
 //!   the report `stats` sums.
 //! - [`transaction`]: transactions across keys ([`Store::commit`]) and the atomic read of
 //!   several keys ([`Store::get_many`]).
+//! - [`parts`]: what a shard carries when the builder asks for it: the capacity bound's
+//!   eviction policy, the expiry timer and its clock, the removals told to the eviction
+//!   listener, the loads in progress.
 //!
-//! Uses `sync`, `version`, `deadline` and the counters of `stats`, and, until they move
-//! into the shards they specialise, the cache layer's eviction policy, expiry timer,
-//! listener and loads table (the crate docs' layer table says so). Never the other
-//! layers above it (`wait`, `patch`, `http`, `snapshot`, `backend`), which add methods to
+//! Uses `sync`, `version`, `deadline` and the counters of `stats`. Never the layers above
+//! it (`wait`, `patch`, `http`, `cache`, `snapshot`, `backend`), which add methods to
 //! [`Store`] in their own files.
 
 mod builder;
 mod error;
 pub(crate) mod facade;
 mod iter;
+pub(crate) mod parts;
 pub(crate) mod record;
 pub(crate) mod records;
 pub(crate) mod reentry;
@@ -46,6 +48,9 @@ pub(crate) use facade::WrittenOrHandedBack;
 pub(crate) use facade::{write_shard, LockedShard};
 pub use facade::{DefaultHashBuilder, Store, VersionOf};
 pub use iter::{Iter, Keys};
+pub use parts::clock::{Clock, ManualClock};
+pub use parts::expiry::Expiry;
+pub use parts::removals::RemovalCause;
 pub use record::Versioned;
 #[cfg(feature = "snapshot")]
 pub(crate) use shard::Placed;

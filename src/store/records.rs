@@ -15,12 +15,12 @@ use super::record::Record;
 #[cfg(feature = "snapshot")]
 use super::shard::Placed;
 use super::shard::{Created, Shard};
-use crate::cache::eviction::{Access, Evictor, TooHeavy};
-#[cfg(feature = "snapshot")]
-use crate::cache::expiry::Remaining;
-use crate::cache::expiry::Timing;
-use crate::cache::listener::{Delivery, Removals};
 use crate::stats::Evictions;
+use crate::store::parts::eviction::{Access, Evictor, TooHeavy};
+#[cfg(feature = "snapshot")]
+use crate::store::parts::expiry::Remaining;
+use crate::store::parts::expiry::Timing;
+use crate::store::parts::removals::{Delivery, Removals};
 use crate::version::VersionScheme;
 
 type Version<S> = <S as VersionScheme>::Version;

@@ -2,7 +2,7 @@
 //!
 //! All version-check logic lives here, behind `&mut self` methods that take the key's
 //! precomputed hash. No locks: the store takes the lock and calls in. No clocks either,
-//! unless the store has expiry: then the shard's timer (from `cache::expiry`) reads one.
+//! unless the store has expiry: then the shard's timer (from `parts::expiry`) reads one.
 
 use std::borrow::Borrow;
 use std::time::Duration;
@@ -12,13 +12,13 @@ use hashbrown::hash_table::{Entry, HashTable, VacantEntry};
 use super::error::{Error, Rejected, UpdateWithError};
 use super::record::Record;
 use super::state::{RecordState, Stored};
-use crate::cache::clock::Clock;
-use crate::cache::eviction::{Access, Evictor, TooHeavy};
-#[cfg(feature = "snapshot")]
-use crate::cache::expiry::Remaining;
-use crate::cache::expiry::{Lifetime, Timer, Timing, Turn, UNTICKETED};
-use crate::cache::listener::{Delivery, RemovalCause, Removals};
 use crate::stats::Evictions;
+use crate::store::parts::clock::Clock;
+use crate::store::parts::eviction::{Access, Evictor, TooHeavy};
+#[cfg(feature = "snapshot")]
+use crate::store::parts::expiry::Remaining;
+use crate::store::parts::expiry::{Lifetime, Timer, Timing, Turn, UNTICKETED};
+use crate::store::parts::removals::{Delivery, RemovalCause, Removals};
 use crate::version::VersionScheme;
 
 type Version<S> = <S as VersionScheme>::Version;
@@ -889,8 +889,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::cache::clock::Clock;
-    use crate::cache::eviction::Weigher;
+    use crate::store::parts::clock::Clock;
+    use crate::store::parts::eviction::Weigher;
     use crate::store::reentry::UnderLock;
     use crate::version::Counter;
 
@@ -1075,7 +1075,7 @@ mod tests {
     #[test]
     fn removed_records_leave_the_timer() {
         let clock = crate::ManualClock::new();
-        let expiring = crate::cache::expiry::Expiration {
+        let expiring = crate::store::parts::expiry::Expiration {
             clock: clock.clone().into(),
             time_to_live: Some(std::time::Duration::from_secs(3600)),
             ..Default::default()
@@ -1097,7 +1097,7 @@ mod tests {
         use std::time::Duration;
 
         let clock = crate::ManualClock::new();
-        let expiring = crate::cache::expiry::Expiration {
+        let expiring = crate::store::parts::expiry::Expiration {
             clock: clock.clone().into(),
             ..Default::default()
         };

@@ -9,7 +9,7 @@
 use hashbrown::HashTable;
 
 use super::record::Record;
-use crate::cache::eviction::Access;
+use crate::store::parts::eviction::Access;
 
 /// One entry of a shard's table: the key, its record, and the record's state.
 pub(crate) type Stored<K, V, Ver, A> = (K, Record<V, Ver>, A);

@@ -15,6 +15,7 @@
 //! a leader that gives up takes the table's alone, and a flight's outcome lock is always
 //! taken alone. Nothing waits while holding any of them.
 
+use std::any::Any;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::Instant;
 
@@ -22,7 +23,15 @@ use hashbrown::HashTable;
 
 use crate::deadline::{Phase, Wait};
 use crate::store::reentry;
+use crate::store::Versioned;
 use crate::sync::{Arc, Event, Mutex};
+
+/// What a load publishes to those waiting for it: the record, or the loader's error with
+/// its type erased (callers of one key may use different error types).
+pub(crate) type Outcome<V, Ver> = Result<Versioned<V, Ver>, std::sync::Arc<dyn Any + Send + Sync>>;
+
+/// A shard's loads in progress.
+pub(crate) type Loads<K, V, Ver> = Flights<K, Outcome<V, Ver>>;
 
 /// What a waiter finds when a load is over.
 #[derive(Clone)]

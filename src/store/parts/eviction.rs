@@ -109,7 +109,7 @@ impl Access {
         Access {
             uses: AtomicU8::new(0),
             queue: Queue::Small,
-            ticket: crate::cache::expiry::UNTICKETED,
+            ticket: crate::store::parts::expiry::UNTICKETED,
         }
     }
 
@@ -127,7 +127,7 @@ impl Access {
     }
 
     /// The state of a record in a store without a bound whose expiry names records by
-    /// `ticket` (see `cache::expiry`).
+    /// `ticket` (see `parts::expiry`).
     pub(crate) fn ticketed(ticket: u32) -> Self {
         Access {
             ticket,
