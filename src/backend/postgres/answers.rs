@@ -4,8 +4,8 @@
 
 use serde::de::DeserializeOwned;
 
-use super::call::{Failure, Step};
 use super::codec::{self, Encoded};
+use super::failure::{Failure, Step};
 use super::PgVersion;
 use crate::store::{Cause, Error, ReadMany, Versioned};
 

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::call::cause;
+use super::failure::cause;
 use super::{PgVersion, Records};
 use crate::store::Cause;
 use crate::version::Counter;

@@ -102,6 +102,7 @@ mod asynchronous;
 mod builder;
 mod call;
 mod codec;
+mod failure;
 mod listeners;
 mod pool;
 mod schema;
@@ -129,7 +130,7 @@ use self::answers::flatten;
 #[cfg(feature = "postgres-async")]
 pub(crate) use self::asynchronous::{connect, Notifications};
 use self::builder::failed;
-use self::call::Effect;
+use self::failure::Effect;
 pub(crate) use self::listeners::{Batch, Registry};
 use self::pool::{LastFailure, Manager, Pool};
 use self::schema::Sql;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use ::postgres::fallible_iterator::FallibleIterator;
 use ::postgres::{Client, NoTls, Statement};
 
-use super::call::{cause, is_misconfiguration};
+use super::failure::{cause, is_misconfiguration};
 use super::schema::Sql;
 use crate::backend::Context;
 use crate::deadline::{Phase, TimedOut};

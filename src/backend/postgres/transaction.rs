@@ -73,8 +73,8 @@ use ::postgres::{Row, Statement};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::call::{Effect, Failure, Step};
 use super::codec::{self, Encoded};
+use super::failure::{Effect, Failure, Step};
 use super::pool::Statements;
 use super::versions::PgVersion;
 use super::PgStore;

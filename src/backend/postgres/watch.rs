@@ -12,8 +12,9 @@ use ::postgres::fallible_iterator::FallibleIterator;
 use ::postgres::{Client, Row};
 use serde::de::DeserializeOwned;
 
-use super::call::{cause, meaning, relay_cancel, setup_failure, Effect, Failure};
+use super::call::relay_cancel;
 use super::codec::{self, Encoded};
+use super::failure::{cause, meaning, setup_failure, Effect, Failure};
 use super::pool::{self, Statements};
 use super::versions::PgVersion;
 use super::PgStore;

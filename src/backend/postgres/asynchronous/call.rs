@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
-use super::super::call::{setup_failure, Effect, Failure, Step};
 use super::super::codec::Encoded;
+use super::super::failure::{setup_failure, Effect, Failure, Step};
 use super::super::pool::Statements;
 use super::pool::{self, Conn};
 use super::AsyncPgStore;

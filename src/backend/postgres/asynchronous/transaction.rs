@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
-use super::super::call::{Effect, Failure, Step};
+use super::super::failure::{Effect, Failure, Step};
 use super::super::pool::Statements;
 use super::super::transaction::{answer, apply, encode, failed, Ran, Sent, Session};
 use super::super::versions::PgVersion;

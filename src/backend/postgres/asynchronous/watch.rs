@@ -18,8 +18,8 @@ use serde::de::DeserializeOwned;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
-use super::super::call::{meaning, setup_failure, Effect, Failure};
 use super::super::codec::Encoded;
+use super::super::failure::{meaning, setup_failure, Effect, Failure};
 use super::super::listeners::{Batch, Registry};
 use super::super::pool::Statements;
 use super::super::versions::PgVersion;
