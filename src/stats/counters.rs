@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::hot_keys::{CloneKey, HotKey, SpaceSaving};
+use super::snapshot::LOCK_WAIT_BUCKETS;
 use crate::deadline::{Interrupted, Phase};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 
@@ -58,11 +59,6 @@ impl Event {
         }
     }
 }
-
-/// How many log2 buckets the lock-wait histogram has: bucket `i` counts waits of
-/// `2^i` to `2^(i+1)` nanoseconds, the last one everything longer (2^39 ns is about 9
-/// minutes).
-pub const LOCK_WAIT_BUCKETS: usize = 40;
 
 /// The bucket of a wait of `nanos` nanoseconds.
 pub(crate) fn bucket_of(nanos: u64) -> usize {

@@ -25,6 +25,5 @@ pub(crate) mod report;
 pub(crate) mod snapshot;
 pub(crate) mod striped;
 
-pub use counters::LOCK_WAIT_BUCKETS;
 pub use hot_keys::HotKey;
-pub use snapshot::{Evictions, Loads, LockWaits, Refusals, Stats, Timeouts};
+pub use snapshot::{Evictions, Loads, LockWaits, Refusals, Stats, Timeouts, LOCK_WAIT_BUCKETS};

@@ -3,8 +3,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::counters::LOCK_WAIT_BUCKETS;
-
 /// What a store did since it was built (or, from [`since`](Stats::since), between two
 /// snapshots), and what it holds now.
 ///
@@ -152,6 +150,11 @@ impl Evictions {
         self.expired += other.expired;
     }
 }
+
+/// How many log2 buckets the lock-wait histogram has: bucket `i` counts waits of
+/// `2^i` to `2^(i+1)` nanoseconds, the last one everything longer (2^39 ns is about 9
+/// minutes).
+pub const LOCK_WAIT_BUCKETS: usize = 40;
 
 /// Writers that did not get their shard's lock at once: how many, how long they
 /// queued, and a log2 histogram of the waits.
