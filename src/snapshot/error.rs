@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 
-use super::format::{FORMAT_VERSION, MAGIC};
+use super::preamble::{FORMAT_VERSION, MAGIC};
 
 /// A part of a snapshot, as errors name where they found a problem.
 ///

@@ -32,25 +32,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::{Part, RestoreError, SnapshotError};
+use super::preamble::{FORMAT_VERSION, MAGIC};
 use crate::store::parts::expiry::Remaining;
 use crate::version::VersionScheme;
-
-/// The bytes every snapshot starts with.
-pub(crate) const MAGIC: [u8; 8] = *b"VERKVSNP";
-
-/// The snapshot format this build writes, and the newest it reads: the two bytes after
-/// the magic bytes at the start of every snapshot. A snapshot of another format is
-/// refused ([`RestoreError::Format`]) before anything else is read.
-///
-/// # Examples
-///
-/// ```
-/// let store: verkv::Store<u64, u64> = verkv::Store::new();
-/// let mut bytes = Vec::new();
-/// store.snapshot_to(&mut bytes).unwrap();
-/// assert_eq!(bytes[8..10], verkv::snapshot::FORMAT_VERSION.to_le_bytes());
-/// ```
-pub const FORMAT_VERSION: u16 = 1;
 
 /// A frame's tag, count, length and head checksum.
 const FRAME_HEAD: usize = 13;

@@ -13,22 +13,23 @@
 //!
 //! Inside: `write.rs` copies shards out under their read locks and writes blocks;
 //! `restore.rs` reads blocks back into the shards of a new store; `format.rs` is the byte
-//! layout (a preamble, then frames, each checksummed) and the codecs of its parts, keys
+//! layout (a preamble, `preamble.rs`, then frames, each checksummed) and the codecs of its parts, keys
 //! and values through serde in postcard; `file.rs` replaces a file atomically;
 //! `error.rs` says what went wrong and where.
 //!
-//! Sits above `store` and `cache`: the shards export and restore records through
-//! `store::shard`, which asks the expiry timer and the eviction policy for what they
-//! keep per record.
+//! Sits above `store`: the shards export and restore records through `store::shard`,
+//! which asks its parts (the expiry timer, the eviction policy) for what they keep per
+//! record.
 
 mod error;
 mod file;
 mod format;
+mod preamble;
 mod restore;
 mod write;
 
 pub use error::{Part, RestoreError, SnapshotError};
 pub use file::write_atomically;
-pub use format::FORMAT_VERSION;
+pub use preamble::FORMAT_VERSION;
 pub use restore::Restored;
 pub use write::Written;
