@@ -8,13 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::{Error, NotInserted, Rejected, UpdateWithError};
+use super::locked::{LatelyStale, LockedShard};
 use super::record::{Record, Versioned};
 use super::records::Records;
 use super::reentry::{forbid_reentry, ClosureScope};
-use super::stale::LatelyStale;
-use super::tally::{count_checked_write, count_event, count_stop, count_write, timed_write};
+use super::stale::refuse_stale_on_read;
+use super::tally::{
+    count_checked_write, count_event, count_stop, count_write, timed_write, Written,
+};
 use crate::deadline::{Forever, Wait};
-use crate::stats::counters::{Event, ShardCounters};
+use crate::stats::counters::Event;
 use crate::stats::report::{Setup, StoreCounters};
 use crate::store::parts::eviction::Bound;
 use crate::store::parts::expiry::Expiration;
@@ -48,18 +51,6 @@ pub type DefaultHashBuilder = foldhash::fast::RandomState;
 
 /// The version type of a store with version scheme `S`.
 pub type VersionOf<S> = <S as VersionScheme>::Version;
-
-/// One shard behind its own lock, with the event that wakes those waiting for a change
-/// in it, and its loads in progress ([`get_or_load`](Store::get_or_load)).
-pub(crate) struct LockedShard<K, V, S: VersionScheme> {
-    pub(crate) lock: ShardLock<Records<K, V, S>>,
-    pub(crate) changed: ChangeEvent,
-    pub(crate) loads: Loads<K, V, S::Version>,
-    /// What its operations did, if statistics are on.
-    pub(crate) counters: Option<Box<ShardCounters<K>>>,
-    /// Whether its conditional writes look for a stale version on the read path first.
-    pub(crate) lately_stale: LatelyStale,
-}
 
 /// A concurrent map from keys to versioned records.
 ///
@@ -791,7 +782,7 @@ where
     {
         let (hash, shard) = self.locate(key);
         #[cfg_attr(not(verkv_mutant = "trusting_read"), allow(unused_variables))]
-        let looked = match self.refuse_stale_on_read(wait, (hash, shard), key, expected) {
+        let looked = match refuse_stale_on_read(wait, (hash, shard), key, expected) {
             Ok(looked) => looked,
             Err(error) => return Err(Rejected { error, value }),
         };
@@ -807,7 +798,7 @@ where
             updated
         })
         .unwrap_or_else(|not_started| Err(Rejected::not_started(not_started)));
-        shard.lately_stale.after_write(&updated);
+        shard.lately_stale.after_write(updated.is_stale());
         updated
     }
 
@@ -825,7 +816,7 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let (hash, shard) = self.locate(key);
-        self.refuse_stale_on_read(wait, (hash, shard), key, expected)?;
+        refuse_stale_on_read(wait, (hash, shard), key, expected)?;
         let id = self.id();
         let rehash = self.rehash();
         let updated = write_shard(wait, shard, compute, |records, compute| {
@@ -839,7 +830,7 @@ where
             updated
         })
         .unwrap_or_else(|(error, _)| Err(UpdateWithError::Store(error.into())));
-        shard.lately_stale.after_write(&updated);
+        shard.lately_stale.after_write(updated.is_stale());
         updated
     }
 
@@ -856,14 +847,14 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let (hash, shard) = self.locate(key);
-        self.refuse_stale_on_read(wait, (hash, shard), key, expected)?;
+        refuse_stale_on_read(wait, (hash, shard), key, expected)?;
         let removed = write_shard(wait, shard, (), |records, ()| {
             let removed = records.remove(hash, key, expected);
             count_checked_write(shard, records, (hash, key), &removed, Event::Removed);
             removed
         })
         .unwrap_or_else(|(error, ())| Err(error.into()));
-        shard.lately_stale.after_write(&removed);
+        shard.lately_stale.after_write(removed.is_stale());
         removed
     }
 
@@ -999,6 +990,16 @@ impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
         forbid_reentry(self.id());
         for shard in self.shards.iter() {
             let Ok(()) = write_shard(&Forever, shard, (), |records, ()| records.clear());
+        }
+    }
+}
+
+impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
+    /// Counts a read that found its key (`hit`) or not.
+    #[inline(always)]
+    pub(crate) fn count_read(&self, hit: bool) {
+        if let Some(counters) = self.counters.as_deref() {
+            counters.reads.count(hit);
         }
     }
 }

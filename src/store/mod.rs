@@ -2,6 +2,8 @@
 //!
 //! - [`facade`]: [`Store`] hashes a key, picks its shard, takes the shard's lock through
 //!   a `Wait` (from `deadline`) and delegates.
+//! - [`locked`]: a shard as the store holds it: behind its lock, with its change event,
+//!   loads in progress, counters and memory of stale refusals beside it.
 //! - [`stale`]: refuses a stale conditional write on the read path, in a shard that has
 //!   refused stale writes lately, so that it writes nothing another core reads.
 //! - [`shard`]: a plain `&mut self` map of records holding every version check. No locks,
@@ -30,6 +32,7 @@ mod builder;
 mod error;
 pub(crate) mod facade;
 mod iter;
+mod locked;
 pub(crate) mod parts;
 pub(crate) mod record;
 pub(crate) mod records;
@@ -43,11 +46,12 @@ mod transaction;
 
 pub use builder::StoreBuilder;
 pub use error::{Cause, Error, NotInserted, Rejected, UpdateWithError};
+pub(crate) use facade::write_shard;
 #[cfg(not(verkv_loom))]
 pub(crate) use facade::WrittenOrHandedBack;
-pub(crate) use facade::{write_shard, LockedShard};
 pub use facade::{DefaultHashBuilder, Store, VersionOf};
 pub use iter::{Iter, Keys};
+pub(crate) use locked::LockedShard;
 pub use parts::clock::{Clock, ManualClock};
 pub use parts::expiry::Expiry;
 pub use parts::removals::RemovalCause;

@@ -14,61 +14,14 @@
 //! takes anyway.
 
 use std::borrow::Borrow;
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 
 use super::error::Error;
-use super::facade::{LockedShard, Store};
-use super::tally::{count_checked_write, count_stop, Written};
+use super::locked::LockedShard;
+use super::tally::{count_checked_write, count_stop};
 use crate::deadline::Wait;
 use crate::stats::counters::Event;
-use crate::sync::{AtomicUsize, Ordering};
 use crate::version::VersionScheme;
-
-/// How many successful conditional writes after a stale refusal the shard keeps looking
-/// on the read path first.
-const REMEMBERED_WRITES: usize = 32;
-
-/// A shard's memory of stale refusals: how many more conditional writes it keeps looking
-/// on the read path first. Written only while it is not zero, or by a stale refusal, and
-/// by a refusal on the read path only when it runs low, so that an uncontended shard's
-/// memory costs no write at all.
-#[derive(Debug, Default)]
-pub(crate) struct LatelyStale {
-    writes_left: AtomicUsize,
-}
-
-impl LatelyStale {
-    /// Whether a conditional write should look on the read path first.
-    #[inline(always)]
-    fn look_first(&self) -> bool {
-        cfg!(verkv_mutant = "trusting_read") || self.writes_left.load(Ordering::Relaxed) != 0
-    }
-
-    /// Notes the answer of a conditional write made on the write path. Called after the
-    /// write lock is released: called under it, it made every conditional write's locked
-    /// section too big to inline (an uncontended `update` measured 182 → 224
-    /// instructions); as the memory is only a hint, a race with another writer's note
-    /// costs nothing but a look more or less.
-    #[inline(always)]
-    pub(crate) fn after_write(&self, written: &impl Written) {
-        let left = self.writes_left.load(Ordering::Relaxed);
-        if written.is_stale() {
-            if left != REMEMBERED_WRITES {
-                self.writes_left.store(REMEMBERED_WRITES, Ordering::Relaxed);
-            }
-        } else if left != 0 {
-            self.writes_left.store(left - 1, Ordering::Relaxed);
-        }
-    }
-
-    /// Notes a stale refusal on the read path: keeps the memory from running out while
-    /// refusals keep coming (a store only once half of it is spent).
-    fn after_read_refusal(&self) {
-        if self.writes_left.load(Ordering::Relaxed) < REMEMBERED_WRITES / 2 {
-            self.writes_left.store(REMEMBERED_WRITES, Ordering::Relaxed);
-        }
-    }
-}
 
 /// What the look on the read path found, when it refused nothing.
 pub(crate) enum Looked {
@@ -79,50 +32,44 @@ pub(crate) enum Looked {
     AtExpected,
 }
 
-impl<K, V, S, H> Store<K, V, S, H>
+/// Refuses a conditional write of `key` at `expected` as stale on the read path if
+/// `shard` has refused stale writes lately and the record is at another version (one
+/// that has not expired: an expired record is left to the write path, which reclaims
+/// it). `Err` is the refusal, or the wait's error.
+#[inline(always)]
+pub(crate) fn refuse_stale_on_read<K, V, S, Q, W>(
+    wait: &W,
+    (hash, shard): (u64, &LockedShard<K, V, S>),
+    key: &Q,
+    expected: &S::Version,
+) -> Result<Looked, Error<S::Version>>
 where
-    K: Hash + Eq,
+    K: Borrow<Q> + Eq,
     S: VersionScheme,
-    H: BuildHasher,
+    Q: Hash + Eq + ?Sized,
+    W: Wait,
+    W::Error: Into<Error<S::Version>>,
 {
-    /// Refuses a conditional write of `key` at `expected` as stale on the read path if
-    /// its shard has refused stale writes lately and the record is at another version
-    /// (one that has not expired: an expired record is left to the write path, which
-    /// reclaims it). `Err` is the refusal, or the wait's error.
-    #[inline(always)]
-    pub(crate) fn refuse_stale_on_read<Q, W: Wait>(
-        &self,
-        wait: &W,
-        (hash, shard): (u64, &LockedShard<K, V, S>),
-        key: &Q,
-        expected: &S::Version,
-    ) -> Result<Looked, Error<S::Version>>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-        W::Error: Into<Error<S::Version>>,
-    {
-        if cfg!(verkv_mutant = "no_version_check") || !shard.lately_stale.look_first() {
-            return Ok(Looked::Unsure);
-        }
-        let records = wait.read(&shard.lock).map_err(|stop| {
-            count_stop(shard, stop);
-            stop.into()
-        })?;
-        let current = match records.peek(hash, key) {
-            Some(record) if record.version != *expected => record.version.clone(),
-            Some(_) => return Ok(Looked::AtExpected),
-            None => return Ok(Looked::Unsure),
-        };
-        let refused = Err(Error::Stale {
-            expected: expected.clone(),
-            current,
-        });
-        count_checked_write(shard, &records, (hash, key), &refused, Event::Updated);
-        drop(records);
-        shard.lately_stale.after_read_refusal();
-        refused
+    if cfg!(verkv_mutant = "no_version_check") || !shard.lately_stale.look_first() {
+        return Ok(Looked::Unsure);
     }
+    let records = wait.read(&shard.lock).map_err(|stop| {
+        count_stop(shard, stop);
+        stop.into()
+    })?;
+    let current = match records.peek(hash, key) {
+        Some(record) if record.version != *expected => record.version.clone(),
+        Some(_) => return Ok(Looked::AtExpected),
+        None => return Ok(Looked::Unsure),
+    };
+    let refused = Err(Error::Stale {
+        expected: expected.clone(),
+        current,
+    });
+    count_checked_write(shard, &records, (hash, key), &refused, Event::Updated);
+    drop(records);
+    shard.lately_stale.after_read_refusal();
+    refused
 }
 
 /// The version the `trusting_read` mutant writes at: the record's current one, taken for

@@ -6,7 +6,7 @@ use std::borrow::Borrow;
 use std::time::Instant;
 
 use super::error::{Error, NotInserted, Rejected, UpdateWithError};
-use super::facade::{LockedShard, Store};
+use super::locked::LockedShard;
 use super::records::Records;
 use crate::deadline::{Interrupted, Stop, Wait};
 use crate::stats::counters::{Event, ShardCounters};
@@ -210,15 +210,5 @@ impl<'a, K> LoadTimer<'a, K> {
 impl<K> Drop for LoadTimer<'_, K> {
     fn drop(&mut self) {
         self.count(Event::LoadAbandoned);
-    }
-}
-
-impl<K, V, S: VersionScheme, H> Store<K, V, S, H> {
-    /// Counts a read that found its key (`hit`) or not.
-    #[inline(always)]
-    pub(crate) fn count_read(&self, hit: bool) {
-        if let Some(counters) = self.counters.as_deref() {
-            counters.reads.count(hit);
-        }
     }
 }
