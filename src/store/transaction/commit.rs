@@ -3,6 +3,7 @@
 //! eviction listener, outside every lock.
 
 use std::hash::{BuildHasher, Hash};
+use std::mem;
 use std::time::Duration;
 
 use smallvec::SmallVec;
@@ -23,13 +24,49 @@ use crate::version::VersionScheme;
 
 type Refused<K, V, S> = TransactionRefused<K, V, <S as VersionScheme>::Version>;
 
-/// The steps left to apply (taken as they are), where each one's outcome goes, and the
+/// The steps of a transaction being applied, each turning into its outcome, and the
 /// time-to-live the writes give their records.
 type Writing<'a, K, V, S> = (
-    &'a mut [Option<Step<K, V, <S as VersionScheme>::Version>>],
-    &'a mut [Outcome<<S as VersionScheme>::Version>],
+    &'a mut [Slot<K, V, <S as VersionScheme>::Version>],
     Option<Duration>,
 );
+
+/// One step of a transaction being applied: still to apply, or what it did. The steps
+/// turn into their outcomes in the transaction's own allocation, and the outcomes are
+/// collected from it in place.
+enum Slot<K, V, Ver> {
+    Pending(Step<K, V, Ver>),
+    Done(Outcome<Ver>),
+}
+
+impl<K, V, Ver> Slot<K, V, Ver> {
+    /// The key and value of a write still to apply, taken out; `None` for any other slot.
+    fn take_write(&mut self) -> Option<(K, V)> {
+        if !matches!(
+            self,
+            Slot::Pending(Step::Put { .. } | Step::Update { .. } | Step::Create { .. })
+        ) {
+            return None;
+        }
+        match mem::replace(self, Slot::Done(Outcome::Compared)) {
+            Slot::Pending(
+                Step::Put { key, value }
+                | Step::Update { key, value, .. }
+                | Step::Create { key, value },
+            ) => Some((key, value)),
+            _ => unreachable!("the slot was matched as a write"),
+        }
+    }
+
+    /// What the step did, once the transaction is applied: a compare is left pending.
+    fn outcome(self) -> Outcome<Ver> {
+        match self {
+            Slot::Done(outcome) => outcome,
+            Slot::Pending(Step::Compare { .. }) => Outcome::Compared,
+            Slot::Pending(_) => unreachable!("every write of a committed transaction is applied"),
+        }
+    }
+}
 
 /// The write locks a transaction holds, in the order of its plan's shards.
 type Locked<'a, K, V, S> = SmallVec<[WriteGuard<'a, Records<K, V, S>>; INLINE]>;
@@ -144,15 +181,14 @@ where
             }
             return refuse(error, transaction);
         }
-        let mut steps: Vec<_> = transaction.steps.into_iter().map(Some).collect();
-        let mut outcomes = vec![Outcome::Compared; steps.len()];
-        let writing = (&mut steps[..], &mut outcomes[..], wait.time_to_live());
+        let mut slots: Vec<_> = transaction.steps.into_iter().map(Slot::Pending).collect();
+        let writing = (&mut slots[..], wait.time_to_live());
         #[cfg(not(verkv_mutant = "txn_one_at_a_time"))]
         self.apply_locked(&plan, locked, writing);
         #[cfg(verkv_mutant = "txn_one_at_a_time")]
         self.apply_one_at_a_time(&plan, locked, writing);
         count_event(first, Event::Transaction);
-        Ok(outcomes)
+        Ok(slots.into_iter().map(Slot::outcome).collect())
     }
 
     /// Applies every step under the locks the transaction holds (`locked`, in the order
@@ -163,12 +199,12 @@ where
         &self,
         plan: &Plan,
         mut locked: Locked<'_, K, V, S>,
-        (steps, outcomes, time_to_live): Writing<'_, K, V, S>,
+        (slots, time_to_live): Writing<'_, K, V, S>,
     ) {
         // Only shards with watchers or removals to tell need a line here: usually none.
         let mut after = Vec::new();
         for ((index, placed), records) in plan.by_shard().zip(locked.iter_mut()) {
-            self.apply(records, placed, steps, outcomes, time_to_live);
+            self.apply(records, placed, slots, time_to_live);
             let shard = &self.shards()[index];
             // Asked under the lock: see `ChangeEvent` for why that is enough.
             let watched = shard.changed.has_watchers();
@@ -195,7 +231,7 @@ where
         &self,
         plan: &Plan,
         locked: Locked<'_, K, V, S>,
-        (steps, outcomes, time_to_live): Writing<'_, K, V, S>,
+        (slots, time_to_live): Writing<'_, K, V, S>,
     ) {
         drop(locked);
         for (index, placed) in plan.by_shard() {
@@ -203,7 +239,7 @@ where
                 let shard = &self.shards()[index];
                 let one = std::slice::from_ref(place);
                 let Ok(()) = crate::store::write_shard(&Forever, shard, (), |records, ()| {
-                    self.apply(records, one, steps, outcomes, time_to_live);
+                    self.apply(records, one, slots, time_to_live);
                 });
                 // Widen the gap between two keys' writes, as a busy machine would.
                 std::thread::yield_now();
@@ -269,32 +305,28 @@ where
 
     /// Applies the steps `placed` (all on the shard `records`), their conditions checked:
     /// removals first, then writes, then one eviction pass that keeps every record
-    /// written.
+    /// written. Each applied step's slot becomes its outcome.
     fn apply(
         &self,
         records: &mut Records<K, V, S>,
         placed: &[Placed],
-        steps: &mut [Option<Step<K, V, S::Version>>],
-        outcomes: &mut [Outcome<S::Version>],
+        slots: &mut [Slot<K, V, S::Version>],
         time_to_live: Option<Duration>,
     ) {
         for place in placed {
-            if let Some(Step::Remove { key, .. }) = &steps[place.step] {
+            let slot = &mut slots[place.step];
+            if let Slot::Pending(Step::Remove { key, .. }) = slot {
                 // Checked present under this lock; if it expired since, it is gone all
                 // the same.
                 records.invalidate(place.hash, key);
-                outcomes[place.step] = Outcome::Removed;
+                *slot = Slot::Done(Outcome::Removed);
             }
         }
         let mut kept = Vec::new();
         for place in placed {
-            let (key, value) = match steps[place.step].take() {
-                Some(
-                    Step::Put { key, value }
-                    | Step::Update { key, value, .. }
-                    | Step::Create { key, value },
-                ) => (key, value),
-                _ => continue,
+            let slot = &mut slots[place.step];
+            let Some((key, value)) = slot.take_write() else {
+                continue;
             };
             // The condition held under this lock, so the blind write does what the
             // conditional one would (an update's record that expired meanwhile is
@@ -302,7 +334,7 @@ where
             // checked to fit.
             match records.put_unsettled(place.hash, key, value, self.rehash(), time_to_live) {
                 Ok((version, ticket)) => {
-                    outcomes[place.step] = Outcome::Written(version);
+                    *slot = Slot::Done(Outcome::Written(version));
                     kept.extend(ticket);
                 }
                 Err(_) => unreachable!("the transaction's records were weighed to fit"),
