@@ -782,7 +782,10 @@ where
     {
         let (hash, shard) = self.locate(key);
         #[cfg_attr(not(verkv_mutant = "trusting_read"), allow(unused_variables))]
-        let looked = match refuse_stale_on_read(wait, (hash, shard), key, expected) {
+        let looked = match refuse_stale_on_read(wait, (hash, shard), key, expected)
+            .map_err(Into::into)
+            .and_then(|looked| looked.refusal(expected))
+        {
             Ok(looked) => looked,
             Err(error) => return Err(Rejected { error, value }),
         };
@@ -816,7 +819,9 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let (hash, shard) = self.locate(key);
-        refuse_stale_on_read(wait, (hash, shard), key, expected)?;
+        refuse_stale_on_read(wait, (hash, shard), key, expected)
+            .map_err(Into::into)?
+            .refusal(expected)?;
         let id = self.id();
         let rehash = self.rehash();
         let updated = write_shard(wait, shard, compute, |records, compute| {
@@ -847,7 +852,9 @@ where
         W::Error: Into<Error<S::Version>>,
     {
         let (hash, shard) = self.locate(key);
-        refuse_stale_on_read(wait, (hash, shard), key, expected)?;
+        refuse_stale_on_read(wait, (hash, shard), key, expected)
+            .map_err(Into::into)?
+            .refusal(expected)?;
         let removed = write_shard(wait, shard, (), |records, ()| {
             let removed = records.remove(hash, key, expected);
             count_checked_write(shard, records, (hash, key), &removed, Event::Removed);
