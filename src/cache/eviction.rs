@@ -770,3 +770,66 @@ impl<K, V> Bound<K, V> {
         Evictor::new(self.max_capacity / shards + extra, weigher)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ghost_tells_how_far_behind_the_window_a_key_left() {
+        let mut ghost = Ghost::default();
+        let key = 0xABCD_0000_0000_0001;
+        ghost.remember(key, 1, 100, 100);
+        // Seven more records let go after it, with hashes in other slots.
+        for other in 2..9 {
+            ghost.remember(other, 1, 100, 100);
+        }
+        assert_eq!(ghost.take(key, 100), Some(7));
+        assert_eq!(ghost.take(key, 100), None, "taken once, forgotten");
+        assert_eq!(ghost.take(0xFFFF_0000_0000_0002, 100), None, "another key");
+    }
+
+    #[test]
+    fn a_big_shards_ghost_clock_counts_coarser_weight() {
+        let capacity = 1 << 20;
+        let shift = Ghost::shift(capacity);
+        assert_eq!(capacity >> shift, GHOST_CLOCK_UNITS / 2);
+        assert_eq!(Ghost::shift(GHOST_CLOCK_UNITS - 1), 0);
+        let mut ghost = Ghost::default();
+        ghost.remember(1, 1, 100, capacity);
+        // Let go 1,000 records of weight 300: 300,000 in weight, under a unit at a time.
+        for other in 2..1_002 {
+            ghost.remember(other << 8, 300, 100, capacity);
+        }
+        let distance = ghost.take(1, capacity).expect("remembered");
+        let unit = 1 << shift;
+        assert!(
+            distance.abs_diff(300_000) <= unit,
+            "{distance} for 300,000, unit {unit}"
+        );
+    }
+
+    #[test]
+    fn a_key_back_from_beyond_the_windows_ceiling_is_a_new_key() {
+        let mut evictor: Evictor<u64, u64> = Evictor::new(100, None);
+        let (_, most) = window_limits(100);
+        let key = 0x1234_0000_0000_0001;
+        // Known as frequent, let go by the window, then more than the ceiling after it.
+        for _ in 0..4 {
+            evictor.sketch.record_write(key, 100);
+        }
+        evictor.ghost.remember(key, 1, 100, 100);
+        for other in 0..=most {
+            evictor.ghost.remember((other + 2) << 8, 1, 100, 100);
+        }
+        let window = evictor.window_halves;
+        let access = evictor.admit(key, &1, &1).expect("fits");
+        assert_eq!(access.queue, Queue::Small, "a far return enters the window");
+        assert_eq!(evictor.window_halves, window, "and leaves its size alone");
+
+        // The same key let go just before it comes back frequent: straight to main.
+        evictor.ghost.remember(key, 1, 100, 100);
+        let access = evictor.admit(key, &1, &1).expect("fits");
+        assert_eq!(access.queue, Evictor::<u64, u64>::frequent_return_queue());
+    }
+}
