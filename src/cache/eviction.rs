@@ -8,9 +8,9 @@
 //! behind the window's head it was: how much bigger the window would have had to be to
 //! keep it. Only a key within the window's ceiling counts as a ghost return; one from
 //! further back (a loop longer than the ceiling, a scan) is treated as a new key, since no
-//! window the limits allow would have kept it. The clock counts weight in units of
-//! 1/4096 of the capacity (records, for a shard of at most 4096), so its 16-bit stamps
-//! wrap only after sixteen capacities' worth of evictions.
+//! window the limits allow would have kept it. The clock counts weight in units of at
+//! most 1/2048 of the capacity (one record's weight, for a shard of fewer than 4096), so
+//! its 16-bit stamps wrap only after sixteen capacities' worth of evictions or more.
 //!
 //! **The window's growth.** A ghost return that is rare grows the window by one and a half
 //! times its weight; one that is frequent shrinks it by its weight. (Growing by twice the
@@ -208,8 +208,8 @@ pub(crate) struct TooHeavy {
     pub(crate) capacity: u64,
 }
 
-/// The most units a shard's ghost clock divides its capacity into: a shard of up to this
-/// many counts every unit of weight, a bigger one coarser.
+/// A bound on the units a shard's ghost clock divides its capacity into: a shard of fewer
+/// than this many counts every unit of weight, a bigger one coarser.
 const GHOST_CLOCK_UNITS: u64 = 4096;
 
 /// Hashes of records recently evicted from the small queue, in a direct-mapped table of
@@ -233,7 +233,7 @@ impl Ghost {
     }
 
     /// How far the clock of a shard of `capacity` shifts weight: so that the capacity is
-    /// at most [`GHOST_CLOCK_UNITS`] units.
+    /// fewer than [`GHOST_CLOCK_UNITS`] units.
     fn shift(capacity: u64) -> u32 {
         (u64::BITS - (capacity / GHOST_CLOCK_UNITS).leading_zeros()).min(63)
     }
