@@ -3,19 +3,25 @@
 //! ("The eviction policy"); how it was chosen, in `docs/benchmarks/policy.md`. This
 //! module's notes are about how it is built.
 //!
-//! **The window's growth.** A ghost key that comes back rare grows the window by one and
-//! a half times its weight; one that comes back frequent shrinks it by its weight.
-//! (Growing by twice the weight gave the window more room than the frequency-heavy traces
-//! could afford, and by once less than the recency-heavy ones need: see
-//! `docs/benchmarks/policy.md`.) The window starts at 1% of the capacity and stays between 1% and
-//! 30%.
+//! **Which returns count.** The ghost stamps each key it remembers with the weight the
+//! window had let go by then (the ghost's clock), so a key that comes back tells how far
+//! behind the window's head it was: how much bigger the window would have had to be to
+//! keep it. Only a key within the window's ceiling counts as a ghost return; one from
+//! further back (a loop longer than the ceiling, a scan) is treated as a new key, since no
+//! window the limits allow would have kept it. The clock counts weight in units of at
+//! most 1/2048 of the capacity (one record's weight, for a shard of fewer than 4096), so
+//! its 16-bit stamps wrap only after sixteen capacities' worth of evictions or more.
 //!
-//! **Frequent returns skip the window.** A ghost key that comes back frequent is one the
+//! **The window's growth.** A ghost return that is rare grows the window by one and a half
+//! times its weight; one that is frequent shrinks it by its weight. (Growing by twice the
+//! weight gave the window more room than the frequency-heavy traces could afford, and by
+//! once less than the recency-heavy ones need: see `docs/benchmarks/policy.md`.) The
+//! window starts at 1% of the capacity and stays between 1% and 50%.
+//!
+//! **Frequent returns skip the window.** A ghost return that is frequent is a key the
 //! admission turned away and should have kept: it goes straight to the back of the main
-//! queue (S3-FIFO's ghost rule, kept to the keys the sketch knows as frequent; sending
-//! every ghost key there cost the loop and frequency-heavy traces, and this measured
-//! better on the traces it was chosen on and on those held out: `docs/benchmarks/policy.md`,
-//! issue 28's sections).
+//! queue (S3-FIFO's ghost rule, kept to the keys the sketch knows as frequent and that
+//! come back within the window's reach).
 //!
 //! **What a read costs.** A read records an access under the shard's *read* lock,
 //! through relaxed atomics written only when they change: a saturating count (0 to 3)
@@ -53,8 +59,9 @@ const MAX_USES: u8 = 3;
 /// lower bound.
 const MIN_WINDOW_PER_MILLE: u64 = 10;
 
-/// The window's upper bound, in per mille of the capacity.
-const MAX_WINDOW_PER_MILLE: u64 = 300;
+/// The window's upper bound, in per mille of the capacity; also how far back a ghost key
+/// may have left the window for its return to count.
+const MAX_WINDOW_PER_MILLE: u64 = 500;
 
 /// How far a returning key that was rare grows the window, in halves of its weight.
 const WINDOW_GROWTH_HALVES: u64 = 3;
@@ -201,46 +208,69 @@ pub(crate) struct TooHeavy {
     pub(crate) capacity: u64,
 }
 
+/// A bound on the units a shard's ghost clock divides its capacity into: a shard of fewer
+/// than this many counts every unit of weight, a bigger one coarser.
+const GHOST_CLOCK_UNITS: u64 = 4096;
+
 /// Hashes of records recently evicted from the small queue, in a direct-mapped table of
-/// 32-bit fingerprints: a newer hash overwrites an older one in its slot, so the ghost
+/// 32-bit slots, each a 16-bit fingerprint and the 16-bit stamp of the ghost's clock when
+/// it was remembered: a newer hash overwrites an older one in its slot, so the ghost
 /// forgets roughly in the order it learnt, without a queue of its own.
 #[derive(Default)]
 struct Ghost {
-    fingerprints: Vec<u32>,
+    slots: Vec<u32>,
+    /// The weight evicted from the small queue so far, in units of `1 << shift`.
+    clock: u64,
+    /// What was evicted below one unit of the clock, carried to the next eviction.
+    carry: u64,
 }
 
 impl Ghost {
     fn index_and_fingerprint(&self, hash: u64) -> (usize, u32) {
-        let index = hash as usize & (self.fingerprints.len() - 1);
+        let index = hash as usize & (self.slots.len() - 1);
         // Never 0, which marks an empty slot.
-        (index, (hash >> 32) as u32 | 1)
+        (index, ((hash >> 48) as u32 | 1) << 16)
     }
 
-    /// Remembers `hash`; sized for a shard of `live` records.
-    fn remember(&mut self, hash: u64, live: usize) {
+    /// How far the clock of a shard of `capacity` shifts weight: so that the capacity is
+    /// fewer than [`GHOST_CLOCK_UNITS`] units.
+    fn shift(capacity: u64) -> u32 {
+        (u64::BITS - (capacity / GHOST_CLOCK_UNITS).leading_zeros()).min(63)
+    }
+
+    /// Remembers `hash`, evicted with `weight` from a shard of `live` records and
+    /// `capacity`.
+    fn remember(&mut self, hash: u64, weight: u64, live: usize, capacity: u64) {
         let wanted = (live * GHOST_FACTOR).max(16).next_power_of_two();
-        if self.fingerprints.len() < wanted {
-            self.fingerprints = vec![0; wanted];
+        if self.slots.len() < wanted {
+            self.slots = vec![0; wanted];
         }
+        let shift = Self::shift(capacity);
+        let weight = self.carry.saturating_add(weight);
+        self.clock = self.clock.wrapping_add(weight >> shift);
+        self.carry = weight & ((1 << shift) - 1);
         let (index, fingerprint) = self.index_and_fingerprint(hash);
-        self.fingerprints[index] = fingerprint;
+        self.slots[index] = fingerprint | (self.clock & 0xFFFF) as u32;
     }
 
-    /// Whether `hash` is remembered; forgets it if so.
-    fn take(&mut self, hash: u64) -> bool {
-        if self.fingerprints.is_empty() {
-            return false;
+    /// If `hash` is remembered, forgets it and tells how much weight the small queue let
+    /// go since it did (at the clock's resolution, in a shard of `capacity`).
+    fn take(&mut self, hash: u64, capacity: u64) -> Option<u64> {
+        if self.slots.is_empty() {
+            return None;
         }
         let (index, fingerprint) = self.index_and_fingerprint(hash);
-        let found = self.fingerprints[index] == fingerprint;
-        if found {
-            self.fingerprints[index] = 0;
+        let slot = self.slots[index];
+        if slot & 0xFFFF_0000 != fingerprint {
+            return None;
         }
-        found
+        self.slots[index] = 0;
+        let units = self.clock.wrapping_sub(u64::from(slot)) & 0xFFFF;
+        Some(units << Self::shift(capacity))
     }
 
     fn clear(&mut self) {
-        self.fingerprints.fill(0);
+        self.slots.fill(0);
     }
 }
 
@@ -423,12 +453,13 @@ impl<K, V> Evictor<K, V> {
         let weight = Self::weigh(&self.weigher, key, value);
         self.check_fits(weight)?;
         let mut queue = Queue::Small;
-        if self.ghost.take(hash) {
-            // Back soon after the window let it go. Had the window been bigger, this
-            // would have been a hit; if recency brought it back (the sketch knows it as
-            // rare), make it bigger, and if frequency did, the admission should have
-            // kept it: leave the room to the main queue, and put it there.
-            let (least, most) = window_limits(self.capacity);
+        let (least, most) = window_limits(self.capacity);
+        let back = self.ghost.take(hash, self.capacity);
+        if back.is_some_and(|distance| distance <= most) {
+            // Back soon after the window let it go: a window the limits allow would
+            // have kept it. If recency brought it back (the sketch knows it as rare),
+            // make the window bigger; if frequency did, the admission should have kept
+            // it: leave the room to the main queue, and put it there.
             if self.sketch.estimate(hash) <= RARE {
                 self.window_halves = self
                     .window_halves
@@ -617,7 +648,8 @@ impl<K, V> Evictor<K, V> {
             versions.retire(&record.version);
             self.subtract(queue, weight);
             if queue == Queue::Small {
-                self.ghost.remember(slot.hash, table.len());
+                self.ghost
+                    .remember(slot.hash, weight, table.len(), self.capacity);
             }
             evicted(slot.hash, slot.ticket, key, record.value);
         }
@@ -736,5 +768,68 @@ impl<K, V> Bound<K, V> {
             .clone()
             .map(|weigher| UnderLock::new(store, weigher));
         Evictor::new(self.max_capacity / shards + extra, weigher)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ghost_tells_how_far_behind_the_window_a_key_left() {
+        let mut ghost = Ghost::default();
+        let key = 0xABCD_0000_0000_0001;
+        ghost.remember(key, 1, 100, 100);
+        // Seven more records let go after it, with hashes in other slots.
+        for other in 2..9 {
+            ghost.remember(other, 1, 100, 100);
+        }
+        assert_eq!(ghost.take(key, 100), Some(7));
+        assert_eq!(ghost.take(key, 100), None, "taken once, forgotten");
+        assert_eq!(ghost.take(0xFFFF_0000_0000_0002, 100), None, "another key");
+    }
+
+    #[test]
+    fn a_big_shards_ghost_clock_counts_coarser_weight() {
+        let capacity = 1 << 20;
+        let shift = Ghost::shift(capacity);
+        assert_eq!(capacity >> shift, GHOST_CLOCK_UNITS / 2);
+        assert_eq!(Ghost::shift(GHOST_CLOCK_UNITS - 1), 0);
+        let mut ghost = Ghost::default();
+        ghost.remember(1, 1, 100, capacity);
+        // Let go 1,000 records of weight 300: 300,000 in weight, under a unit at a time.
+        for other in 2..1_002 {
+            ghost.remember(other << 8, 300, 100, capacity);
+        }
+        let distance = ghost.take(1, capacity).expect("remembered");
+        let unit = 1 << shift;
+        assert!(
+            distance.abs_diff(300_000) <= unit,
+            "{distance} for 300,000, unit {unit}"
+        );
+    }
+
+    #[test]
+    fn a_key_back_from_beyond_the_windows_ceiling_is_a_new_key() {
+        let mut evictor: Evictor<u64, u64> = Evictor::new(100, None);
+        let (_, most) = window_limits(100);
+        let key = 0x1234_0000_0000_0001;
+        // Known as frequent, let go by the window, then more than the ceiling after it.
+        for _ in 0..4 {
+            evictor.sketch.record_write(key, 100);
+        }
+        evictor.ghost.remember(key, 1, 100, 100);
+        for other in 0..=most {
+            evictor.ghost.remember((other + 2) << 8, 1, 100, 100);
+        }
+        let window = evictor.window_halves;
+        let access = evictor.admit(key, &1, &1).expect("fits");
+        assert_eq!(access.queue, Queue::Small, "a far return enters the window");
+        assert_eq!(evictor.window_halves, window, "and leaves its size alone");
+
+        // The same key let go just before it comes back frequent: straight to main.
+        evictor.ghost.remember(key, 1, 100, 100);
+        let access = evictor.admit(key, &1, &1).expect("fits");
+        assert_eq!(access.queue, Evictor::<u64, u64>::frequent_return_queue());
     }
 }
