@@ -87,7 +87,7 @@ fn a_read_of_two_shards_never_overlaps_a_write_on_either() {
 }
 
 /// How many words the wide record has.
-const WORDS: usize = 64;
+const WORDS: usize = 512;
 
 /// A value wide enough that a copy overlapping a write shows.
 type Wide = [u64; WORDS];
@@ -99,7 +99,7 @@ fn reads_are_never_torn(
     wide: &'static str,
     read: impl Fn(&Store<&'static str, Wide>) -> verkv::Versioned<Wide, u64> + Sync,
 ) {
-    const WRITES: u64 = 2_000;
+    const WRITES: u64 = 6_000;
     store.insert(wide, [0; WORDS]).unwrap();
     let stop = AtomicBool::new(false);
 
@@ -123,7 +123,7 @@ fn reads_are_never_torn(
             let read = store.get(wide).unwrap();
             store.update(wide, &read.version, [n; WORDS]).unwrap();
             // Longer than the bias stays inhibited after a revocation.
-            thread::sleep(std::time::Duration::from_micros(100));
+            thread::sleep(std::time::Duration::from_micros(250));
         }
         stop.store(true, Ordering::Relaxed);
         reader.join().unwrap()
